@@ -1,0 +1,162 @@
+"""Binance's spot market-data wire format, in one place, for the client and the simulator.
+
+Pure functions only: what a stream is called, how a frame parses into a Trade, how requests
+and REST payloads look. Shapes follow Binance's spot API docs (web-socket-streams, rest-api).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any, Iterable
+
+import msgspec
+
+from candlecast.messages import Trade
+
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9\-_.]{1,20}$")
+TRADE_STREAM_SUFFIX = "@trade"
+
+
+class MalformedFrame(ValueError):
+    """An upstream frame that is not JSON or not the shape Binance documents."""
+
+
+class TradePayload(msgspec.Struct, frozen=True):
+    """The ``<symbol>@trade`` event; unknown fields (E, M, legacy b/a) are ignored."""
+
+    e: str
+    s: str
+    t: int
+    p: Decimal
+    q: Decimal
+    T: int
+    m: bool
+
+
+class ErrorPayload(msgspec.Struct, frozen=True):
+    code: int
+    msg: str
+
+
+class Envelope(msgspec.Struct, frozen=True):
+    """Anything a combined-stream connection receives: an event or a request's reply."""
+
+    stream: str | None = None
+    data: msgspec.Raw | None = None
+    result: Any = None
+    id: Any = None
+    error: ErrorPayload | None = None
+
+
+class ControlReply(msgspec.Struct, frozen=True):
+    """Reply to SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS: ``result`` or ``error``."""
+
+    request_id: Any
+    result: Any
+    error: ErrorPayload | None
+
+
+class OtherEvent(msgspec.Struct, frozen=True):
+    """A well-formed event we do not aggregate (e.g. another stream type)."""
+
+    stream: str
+
+
+_envelope_decoder = msgspec.json.Decoder(Envelope)
+_trade_decoder = msgspec.json.Decoder(TradePayload)
+
+
+def normalize_symbol(text: str) -> str:
+    """Symbols are case-insensitive on input and upper-case everywhere inside."""
+    return text.strip().upper()
+
+
+def is_valid_symbol(symbol: str) -> bool:
+    return bool(SYMBOL_PATTERN.match(symbol))
+
+
+def stream_name(symbol: str) -> str:
+    return symbol.lower() + TRADE_STREAM_SUFFIX
+
+
+def symbol_of_stream(stream: str) -> str | None:
+    if not stream.endswith(TRADE_STREAM_SUFFIX):
+        return None
+    return stream[: -len(TRADE_STREAM_SUFFIX)].upper()
+
+
+def combined_stream_url(base_url: str, symbols: Iterable[str]) -> str:
+    streams = "/".join(stream_name(s) for s in sorted(symbols))
+    return f"{base_url.rstrip('/')}/stream?streams={streams}"
+
+
+def control_request(method: str, streams: Iterable[str], request_id: int) -> str:
+    """A SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS request as Binance expects it."""
+    body: dict[str, Any] = {"method": method, "id": request_id}
+    if method != "LIST_SUBSCRIPTIONS":
+        body["params"] = list(streams)
+    return msgspec.json.encode(body).decode()
+
+
+def parse_frame(data: bytes | str) -> Trade | ControlReply | OtherEvent:
+    """Turn one combined-stream frame into a Trade, a request reply, or another event."""
+    try:
+        envelope = _envelope_decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise MalformedFrame(str(exc)) from exc
+    if envelope.stream is None:
+        if envelope.id is None and envelope.error is None:
+            raise MalformedFrame("frame has neither stream nor id")
+        return ControlReply(request_id=envelope.id, result=envelope.result, error=envelope.error)
+    if envelope.data is None:
+        raise MalformedFrame(f"event on {envelope.stream} has no data")
+    if not envelope.stream.endswith(TRADE_STREAM_SUFFIX):
+        return OtherEvent(stream=envelope.stream)
+    try:
+        payload = _trade_decoder.decode(envelope.data)
+    except msgspec.DecodeError as exc:
+        raise MalformedFrame(f"bad trade on {envelope.stream}: {exc}") from exc
+    if payload.e != "trade" or payload.p <= 0 or payload.q <= 0:
+        raise MalformedFrame(f"bad trade on {envelope.stream}: e={payload.e} p={payload.p} q={payload.q}")
+    return Trade(
+        symbol=payload.s,
+        trade_id=payload.t,
+        price=payload.p,
+        quantity=payload.q,
+        time=payload.T,
+        buyer_is_maker=payload.m,
+    )
+
+
+def trade_event(trade: Trade, event_time: int) -> dict[str, Any]:
+    """The raw ``<symbol>@trade`` payload Binance pushes for ``trade``."""
+    return {
+        "e": "trade",
+        "E": event_time,
+        "s": trade.symbol,
+        "t": trade.trade_id,
+        "p": str(trade.price),
+        "q": str(trade.quantity),
+        "T": trade.time,
+        "m": trade.buyer_is_maker,
+        "M": True,
+    }
+
+
+def rest_trade(trade: Trade) -> dict[str, Any]:
+    """One element of ``/api/v3/trades`` and ``/api/v3/historicalTrades``."""
+    return {
+        "id": trade.trade_id,
+        "price": str(trade.price),
+        "qty": str(trade.quantity),
+        "quoteQty": str(trade.price * trade.quantity),
+        "time": trade.time,
+        "isBuyerMaker": trade.buyer_is_maker,
+        "isBestMatch": True,
+    }
+
+
+def trading_symbols(exchange_info: dict[str, Any]) -> frozenset[str]:
+    """Symbols whose status is TRADING in an ``/api/v3/exchangeInfo`` response."""
+    return frozenset(s["symbol"] for s in exchange_info.get("symbols", ()) if s.get("status") == "TRADING")

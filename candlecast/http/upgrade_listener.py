@@ -1,0 +1,114 @@
+"""A listener that turns each request into a WSGI call while keeping the raw socket reachable.
+
+waitress cannot hand a socket to a WebSocket library, so WebSocket ports use this instead:
+it parses the request line and headers, builds a WSGI environ with the socket under
+``werkzeug.socket`` (where simple-websocket looks for it) and calls a WSGI app. An app that
+takes over the socket marks the environ with ``UPGRADED_KEY``; otherwise its response is
+written back as plain HTTP, so routing, errors and limits stay the app's business.
+"""
+
+from __future__ import annotations
+
+import socketserver
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Callable, Iterable
+from urllib.parse import unquote
+
+UPGRADED_KEY = "candlecast.upgraded"
+SOCKET_KEY = "werkzeug.socket"
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class _WSGIRequestHandler(BaseHTTPRequestHandler):
+    # Unbuffered reads: nothing after the headers may be swallowed before the socket is handed on.
+    rbufsize = 0
+    protocol_version = "HTTP/1.1"
+    server: "_Server"
+
+    def _call_app(self) -> None:
+        self.close_connection = True
+        path, _, query = self.path.partition("?")
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": self.command,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote(path),
+            "QUERY_STRING": query,
+            "SERVER_NAME": self.server.server_address[0],
+            "SERVER_PORT": str(self.server.server_address[1]),
+            "SERVER_PROTOCOL": self.request_version,
+            "REMOTE_ADDR": self.client_address[0],
+            "REMOTE_PORT": str(self.client_address[1]),
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": self.headers.get("Content-Length", ""),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": self.rfile,
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            SOCKET_KEY: self.connection,
+        }
+        for name, value in self.headers.items():
+            key = "HTTP_" + name.upper().replace("-", "_")
+            if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                environ[key] = value
+        response: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            response["status"] = status
+            response["headers"] = headers
+
+        body = b"".join(self.server.app(environ, start_response))
+        if environ.get(UPGRADED_KEY):
+            return
+        code, _, reason = response["status"].partition(" ")
+        self.send_response(int(code), reason)
+        for name, value in response["headers"]:
+            if name.lower() not in ("content-length", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _call_app
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Request logging belongs to the app's middleware, not to stderr."""
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = False
+    block_on_close = True
+
+    def __init__(self, address: tuple[str, int], app: WSGIApp) -> None:
+        self.app = app
+        super().__init__(address, _WSGIRequestHandler)
+
+
+class UpgradeListener:
+    """Owns the listening socket and its accept thread; ``close`` joins every request thread."""
+
+    def __init__(self, app: WSGIApp, host: str, port: int, name: str) -> None:
+        self._server = _Server((host, port), app)
+        self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=False)
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop_accepting(self) -> None:
+        self._server.shutdown()
+        self._thread.join()
+
+    def close(self) -> None:
+        """Wait for in-flight requests (open WebSocket sessions) to end, then release the port."""
+        self._server.server_close()
