@@ -67,6 +67,12 @@ class SecondElapsed(Message):
     second: int
 
 
+class ClockOffsetMeasured(Message):
+    """Exchange time minus local time, from ``/api/v3/time``."""
+
+    offset_ms: int
+
+
 # --- registry ------------------------------------------------------------------------------
 
 
@@ -102,12 +108,14 @@ class ConnectionStateChanged(Message):
     connection_id: int
     state: str
     detail: str = ""
+    rejected_frames: int = 0
 
 
 class ConnectionStatus(msgspec.Struct, frozen=True):
     connection_id: int
     state: str
     detail: str
+    rejected_frames: int
     symbols: tuple[str, ...]
 
 
@@ -132,6 +140,23 @@ class Watch(Message):
 
 class Unwatch(Message):
     symbol: str
+
+
+class UpstreamConnected(Message):
+    """The reader thread opened ``socket`` streaming exactly ``symbols``."""
+
+    socket: Any
+    symbols: frozenset[str]
+
+
+class UpstreamDisconnected(Message):
+    reason: str
+
+
+class FrameRejected(Message):
+    """The reader thread dropped a malformed frame; counted by the connection."""
+
+    reason: str
 
 
 # --- clock ---------------------------------------------------------------------------------

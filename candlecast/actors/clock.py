@@ -1,0 +1,101 @@
+"""The clock: tells every aggregator when an exchange-time second (plus grace) has passed.
+
+Exchange time is the local clock corrected by the offset measured against ``/api/v3/time``,
+so seconds close on the exchange's boundaries even when the local clock is off.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+import pykka
+
+from candlecast.actors.base import Actor
+from candlecast.actors.poller import Poller
+from candlecast.messages import AggregatorsChanged, ClockOffsetMeasured, SecondElapsed
+from candlecast.rest_client import get_json
+
+TIME_SYNC_INTERVAL_S = 300.0
+
+
+def local_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def measure_offset_ms(rest_url: str, now_ms: Callable[[], int] = local_ms) -> int:
+    """Exchange time minus local time, assuming the reply was made halfway through the request."""
+    sent = now_ms()
+    server_time = get_json(rest_url, "/api/v3/time")["serverTime"]
+    received = now_ms()
+    return int(server_time - (sent + received) // 2)
+
+
+class SecondTimer(threading.Thread):
+    """Wakes at each exchange second boundary plus grace and tells the clock actor.
+
+    ``offset_ms`` is replaced (never mutated) by the clock actor; the thread reads the
+    current value at each wake.
+    """
+
+    def __init__(self, clock: Any, grace_ms: int, now_ms: Callable[[], int]) -> None:
+        super().__init__(name="clock-timer", daemon=False)
+        self.offset_ms = 0
+        self._clock = clock
+        self._grace_ms = grace_ms
+        self._now_ms = now_ms
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        last_told: int | None = None
+        while not self._stopped.is_set():
+            exchange_now = self._now_ms() + self.offset_ms
+            due = (exchange_now - self._grace_ms) // 1000 - 1
+            if last_told is None or due > last_told:
+                self._clock.tell(SecondElapsed(second=due))
+                last_told = due
+            next_deadline = (last_told + 2) * 1000 + self._grace_ms
+            self._stopped.wait(max(0.0, (next_deadline - exchange_now) / 1000))
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self.is_alive():
+            self.join()
+
+
+class ClockActor(Actor):
+    def __init__(self, rest_url: str, grace_ms: int, now_ms: Callable[[], int] = local_ms) -> None:
+        super().__init__(actor="clock")
+        self._aggregators: tuple[Any, ...] = ()
+        self._timer = SecondTimer(self.actor_ref, grace_ms, now_ms)
+        self._sync = Poller(
+            name="clock-sync",
+            fetch=lambda: measure_offset_ms(rest_url, now_ms),
+            deliver=lambda offset: self.actor_ref.tell(ClockOffsetMeasured(offset_ms=offset)),
+            interval_s=TIME_SYNC_INTERVAL_S,
+            retry_cap_s=60.0,
+        )
+
+    def on_start(self) -> None:
+        self._timer.start()
+        self._sync.start()
+
+    def on_stop(self) -> None:
+        self._sync.stop()
+        self._timer.stop()
+
+    def handle(self, message: Any) -> None:
+        match message:
+            case SecondElapsed():
+                for aggregator in self._aggregators:
+                    try:
+                        aggregator.tell(message)
+                    except pykka.ActorDeadError:
+                        continue  # removed; the registry's next AggregatorsChanged is on its way
+            case AggregatorsChanged(aggregators=aggregators):
+                self._aggregators = aggregators
+            case ClockOffsetMeasured(offset_ms=offset):
+                if abs(offset - self._timer.offset_ms) > 50:
+                    self.log.info("exchange clock offset", offset_ms=offset)
+                self._timer.offset_ms = offset

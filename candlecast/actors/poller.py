@@ -1,0 +1,55 @@
+"""A thread that fetches something from upstream now and then and tells the result.
+
+Owned by an actor (started in on_start, stopped in on_stop) so the actor's mailbox never waits
+on the network. Failures log one warning per attempt and retry with capped, jittered backoff.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, Generic, TypeVar
+
+import structlog
+
+from candlecast.backoff import full_jitter
+from candlecast.rest_client import UpstreamUnavailable
+
+T = TypeVar("T")
+
+
+class Poller(Generic[T], threading.Thread):
+    def __init__(
+        self,
+        name: str,
+        fetch: Callable[[], T],
+        deliver: Callable[[T], None],
+        interval_s: float,
+        retry_cap_s: float,
+    ) -> None:
+        super().__init__(name=name, daemon=False)
+        self._fetch = fetch
+        self._deliver = deliver
+        self._interval_s = interval_s
+        self._retry_cap_s = retry_cap_s
+        self._stopped = threading.Event()
+        self._log = structlog.get_logger(__name__).bind(poller=name)
+
+    def run(self) -> None:
+        failures = 0
+        while not self._stopped.is_set():
+            try:
+                result = self._fetch()
+            except UpstreamUnavailable as exc:
+                delay = max(0.5, full_jitter(failures, 1.0, self._retry_cap_s))
+                self._log.warning("upstream request failed", error=str(exc), retry_in_s=round(delay, 1))
+                failures += 1
+            else:
+                failures = 0
+                delay = self._interval_s
+                self._deliver(result)
+            self._stopped.wait(delay)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self.is_alive():
+            self.join()

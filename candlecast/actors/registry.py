@@ -1,0 +1,170 @@
+"""The registry owns the set of active symbols: it validates them against exchangeInfo,
+starts and stops their aggregators, and packs their streams onto connection actors.
+Connections report their state up to it, so REST reads upstream health from one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pykka
+
+from candlecast import binance
+from candlecast.actors.aggregator import AggregatorActor
+from candlecast.actors.base import Actor
+from candlecast.actors.connection import ConnectionActor
+from candlecast.actors.poller import Poller
+from candlecast.errors import AlreadySubscribed, ExchangeInfoUnavailable, InvalidSymbol, NotSubscribed
+from candlecast.messages import (
+    AddSymbol,
+    AggregatorsChanged,
+    ConnectionStateChanged,
+    ConnectionStatus,
+    ExchangeInfoLoaded,
+    GetUpstreamStatus,
+    ListAvailable,
+    ListSymbols,
+    RemoveSymbol,
+    SymbolActivated,
+    SymbolDeactivated,
+    Unwatch,
+    UpstreamStatus,
+    Watch,
+)
+from candlecast.rest_client import get_json
+from candlecast.settings import Settings
+
+EXCHANGE_INFO_INTERVAL_S = 3600.0
+
+
+class _Connection:
+    """The registry's own bookkeeping of one connection actor."""
+
+    __slots__ = ("ref", "symbols", "state")
+
+    def __init__(self, ref: pykka.ActorRef[Any]) -> None:
+        self.ref = ref
+        self.symbols: set[str] = set()
+        self.state = ConnectionStateChanged(connection_id=0, state="idle")
+
+
+class RegistryActor(Actor):
+    def __init__(self, settings: Settings, clock: Any, broadcaster: Any, store: Any) -> None:
+        super().__init__(actor="registry")
+        self._settings = settings
+        self._clock = clock
+        self._broadcaster = broadcaster
+        self._store = store
+        self._trading: frozenset[str] | None = None
+        self._aggregators: dict[str, pykka.ActorRef[Any]] = {}
+        self._connections: list[_Connection] = []
+        self._exchange_info = Poller(
+            name="exchange-info",
+            fetch=lambda: binance.trading_symbols(get_json(settings.rest_url, "/api/v3/exchangeInfo")),
+            deliver=lambda trading: self.actor_ref.tell(ExchangeInfoLoaded(trading=trading)),
+            interval_s=EXCHANGE_INFO_INTERVAL_S,
+            retry_cap_s=settings.reconnect_max_s,
+        )
+
+    def on_start(self) -> None:
+        # Initial symbols start streaming at once; exchangeInfo confirms them when it arrives.
+        for symbol in self._settings.symbols:
+            self._activate(symbol)
+        self._exchange_info.start()
+
+    def on_stop(self) -> None:
+        self._exchange_info.stop()
+        for connection in self._connections:
+            connection.ref.stop()
+        for aggregator in self._aggregators.values():
+            aggregator.stop()
+
+    def handle(self, message: Any) -> Any:
+        match message:
+            case AddSymbol(symbol=symbol):
+                self._check_can_add(symbol)
+                self._activate(symbol)
+                return symbol
+            case RemoveSymbol(symbol=symbol):
+                if symbol not in self._aggregators:
+                    raise NotSubscribed(f"{symbol} is not subscribed")
+                self._deactivate(symbol)
+                return symbol
+            case ListSymbols():
+                return tuple(sorted(self._aggregators))
+            case ListAvailable():
+                if self._trading is None:
+                    raise ExchangeInfoUnavailable("exchangeInfo has not loaded yet")
+                return tuple(sorted(self._trading))
+            case GetUpstreamStatus():
+                return self._status()
+            case ExchangeInfoLoaded(trading=trading):
+                self._apply_exchange_info(trading)
+            case ConnectionStateChanged(connection_id=connection_id):
+                self._connections[connection_id - 1].state = message
+        return None
+
+    def _check_can_add(self, symbol: str) -> None:
+        if self._trading is None:
+            raise ExchangeInfoUnavailable("exchangeInfo has not loaded yet; cannot validate symbols")
+        if symbol not in self._trading:
+            raise InvalidSymbol(f"{symbol} is not a symbol Binance is trading")
+        if symbol in self._aggregators:
+            raise AlreadySubscribed(f"{symbol} is already subscribed")
+
+    def _apply_exchange_info(self, trading: frozenset[str]) -> None:
+        first_load = self._trading is None
+        self._trading = trading
+        if first_load:
+            self.log.info("exchange info loaded", trading_symbols=len(trading))
+        for symbol in sorted(set(self._aggregators) - trading):
+            self.log.warning("symbol is not trading; unsubscribed", symbol=symbol)
+            self._deactivate(symbol)
+
+    def _activate(self, symbol: str) -> None:
+        aggregator = AggregatorActor.start(
+            symbol, self._settings.empty_candles, self._broadcaster, self._store
+        )
+        self._aggregators[symbol] = aggregator
+        self._store.tell(SymbolActivated(symbol=symbol))
+        self._clock.tell(AggregatorsChanged(aggregators=tuple(self._aggregators.values())))
+        connection = self._connection_with_room()
+        connection.symbols.add(symbol)
+        connection.ref.tell(Watch(symbol=symbol, aggregator=aggregator))
+        self.log.info("symbol subscribed", symbol=symbol)
+
+    def _deactivate(self, symbol: str) -> None:
+        for connection in self._connections:
+            if symbol in connection.symbols:
+                connection.symbols.discard(symbol)
+                connection.ref.tell(Unwatch(symbol=symbol))
+        self._aggregators.pop(symbol).stop(block=False)
+        self._clock.tell(AggregatorsChanged(aggregators=tuple(self._aggregators.values())))
+        self._store.tell(SymbolDeactivated(symbol=symbol))
+        self.log.info("symbol unsubscribed", symbol=symbol)
+
+    def _connection_with_room(self) -> _Connection:
+        for connection in self._connections:
+            if len(connection.symbols) < self._settings.streams_per_connection:
+                return connection
+        connection_id = len(self._connections) + 1
+        ref = ConnectionActor.start(
+            connection_id, self._settings.stream_url, self._settings.reconnect_max_s, self.actor_ref
+        )
+        connection = _Connection(ref)
+        self._connections.append(connection)
+        return connection
+
+    def _status(self) -> UpstreamStatus:
+        return UpstreamStatus(
+            exchange_info_loaded=self._trading is not None,
+            connections=tuple(
+                ConnectionStatus(
+                    connection_id=index,
+                    state=c.state.state,
+                    detail=c.state.detail,
+                    rejected_frames=c.state.rejected_frames,
+                    symbols=tuple(sorted(c.symbols)),
+                )
+                for index, c in enumerate(self._connections, start=1)
+            ),
+        )

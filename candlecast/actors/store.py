@@ -1,0 +1,64 @@
+"""The store keeps what REST reads: the last hour of closed candles and the latest trade
+of every active symbol, in memory."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from candlecast.actors.base import Actor
+from candlecast.errors import NoDataYet, NotSubscribed
+from candlecast.messages import (
+    Candle,
+    GetCandles,
+    GetLatestCandle,
+    GetTick,
+    SymbolActivated,
+    SymbolDeactivated,
+    Trade,
+    TradeBatch,
+)
+
+
+class StoreActor(Actor):
+    def __init__(self, history_seconds: int) -> None:
+        super().__init__(actor="store")
+        self._history_seconds = history_seconds
+        self._candles: dict[str, deque[Candle]] = {}
+        self._ticks: dict[str, Trade] = {}
+
+    def handle(self, message: Any) -> Any:
+        match message:
+            case Candle(symbol=symbol):
+                history = self._candles.get(symbol)
+                if history is not None:
+                    history.append(message)
+            case TradeBatch(symbol=symbol, trades=trades):
+                if symbol in self._candles and trades:
+                    self._ticks[symbol] = trades[-1]
+            case SymbolActivated(symbol=symbol):
+                self._candles.setdefault(symbol, deque(maxlen=self._history_seconds))
+            case SymbolDeactivated(symbol=symbol):
+                self._candles.pop(symbol, None)
+                self._ticks.pop(symbol, None)
+            case GetLatestCandle(symbol=symbol):
+                history = self._history(symbol)
+                if not history:
+                    raise NoDataYet(f"no closed candle for {symbol} yet")
+                return history[-1]
+            case GetCandles(symbol=symbol, limit=limit):
+                history = self._history(symbol)
+                return tuple(history)[-limit:] if limit else ()
+            case GetTick(symbol=symbol):
+                self._history(symbol)
+                tick = self._ticks.get(symbol)
+                if tick is None:
+                    raise NoDataYet(f"no trade for {symbol} yet")
+                return tick
+        return None
+
+    def _history(self, symbol: str) -> deque[Candle]:
+        history = self._candles.get(symbol)
+        if history is None:
+            raise NotSubscribed(f"{symbol} is not subscribed")
+        return history

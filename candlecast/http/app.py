@@ -1,0 +1,33 @@
+"""The Falcon app factory: every dependency passed in, nothing global, one app for both ports."""
+
+from __future__ import annotations
+
+import falcon
+
+from candlecast.http import errors, resources
+from candlecast.http.middleware import BodyLimit, RateLimit
+from candlecast.http.websocket import SessionOptions, WebSocketUpgrade
+
+
+def create_app(
+    actors: resources.Actors,
+    session_options: SessionOptions,
+    rate_limit: str,
+    max_body_bytes: int,
+    history_seconds: int,
+) -> falcon.App:
+    middleware: list[object] = [RateLimit(rate_limit)] if rate_limit else []
+    middleware += [BodyLimit(max_body_bytes), WebSocketUpgrade(actors.broadcaster, session_options)]
+    app = falcon.App(middleware=middleware)
+    app.req_options.strip_url_path_trailing_slash = True
+    errors.install(app)
+    app.add_route("/", resources.StatusResource(actors))
+    app.add_route("/health", resources.HealthResource(actors))
+    app.add_route("/symbols", resources.SymbolsResource(actors))
+    app.add_route("/symbols/available", resources.AvailableSymbolsResource(actors))
+    app.add_route("/add_symbol", resources.AddSymbolResource(actors))
+    app.add_route("/remove_symbol/{symbol}", resources.RemoveSymbolResource(actors))
+    app.add_route("/tick/{symbol}", resources.TickResource(actors))
+    app.add_route("/ohlc/{symbol}", resources.OhlcResource(actors))
+    app.add_route("/candles/{symbol}", resources.CandlesResource(actors, history_seconds))
+    return app

@@ -1,0 +1,153 @@
+"""REST resources. Paths and response shapes of the established API are kept as they were;
+each resource asks one actor, always with a timeout (503 when it does not answer)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import falcon
+import msgspec
+
+from candlecast import wire
+from candlecast.binance import is_valid_symbol, normalize_symbol
+from candlecast.messages import (
+    AddSymbol,
+    GetBroadcastStats,
+    GetCandles,
+    GetLatestCandle,
+    GetTick,
+    GetUpstreamStatus,
+    ListAvailable,
+    ListSymbols,
+    RemoveSymbol,
+    UpstreamStatus,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Actors:
+    """The actors REST talks to, and how long it waits for them."""
+
+    registry: Any
+    store: Any
+    broadcaster: Any
+    timeout_s: float
+
+    def ask(self, actor: Any, query: Any) -> Any:
+        return actor.ask(query, timeout=self.timeout_s)
+
+
+def respond(resp: falcon.Response, body: Any, status: str = falcon.HTTP_200) -> None:
+    resp.status = status
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = wire.encode(body)
+
+
+def path_symbol(raw: str) -> str:
+    symbol = normalize_symbol(raw)
+    if not is_valid_symbol(symbol):
+        raise falcon.HTTPBadRequest(title="Invalid symbol", description=f"{raw!r} is not a symbol")
+    return symbol
+
+
+class _AddSymbolBody(msgspec.Struct, forbid_unknown_fields=True):
+    symbol: str
+
+
+def read_add_symbol_body(req: falcon.Request) -> str:
+    raw = req.bounded_stream.read()
+    if not raw:
+        raise falcon.HTTPBadRequest(title="Bad request", description='body must be JSON like {"symbol": "BTCUSDT"}')
+    try:
+        body = msgspec.json.decode(raw, type=_AddSymbolBody)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise falcon.HTTPBadRequest(
+            title="Bad request", description=f'body must be JSON like {{"symbol": "BTCUSDT"}}: {exc}'
+        ) from exc
+    return path_symbol(body.symbol)
+
+
+def upstream_summary(status: UpstreamStatus) -> dict[str, Any]:
+    return {
+        "connected": status.connected,
+        "exchange_info_loaded": status.exchange_info_loaded,
+        "connections": [msgspec.structs.asdict(c) for c in status.connections],
+    }
+
+
+class Resource:
+    def __init__(self, actors: Actors) -> None:
+        self._actors = actors
+
+
+class StatusResource(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        status = self._actors.ask(self._actors.registry, GetUpstreamStatus())
+        symbols = self._actors.ask(self._actors.registry, ListSymbols())
+        respond(resp, {
+            "message": "candlecast is running",
+            "symbols": list(symbols),
+            "upstream": "connected" if status.connected else "disconnected",
+        })
+
+
+class HealthResource(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        status = self._actors.ask(self._actors.registry, GetUpstreamStatus())
+        stats = self._actors.ask(self._actors.broadcaster, GetBroadcastStats())
+        respond(resp, {
+            "status": "ok" if status.connected else "degraded",
+            "upstream": upstream_summary(status),
+            "websocket": stats,
+        })
+
+
+class AvailableSymbolsResource(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        symbols = self._actors.ask(self._actors.registry, ListAvailable())
+        respond(resp, {"count": len(symbols), "symbols": list(symbols)})
+
+
+class SymbolsResource(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        respond(resp, {"symbols": list(self._actors.ask(self._actors.registry, ListSymbols()))})
+
+
+class AddSymbolResource(Resource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        symbol = self._actors.ask(self._actors.registry, AddSymbol(symbol=read_add_symbol_body(req)))
+        respond(resp, {"message": f"subscribed to {symbol}", "symbol": symbol})
+
+
+class RemoveSymbolResource(Resource):
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, symbol: str) -> None:
+        removed = self._actors.ask(self._actors.registry, RemoveSymbol(symbol=path_symbol(symbol)))
+        respond(resp, {"message": f"unsubscribed from {removed}"})
+
+
+class TickResource(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, symbol: str) -> None:
+        trade = self._actors.ask(self._actors.store, GetTick(symbol=path_symbol(symbol)))
+        respond(resp, wire.trade_body(trade))
+
+
+class OhlcResource(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, symbol: str) -> None:
+        candle = self._actors.ask(self._actors.store, GetLatestCandle(symbol=path_symbol(symbol)))
+        respond(resp, wire.candle_body(candle))
+
+
+class CandlesResource(Resource):
+    def __init__(self, actors: Actors, max_limit: int) -> None:
+        super().__init__(actors)
+        self._max_limit = max_limit
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, symbol: str) -> None:
+        limit = req.get_param_as_int("limit", min_value=1, max_value=self._max_limit, default=60)
+        candles = self._actors.ask(self._actors.store, GetCandles(symbol=path_symbol(symbol), limit=limit))
+        respond(resp, {
+            "symbol": normalize_symbol(symbol),
+            "count": len(candles),
+            "candles": [wire.candle_body(c) for c in candles],
+        })

@@ -1,0 +1,87 @@
+"""The WebSocket bridge's client protocol, parsed and checked without any I/O.
+
+Commands: {"op": "subscribe"|"unsubscribe"|"list", "symbols": [...], "channels": [...], "id": any}.
+Connect-time subscriptions: ?symbols=btcusdt,ethusdt&channels=candle,trade.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+import msgspec
+
+from candlecast import subscriptions
+from candlecast.binance import is_valid_symbol, normalize_symbol
+
+OPS = ("subscribe", "unsubscribe", "list")
+
+
+class CommandError(ValueError):
+    """A client message that cannot be carried out; the text is sent back to the client."""
+
+
+class Command(msgspec.Struct, frozen=True):
+    op: str
+    pairs: subscriptions.Pairs
+    request_id: Any = None
+
+
+def _symbols(values: Any) -> tuple[str, ...] | None:
+    if values is None or values == subscriptions.ALL_SYMBOLS:
+        return None
+    if isinstance(values, str):
+        values = values.split(",")
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise CommandError("'symbols' must be a list of symbol strings")
+    symbols = tuple(normalize_symbol(v) for v in values if v.strip())
+    bad = [s for s in symbols if not is_valid_symbol(s)]
+    if bad:
+        raise CommandError(f"not a symbol: {', '.join(bad)}")
+    if subscriptions.ALL_SYMBOLS in symbols or not symbols:
+        return None
+    return symbols
+
+
+def _channels(values: Any) -> tuple[str, ...]:
+    if values is None:
+        return (subscriptions.CANDLE,)
+    if isinstance(values, str):
+        values = values.split(",")
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise CommandError("'channels' must be a list of channel names")
+    channels = tuple(v.strip().lower() for v in values if v.strip())
+    unknown = [c for c in channels if c not in subscriptions.CHANNELS]
+    if unknown or not channels:
+        raise CommandError(f"channels must be among {', '.join(subscriptions.CHANNELS)}")
+    return channels
+
+
+def parse_command(text: str | bytes) -> Command:
+    try:
+        body = msgspec.json.decode(text)
+    except msgspec.DecodeError as exc:
+        raise CommandError(f"not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise CommandError("a command is a JSON object")
+    op = body.get("op")
+    if op not in OPS:
+        raise CommandError(f"'op' must be one of {', '.join(OPS)}")
+    unknown = set(body) - {"op", "symbols", "channels", "id"}
+    if unknown:
+        raise CommandError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    pairs = subscriptions.pairs(_symbols(body.get("symbols")), _channels(body.get("channels")))
+    return Command(op=op, pairs=pairs if op != "list" else frozenset(), request_id=body.get("id"))
+
+
+def parse_query(query_string: str) -> subscriptions.Pairs:
+    """Subscriptions requested in the connect URL; none requested means the default."""
+    query = parse_qs(query_string)
+    symbols = query.get("symbols")
+    channels = query.get("channels")
+    if symbols is None and channels is None:
+        return subscriptions.DEFAULT
+    return subscriptions.pairs(
+        _symbols(",".join(symbols)) if symbols else None,
+        _channels(",".join(channels)) if channels else None,
+    )

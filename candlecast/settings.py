@@ -1,0 +1,131 @@
+"""One frozen Settings from command-line flags, CANDLECAST_* environment variables and .env.
+
+Precedence: flag > environment > .env > default. Flag names are a contract with operators.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from typing import Any, Sequence
+
+from dotenv import load_dotenv
+
+from candlecast.binance import is_valid_symbol, normalize_symbol
+
+BINANCE_STREAM_URL = "wss://data-stream.binance.vision"
+BINANCE_REST_URL = "https://api.binance.com"
+TESTNET_STREAM_URL = "wss://stream.testnet.binance.vision"
+TESTNET_REST_URL = "https://testnet.binance.vision"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    simulate: bool = False
+    symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")
+    host: str = "0.0.0.0"
+    http_port: int = 8000
+    ws_port: int = 8765
+    stream_url: str = BINANCE_STREAM_URL
+    rest_url: str = BINANCE_REST_URL
+    testnet: bool = False
+    grace_ms: int = 250
+    empty_candles: bool = True
+    streams_per_connection: int = 200
+    reconnect_max_s: float = 30.0
+    ask_timeout_s: float = 2.0
+    rate_limit: str = "50/second"
+    max_body_bytes: int = 4096
+    ws_outbox: int = 1024
+    ws_ping_interval_s: float = 20.0
+    ws_send_timeout_s: float = 10.0
+    ws_max_message_bytes: int = 4096
+    ws_compression: bool = False
+    history_seconds: int = 3600
+    sim_seed: int = 1
+    sim_trades_per_second: float = 8.0
+    log_format: str = "auto"
+    log_level: str = "info"
+
+
+def _symbols(text: str) -> tuple[str, ...]:
+    symbols = tuple(dict.fromkeys(normalize_symbol(s) for s in text.split(",") if s.strip()))
+    bad = [s for s in symbols if not is_valid_symbol(s)]
+    if bad:
+        raise argparse.ArgumentTypeError(f"not a symbol: {', '.join(bad)}")
+    return symbols
+
+
+def _flag(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean: {text!r}")
+
+
+# (flag, Settings field, type, help). Every flag reads CANDLECAST_<FIELD> from the environment.
+_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
+    ("--symbols", "symbols", _symbols, "initial subscriptions, comma separated"),
+    ("--host", "host", str, "interface for the REST and WebSocket listeners"),
+    ("--http-port", "http_port", int, "REST port"),
+    ("--ws-port", "ws_port", int, "WebSocket port"),
+    ("--stream-url", "stream_url", str, "upstream WebSocket base URL"),
+    ("--rest-url", "rest_url", str, "upstream REST base URL"),
+    ("--grace-ms", "grace_ms", int, "how long after a second ends a quiet symbol's candle waits for stragglers"),
+    ("--empty-candles", "empty_candles", _flag, "publish Binance's flat candle for seconds without trades"),
+    ("--streams-per-connection", "streams_per_connection", int, "streams per upstream connection"),
+    ("--reconnect-max-s", "reconnect_max_s", float, "cap of the reconnect backoff, seconds"),
+    ("--ask-timeout-s", "ask_timeout_s", float, "how long REST waits for an actor before answering 503"),
+    ("--rate-limit", "rate_limit", str, "per-IP request limit in 'limits' notation; empty disables"),
+    ("--max-body-bytes", "max_body_bytes", int, "largest accepted request body (413 above)"),
+    ("--ws-outbox", "ws_outbox", int, "messages queued per WebSocket client before dropping"),
+    ("--ws-ping-interval-s", "ws_ping_interval_s", float, "ping idle WebSocket clients this often"),
+    ("--ws-send-timeout-s", "ws_send_timeout_s", float, "drop a client whose socket accepts nothing this long"),
+    ("--ws-max-message-bytes", "ws_max_message_bytes", int, "largest accepted client message"),
+    ("--ws-compression", "ws_compression", _flag, "negotiate permessage-deflate with clients that offer it"),
+    ("--history-seconds", "history_seconds", int, "closed candles kept in memory per symbol"),
+    ("--sim-seed", "sim_seed", int, "seed of the simulator's trade stream"),
+    ("--sim-trades-per-second", "sim_trades_per_second", float, "mean simulated trades per second per symbol"),
+    ("--log-format", "log_format", str, "console, json or auto (console on a terminal)"),
+    ("--log-level", "log_level", str, "debug, info, warning or error"),
+)
+
+
+def parse_settings(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Build Settings; ``environ`` defaults to os.environ after loading ./.env into it."""
+    if environ is None:
+        load_dotenv(override=False)
+        environ = dict(os.environ)
+    defaults = Settings()
+    parser = argparse.ArgumentParser(
+        prog="run.py",
+        description="candlecast: exact 1-second candles from Binance trades over REST and WebSocket.",
+        epilog="Every flag can also be set as CANDLECAST_<NAME> (e.g. CANDLECAST_HTTP_PORT); .env is read.",
+    )
+    parser.add_argument("--simulate", action="store_true", help="run against the built-in Binance simulator")
+    parser.add_argument("--testnet", action="store_true", help="use Binance's spot testnet endpoints")
+    for flag, field, kind, help_text in _OPTIONS:
+        default = getattr(defaults, field)
+        env_name = f"CANDLECAST_{field.upper()}"
+        if env_name in environ:
+            try:
+                default = kind(environ[env_name])
+            except (ValueError, argparse.ArgumentTypeError) as exc:
+                parser.error(f"{env_name}: {exc}")
+        shown = ",".join(default) if isinstance(default, tuple) else default
+        parser.add_argument(flag, dest=field, type=kind, default=default, help=f"{help_text} (default: {shown}; env {env_name})")
+    args = parser.parse_args(argv)
+    values = vars(args)
+    values["simulate"] = args.simulate or _flag(environ.get("CANDLECAST_SIMULATE", ""))
+    values["testnet"] = args.testnet or _flag(environ.get("CANDLECAST_TESTNET", ""))
+    if values["testnet"]:
+        if values["stream_url"] == BINANCE_STREAM_URL:
+            values["stream_url"] = TESTNET_STREAM_URL
+        if values["rest_url"] == BINANCE_REST_URL:
+            values["rest_url"] = TESTNET_REST_URL
+    if values["log_format"] not in ("auto", "console", "json"):
+        parser.error("--log-format must be console, json or auto")
+    return Settings(**values)

@@ -1,0 +1,103 @@
+"""Wiring: start the actors in dependency order, stop them in reverse.
+
+store <- broadcaster <- clock <- registry (connections, aggregators) <- http (REST + WebSocket)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pykka
+import structlog
+
+from candlecast.actors.broadcaster import BroadcasterActor
+from candlecast.actors.clock import ClockActor
+from candlecast.actors.registry import RegistryActor
+from candlecast.actors.store import StoreActor
+from candlecast.http.app import create_app
+from candlecast.http.resources import Actors
+from candlecast.http.server import HttpServerActor
+from candlecast.http.websocket import SessionOptions
+from candlecast.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+STOP_TIMEOUT_S = 4.0
+
+
+@dataclasses.dataclass(frozen=True)
+class RunningSystem:
+    settings: Settings
+    refs: tuple[pykka.ActorRef[Any], ...]  # in start order
+    registry: pykka.ActorRef[Any]
+    store: pykka.ActorRef[Any]
+    broadcaster: pykka.ActorRef[Any]
+    http_port: int
+    ws_port: int
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{_display_host(self.settings.host)}:{self.http_port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{_display_host(self.settings.host)}:{self.ws_port}"
+
+    def stop(self) -> None:
+        for ref in reversed(self.refs):
+            try:
+                ref.stop(timeout=STOP_TIMEOUT_S)
+            except pykka.Timeout:
+                log.warning("actor did not stop in time", actor=str(ref))
+
+
+def _display_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host
+
+
+def start_system(settings: Settings) -> RunningSystem:
+    started: list[pykka.ActorRef[Any]] = []
+    try:
+        store = StoreActor.start(settings.history_seconds)
+        started.append(store)
+        broadcaster = BroadcasterActor.start()
+        started.append(broadcaster)
+        clock = ClockActor.start(settings.rest_url, settings.grace_ms)
+        started.append(clock)
+        registry = RegistryActor.start(settings, clock, broadcaster, store)
+        started.append(registry)
+        actors = Actors(registry=registry, store=store, broadcaster=broadcaster, timeout_s=settings.ask_timeout_s)
+        app = create_app(
+            actors,
+            SessionOptions(
+                outbox_size=settings.ws_outbox,
+                ping_interval_s=settings.ws_ping_interval_s,
+                send_timeout_s=settings.ws_send_timeout_s,
+                max_message_bytes=settings.ws_max_message_bytes,
+                compression=settings.ws_compression,
+            ),
+            rate_limit=settings.rate_limit,
+            max_body_bytes=settings.max_body_bytes,
+            history_seconds=settings.history_seconds,
+        )
+        http = HttpServerActor.start(
+            app, settings.host, settings.http_port, settings.ws_port, settings.max_body_bytes, broadcaster
+        )
+        started.append(http)
+        proxy = http.proxy()
+        system = RunningSystem(
+            settings=settings,
+            refs=tuple(started),
+            registry=registry,
+            store=store,
+            broadcaster=broadcaster,
+            http_port=proxy.http_port.get(timeout=STOP_TIMEOUT_S),
+            ws_port=proxy.ws_port.get(timeout=STOP_TIMEOUT_S),
+        )
+    except BaseException:
+        for ref in reversed(started):
+            ref.stop(timeout=STOP_TIMEOUT_S)
+        raise
+    log.info("candlecast started", rest_url=system.rest_url, websocket_url=system.ws_url, symbols=list(settings.symbols))
+    return system
