@@ -1,0 +1,83 @@
+"""Small real clients for tests: JSON over HTTP and a WebSocket reader with deadlines."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+import websocket
+
+
+class Reply:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def request(method: str, url: str, body: bytes | str | None = None, headers: dict[str, str] | None = None) -> Reply:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+    finally:
+        connection.close()
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll until ``condition()`` is truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+class WsClient:
+    def __init__(self, url: str, timeout: float = 5.0) -> None:
+        self.socket = websocket.create_connection(url, timeout=timeout)
+
+    def send(self, body: Any) -> None:
+        self.socket.send(body if isinstance(body, str) else json.dumps(body))
+
+    def next(self, timeout: float = 5.0) -> dict[str, Any]:
+        self.socket.settimeout(timeout)
+        return json.loads(self.socket.recv())
+
+    def until(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError("expected message not received in time")
+            message = self.next(remaining)
+            if predicate(message):
+                return message
+
+    def collect(self, seconds: float) -> list[dict[str, Any]]:
+        """Every message received during ``seconds``."""
+        messages = []
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                messages.append(self.next(remaining))
+            except websocket.WebSocketTimeoutException:
+                break
+        return messages
+
+    def close(self) -> None:
+        self.socket.close()

@@ -1,0 +1,69 @@
+"""Shared fixtures: a real simulator and a real system on ephemeral loopback ports, and a
+check after every test that no actor or thread was left running."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pykka
+import pytest
+
+from candlecast.settings import Settings
+from candlecast.sim import Simulator, SimulatorConfig
+from candlecast.system import RunningSystem, start_system
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "binance"
+
+
+def shared_data(relative: str) -> Path:
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"recorded Binance data not found at {path} (the shared/ folder beside the clone)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers() -> Iterator[None]:
+    before = {t.ident for t in threading.enumerate()}
+    yield
+    pykka.ActorRegistry.stop_all(timeout=5)
+    deadline = time.monotonic() + 5
+    while True:
+        extra = [t for t in threading.enumerate() if t.ident not in before and t.is_alive() and not t.daemon]
+        if not extra or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not extra, f"threads left running: {[t.name for t in extra]}"
+
+
+def make_simulator(**config: object) -> Simulator:
+    options = {"host": "127.0.0.1", "rest_port": 0, "ws_port": 0, "seed": 7, "ping_interval": 20.0}
+    options.update(config)
+    return Simulator(SimulatorConfig(**options))
+
+
+@pytest.fixture
+def simulator() -> Iterator[Simulator]:
+    sim = make_simulator()
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+def settings_for(sim: Simulator, **overrides: object) -> Settings:
+    base = Settings(
+        host="127.0.0.1", http_port=0, ws_port=0, stream_url=sim.stream_url, rest_url=sim.rest_url,
+        rate_limit="", log_format="console",
+    )
+    return dataclasses.replace(base, **overrides)
+
+
+@pytest.fixture
+def system(simulator: Simulator) -> Iterator[RunningSystem]:
+    running = start_system(settings_for(simulator))
+    yield running
+    running.stop()

@@ -1,0 +1,130 @@
+"""The REST contract against a real system on waitress, fed by the real simulator."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Iterator
+
+import pytest
+
+from candlecast.sim import Simulator
+from candlecast.system import RunningSystem, start_system
+from tests.clients import Reply, request, wait_for
+from tests.conftest import settings_for
+
+CANDLE_FIELDS = {
+    "symbol", "open_time", "close_time", "open", "high", "low", "close", "volume", "quote_volume", "trades",
+    "taker_buy_volume", "taker_buy_quote_volume", "first_trade_id", "last_trade_id", "timestamp",
+}
+
+
+def assert_error(reply: Reply, status: int) -> dict:
+    assert reply.status == status, reply.body
+    assert reply.headers["content-type"].startswith("application/json")
+    body = reply.json
+    assert set(body) == {"error", "detail"} and body["error"] and body["detail"]
+    return body
+
+
+def post_symbol(system: RunningSystem, body: bytes | str, headers: dict[str, str] | None = None) -> Reply:
+    return request("POST", system.rest_url + "/add_symbol", body, {"Content-Type": "application/json", **(headers or {})})
+
+
+def test_status_and_symbol_lists(system: RunningSystem) -> None:
+    status = wait_for(lambda: (r := request("GET", system.rest_url + "/")).json["upstream"] == "connected" and r)
+    assert status.status == 200 and status.json["message"]
+    assert request("GET", system.rest_url + "/symbols").json == {"symbols": ["BTCUSDT", "ETHUSDT"]}
+    available = wait_for(lambda: (r := request("GET", system.rest_url + "/symbols/available")).status == 200 and r)
+    assert available.json["count"] == len(available.json["symbols"]) > 10
+    assert "BTCUSDT" in available.json["symbols"]
+    assert "LUNAUSDT" not in available.json["symbols"], "a BREAK symbol is not available"
+
+
+def test_add_and_remove_symbol(system: RunningSystem) -> None:
+    wait_for(lambda: request("GET", system.rest_url + "/symbols/available").status == 200)
+    added = post_symbol(system, '{"symbol": "solusdt"}')
+    assert added.status == 200 and added.json == {"message": added.json["message"], "symbol": "SOLUSDT"}
+    assert "SOLUSDT" in request("GET", system.rest_url + "/symbols").json["symbols"]
+    assert_error(post_symbol(system, '{"symbol": "SOLUSDT"}'), 409)
+    assert_error(request("GET", system.rest_url + "/ohlc/SOLUSDT"), 404)  # subscribed, nothing closed yet
+    removed = request("DELETE", system.rest_url + "/remove_symbol/Solusdt")
+    assert removed.status == 200 and removed.json["message"]
+    assert_error(request("DELETE", system.rest_url + "/remove_symbol/SOLUSDT"), 404)
+    assert request("GET", system.rest_url + "/symbols").json == {"symbols": ["BTCUSDT", "ETHUSDT"]}
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ('{"symbol": "NOPEUSDT"}', 400),
+        ('{"symbol": "LUNAUSDT"}', 400),
+        ('{"symbol": "BTC USDT!"}', 400),
+        ("{not json", 400),
+        ("", 400),
+        ('{"sym": "BTCUSDT"}', 400),
+        ('["BTCUSDT"]', 400),
+        ('{"symbol": 5}', 400),
+    ],
+)
+def test_add_symbol_rejects_bad_input(system: RunningSystem, body: str, status: int) -> None:
+    wait_for(lambda: request("GET", system.rest_url + "/symbols/available").status == 200)
+    assert_error(post_symbol(system, body), status)
+    assert request("GET", system.rest_url + "/symbols").json == {"symbols": ["BTCUSDT", "ETHUSDT"]}
+
+
+def test_oversized_body_is_413(system: RunningSystem) -> None:
+    body = '{"symbol": "BTCUSDT", "pad": "' + "x" * 10_000 + '"}'
+    assert_error(post_symbol(system, body), 413)
+
+
+def test_tick_ohlc_and_candles(system: RunningSystem) -> None:
+    tick = wait_for(lambda: (r := request("GET", system.rest_url + "/tick/btcusdt")).status == 200 and r)
+    assert {"symbol", "price", "qty", "timestamp"} <= set(tick.json) and tick.json["symbol"] == "BTCUSDT"
+    ohlc = wait_for(lambda: (r := request("GET", system.rest_url + "/ohlc/BTCUSDT")).status == 200 and r, timeout=15)
+    assert set(ohlc.json) == CANDLE_FIELDS
+    assert ohlc.json["close_time"] == ohlc.json["open_time"] + 999
+    assert ohlc.json["timestamp"].endswith("Z")
+    wait_for(lambda: request("GET", system.rest_url + "/candles/BTCUSDT?limit=3").json["count"] == 3, timeout=15)
+    candles = request("GET", system.rest_url + "/candles/BTCUSDT?limit=3").json["candles"]
+    assert [c["open_time"] for c in candles] == [candles[0]["open_time"] + 1000 * i for i in range(3)]
+    assert set(candles[0]) == CANDLE_FIELDS
+    assert_error(request("GET", system.rest_url + "/candles/BTCUSDT?limit=0"), 400)
+    assert_error(request("GET", system.rest_url + "/candles/BTCUSDT?limit=abc"), 400)
+    for path in ("/tick/SOLUSDT", "/ohlc/SOLUSDT", "/candles/SOLUSDT"):
+        assert_error(request("GET", system.rest_url + path), 404)
+    assert_error(request("GET", system.rest_url + "/ohlc/bad%20symbol"), 400)
+
+
+def test_prices_are_exact_numbers_in_json(system: RunningSystem) -> None:
+    ohlc = wait_for(lambda: (r := request("GET", system.rest_url + "/ohlc/ETHUSDT")).status == 200 and r, timeout=15)
+    import json
+
+    exact = json.loads(ohlc.body, parse_float=Decimal)
+    assert isinstance(exact["volume"], (Decimal, int))
+    assert b"e-" not in ohlc.body.lower() and b"00000000001" not in ohlc.body
+
+
+def test_unknown_route_and_method_are_json_errors(system: RunningSystem) -> None:
+    assert_error(request("GET", system.rest_url + "/nope"), 404)
+    assert_error(request("GET", system.rest_url + "/add_symbol"), 405)
+
+
+def test_actor_that_cannot_answer_gives_503(system: RunningSystem) -> None:
+    system.store.stop()
+    assert_error(request("GET", system.rest_url + "/ohlc/BTCUSDT"), 503)
+    assert request("GET", system.rest_url + "/symbols").status == 200, "the rest of the system still answers"
+
+
+@pytest.fixture
+def limited_system(simulator: Simulator) -> Iterator[RunningSystem]:
+    running = start_system(settings_for(simulator, rate_limit="5/second"))
+    yield running
+    running.stop()
+
+
+def test_rate_limit_is_429_with_retry_after(limited_system: RunningSystem) -> None:
+    replies = [request("GET", limited_system.rest_url + "/symbols") for _ in range(12)]
+    limited = [r for r in replies if r.status == 429]
+    assert limited and replies[0].status == 200
+    assert_error(limited[0], 429)
+    assert int(limited[0].headers["retry-after"]) >= 1

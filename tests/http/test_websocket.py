@@ -1,0 +1,87 @@
+"""The WebSocket bridge protocol: default stream, connect-time and live subscriptions, errors."""
+
+from __future__ import annotations
+
+import websocket
+
+from candlecast.system import RunningSystem
+from tests.clients import WsClient, request
+
+
+def test_default_client_gets_every_candle(system: RunningSystem) -> None:
+    client = WsClient(system.ws_url)
+    try:
+        messages = client.collect(3.5)
+    finally:
+        client.close()
+    assert messages and all(m["type"] == "candle" for m in messages)
+    assert {m["symbol"] for m in messages} == {"BTCUSDT", "ETHUSDT"}
+
+
+def test_connect_time_subscription(system: RunningSystem) -> None:
+    client = WsClient(system.ws_url + "/?symbols=btcusdt&channels=candle,trade")
+    try:
+        ack = client.next()
+        assert ack == {"type": "subscribed", "id": None, "subscriptions": {"candle": ["BTCUSDT"], "trade": ["BTCUSDT"]}}
+        messages = client.collect(3)
+    finally:
+        client.close()
+    assert {m["type"] for m in messages} == {"candle", "trades"}
+    assert {m["symbol"] for m in messages} == {"BTCUSDT"}
+    trade_ids = [t["trade_id"] for m in messages if m["type"] == "trades" for t in m["trades"]]
+    assert trade_ids == list(range(trade_ids[0], trade_ids[0] + len(trade_ids))), "trades arrive complete and in order"
+
+
+def test_live_subscribe_and_unsubscribe(system: RunningSystem) -> None:
+    client = WsClient(system.ws_url)
+    try:
+        client.send({"op": "subscribe", "symbols": ["ethusdt"], "channels": ["trade"], "id": 7})
+        ack = client.until(lambda m: m["type"] == "subscribed")
+        assert ack == {"type": "subscribed", "id": 7, "subscriptions": {"candle": [], "trade": ["ETHUSDT"]}}
+        assert client.until(lambda m: m["type"] == "trades")["symbol"] == "ETHUSDT"
+        client.send({"op": "unsubscribe", "symbols": ["ETHUSDT"], "channels": ["trade"], "id": 8})
+        ack = client.until(lambda m: m["type"] == "unsubscribed")
+        assert ack["subscriptions"] == {"candle": [], "trade": []} and ack["id"] == 8
+        assert client.collect(1.5) == [], "nothing after unsubscribing from everything"
+        client.send({"op": "list", "id": "x"})
+        assert client.next() == {"type": "subscriptions", "id": "x", "subscriptions": {"candle": [], "trade": []}}
+    finally:
+        client.close()
+
+
+def test_bad_commands_get_errors_and_the_connection_stays(system: RunningSystem) -> None:
+    client = WsClient(system.ws_url + "/?channels=trade&symbols=btcusdt")
+    try:
+        client.next()
+        for bad in ("not json", "[1,2]", '{"op": "dance"}', '{"op": "subscribe", "channels": ["depth"]}',
+                    '{"op": "subscribe", "symbols": ["BAD SYMBOL"]}', '{"op": "subscribe", "extra": 1}'):
+            client.send(bad)
+            reply = client.until(lambda m: m["type"] == "error")
+            assert reply["error"] == "bad_command" and reply["detail"]
+        client.send({"op": "list", "id": 1})
+        assert client.until(lambda m: m["type"] == "subscriptions")["subscriptions"]["trade"] == ["BTCUSDT"]
+    finally:
+        client.close()
+
+
+def test_bad_connect_query_is_refused_with_json(system: RunningSystem) -> None:
+    try:
+        websocket.create_connection(system.ws_url + "/?channels=depth", timeout=5)
+    except websocket.WebSocketBadStatusException as exc:
+        assert exc.status_code == 400
+    else:
+        raise AssertionError("handshake should have been refused")
+
+
+def test_plain_http_on_the_websocket_port_reaches_the_same_app(system: RunningSystem) -> None:
+    reply = request("GET", system.ws_url.replace("ws://", "http://") + "/symbols")
+    assert reply.status == 200 and reply.json == {"symbols": ["BTCUSDT", "ETHUSDT"]}
+
+
+def test_websocket_upgrade_on_the_rest_port_is_refused(system: RunningSystem) -> None:
+    try:
+        websocket.create_connection(system.rest_url.replace("http://", "ws://"), timeout=5)
+    except websocket.WebSocketBadStatusException as exc:
+        assert exc.status_code == 400
+    else:
+        raise AssertionError("REST port must not accept WebSocket clients")

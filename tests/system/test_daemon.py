@@ -1,0 +1,105 @@
+"""run.py as an operator runs it: a real process, its log, its ports, its signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.clients import WsClient, request, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Daemon:
+    def __init__(self, *args: str) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "run.py", "--http-port", "0", "--ws-port", "0", "--host", "127.0.0.1",
+             "--log-format", "json", *args],
+            cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        )
+        self.lines: list[dict[str, Any]] = []
+
+    def read_until(self, event: str, timeout: float = 15.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stderr.readline()
+            if not line:
+                break
+            record = json.loads(line)
+            self.lines.append(record)
+            if record.get("event") == event:
+                return record
+        raise AssertionError(f"{event!r} not logged; got {[r.get('event') for r in self.lines]}")
+
+    def stop(self, signum: int) -> tuple[int, float, str]:
+        started = time.monotonic()
+        self.process.send_signal(signum)
+        _, rest = self.process.communicate(timeout=10)
+        return self.process.returncode, time.monotonic() - started, rest
+
+
+@pytest.fixture
+def daemon_factory() -> Iterator[Any]:
+    started: list[Daemon] = []
+
+    def start(*args: str) -> Daemon:
+        daemon = Daemon(*args)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_simulate_streams_candles_and_stops_cleanly(daemon_factory: Any, signum: int) -> None:
+    daemon = daemon_factory("--simulate")
+    started = daemon.read_until("candlecast started")
+    client = WsClient(started["websocket_url"])
+    try:
+        candles = [client.until(lambda m: m["type"] == "candle", timeout=5) for _ in range(4)]
+    finally:
+        client.close()
+    assert {c["symbol"] for c in candles} == {"BTCUSDT", "ETHUSDT"}
+    assert request("GET", started["rest_url"] + "/symbols").json == {"symbols": ["BTCUSDT", "ETHUSDT"]}
+    code, took, rest = daemon.stop(signum)
+    assert code == 0 and took < 5.0, rest
+    assert "Traceback" not in rest
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_without_upstream_rest_answers_and_warnings_have_no_traceback(daemon_factory: Any) -> None:
+    port = closed_port()
+    daemon = daemon_factory("--stream-url", f"ws://127.0.0.1:{port}", "--rest-url", f"http://127.0.0.1:{port}",
+                            "--reconnect-max-s", "0.5")
+    started = daemon.read_until("candlecast started")
+    daemon.read_until("upstream unavailable, retrying")
+    status = wait_for(lambda: request("GET", started["rest_url"] + "/").json)
+    assert status["upstream"] == "disconnected"
+    health = request("GET", started["rest_url"] + "/health").json
+    assert health["status"] == "degraded" and not health["upstream"]["exchange_info_loaded"]
+    assert request("GET", started["rest_url"] + "/symbols/available").status == 503
+    time.sleep(1.5)
+    code, _, rest = daemon.stop(signal.SIGTERM)
+    assert code == 0
+    warnings = [json.loads(line) for line in rest.splitlines() if line.startswith("{")] + daemon.lines
+    assert sum(1 for w in warnings if w.get("event") == "upstream unavailable, retrying") >= 2
+    assert "Traceback" not in rest and not any("exception" in w for w in warnings)
