@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import msgspec
 
@@ -154,6 +154,21 @@ def rest_trade(trade: Trade) -> dict[str, Any]:
         "time": trade.time,
         "isBuyerMaker": trade.buyer_is_maker,
         "isBestMatch": True,
+    }
+
+
+def rest_agg_trade(agg_id: int, trades: Sequence[Trade]) -> dict[str, Any]:
+    """One element of ``/api/v3/aggTrades``: consecutive trades of one taker order at one price."""
+    first, last = trades[0], trades[-1]
+    return {
+        "a": agg_id,
+        "p": str(first.price),
+        "q": str(sum((t.quantity for t in trades), Decimal(0))),
+        "f": first.trade_id,
+        "l": last.trade_id,
+        "T": first.time,
+        "m": first.buyer_is_maker,
+        "M": True,
     }
 
 

@@ -44,3 +44,5 @@ def configure_logging(log_format: str = "auto", level: str = "info") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("websocket").setLevel(logging.CRITICAL)
+    # pykka reports every exception returned to an asker; ours are answers (404, 409), not faults.
+    logging.getLogger("pykka").setLevel(max(root.level, logging.WARNING))

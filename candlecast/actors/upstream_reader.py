@@ -91,7 +91,6 @@ class UpstreamReader(threading.Thread):
             sock.close()
             if self._stopped.is_set():
                 return
-            self._connection.tell(UpstreamDisconnected(reason=reason))
             if time.monotonic() - connected_at > STABLE_CONNECTION_S:
                 failures = 0
             self._wait_to_retry(failures, f"disconnected: {reason}")
@@ -100,6 +99,7 @@ class UpstreamReader(threading.Thread):
     def _wait_to_retry(self, failures: int, reason: str) -> None:
         if self._stopped.is_set():
             return
+        self._connection.tell(UpstreamDisconnected(reason=reason))
         delay = full_jitter(failures, 0.5, self._reconnect_cap_s)
         self._log.warning("upstream unavailable, retrying", reason=reason, retry_in_s=round(delay, 2))
         self._stopped.wait(delay)

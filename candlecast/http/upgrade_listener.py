@@ -16,8 +16,12 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Iterable
 from urllib.parse import unquote
 
+import structlog
+
 UPGRADED_KEY = "candlecast.upgraded"
 SOCKET_KEY = "werkzeug.socket"
+
+log = structlog.get_logger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -89,6 +93,11 @@ class _Server(socketserver.ThreadingTCPServer):
     def __init__(self, address: tuple[str, int], app: WSGIApp) -> None:
         self.app = app
         super().__init__(address, _WSGIRequestHandler)
+
+    def handle_error(self, request: Any, client_address: tuple[str, int]) -> None:
+        """A client that vanishes mid-request is a normal event: one line, no traceback."""
+        error = sys.exc_info()[1]
+        log.info("request ended early", peer=client_address[0], error=repr(error))
 
 
 class UpgradeListener:

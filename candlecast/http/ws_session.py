@@ -18,6 +18,7 @@ import simple_websocket
 from candlecast.http.upgrade_listener import UPGRADED_KEY
 
 _session_ids = itertools.count(1)
+CLOSE_HANDSHAKE_S = 1.0
 
 
 class HandshakeRejected(Exception):
@@ -45,11 +46,12 @@ class WebSocketSession:
     ) -> None:
         # simple-websocket always offers permessage-deflate when the client asks; hiding the
         # client's offer is how compression stays off.
+        handshake = environ
         if not compression:
-            environ = {k: v for k, v in environ.items() if k != "HTTP_SEC_WEBSOCKET_EXTENSIONS"}
+            handshake = {k: v for k, v in environ.items() if k != "HTTP_SEC_WEBSOCKET_EXTENSIONS"}
         try:
             self._ws = simple_websocket.Server(
-                environ, ping_interval=ping_interval, max_message_size=max_message_size
+                handshake, ping_interval=ping_interval, max_message_size=max_message_size
             )
         except Exception as exc:
             raise HandshakeRejected(str(exc) or type(exc).__name__) from exc
@@ -115,6 +117,9 @@ class WebSocketSession:
                 if isinstance(item, _CloseRequest):
                     if self._ws.connected:
                         self._ws.close(item.code, item.reason)
+                    # Give the client a moment to answer the close, then end the socket anyway.
+                    self._ws.thread.join(CLOSE_HANDSHAKE_S)
+                    self._abort()
                     return
                 self._ws.send(item)
             except (simple_websocket.ConnectionClosed, OSError):
