@@ -39,11 +39,14 @@ class ErrorPayload(msgspec.Struct, frozen=True):
     msg: str
 
 
+NO_DATA = msgspec.Raw(b"")
+
+
 class Envelope(msgspec.Struct, frozen=True):
     """Anything a combined-stream connection receives: an event or a request's reply."""
 
     stream: str | None = None
-    data: msgspec.Raw | None = None
+    data: msgspec.Raw = NO_DATA
     result: Any = None
     id: Any = None
     error: ErrorPayload | None = None
@@ -109,7 +112,7 @@ def parse_frame(data: bytes | str) -> Trade | ControlReply | OtherEvent:
         if envelope.id is None and envelope.error is None:
             raise MalformedFrame("frame has neither stream nor id")
         return ControlReply(request_id=envelope.id, result=envelope.result, error=envelope.error)
-    if envelope.data is None:
+    if not envelope.data:
         raise MalformedFrame(f"event on {envelope.stream} has no data")
     if not envelope.stream.endswith(TRADE_STREAM_SUFFIX):
         return OtherEvent(stream=envelope.stream)

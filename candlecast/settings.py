@@ -10,7 +10,7 @@ import dataclasses
 import os
 from typing import Any, Sequence
 
-from dotenv import load_dotenv
+from dotenv import find_dotenv, load_dotenv
 
 from candlecast.binance import is_valid_symbol, normalize_symbol
 
@@ -97,7 +97,7 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
 def parse_settings(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> Settings:
     """Build Settings; ``environ`` defaults to os.environ after loading ./.env into it."""
     if environ is None:
-        load_dotenv(override=False)
+        load_dotenv(find_dotenv(usecwd=True), override=False)
         environ = dict(os.environ)
     defaults = Settings()
     parser = argparse.ArgumentParser(

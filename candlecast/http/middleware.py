@@ -36,6 +36,6 @@ class BodyLimit:
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         length = req.content_length
         if length is not None and length > self._max_bytes:
-            raise falcon.HTTPPayloadTooLarge(
+            raise falcon.HTTPContentTooLarge(
                 title="Payload too large", description=f"request bodies are limited to {self._max_bytes} bytes"
             )

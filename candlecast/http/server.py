@@ -19,6 +19,7 @@ from candlecast.http.upgrade_listener import UpgradeListener
 from candlecast.messages import DisconnectAll
 
 SHUTDOWN_CLOSE_CODE = 1001
+WAITRESS_BODY_BACKSTOP = 1 << 20
 
 
 def _close_waitress(server: BaseWSGIServer) -> None:
@@ -36,7 +37,8 @@ class HttpServerActor(Actor):
         super().__init__(actor="http")
         self._rest = waitress.create_server(
             app, host=host, port=http_port, threads=8, ident="candlecast",
-            max_request_body_size=max_body_bytes, clear_untrusted_proxy_headers=True,
+            # A backstop only: the app answers oversized bodies itself, with JSON.
+            max_request_body_size=max(WAITRESS_BODY_BACKSTOP, max_body_bytes), clear_untrusted_proxy_headers=True,
         )
         self._rest_thread = threading.Thread(target=self._rest.run, name="rest-server", daemon=False)
         self._websocket = UpgradeListener(app, host, ws_port, name="websocket-listener")

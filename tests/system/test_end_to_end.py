@@ -64,7 +64,7 @@ def test_candles_equal_reference_over_ten_seconds(three_symbols: tuple[Simulator
     sim, running = three_symbols
     client = WsClient(running.ws_url)
     try:
-        messages = received_candles(client, 12.0)
+        messages = received_candles(client, 15.0)
     finally:
         client.close()
     quiet = 0

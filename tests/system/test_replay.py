@@ -38,20 +38,18 @@ def test_recorded_trades_give_reference_candles(file_name: str, symbol: str, lim
     sim = make_simulator(replay=ReplaySource(path, symbol=symbol, limit_trades=limit))
     sim.start()
     running = start_system(settings_for(sim, symbols=(symbol,)))
+    client = WsClient(running.ws_url)
+    last_id = recorded_id_groups(path, limit)[-1][1]
     try:
-        client = WsClient(running.ws_url)
-        last_id = recorded_id_groups(path, limit)[-1][1]
-        try:
-            messages = []
-            while not any(m["type"] == "candle" and m["last_trade_id"] == last_id for m in messages):
-                messages.append(client.next(timeout=40))
-            messages += client.collect(1.5)
-        finally:
-            client.close()
+        messages = []
+        while not any(m["type"] == "candle" and m["last_trade_id"] == last_id for m in messages):
+            messages.append(client.next(timeout=40))
+        messages += client.collect(1.5)
+        candles = assert_matches_reference(sim, symbol, [m for m in messages if m["type"] == "candle"])
     finally:
+        client.close()
         running.stop()
         sim.stop()
-    candles = assert_matches_reference(sim, symbol, [m for m in messages if m["type"] == "candle"])
     published_groups = [(c.first_trade_id, c.last_trade_id) for c in candles if c.trades]
     recorded = recorded_id_groups(path, limit)
     assert len(published_groups) >= 4

@@ -1,0 +1,67 @@
+"""Parsing Binance's wire format, checked against real recorded frames."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from candlecast import binance
+from candlecast.messages import Trade
+from tests.conftest import shared_data
+
+
+def test_real_recorded_trade_frame_parses_exactly() -> None:
+    raw = shared_data("ws/nautilus_ws_spot_trade_ethusdt_2021-12-12.json").read_bytes()
+    trade = binance.parse_frame(raw)
+    assert trade == Trade(
+        symbol="ETHUSDT", trade_id=705291099, price=Decimal("4149.74000000"),
+        quantity=Decimal("0.43870000"), time=1639351062243, buyer_is_maker=True,
+    )
+
+
+def test_every_recorded_frame_parses_or_is_another_event() -> None:
+    lines = shared_data("ws/cryptofeed_spot_binance_com_2021-10-12.frames.jsonl").read_text().splitlines()
+    parsed = [binance.parse_frame(line) for line in lines]
+    assert len(parsed) == 265
+    assert all(isinstance(p, binance.OtherEvent) for p in parsed)
+
+
+def test_trade_event_round_trips() -> None:
+    trade = Trade("BTCUSDT", 12, Decimal("43012.15000000"), Decimal("0.00100000"), 1_700_000_000_123, False)
+    frame = json.dumps({"stream": "btcusdt@trade", "data": binance.trade_event(trade, 1_700_000_000_125)})
+    assert binance.parse_frame(frame) == trade
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"not json",
+        b"{}",
+        b'{"stream": "btcusdt@trade"}',
+        b'{"stream": "btcusdt@trade", "data": {"e": "trade", "s": "BTCUSDT"}}',
+        b'{"stream": "btcusdt@trade", "data": {"e":"trade","s":"BTCUSDT","t":1,"p":"abc","q":"1","T":1,"m":true}}',
+        b'{"stream": "btcusdt@trade", "data": {"e":"trade","s":"BTCUSDT","t":1,"p":"-1","q":"1","T":1,"m":true}}',
+        b'{"stream": "btcusdt@trade", "data": {"e":"kline","s":"BTCUSDT","t":1,"p":"1","q":"1","T":1,"m":true}}',
+    ],
+)
+def test_malformed_frames_raise_one_exception_type(frame: bytes) -> None:
+    with pytest.raises(binance.MalformedFrame):
+        binance.parse_frame(frame)
+
+
+def test_replies_and_requests() -> None:
+    assert binance.parse_frame(b'{"result": null, "id": 3}') == binance.ControlReply(3, None, None)
+    error = binance.parse_frame(b'{"error": {"code": 2, "msg": "Invalid request"}, "id": 4}')
+    assert isinstance(error, binance.ControlReply) and error.error.code == 2
+    assert json.loads(binance.control_request("SUBSCRIBE", ["btcusdt@trade"], 5)) == {
+        "method": "SUBSCRIBE", "params": ["btcusdt@trade"], "id": 5,
+    }
+    assert binance.combined_stream_url("wss://x/", ["ETHUSDT", "BTCUSDT"]) == "wss://x/stream?streams=btcusdt@trade/ethusdt@trade"
+
+
+def test_trading_symbols_from_real_exchange_info() -> None:
+    info = json.loads(shared_data("exchangeInfo_spot_2021-10-12.json").read_text())
+    trading = binance.trading_symbols(info)
+    assert len(trading) == 1262 and "BTCUSDT" in trading
