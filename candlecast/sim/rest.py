@@ -1,0 +1,135 @@
+"""The simulator's REST API: the market-data part of ``https://api.binance.com/api/v3``.
+
+Resources validate parameters the way Binance does (same codes and messages) and ask the
+exchange hub for trades, always with a timeout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import falcon
+import msgspec
+
+from candlecast.binance import SYMBOL_PATTERN
+from candlecast.sim import errors
+from candlecast.sim.listing import SymbolSpec, exchange_info
+from candlecast.sim.messages import GetAggTrades, GetHistoricalTrades, GetRecentTrades
+
+DEFAULT_LIMIT = 500
+MAX_LIMIT = 1000
+_UNSIGNED = "^[0-9]{1,20}$"
+
+
+@dataclasses.dataclass(frozen=True)
+class Exchange:
+    """What REST reads: the listing, the exchange clock and the hub that keeps the trades."""
+
+    listing: tuple[SymbolSpec, ...]
+    clock: Callable[[], int]
+    hub: Any
+    timeout_s: float
+
+    def ask(self, query: Any) -> Any:
+        return self.hub.ask(query, timeout=self.timeout_s)
+
+    def symbol(self, req: falcon.Request) -> SymbolSpec:
+        spec = self.optional_symbol(req)
+        if spec is None:
+            raise errors.mandatory_missing("symbol")
+        return spec
+
+    def optional_symbol(self, req: falcon.Request) -> SymbolSpec | None:
+        raw = req.get_param("symbol")
+        if not raw:
+            return None
+        if not SYMBOL_PATTERN.match(raw):
+            raise errors.illegal_characters("symbol", SYMBOL_PATTERN.pattern)
+        for spec in self.listing:
+            if spec.symbol == raw:
+                return spec
+        raise errors.invalid_symbol()
+
+
+def _unsigned(req: falcon.Request, name: str) -> int | None:
+    raw = req.get_param(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 20:
+        raise errors.illegal_characters(name, _UNSIGNED)
+    return int(raw)
+
+
+def _limit(req: falcon.Request) -> int:
+    """Binance's default is 500; larger limits are capped at 1000."""
+    limit = _unsigned(req, "limit")
+    if limit is None:
+        return DEFAULT_LIMIT
+    if limit < 1:
+        raise errors.invalid_parameter()
+    return min(limit, MAX_LIMIT)
+
+
+def _respond(resp: falcon.Response, body: Any) -> None:
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = msgspec.json.encode(body)
+
+
+class _Resource:
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+
+
+class Ping(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        _respond(resp, {})
+
+
+class ServerTime(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        _respond(resp, {"serverTime": self.exchange.clock()})
+
+
+class ExchangeInfo(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        only = self.exchange.optional_symbol(req)
+        specs = self.exchange.listing if only is None else (only,)
+        _respond(resp, exchange_info(specs, self.exchange.clock()))
+
+
+class RecentTrades(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        spec = self.exchange.symbol(req)
+        _respond(resp, self.exchange.ask(GetRecentTrades(spec.symbol, _limit(req))))
+
+
+class HistoricalTrades(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        spec = self.exchange.symbol(req)
+        query = GetHistoricalTrades(spec.symbol, _limit(req), _unsigned(req, "fromId"))
+        _respond(resp, self.exchange.ask(query))
+
+
+class AggTrades(_Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        spec = self.exchange.symbol(req)
+        from_id = _unsigned(req, "fromId")
+        start_time = _unsigned(req, "startTime")
+        end_time = _unsigned(req, "endTime")
+        if from_id is not None and (start_time is not None or end_time is not None):
+            raise errors.bad_combination()
+        query = GetAggTrades(spec.symbol, _limit(req), from_id, start_time, end_time)
+        _respond(resp, self.exchange.ask(query))
+
+
+def create_rest_app(exchange: Exchange) -> falcon.App:
+    app = falcon.App()
+    errors.install(app)
+    app.add_route("/api/v3/ping", Ping(exchange))
+    app.add_route("/api/v3/time", ServerTime(exchange))
+    app.add_route("/api/v3/exchangeInfo", ExchangeInfo(exchange))
+    app.add_route("/api/v3/trades", RecentTrades(exchange))
+    app.add_route("/api/v3/historicalTrades", HistoricalTrades(exchange))
+    app.add_route("/api/v3/aggTrades", AggTrades(exchange))
+    return app

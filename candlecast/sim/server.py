@@ -1,0 +1,168 @@
+"""The simulator as one object: a Binance-compatible exchange on loopback for tests and demos.
+
+``start`` builds the market (random walks and replays), starts the exchange hub (which starts
+its pacer), the REST server and the stream listener; ``stop`` takes them down in reverse and
+joins every thread it started. Stopping says goodbye to stream clients with a close frame;
+each session cuts its socket if the client does not answer promptly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable, TypeVar
+
+import pykka
+import structlog
+
+from candlecast.binance import normalize_symbol, stream_name
+from candlecast.http.upgrade_listener import UpgradeListener
+from candlecast.messages import Trade
+from candlecast.sim.hub import GOING_AWAY, ExchangeHub
+from candlecast.sim.listing import LISTING, TRADING, SymbolSpec
+from candlecast.sim.market import random_trades
+from candlecast.sim.messages import CloseClients, GetConnectionsAccepted, GetTrades
+from candlecast.sim.replay import ReplaySource
+from candlecast.sim.rest import Exchange, create_rest_app
+from candlecast.sim.schedule import Schedule
+from candlecast.sim.streams import StreamOptions, create_stream_app
+from candlecast.sim.waitress_thread import WaitressThread
+
+ASK_TIMEOUT_S = 5.0
+# The market opens on the first whole second at least this far after start, so clients
+# that connect right after ``start`` see its first second complete.
+OPENING_DELAY_MS = 500
+
+log = structlog.get_logger("candlecast.sim")
+_Part = TypeVar("_Part")
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulatorConfig:
+    """``symbols`` None: every TRADING symbol of the listing trades; else just these."""
+
+    host: str = "127.0.0.1"
+    rest_port: int = 0
+    ws_port: int = 0
+    symbols: tuple[str, ...] | None = None
+    seed: int = 1
+    trades_per_second: float = 8.0
+    ping_interval: float = 20.0
+    time_offset_ms: int = 0
+    replay: ReplaySource | None = None
+
+    def __post_init__(self) -> None:
+        if self.trades_per_second <= 0 or self.ping_interval <= 0:
+            raise ValueError("trades_per_second and ping_interval must be positive")
+
+
+def exchange_clock(offset_ms: int) -> Callable[[], int]:
+    """The exchange's clock: local epoch milliseconds shifted by ``offset_ms``."""
+    return lambda: time.time_ns() // 1_000_000 + offset_ms
+
+
+def trading_specs(listing: tuple[SymbolSpec, ...], config: SimulatorConfig) -> tuple[SymbolSpec, ...]:
+    """The listed symbols that trade; a replayed symbol trades from its file, not at random."""
+    tradable = {spec.symbol: spec for spec in listing if spec.status == TRADING}
+    wanted = tuple(tradable) if config.symbols is None else tuple(normalize_symbol(s) for s in config.symbols)
+    if config.replay is not None:
+        wanted = (*wanted, config.replay.symbol)
+    unknown = sorted(set(wanted) - set(tradable))
+    if unknown:
+        raise ValueError(f"not TRADING in the simulator's listing: {', '.join(unknown)}")
+    return tuple(tradable[symbol] for symbol in dict.fromkeys(wanted))
+
+
+class Simulator:
+    def __init__(self, config: SimulatorConfig, listing: tuple[SymbolSpec, ...] = LISTING) -> None:
+        self.config = config
+        self._listing = listing
+        self._specs = trading_specs(listing, config)
+        self._clock = exchange_clock(config.time_offset_ms)
+        self._hub: pykka.ActorRef[ExchangeHub] | None = None
+        self._rest: WaitressThread | None = None
+        self._streams: UpgradeListener | None = None
+        self._stopped = False
+        self.opens_at: int | None = None
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.config.host}:{self._running(self._rest).port}"
+
+    @property
+    def stream_url(self) -> str:
+        return f"ws://{self.config.host}:{self._running(self._streams).port}"
+
+    def start(self) -> None:
+        """Returns once both servers accept connections; the market opens at ``opens_at``."""
+        self.opens_at = -(-(self._clock() + OPENING_DELAY_MS) // 1000) * 1000
+        self._hub = ExchangeHub.start(self._schedules(self.opens_at), self._clock)
+        try:
+            exchange = Exchange(self._listing, self._clock, self._hub, ASK_TIMEOUT_S)
+            self._rest = WaitressThread(create_rest_app(exchange), self.config.host, self.config.rest_port, "sim-rest")
+            known = frozenset(stream_name(spec.symbol) for spec in self._listing)
+            stream_app = create_stream_app(self._hub, known, StreamOptions(self.config.ping_interval))
+            self._streams = UpgradeListener(stream_app, self.config.host, self.config.ws_port, "sim-streams")
+            self._rest.start()
+            self._streams.start()
+        except BaseException:
+            self.stop()
+            raise
+        log.info("simulator started", rest_url=self.rest_url, stream_url=self.stream_url, symbols=len(self._specs))
+
+    def trades(self, symbol: str) -> tuple[Trade, ...]:
+        """Every trade the market has published for ``symbol`` so far, in id order."""
+        return self._running(self._hub).ask(GetTrades(normalize_symbol(symbol)), timeout=ASK_TIMEOUT_S)
+
+    @property
+    def connections_accepted(self) -> int:
+        """Stream connections accepted since start (tests tell reconnects from live changes)."""
+        return self._running(self._hub).ask(GetConnectionsAccepted(), timeout=ASK_TIMEOUT_S)
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            if self._streams is not None:
+                self._streams.stop_accepting()
+                self._close_clients()
+                self._streams.close()
+        finally:
+            try:
+                if self._rest is not None:
+                    self._rest.stop()
+            finally:
+                if self._hub is not None:
+                    self._hub.stop()
+        log.info("simulator stopped")
+
+    def _close_clients(self) -> None:
+        try:
+            self._running(self._hub).ask(CloseClients(GOING_AWAY, "server shutting down"), timeout=ASK_TIMEOUT_S)
+        except (pykka.ActorDeadError, pykka.Timeout):
+            log.warning("exchange hub gone; stream clients stay open until they leave")
+
+    def _schedules(self, start_ms: int) -> list[Schedule]:
+        replay = self.config.replay
+        return [
+            Schedule(
+                replay.trades_from(start_ms)
+                if replay is not None and spec.symbol == replay.symbol
+                else random_trades(spec, self.config.seed, self.config.trades_per_second, start_ms)
+            )
+            for spec in self._specs
+        ]
+
+    @staticmethod
+    def _running(part: _Part | None) -> _Part:
+        if part is None:
+            raise RuntimeError("the simulator is not started")
+        return part
+
+    def __enter__(self) -> "Simulator":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

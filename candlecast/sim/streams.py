@@ -1,0 +1,78 @@
+"""The simulator's stream endpoints: ``/ws``, ``/ws/<streams>`` (raw payloads) and
+``/stream?streams=...`` (combined envelopes), as on ``wss://data-stream.binance.vision``.
+
+Each connection runs on its listener thread: accept the upgrade, tell the hub, then read
+the client's live requests until it goes. Parsing happens here; replies and trades are sent
+by the hub, so everything a client receives leaves from one place in order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import falcon
+import pykka
+
+from candlecast.http.ws_session import HandshakeRejected, WebSocketSession
+from candlecast.sim import errors, protocol
+from candlecast.sim.messages import ClientClosed, ClientOpened, ClientRequest
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamOptions:
+    ping_interval: float
+    outbox_size: int = 4096
+    send_timeout: float = 5.0
+    max_message_size: int = 64 * 1024
+
+
+class StreamEndpoint:
+    def __init__(self, hub: Any, known_streams: frozenset[str], options: StreamOptions, combined: bool) -> None:
+        self._hub = hub
+        self._known = known_streams
+        self._options = options
+        self._combined = combined
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, streams: str = "") -> None:
+        named = (req.get_param("streams") or "") if self._combined else streams
+        try:
+            names = protocol.connection_streams(named, self._known)
+        except protocol.InvalidStreams as exc:
+            raise errors.ApiError(-1100, str(exc)) from exc
+        if (req.get_header("Upgrade") or "").lower() != "websocket":
+            raise errors.ApiError(-1100, "Invalid request: expected a WebSocket upgrade")
+        try:
+            session = WebSocketSession(
+                req.env,
+                outbox_size=self._options.outbox_size,
+                ping_interval=self._options.ping_interval,
+                send_timeout=self._options.send_timeout,
+                max_message_size=self._options.max_message_size,
+                compression=False,
+            )
+        except HandshakeRejected as exc:
+            raise errors.ApiError(-1100, f"Invalid request: {exc}") from exc
+        self._serve(session, names)
+
+    def _serve(self, session: WebSocketSession, streams: tuple[str, ...]) -> None:
+        connection_id = session.session_id
+        try:
+            self._hub.tell(ClientOpened(connection_id, session, streams, self._combined))
+            while (text := session.receive()) is not None:
+                self._hub.tell(ClientRequest(connection_id, protocol.parse_request(text, self._known)))
+            self._hub.tell(ClientClosed(connection_id))
+        except pykka.ActorDeadError:
+            pass  # the exchange is gone; finishing the session closes the connection
+        finally:
+            session.finish()
+
+
+def create_stream_app(hub: Any, known_streams: frozenset[str], options: StreamOptions) -> falcon.App:
+    app = falcon.App()
+    errors.install(app)
+    raw = StreamEndpoint(hub, known_streams, options, combined=False)
+    app.add_route("/ws", raw)
+    app.add_route("/ws/{streams:path}", raw)
+    app.add_route("/stream", StreamEndpoint(hub, known_streams, options, combined=True))
+    return app
