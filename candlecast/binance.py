@@ -132,6 +132,11 @@ def parse_frame(data: bytes | str) -> Trade | ControlReply | OtherEvent:
     )
 
 
+def decimal_string(value: Decimal) -> str:
+    """Binance writes every price and quantity with exactly eight decimals."""
+    return f"{value:.8f}"
+
+
 def trade_event(trade: Trade, event_time: int) -> dict[str, Any]:
     """The raw ``<symbol>@trade`` payload Binance pushes for ``trade``."""
     return {
@@ -139,8 +144,8 @@ def trade_event(trade: Trade, event_time: int) -> dict[str, Any]:
         "E": event_time,
         "s": trade.symbol,
         "t": trade.trade_id,
-        "p": str(trade.price),
-        "q": str(trade.quantity),
+        "p": decimal_string(trade.price),
+        "q": decimal_string(trade.quantity),
         "T": trade.time,
         "m": trade.buyer_is_maker,
         "M": True,
@@ -151,9 +156,9 @@ def rest_trade(trade: Trade) -> dict[str, Any]:
     """One element of ``/api/v3/trades`` and ``/api/v3/historicalTrades``."""
     return {
         "id": trade.trade_id,
-        "price": str(trade.price),
-        "qty": str(trade.quantity),
-        "quoteQty": str(trade.price * trade.quantity),
+        "price": decimal_string(trade.price),
+        "qty": decimal_string(trade.quantity),
+        "quoteQty": decimal_string(trade.price * trade.quantity),
         "time": trade.time,
         "isBuyerMaker": trade.buyer_is_maker,
         "isBestMatch": True,
@@ -165,8 +170,8 @@ def rest_agg_trade(agg_id: int, trades: Sequence[Trade]) -> dict[str, Any]:
     first, last = trades[0], trades[-1]
     return {
         "a": agg_id,
-        "p": str(first.price),
-        "q": str(sum((t.quantity for t in trades), Decimal(0))),
+        "p": decimal_string(first.price),
+        "q": decimal_string(sum((t.quantity for t in trades), Decimal(0))),
         "f": first.trade_id,
         "l": last.trade_id,
         "T": first.time,

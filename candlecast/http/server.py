@@ -7,62 +7,47 @@ telling the broadcaster to close every WebSocket client so their threads can end
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import falcon
-import waitress
-from waitress.server import BaseWSGIServer
 
 from candlecast.actors.base import Actor
 from candlecast.http.upgrade_listener import UpgradeListener
+from candlecast.http.waitress_thread import WaitressThread
 from candlecast.messages import DisconnectAll
 
 SHUTDOWN_CLOSE_CODE = 1001
 WAITRESS_BODY_BACKSTOP = 1 << 20
 
 
-def _close_waitress(server: BaseWSGIServer) -> None:
-    """Close every channel from inside waitress's own loop; the loop returns once none is left."""
-
-    def close_all() -> None:
-        for channel in list(server._map.values()):
-            channel.close()
-
-    server.trigger.pull_trigger(close_all)
-
-
 class HttpServerActor(Actor):
     def __init__(self, app: falcon.App, host: str, http_port: int, ws_port: int, max_body_bytes: int, broadcaster: Any) -> None:
         super().__init__(actor="http")
-        self._rest = waitress.create_server(
-            app, host=host, port=http_port, threads=8, ident="candlecast",
+        self._rest = WaitressThread(
+            app, host, http_port, name="rest-server", threads=8, ident="candlecast",
             # A backstop only: the app answers oversized bodies itself, with JSON.
             max_request_body_size=max(WAITRESS_BODY_BACKSTOP, max_body_bytes), clear_untrusted_proxy_headers=True,
         )
-        self._rest_thread = threading.Thread(target=self._rest.run, name="rest-server", daemon=False)
         self._websocket = UpgradeListener(app, host, ws_port, name="websocket-listener")
         self._broadcaster = broadcaster
 
     @property
     def http_port(self) -> int:
-        return int(self._rest.effective_port)
+        return self._rest.port
 
     @property
     def ws_port(self) -> int:
         return self._websocket.port
 
     def on_start(self) -> None:
-        self._rest_thread.start()
+        self._rest.start()
         self._websocket.start()
 
     def on_stop(self) -> None:
         self._websocket.stop_accepting()
         self._broadcaster.tell(DisconnectAll(code=SHUTDOWN_CLOSE_CODE, reason="server shutting down"))
         self._websocket.close()
-        _close_waitress(self._rest)
-        self._rest_thread.join()
-        self._rest.task_dispatcher.shutdown()
+        self._rest.stop()
 
     def handle(self, message: Any) -> Any:
         return None

@@ -105,7 +105,10 @@ class UpgradeListener:
 
     def __init__(self, app: WSGIApp, host: str, port: int, name: str) -> None:
         self._server = _Server((host, port), app)
-        self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=False)
+        # A short poll interval keeps shutdown quick; the cost is a wakeup every 50 ms.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=False
+        )
 
     @property
     def port(self) -> int:
@@ -115,8 +118,9 @@ class UpgradeListener:
         self._thread.start()
 
     def stop_accepting(self) -> None:
-        self._server.shutdown()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join()
 
     def close(self) -> None:
         """Wait for in-flight requests (open WebSocket sessions) to end, then release the port."""

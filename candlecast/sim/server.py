@@ -26,7 +26,7 @@ from candlecast.sim.replay import ReplaySource
 from candlecast.sim.rest import Exchange, create_rest_app
 from candlecast.sim.schedule import Schedule
 from candlecast.sim.streams import StreamOptions, create_stream_app
-from candlecast.sim.waitress_thread import WaitressThread
+from candlecast.http.waitress_thread import WaitressThread
 
 ASK_TIMEOUT_S = 5.0
 # The market opens on the first whole second at least this far after start, so clients

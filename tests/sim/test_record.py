@@ -35,7 +35,7 @@ def test_recent_and_from_id_are_binance_rows() -> None:
     assert [row["id"] for row in record.from_id(102, 2)] == [102, 103]
     assert record.from_id(999, 5) == []
     assert record.recent(1)[0] == {
-        "id": 105, "price": "10.01000000", "qty": "1.00000000", "quoteQty": str(Decimal("10.01000000") * Decimal("1.00000000")),
+        "id": 105, "price": "10.01000000", "qty": "1.00000000", "quoteQty": "10.01000000",
         "time": 2000, "isBuyerMaker": False, "isBestMatch": True,
     }
 

@@ -34,6 +34,14 @@ def test_trade_event_round_trips() -> None:
     assert binance.parse_frame(frame) == trade
 
 
+def test_rest_trade_rows_match_binance_byte_for_byte() -> None:
+    rows = json.loads(shared_data("rest/nautilus_spot_trades_btcusdt_2021-10-22.json").read_text())
+    trades = [
+        Trade("BTCUSDT", r["id"], Decimal(r["price"]), Decimal(r["qty"]), r["time"], r["isBuyerMaker"]) for r in rows
+    ]
+    assert [binance.rest_trade(t) for t in trades] == rows
+
+
 @pytest.mark.parametrize(
     "frame",
     [

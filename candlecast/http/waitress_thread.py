@@ -17,9 +17,10 @@ from candlecast.http.upgrade_listener import WSGIApp
 
 
 class WaitressThread:
-    def __init__(self, app: WSGIApp, host: str, port: int, name: str, threads: int = 4) -> None:
+    def __init__(self, app: WSGIApp, host: str, port: int, name: str, threads: int = 4, **options: Any) -> None:
+        """`options` are waitress's own settings (ident, max_request_body_size, ...)."""
         self._map: dict[Any, Any] = {}
-        self._server = waitress.create_server(app, map=self._map, host=host, port=port, threads=threads)
+        self._server = waitress.create_server(app, map=self._map, host=host, port=port, threads=threads, **options)
         self._thread = threading.Thread(target=self._server.run, name=name, daemon=False)
 
     @property
