@@ -42,14 +42,28 @@ class ErrorPayload(msgspec.Struct, frozen=True):
 NO_DATA = msgspec.Raw(b"")
 
 
+class EventHead(msgspec.Struct, frozen=True):
+    """The type and time every Binance event starts with."""
+
+    e: str | None = None
+    E: int = 0
+
+
 class Envelope(msgspec.Struct, frozen=True):
-    """Anything a combined-stream connection receives: an event or a request's reply."""
+    """Anything a combined-stream connection receives: an event or a request's reply.
+
+    ``serverShutdown`` may come bare (``e``/``E`` at the top), wrapped like a stream event,
+    or under ``event``; all three are read.
+    """
 
     stream: str | None = None
     data: msgspec.Raw = NO_DATA
     result: Any = None
     id: Any = None
     error: ErrorPayload | None = None
+    e: str | None = None
+    E: int = 0
+    event: EventHead | None = None
 
 
 class ControlReply(msgspec.Struct, frozen=True):
@@ -66,8 +80,18 @@ class OtherEvent(msgspec.Struct, frozen=True):
     stream: str
 
 
+class ShutdownNotice(msgspec.Struct, frozen=True):
+    """``serverShutdown``: the server will close this connection soon; time to move."""
+
+    event_time: int
+
+
+SERVER_SHUTDOWN = "serverShutdown"
+
+
 _envelope_decoder = msgspec.json.Decoder(Envelope)
 _trade_decoder = msgspec.json.Decoder(TradePayload)
+_event_head_decoder = msgspec.json.Decoder(EventHead)
 
 
 def normalize_symbol(text: str) -> str:
@@ -102,12 +126,15 @@ def control_request(method: str, streams: Iterable[str], request_id: int) -> str
     return msgspec.json.encode(body).decode()
 
 
-def parse_frame(data: bytes | str) -> Trade | ControlReply | OtherEvent:
-    """Turn one combined-stream frame into a Trade, a request reply, or another event."""
+def parse_frame(data: bytes | str) -> Trade | ControlReply | OtherEvent | ShutdownNotice:
+    """Turn one combined-stream frame into a Trade, a request reply, a shutdown notice or another event."""
     try:
         envelope = _envelope_decoder.decode(data)
     except msgspec.DecodeError as exc:
         raise MalformedFrame(str(exc)) from exc
+    for head in (envelope, envelope.event):
+        if head is not None and head.e == SERVER_SHUTDOWN:
+            return ShutdownNotice(event_time=head.E)
     if envelope.stream is None:
         if envelope.id is None and envelope.error is None:
             raise MalformedFrame("frame has neither stream nor id")
@@ -115,6 +142,12 @@ def parse_frame(data: bytes | str) -> Trade | ControlReply | OtherEvent:
     if not envelope.data:
         raise MalformedFrame(f"event on {envelope.stream} has no data")
     if not envelope.stream.endswith(TRADE_STREAM_SUFFIX):
+        try:
+            head = _event_head_decoder.decode(envelope.data)
+        except msgspec.DecodeError as exc:
+            raise MalformedFrame(f"bad event on {envelope.stream}: {exc}") from exc
+        if head.e == SERVER_SHUTDOWN:
+            return ShutdownNotice(event_time=head.E)
         return OtherEvent(stream=envelope.stream)
     try:
         payload = _trade_decoder.decode(envelope.data)
@@ -183,3 +216,48 @@ def rest_agg_trade(agg_id: int, trades: Sequence[Trade]) -> dict[str, Any]:
 def trading_symbols(exchange_info: dict[str, Any]) -> frozenset[str]:
     """Symbols whose status is TRADING in an ``/api/v3/exchangeInfo`` response."""
     return frozenset(s["symbol"] for s in exchange_info.get("symbols", ()) if s.get("status") == "TRADING")
+
+
+class RestTradeRow(msgspec.Struct, frozen=True):
+    """One element of ``/api/v3/historicalTrades``."""
+
+    id: int
+    price: Decimal
+    qty: Decimal
+    time: int
+    isBuyerMaker: bool
+
+
+class AggTradeRow(msgspec.Struct, frozen=True):
+    """One element of ``/api/v3/aggTrades``: trades ``f``..``l`` of one taker order at one price."""
+
+    a: int
+    p: Decimal
+    q: Decimal
+    f: int
+    l: int  # noqa: E741 (Binance's field name)
+    T: int
+    m: bool
+
+
+_rest_trades_decoder = msgspec.json.Decoder(list[RestTradeRow])
+_agg_trades_decoder = msgspec.json.Decoder(list[AggTradeRow])
+
+
+def parse_rest_trades(symbol: str, body: bytes) -> list[Trade]:
+    try:
+        rows = _rest_trades_decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise MalformedFrame(f"bad historicalTrades answer: {exc}") from exc
+    return [Trade(symbol, r.id, r.price, r.qty, r.time, r.isBuyerMaker) for r in rows]
+
+
+def parse_agg_trades(symbol: str, body: bytes) -> list[tuple[int, Trade]]:
+    """(aggregate id, the trades it stands for as one Trade with ``count``) per row."""
+    try:
+        rows = _agg_trades_decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise MalformedFrame(f"bad aggTrades answer: {exc}") from exc
+    if any(r.l < r.f for r in rows):
+        raise MalformedFrame("bad aggTrades answer: a row ends before it starts")
+    return [(r.a, Trade(symbol, r.f, r.p, r.q, r.T, r.m, count=r.l - r.f + 1)) for r in rows]

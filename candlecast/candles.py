@@ -2,13 +2,20 @@
 
 A trade belongs to second ``floor(T / 1000)`` of its exchange trade time. Sums use Decimal,
 so volumes are exact. Taker-buy sums count trades whose buyer is the taker (``m`` false).
+Open and close are the prices of the lowest and highest trade id, so trades may be folded in
+any order (late and recovered trades arrive out of order) and give the same candle.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-from candlecast.messages import Candle, Trade
+import msgspec
+
+from candlecast.gaps import OPENED, RECOVERED, UNRECOVERABLE, Gap, GapBook
+from candlecast.messages import Candle, RequestBackfill, Trade, TradesRecovered
+from candlecast.trade_ids import TradeIds
 
 ZERO = Decimal(0)
 NO_TRADE_ID = -1
@@ -35,8 +42,18 @@ class CandleBuilder:
         self.taker_buy_volume = self.taker_buy_quote_volume = ZERO
         self.trades = 0
         self.first_trade_id = first.trade_id
-        self.last_trade_id = first.trade_id
+        self.last_trade_id = first.last_trade_id
         self.add(first)
+
+    @classmethod
+    def reopen(cls, candle: Candle) -> "CandleBuilder":
+        """A builder holding a published candle with trades, to fold a late trade into."""
+        builder = cls.__new__(cls)
+        builder.symbol = candle.symbol
+        builder.second = candle.open_time // 1000
+        for field in cls.__slots__[2:]:
+            setattr(builder, field, getattr(candle, field))
+        return builder
 
     def add(self, trade: Trade) -> None:
         price = trade.price
@@ -45,14 +62,18 @@ class CandleBuilder:
             self.high = price
         elif price < self.low:
             self.low = price
-        self.close = price
+        if trade.trade_id >= self.last_trade_id:
+            self.close = price
+            self.last_trade_id = trade.last_trade_id
+        elif trade.trade_id < self.first_trade_id:
+            self.open = price
+            self.first_trade_id = trade.trade_id
         self.volume += trade.quantity
         self.quote_volume += quote
         if not trade.buyer_is_maker:
             self.taker_buy_volume += trade.quantity
             self.taker_buy_quote_volume += quote
-        self.trades += 1
-        self.last_trade_id = trade.trade_id
+        self.trades += trade.count
 
     def build(self) -> Candle:
         open_time = self.second * 1000
@@ -96,65 +117,250 @@ def empty_candle(symbol: str, second: int, last_price: Decimal) -> Candle:
 
 
 class CandleSeries:
-    """The candles of one symbol in order: which second is open, which are due, which are empty.
+    """The candles of one symbol: which second is open, which are due, which need revising.
 
     The first second a stream is seen in may have started before the subscription, so it only
     supplies the last price; publishing starts with the first second observed whole. Each later
-    second is published exactly once: early when a trade of a later second arrives, otherwise
-    when the clock says the second (plus grace) has passed.
+    second is published promptly: early when a trade of a later second arrives, otherwise when
+    the clock says the second (plus grace) has passed. Published candles are kept for
+    ``window_s`` so a late or recovered trade revises its candle (and the flat empty candles
+    after it) instead of being dropped; gaps in the trade ids flag the candles they touch.
+
+    Methods append what they produce to ``out``: candles to publish, ``GapEvent`` and
+    ``RequestBackfill`` messages.
     """
 
-    __slots__ = ("symbol", "fill_empty", "_open", "_next_second", "_warmup_second", "_last_price", "late_trades")
-
-    def __init__(self, symbol: str, fill_empty: bool = True) -> None:
+    def __init__(self, symbol: str, fill_empty: bool = True, window_s: int = 3600) -> None:
         self.symbol = symbol
         self.fill_empty = fill_empty
+        self.window_s = window_s
+        self.ids = TradeIds()
+        self.gaps = GapBook()
         self._open: CandleBuilder | None = None
         self._next_second: int | None = None
         self._warmup_second: int | None = None
+        self._warmup_id = -1
         self._last_price: Decimal | None = None
-        self.late_trades = 0
+        self._published: dict[int, Candle] = {}  # ascending seconds
+        self._interrupted = False
+        self.duplicates = 0
+        self.late_applied = 0
+        self.beyond_window = 0
 
     @property
     def last_price(self) -> Decimal | None:
         return self._last_price
 
-    def add(self, trade: Trade, closed: list[Candle]) -> None:
-        """Fold ``trade`` in; candles it closes are appended to ``closed``."""
-        second = second_of(trade.time)
-        if self._next_second is None:
-            self._warmup_second = second
-            self._next_second = second + 1
-        if second < self._next_second:
-            if self._open is not None and second == self._open.second:
-                self._open.add(trade)
-                self._last_price = trade.price
-            elif second == self._warmup_second and self._next_second == second + 1:
-                self._last_price = trade.price
-            else:
-                self.late_trades += 1
-            return
-        self._close_through(second - 1, closed)
-        self._open = CandleBuilder(trade)
-        self._next_second = second + 1
-        self._last_price = trade.price
+    def add(self, trade: Trade, out: list[Any]) -> bool:
+        """Fold in a trade from the live stream; False if it was seen before."""
+        if not self.ids.add(trade.trade_id, trade.last_trade_id, trade.time):
+            self.duplicates += 1
+            return False
+        if self.gaps.open:
+            self._bound_open_ended(trade)
+        revised: dict[int, CandleBuilder] = {}
+        self._place(trade, out, revised)
+        if revised:
+            self._revise(revised, out)
+        return True
 
-    def elapse(self, second: int, closed: list[Candle]) -> None:
-        """The clock passed the end of ``second``: close everything up to and including it."""
+    def settle(self, out: list[Any]) -> None:
+        """Close every gap whose trades have all arrived."""
+        for gap in list(self.gaps.open):
+            if gap.last_id is not None and self.ids.covers(gap.first_id, gap.last_id):
+                self.gaps.close(gap, recovered=True)
+                out.append(gap.event(self.symbol, RECOVERED))
+                self._reflag(gap, out)
+
+    def recover(self, page: TradesRecovered, out: list[Any]) -> None:
+        """Fold in one page of a backfill and close what it repairs."""
+        revised: dict[int, CandleBuilder] = {}
+        for trade in page.trades:
+            if self.ids.add(trade.trade_id, trade.last_trade_id, trade.time):
+                self._place(trade, out, revised)
+            else:
+                self.duplicates += 1
+        if revised:
+            self._revise(revised, out)
+        gap = self.gaps.find(page.first_id)
+        if gap is not None and gap.last_id is None and page.finished:
+            gap.last_id = page.through_id
+            gap.to_second = self._newest_second()
+        self.settle(out)
+        if page.finished and gap is not None and gap in self.gaps.open:
+            self.abandon(gap.first_id, "trades still missing after backfill", out)
+
+    def abandon(self, first_id: int, reason: str, out: list[Any]) -> None:
+        gap = self.gaps.find(first_id)
+        if gap is None:
+            return
+        if gap.to_second is None:
+            gap.to_second = self._newest_second()
+        if gap.last_id is not None:
+            self.ids.fill(gap.first_id, gap.last_id)
+        self.gaps.close(gap, recovered=False)
+        out.append(gap.event(self.symbol, UNRECOVERABLE, reason))
+
+    def interrupt(self, out: list[Any]) -> None:
+        """The stream stopped: whatever trades follow the newest one are unknown for now."""
+        if self._interrupted:
+            return
+        self._interrupted = True
+        newest = self.ids.newest
+        if newest is None or self._next_second is None or any(g.last_id is None for g in self.gaps.open):
+            return
+        from_second = self._open.second if self._open is not None else self._next_second
+        self._open_gap(Gap(newest[0] + 1, None, from_second, None, newest[1]), out)
+
+    def resume(self, out: list[Any]) -> None:
+        """The stream is back: ask for everything after the newest trade seen before it stopped."""
+        if not self._interrupted:
+            return
+        self._interrupted = False
+        for gap in self.gaps.open:
+            if not gap.requested:
+                out.append(self._backfill_request(gap))
+
+    def elapse(self, second: int, out: list[Any]) -> None:
+        """The clock passed the end of ``second``: confirm holes, close everything through it."""
+        self._confirm_holes(out)
         if self._next_second is None:
             return
         pending_from = self._open.second if self._open is not None else self._next_second
         if pending_from <= second:
-            self._close_through(second, closed)
+            self._close_through(second, out)
             self._next_second = second + 1
+        self._forget_before(second - self.window_s, out)
 
-    def _close_through(self, last_second: int, closed: list[Candle]) -> None:
+    # --- placing trades ------------------------------------------------------------------
+
+    def _place(self, trade: Trade, out: list[Any], revised: dict[int, CandleBuilder]) -> None:
+        second = trade.time // 1000
+        open_candle = self._open
+        if open_candle is not None and second == open_candle.second:
+            open_candle.add(trade)
+        elif self._next_second is None:
+            self._warmup_second = second
+            self._next_second = second + 1
+            self._note_warmup(trade)
+        elif second >= self._next_second:
+            self._close_through(second - 1, out)
+            self._open = CandleBuilder(trade)
+            self._next_second = second + 1
+        elif second == self._warmup_second and self._next_second == second + 1:
+            self._note_warmup(trade)
+        elif second in revised:
+            revised[second].add(trade)
+            self.late_applied += 1
+        elif second in self._published:
+            candle = self._published[second]
+            if candle.trades:
+                builder = CandleBuilder.reopen(candle)
+                builder.add(trade)
+            else:
+                builder = CandleBuilder(trade)
+            revised[second] = builder
+            self.late_applied += 1
+        else:
+            self.beyond_window += 1
+
+    def _note_warmup(self, trade: Trade) -> None:
+        if trade.trade_id > self._warmup_id:
+            self._warmup_id = trade.trade_id
+            self._last_price = trade.price
+
+    def _bound_open_ended(self, trade: Trade) -> None:
+        """The first live trade after an interruption ends the unknown part of its gap."""
+        for gap in self.gaps.open:
+            if gap.last_id is None and trade.trade_id >= gap.first_id:
+                gap.last_id = trade.trade_id - 1
+                gap.to_second = trade.time // 1000
+
+    # --- publishing ----------------------------------------------------------------------
+
+    def _publish(self, candle: Candle, out: list[Any]) -> None:
+        """Publish a candle, or re-publish it with the next revision if anything changed."""
+        second = candle.open_time // 1000
+        complete = not self.gaps.touches(second)
+        old = self._published.get(second)
+        if old is None:
+            new = candle if complete else msgspec.structs.replace(candle, complete=False)
+        else:
+            new = msgspec.structs.replace(candle, revision=old.revision, complete=complete)
+            if new == old:
+                return
+            new = msgspec.structs.replace(new, revision=old.revision + 1)
+        self._published[second] = new
+        out.append(new)
+
+    def _close_through(self, last_second: int, out: list[Any]) -> None:
         """Publish the open candle, then the empty seconds after it, through ``last_second``."""
         first_empty = self._next_second
+        price = self._last_price
         if self._open is not None:
-            closed.append(self._open.build())
-            first_empty = self._open.second + 1
+            candle = self._open.build()
+            self._publish(candle, out)
+            first_empty = candle.open_time // 1000 + 1
+            price = candle.close
             self._open = None
-        if self.fill_empty and self._last_price is not None and first_empty is not None:
+        if self.fill_empty and price is not None and first_empty is not None:
             for empty_second in range(first_empty, last_second + 1):
-                closed.append(empty_candle(self.symbol, empty_second, self._last_price))
+                self._publish(empty_candle(self.symbol, empty_second, price), out)
+        self._last_price = price
+
+    def _revise(self, revised: dict[int, CandleBuilder], out: list[Any]) -> None:
+        """Re-publish changed candles and the flat empty candles that follow each of them."""
+        for second in sorted(revised):
+            candle = revised[second].build()
+            self._publish(candle, out)
+            price = candle.close
+            following = second + 1
+            while following not in revised and (after := self._published.get(following)) is not None and not after.trades:
+                self._publish(empty_candle(self.symbol, following, price), out)
+                following += 1
+            if self._next_second is not None and following >= self._next_second:
+                self._last_price = price
+
+    # --- gaps ----------------------------------------------------------------------------
+
+    def _confirm_holes(self, out: list[Any]) -> None:
+        """A hole still open at a clock tick is a gap (holes that close within a tick, as two
+        sockets overlap during a rotation, are not)."""
+        for hole in list(self.ids.holes()):
+            if not self.gaps.knows(hole.first_id, hole.last_id):
+                gap = Gap(hole.first_id, hole.last_id, hole.after_time // 1000, hole.before_time // 1000, hole.after_time)
+                self._open_gap(gap, out)
+
+    def _open_gap(self, gap: Gap, out: list[Any]) -> None:
+        self.gaps.add(gap)
+        out.append(gap.event(self.symbol, OPENED))
+        if gap.last_id is not None:
+            out.append(self._backfill_request(gap))
+        self._reflag(gap, out)
+
+    def _backfill_request(self, gap: Gap) -> RequestBackfill:
+        gap.requested = True
+        return RequestBackfill(symbol=self.symbol, first_id=gap.first_id, last_id=gap.last_id, after_time=gap.after_time)
+
+    def _reflag(self, gap: Gap, out: list[Any]) -> None:
+        """Re-publish the kept candles a gap touches, now that it opened or closed."""
+        last = gap.to_second if gap.to_second is not None else self._newest_second()
+        for second in range(max(gap.from_second, self._oldest_second()), last + 1):
+            candle = self._published.get(second)
+            if candle is not None:
+                self._publish(candle, out)
+
+    def _oldest_second(self) -> int:
+        return next(iter(self._published), 0)
+
+    def _newest_second(self) -> int:
+        return (self._next_second or 1) - 1
+
+    def _forget_before(self, cutoff: int, out: list[Any]) -> None:
+        published = self._published
+        while published and next(iter(published)) < cutoff:
+            del published[next(iter(published))]
+        for gap in list(self.gaps.open):
+            if gap.from_second < cutoff:
+                self.abandon(gap.first_id, "older than the backfill window", out)
+        self.gaps.forget_before(cutoff)

@@ -33,6 +33,13 @@ class Trade(Message):
     quantity: Decimal
     time: int
     buyer_is_maker: bool
+    # More than 1 only for an aggTrades row recovered over REST: ``count`` consecutive trades
+    # from ``trade_id`` at one price, time and side, with ``quantity`` their sum.
+    count: int = 1
+
+    @property
+    def last_trade_id(self) -> int:
+        return self.trade_id + self.count - 1
 
 
 class TradeBatch(Message):
@@ -43,7 +50,11 @@ class TradeBatch(Message):
 
 
 class Candle(Message):
-    """A closed 1-second kline, field for field as Binance publishes it."""
+    """A closed 1-second kline, field for field as Binance publishes it.
+
+    ``revision`` counts re-publications (0 first) after late or recovered trades changed it;
+    ``complete`` is false while a gap in the symbol's trade ids may cover its second.
+    """
 
     symbol: str
     open_time: int
@@ -59,6 +70,24 @@ class Candle(Message):
     taker_buy_quote_volume: Decimal
     first_trade_id: int
     last_trade_id: int
+    revision: int = 0
+    complete: bool = True
+
+
+class GapEvent(Message):
+    """A gap in a symbol's trade ids opened, was repaired, or is given up as unrecoverable.
+
+    ``last_trade_id`` is None while the end is unknown (the stream was interrupted);
+    ``from_time``/``to_time`` bound the candles it may affect (``to_time`` None: up to now).
+    """
+
+    symbol: str
+    kind: str
+    first_trade_id: int
+    last_trade_id: int | None
+    from_time: int
+    to_time: int | None
+    detail: str = ""
 
 
 class SecondElapsed(Message):
@@ -103,20 +132,40 @@ class ExchangeInfoLoaded(Message):
 
 
 class ConnectionStateChanged(Message):
-    """A connection reports its state upward so REST can answer without asking it."""
+    """A connection reports its state upward so REST can answer without asking it.
+
+    Sent on every change and about once a second while frames arrive, so the registry can
+    tell how long ago the last one came (``last_frame_at``: monotonic seconds, None before any).
+    """
 
     connection_id: int
     state: str
     detail: str = ""
     rejected_frames: int = 0
+    streams: int = 0
+    last_frame_at: float | None = None
+    reconnects: int = 0
+    rotations: int = 0
+    control_requests: int = 0
+    resubscribed: int = 0
 
 
 class ConnectionStatus(msgspec.Struct, frozen=True):
+    """One upstream connection as GET /health shows it. ``control_requests``: SUBSCRIBE,
+    UNSUBSCRIBE and LIST_SUBSCRIPTIONS sent; ``resubscribed``: streams the server's list was
+    missing and that were asked for again."""
+
     connection_id: int
     state: str
     detail: str
     rejected_frames: int
     symbols: tuple[str, ...]
+    streams: int = 0
+    last_frame_age_s: float | None = None
+    reconnects: int = 0
+    rotations: int = 0
+    control_requests: int = 0
+    resubscribed: int = 0
 
 
 class UpstreamStatus(msgspec.Struct, frozen=True):
@@ -143,20 +192,53 @@ class Unwatch(Message):
 
 
 class UpstreamConnected(Message):
-    """The reader thread opened ``socket`` streaming exactly ``symbols``."""
+    """Reader ``reader_id`` opened ``socket`` streaming exactly ``symbols``."""
 
     socket: Any
     symbols: frozenset[str]
+    reader_id: int = 0
 
 
 class UpstreamDisconnected(Message):
     reason: str
+    reader_id: int = 0
+
+
+class StreamInterrupted(Message):
+    """The connection carrying ``symbol`` was lost with no replacement streaming it."""
+
+    symbol: str
+
+
+class StreamResumed(Message):
+    """``symbol`` streams again after an interruption; trades may have been missed meanwhile."""
+
+    symbol: str
 
 
 class FrameRejected(Message):
     """The reader thread dropped a malformed frame; counted by the connection."""
 
     reason: str
+
+
+class RotationDue(Message):
+    """Reader ``reader_id``'s socket should be replaced: it reached its lifetime or the
+    server announced ``serverShutdown``. The connection opens a new one before letting go."""
+
+    reader_id: int
+    reason: str
+
+
+class FramesArriving(Message):
+    """Reader ``reader_id`` received frames, the last at ``at`` (monotonic s); about once a second."""
+
+    reader_id: int
+    at: float
+
+
+class FlushRequests(Message):
+    """The connection's request budget has room again: send what is waiting."""
 
 
 # --- clock ---------------------------------------------------------------------------------
@@ -166,6 +248,41 @@ class AggregatorsChanged(Message):
     """The complete set of aggregators the clock ticks, replacing the previous one."""
 
     aggregators: tuple[Any, ...]
+
+
+# --- backfill ------------------------------------------------------------------------------
+
+
+class RequestBackfill(Message):
+    """Fetch trades ``first_id``..``last_id`` of ``symbol`` over REST (``last_id`` None: up to
+    now); ``after_time`` is the time of the trade before the gap. Replies go to ``reply_to``."""
+
+    symbol: str
+    first_id: int
+    last_id: int | None
+    after_time: int
+    reply_to: Any = None
+
+
+class TradesRecovered(Message):
+    """One page of a backfill: every trade id from ``first_id`` to ``through_id`` is in
+    ``trades`` (ids are consecutive); ``finished`` when the request is fully answered."""
+
+    symbol: str
+    first_id: int
+    trades: tuple[Trade, ...]
+    through_id: int
+    finished: bool
+
+
+class BackfillFailed(Message):
+    symbol: str
+    first_id: int
+    reason: str
+
+
+class GetBackfillStats(Query):
+    """Answered with a dict: requests, pages, trades recovered, failures, REST weight used."""
 
 
 # --- store ---------------------------------------------------------------------------------
@@ -190,6 +307,10 @@ class GetCandles(Query):
 
 class GetTick(Query):
     symbol: str
+
+
+class GetGapStats(Query):
+    """Answered with {symbol: {"opened", "recovered", "unrecoverable", "open"}}."""
 
 
 # --- broadcaster ---------------------------------------------------------------------------

@@ -34,6 +34,12 @@ class Settings:
     empty_candles: bool = True
     streams_per_connection: int = 200
     reconnect_max_s: float = 30.0
+    stale_after_s: float = 60.0
+    connection_lifetime_s: float = 23 * 3600.0
+    control_messages_per_s: float = 4.0
+    connect_attempts: str = "300/5 minutes"
+    rest_weight_budget: int = 4800
+    backfill_window_s: int = 3600
     ask_timeout_s: float = 2.0
     rate_limit: str = "50/second"
     max_body_bytes: int = 4096
@@ -78,6 +84,14 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--empty-candles", "empty_candles", _flag, "publish Binance's flat candle for seconds without trades"),
     ("--streams-per-connection", "streams_per_connection", int, "streams per upstream connection"),
     ("--reconnect-max-s", "reconnect_max_s", float, "cap of the reconnect backoff, seconds"),
+    ("--stale-after-s", "stale_after_s", float, "reconnect an upstream socket silent (no frame, no ping) this long"),
+    ("--connection-lifetime-s", "connection_lifetime_s", float,
+     "rotate an upstream connection (make-before-break, with jitter) before Binance's 24 h limit"),
+    ("--control-messages-per-s", "control_messages_per_s", float,
+     "SUBSCRIBE/UNSUBSCRIBE/LIST messages per connection per second (Binance allows 5, pongs included)"),
+    ("--connect-attempts", "connect_attempts", str, "upstream connection attempts allowed per IP, 'limits' notation"),
+    ("--rest-weight-budget", "rest_weight_budget", int, "REST request weight per minute to stay under (Binance: 6000)"),
+    ("--backfill-window-s", "backfill_window_s", int, "how far back gaps are repaired and late trades applied"),
     ("--ask-timeout-s", "ask_timeout_s", float, "how long REST waits for an actor before answering 503"),
     ("--rate-limit", "rate_limit", str, "per-IP request limit in 'limits' notation; empty disables"),
     ("--max-body-bytes", "max_body_bytes", int, "largest accepted request body (413 above)"),

@@ -1,6 +1,6 @@
 """Wiring: start the actors in dependency order, stop them in reverse.
 
-store <- broadcaster <- clock <- registry (connections, aggregators) <- http (REST + WebSocket)
+store <- broadcaster <- backfill <- clock <- registry (connections, aggregators) <- http (REST + WebSocket)
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 import pykka
 import structlog
 
+from candlecast.actors.backfill import BackfillActor
 from candlecast.actors.broadcaster import BroadcasterActor
 from candlecast.actors.clock import ClockActor
 from candlecast.actors.registry import RegistryActor
@@ -63,11 +64,15 @@ def start_system(settings: Settings) -> RunningSystem:
         started.append(store)
         broadcaster = BroadcasterActor.start()
         started.append(broadcaster)
+        backfill = BackfillActor.start(settings.rest_url, settings.rest_weight_budget)
+        started.append(backfill)
         clock = ClockActor.start(settings.rest_url, settings.grace_ms)
         started.append(clock)
-        registry = RegistryActor.start(settings, clock, broadcaster, store)
+        registry = RegistryActor.start(settings, clock, broadcaster, store, backfill)
         started.append(registry)
-        actors = Actors(registry=registry, store=store, broadcaster=broadcaster, timeout_s=settings.ask_timeout_s)
+        actors = Actors(
+            registry=registry, store=store, broadcaster=broadcaster, backfill=backfill, timeout_s=settings.ask_timeout_s
+        )
         app = create_app(
             actors,
             SessionOptions(

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from candlecast.messages import Candle, Trade
+from candlecast.messages import Candle, GapEvent, Trade
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
 
@@ -47,3 +47,10 @@ def candle_event(candle: Candle) -> str:
 
 def trades_event(symbol: str, trades: tuple[Trade, ...]) -> str:
     return encode({"type": "trades", "symbol": symbol, "trades": [trade_body(t) for t in trades]}).decode()
+
+
+def gap_event(event: GapEvent) -> str:
+    """``gap``, ``recovered`` or ``unrecoverable``, with the trade ids and times it covers."""
+    body = msgspec.structs.asdict(event)
+    kind = body.pop("kind")
+    return encode({"type": kind, **body}).decode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
+from decimal import Decimal
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
@@ -50,13 +51,16 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: floa
 class WsClient:
     def __init__(self, url: str, timeout: float = 5.0) -> None:
         self.socket = websocket.create_connection(url, timeout=timeout)
+        self.received: list[dict[str, Any]] = []  # every message, whoever read it
 
     def send(self, body: Any) -> None:
         self.socket.send(body if isinstance(body, str) else json.dumps(body))
 
     def next(self, timeout: float = 5.0) -> dict[str, Any]:
         self.socket.settimeout(timeout)
-        return json.loads(self.socket.recv())
+        message = json.loads(self.socket.recv(), parse_float=Decimal)
+        self.received.append(message)
+        return message
 
     def until(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

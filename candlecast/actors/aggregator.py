@@ -1,39 +1,74 @@
-"""One aggregator per symbol: folds trades into the open candle and publishes closed ones."""
+"""One aggregator per symbol: folds trades into candles, publishes closed and revised ones,
+and asks the backfill actor for trades its gaps are missing."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from candlecast.actors.base import Actor
 from candlecast.candles import CandleSeries
-from candlecast.messages import Candle, SecondElapsed, TradeBatch
+from candlecast.gaps import RECOVERED
+from candlecast.messages import (
+    BackfillFailed,
+    GapEvent,
+    RequestBackfill,
+    SecondElapsed,
+    StreamInterrupted,
+    StreamResumed,
+    TradeBatch,
+    TradesRecovered,
+)
 
 
 class AggregatorActor(Actor):
-    def __init__(self, symbol: str, fill_empty: bool, broadcaster: Any, store: Any) -> None:
+    def __init__(self, symbol: str, fill_empty: bool, window_s: int, broadcaster: Any, store: Any, backfill: Any) -> None:
         super().__init__(actor="aggregator", symbol=symbol)
-        self._series = CandleSeries(symbol, fill_empty)
+        self._series = CandleSeries(symbol, fill_empty, window_s)
         self._broadcaster = broadcaster
         self._store = store
+        self._backfill = backfill
 
     def handle(self, message: Any) -> None:
-        closed: list[Candle] = []
+        out: list[Any] = []
         match message:
-            case TradeBatch(trades=trades):
-                for trade in trades:
-                    self._series.add(trade, closed)
-                self._publish(closed)
-                self._broadcaster.tell(message)
-                self._store.tell(message)
+            case TradeBatch(symbol=symbol, trades=trades):
+                fresh = [trade for trade in trades if self._series.add(trade, out)]
+                self._series.settle(out)
+                if len(fresh) < len(trades):
+                    message = TradeBatch(symbol=symbol, trades=tuple(fresh))
+                self._emit(out)
+                if fresh:
+                    self._broadcaster.tell(message)
+                    self._store.tell(message)
             case SecondElapsed(second=second):
-                self._series.elapse(second, closed)
-                self._publish(closed)
+                self._series.elapse(second, out)
+            case TradesRecovered():
+                self._series.recover(message, out)
+            case BackfillFailed(first_id=first_id, reason=reason):
+                self._series.abandon(first_id, reason, out)
+            case StreamInterrupted():
+                self._series.interrupt(out)
+            case StreamResumed():
+                self._series.resume(out)
+        self._emit(out)
 
-    def _publish(self, candles: list[Candle]) -> None:
-        for candle in candles:
-            self._broadcaster.tell(candle)
-            self._store.tell(candle)
+    def _emit(self, out: list[Any]) -> None:
+        for item in out:
+            if isinstance(item, RequestBackfill):
+                self._backfill.tell(msgspec.structs.replace(item, reply_to=self.actor_ref))
+                continue
+            if isinstance(item, GapEvent):
+                level = self.log.info if item.kind == RECOVERED else self.log.warning
+                level("trade id gap", kind=item.kind, first=item.first_trade_id, last=item.last_trade_id, detail=item.detail)
+            self._broadcaster.tell(item)
+            self._store.tell(item)
+        out.clear()
 
     def on_stop(self) -> None:
-        if self._series.late_trades:
-            self.log.info("aggregator stopped", late_trades=self._series.late_trades)
+        series = self._series
+        self.log.info(
+            "aggregator stopped", duplicates=series.duplicates, late_applied=series.late_applied,
+            beyond_window=series.beyond_window, **series.gaps.stats(),
+        )

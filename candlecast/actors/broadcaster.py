@@ -19,6 +19,7 @@ from candlecast.messages import (
     ClientConnected,
     ClientDisconnected,
     DisconnectAll,
+    GapEvent,
     GetBroadcastStats,
     TradeBatch,
 )
@@ -48,6 +49,8 @@ class BroadcasterActor(Actor):
         match message:
             case Candle(symbol=symbol):
                 self._fan_out(symbol, subscriptions.CANDLE, wire.candle_event(message))
+            case GapEvent(symbol=symbol):
+                self._fan_out(symbol, subscriptions.CANDLE, wire.gap_event(message))
             case TradeBatch(symbol=symbol, trades=trades):
                 if trades:
                     self._fan_out(symbol, subscriptions.TRADE, wire.trades_event(symbol, trades))

@@ -12,7 +12,7 @@ from typing import Callable, Generic, TypeVar
 import structlog
 
 from candlecast.backoff import full_jitter
-from candlecast.rest_client import UpstreamUnavailable
+from candlecast.rest_client import RateLimited, UpstreamUnavailable
 
 T = TypeVar("T")
 
@@ -41,6 +41,8 @@ class Poller(Generic[T], threading.Thread):
                 result = self._fetch()
             except UpstreamUnavailable as exc:
                 delay = max(0.5, full_jitter(failures, 1.0, self._retry_cap_s))
+                if isinstance(exc, RateLimited):
+                    delay = max(delay, exc.retry_after_s)
                 self._log.warning("upstream request failed", error=str(exc), retry_in_s=round(delay, 1))
                 failures += 1
             else:

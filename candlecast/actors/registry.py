@@ -48,10 +48,11 @@ class _Connection:
 
 
 class RegistryActor(Actor):
-    def __init__(self, settings: Settings, clock: Any, broadcaster: Any, store: Any) -> None:
+    def __init__(self, settings: Settings, clock: Any, broadcaster: Any, store: Any, backfill: Any) -> None:
         super().__init__(actor="registry")
         self._settings = settings
         self._clock = clock
+        self._backfill = backfill
         self._broadcaster = broadcaster
         self._store = store
         self._trading: frozenset[str] | None = None
@@ -122,7 +123,8 @@ class RegistryActor(Actor):
 
     def _activate(self, symbol: str) -> None:
         aggregator = AggregatorActor.start(
-            symbol, self._settings.empty_candles, self._broadcaster, self._store
+            symbol, self._settings.empty_candles, self._settings.backfill_window_s,
+            self._broadcaster, self._store, self._backfill,
         )
         self._aggregators[symbol] = aggregator
         self._store.tell(SymbolActivated(symbol=symbol))

@@ -1,5 +1,6 @@
 """The store keeps what REST reads: the last hour of closed candles and the latest trade
-of every active symbol, in memory."""
+of every active symbol, in memory, and each symbol's gap counters for /health. A revised
+candle replaces the one with the same open time."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from candlecast.actors.base import Actor
 from candlecast.errors import NoDataYet, NotSubscribed
 from candlecast.messages import (
     Candle,
+    GapEvent,
     GetCandles,
+    GetGapStats,
     GetLatestCandle,
     GetTick,
     SymbolActivated,
@@ -26,13 +29,23 @@ class StoreActor(Actor):
         self._history_seconds = history_seconds
         self._candles: dict[str, deque[Candle]] = {}
         self._ticks: dict[str, Trade] = {}
+        self._gaps: dict[str, dict[str, int]] = {}
 
     def handle(self, message: Any) -> Any:
         match message:
             case Candle(symbol=symbol):
                 history = self._candles.get(symbol)
                 if history is not None:
-                    history.append(message)
+                    self._keep(history, message)
+            case GapEvent(symbol=symbol, kind=kind):
+                counters = self._gaps.setdefault(symbol, {"gap": 0, "recovered": 0, "unrecoverable": 0})
+                counters[kind] += 1
+            case GetGapStats():
+                return {
+                    symbol: {"opened": c["gap"], "recovered": c["recovered"], "unrecoverable": c["unrecoverable"],
+                             "open": c["gap"] - c["recovered"] - c["unrecoverable"]}
+                    for symbol, c in self._gaps.items()
+                }
             case TradeBatch(symbol=symbol, trades=trades):
                 if symbol in self._candles and trades:
                     self._ticks[symbol] = trades[-1]
@@ -56,6 +69,18 @@ class StoreActor(Actor):
                     raise NoDataYet(f"no trade for {symbol} yet")
                 return tick
         return None
+
+    @staticmethod
+    def _keep(history: deque[Candle], candle: Candle) -> None:
+        if candle.revision == 0 or not history or candle.open_time > history[-1].open_time:
+            history.append(candle)
+            return
+        for index in range(len(history) - 1, -1, -1):
+            if history[index].open_time == candle.open_time:
+                history[index] = candle
+                return
+            if history[index].open_time < candle.open_time:
+                return
 
     def _history(self, symbol: str) -> deque[Candle]:
         history = self._candles.get(symbol)

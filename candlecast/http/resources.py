@@ -13,8 +13,10 @@ from candlecast import wire
 from candlecast.binance import is_valid_symbol, normalize_symbol
 from candlecast.messages import (
     AddSymbol,
+    GetBackfillStats,
     GetBroadcastStats,
     GetCandles,
+    GetGapStats,
     GetLatestCandle,
     GetTick,
     GetUpstreamStatus,
@@ -32,6 +34,7 @@ class Actors:
     registry: Any
     store: Any
     broadcaster: Any
+    backfill: Any
     timeout_s: float
 
     def ask(self, actor: Any, query: Any) -> Any:
@@ -68,11 +71,24 @@ def read_add_symbol_body(req: falcon.Request) -> str:
     return path_symbol(body.symbol)
 
 
-def upstream_summary(status: UpstreamStatus) -> dict[str, Any]:
+GAP_COUNTERS = ("opened", "recovered", "unrecoverable", "open")
+
+
+def upstream_summary(status: UpstreamStatus, gaps: dict[str, dict[str, int]] | None = None) -> dict[str, Any]:
+    """Connections as the registry sees them; with ``gaps``, each also sums its symbols' gaps."""
+    connections = []
+    for connection in status.connections:
+        body = msgspec.structs.asdict(connection)
+        if gaps is not None:
+            body["gaps"] = {
+                counter: sum(gaps.get(symbol, {}).get(counter, 0) for symbol in connection.symbols)
+                for counter in GAP_COUNTERS
+            }
+        connections.append(body)
     return {
         "connected": status.connected,
         "exchange_info_loaded": status.exchange_info_loaded,
-        "connections": [msgspec.structs.asdict(c) for c in status.connections],
+        "connections": connections,
     }
 
 
@@ -95,11 +111,13 @@ class StatusResource(Resource):
 class HealthResource(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         status = self._actors.ask(self._actors.registry, GetUpstreamStatus())
-        stats = self._actors.ask(self._actors.broadcaster, GetBroadcastStats())
+        gaps = self._actors.ask(self._actors.store, GetGapStats())
+        upstream = upstream_summary(status, gaps)
+        upstream["backfill"] = self._actors.ask(self._actors.backfill, GetBackfillStats())
         respond(resp, {
             "status": "ok" if status.connected else "degraded",
-            "upstream": upstream_summary(status),
-            "websocket": stats,
+            "upstream": upstream,
+            "websocket": self._actors.ask(self._actors.broadcaster, GetBroadcastStats()),
         })
 
 

@@ -14,7 +14,7 @@ from tests.conftest import settings_for
 
 CANDLE_FIELDS = {
     "symbol", "open_time", "close_time", "open", "high", "low", "close", "volume", "quote_volume", "trades",
-    "taker_buy_volume", "taker_buy_quote_volume", "first_trade_id", "last_trade_id", "timestamp",
+    "taker_buy_volume", "taker_buy_quote_volume", "first_trade_id", "last_trade_id", "revision", "complete", "timestamp",
 }
 
 

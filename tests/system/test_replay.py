@@ -12,7 +12,7 @@ from candlecast.sim import ReplaySource
 from tests.clients import WsClient
 from tests.conftest import make_simulator, settings_for, shared_data
 from candlecast.system import start_system
-from tests.system.test_end_to_end import assert_matches_reference
+from tests.candle_checks import assert_matches_reference, candles_of, final_candles
 
 
 def recorded_id_groups(path: Path, limit: int) -> list[tuple[int, int]]:
@@ -45,7 +45,8 @@ def test_recorded_trades_give_reference_candles(file_name: str, symbol: str, lim
         while not any(m["type"] == "candle" and m["last_trade_id"] == last_id for m in messages):
             messages.append(client.next(timeout=40))
         messages += client.collect(1.5)
-        candles = assert_matches_reference(sim, symbol, [m for m in messages if m["type"] == "candle"])
+        candles = final_candles(candles_of(messages, symbol))
+        assert_matches_reference(sim, symbol, candles)
     finally:
         client.close()
         running.stop()

@@ -1,14 +1,16 @@
-"""CandleSeries against the brute-force reference over random trade lists."""
+"""CandleSeries against the brute-force reference over random trade lists, including trades
+that arrive late, twice, or only later through a backfill."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from candlecast.candles import CandleSeries
-from candlecast.messages import Candle, Trade
+from candlecast.messages import Candle, GapEvent, RequestBackfill, Trade, TradesRecovered
 from tests.reference import reference_candles
 
 BASE_SECOND = 1_700_000_000
@@ -80,15 +82,101 @@ def test_a_later_trade_closes_the_open_second_before_the_clock() -> None:
     assert len(closed) == 1
 
 
-def test_trade_after_its_second_closed_is_counted_late_not_applied() -> None:
+def test_a_trade_after_its_second_closed_revises_it_and_the_empty_seconds_after() -> None:
     series = CandleSeries("ETHUSDT")
     closed: list[Candle] = []
-    series.add(trade(1, 10_100), closed)
-    series.add(trade(2, 11_100), closed)
+    series.add(trade(1, 10_100, "1"), closed)
+    series.add(trade(2, 11_100, "2"), closed)
+    series.elapse(13, closed)
+    assert [(c.open_time, c.close, c.revision) for c in closed] == [(11_000, 2, 0), (12_000, 2, 0), (13_000, 2, 0)]
+    series.add(trade(3, 11_900, "3"), closed)
+    assert [(c.open_time, c.close, c.trades, c.revision) for c in closed[3:]] == [
+        (11_000, 3, 2, 1), (12_000, 3, 0, 1), (13_000, 3, 0, 1),
+    ]
+    assert series.late_applied == 1
+
+
+def test_a_duplicate_trade_changes_nothing() -> None:
+    series = CandleSeries("ETHUSDT")
+    closed: list[Candle] = []
+    for trade_id, time_ms in ((1, 10_100), (2, 11_100), (3, 11_200)):
+        series.add(trade(trade_id, time_ms), closed)
+    assert not series.add(trade(2, 11_100), closed)
     series.elapse(11, closed)
-    series.add(trade(3, 11_900), closed)
-    assert series.late_trades == 1
-    assert closed[-1].last_trade_id == 2
+    assert [(c.trades, c.revision) for c in closed] == [(2, 0)]
+    assert series.duplicates == 1
+
+
+def as_first_publication(candle: Candle) -> Candle:
+    return msgspec.structs.replace(candle, revision=0, complete=True)
+
+
+def latest(published: list[Candle]) -> dict[int, Candle]:
+    """The newest revision of each second, checking revisions count up by one."""
+    newest: dict[int, Candle] = {}
+    for candle in published:
+        previous = newest.get(candle.open_time)
+        assert candle.revision == (0 if previous is None else previous.revision + 1)
+        newest[candle.open_time] = candle
+    return newest
+
+
+@settings(max_examples=300, deadline=None)
+@given(trade_lists(), st.integers(0, 60), st.integers(1, 20), st.lists(st.integers(0, 100), max_size=8))
+def test_a_gap_is_flagged_then_repaired_exactly(trades: list[Trade], start: int, length: int, cuts: list[int]) -> None:
+    whole = [i for i, t in enumerate(trades) if t.time // 1000 > trades[0].time // 1000]
+    if len(whole) < 2:
+        return
+    first = whole[start % (len(whole) - 1)]
+    missing = trades[first : min(first + length, whole[-1])]
+    streamed = [t for t in trades if t not in missing]
+    series = CandleSeries("BTCUSDT")
+    out: list[object] = []
+    bounds = sorted({c % (len(streamed) + 1) for c in cuts} | {0, len(streamed)})
+    for begin, end in zip(bounds, bounds[1:]):
+        for item in streamed[begin:end]:
+            series.add(item, out)
+        series.settle(out)
+        series.elapse(streamed[end - 1].time // 1000 - 1, out)
+    series.elapse(trades[-1].time // 1000, out)
+    last_second = trades[-1].time // 1000
+    expected = {c.open_time: c for c in reference_candles(trades, trades[0].time // 1000 + 1, last_second)}
+    candles = [item for item in out if isinstance(item, Candle)]
+    for open_time, candle in latest(candles).items():
+        assert candle.complete is False or as_first_publication(candle) == expected[open_time]
+    requests = [item for item in out if isinstance(item, RequestBackfill)]
+    assert [(r.first_id, r.last_id) for r in requests] == [(missing[0].trade_id, missing[-1].trade_id)]
+    assert [e.kind for e in out if isinstance(e, GapEvent)] == ["gap"]
+
+    after: list[object] = []
+    page = TradesRecovered("BTCUSDT", missing[0].trade_id, tuple(missing), missing[-1].trade_id, finished=True)
+    series.recover(page, after)
+    assert [e.kind for e in after if isinstance(e, GapEvent)] == ["recovered"]
+    final = latest(candles + [item for item in after if isinstance(item, Candle)])
+    assert all(c.complete for c in final.values())
+    assert [as_first_publication(c) for c in final.values()] == list(expected.values())
+
+
+def test_an_interrupted_stream_flags_candles_until_the_backfill_catches_up() -> None:
+    series = CandleSeries("ETHUSDT")
+    out: list[object] = []
+    series.add(trade(1, 10_100, "1"), out)
+    series.add(trade(2, 11_100, "2"), out)
+    series.interrupt(out)
+    series.elapse(13, out)
+    assert [(c.open_time, c.complete) for c in out if isinstance(c, Candle)] == [
+        (11_000, False), (12_000, False), (13_000, False),
+    ]
+    series.resume(out)
+    assert out[-1] == RequestBackfill("ETHUSDT", first_id=3, last_id=None, after_time=11_100)
+    out.clear()
+    page = TradesRecovered("ETHUSDT", 3, (trade(3, 12_500, "5"),), through_id=3, finished=True)
+    series.recover(page, out)
+    assert [(c.open_time, c.close, c.trades, c.revision, c.complete) for c in out if isinstance(c, Candle)] == [
+        (12_000, 5, 1, 1, False), (13_000, 5, 0, 1, False), (11_000, 2, 1, 1, True), (12_000, 5, 1, 2, True),
+        (13_000, 5, 0, 2, True),
+    ]
+    assert [(e.kind, e.first_trade_id, e.last_trade_id) for e in out if isinstance(e, GapEvent)] == [("recovered", 3, 3)]
 
 
 def test_exact_decimal_sums() -> None:

@@ -1,0 +1,137 @@
+"""The backfill actor repairs gaps: aggregators tell it which trade ids they miss, and a
+worker thread of its own fetches them over REST, one request at a time (one queue keeps the
+whole process inside one weight budget), telling each page back to the aggregator.
+
+The worker reports its counters to the actor after every request, so /health reads them from
+the actor without sharing anything with the thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any
+
+import pykka
+import structlog
+
+from candlecast.actors.base import Actor
+from candlecast.backfill import (
+    Fetcher,
+    Stopped,
+    WeightBudget,
+    aggregate_pages,
+    historical_pages,
+)
+from candlecast.messages import BackfillFailed, GetBackfillStats, Message, RequestBackfill
+from candlecast.rest_client import RequestRejected, UpstreamUnavailable
+
+
+class BackfillProgress(Message):
+    """The worker's counters, told to its actor after each request."""
+
+    served: int
+    pages: int
+    trades: int
+    failed: int
+    rate_limited: int
+    rest_requests: int
+    weight_used_1m: int
+    source: str
+
+
+class BackfillWorker(threading.Thread):
+    def __init__(self, rest_url: str, weight_budget: int, owner: Any) -> None:
+        super().__init__(name="backfill", daemon=False)
+        self.jobs: queue.SimpleQueue[RequestBackfill | None] = queue.SimpleQueue()
+        self._owner = owner
+        self._stopped = threading.Event()
+        self._fetcher = Fetcher(rest_url, WeightBudget(weight_budget), self._stopped.wait)
+        self._source = "historicalTrades"
+        self._served = self._pages = self._trades = self._failed = 0
+        self._log = structlog.get_logger(__name__)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.jobs.put(None)
+        if self.is_alive():
+            self.join()
+
+    def run(self) -> None:
+        while (job := self.jobs.get()) is not None and not self._stopped.is_set():
+            try:
+                self._serve(job)
+            except Stopped:
+                return
+            except UpstreamUnavailable as exc:
+                self._failed += 1
+                self._log.warning("backfill failed", symbol=job.symbol, first_id=job.first_id, error=str(exc))
+                self._tell(job.reply_to, BackfillFailed(job.symbol, job.first_id, str(exc)))
+            self._served += 1
+            self._report()
+
+    def _serve(self, job: RequestBackfill) -> None:
+        if self._source == "historicalTrades":
+            try:
+                self._deliver(job, historical_pages(self._fetcher, job))
+                return
+            except RequestRejected as exc:
+                self._log.warning("historicalTrades refused; backfilling from aggTrades", error=str(exc))
+                self._source = "aggTrades"
+        self._deliver(job, aggregate_pages(self._fetcher, job))
+
+    def _deliver(self, job: RequestBackfill, pages: Any) -> None:
+        for page in pages:
+            self._pages += 1
+            self._trades += sum(t.count for t in page.trades)
+            self._tell(job.reply_to, page)
+
+    @staticmethod
+    def _tell(ref: Any, message: Any) -> None:
+        try:
+            ref.tell(message)
+        except pykka.ActorDeadError:
+            pass
+
+    def _report(self) -> None:
+        self._tell(self._owner, BackfillProgress(
+            served=self._served, pages=self._pages, trades=self._trades, failed=self._failed,
+            rate_limited=self._fetcher.rate_limited, rest_requests=self._fetcher.requests,
+            weight_used_1m=self._fetcher.budget.used, source=self._source,
+        ))
+
+
+class BackfillActor(Actor):
+    def __init__(self, rest_url: str, weight_budget: int) -> None:
+        super().__init__(actor="backfill")
+        self._worker = BackfillWorker(rest_url, weight_budget, self.actor_ref)
+        self._requested = 0
+        self._progress = BackfillProgress(0, 0, 0, 0, 0, 0, 0, "historicalTrades")
+
+    def on_start(self) -> None:
+        self._worker.start()
+
+    def on_stop(self) -> None:
+        self._worker.stop()
+
+    def handle(self, message: Any) -> Any:
+        match message:
+            case RequestBackfill():
+                self._requested += 1
+                self._worker.jobs.put(message)
+            case BackfillProgress():
+                self._progress = message
+            case GetBackfillStats():
+                progress = self._progress
+                return {
+                    "requested": self._requested,
+                    "pending": self._requested - progress.served,
+                    "pages": progress.pages,
+                    "trades_recovered": progress.trades,
+                    "failed": progress.failed,
+                    "rate_limited": progress.rate_limited,
+                    "rest_requests": progress.rest_requests,
+                    "rest_weight_used_1m": progress.weight_used_1m,
+                    "source": progress.source,
+                }
+        return None
