@@ -317,11 +317,13 @@ class GetGapStats(Query):
 
 
 class ClientConnected(Message):
-    """A WebSocket client joined; ``session`` is its outbox handle (offer/close)."""
+    """A WebSocket client joined; ``session`` is its outbox handle (offer/close). It gets the
+    latest closed candle of each subscribed symbol at once, or every one since ``since``."""
 
     client_id: int
     session: Any
     subscriptions: frozenset[tuple[str, str]]
+    since: int | None = None
 
 
 class ClientDisconnected(Message):
@@ -335,6 +337,11 @@ class ChangeSubscriptions(Message):
     op: str
     pairs: frozenset[tuple[str, str]]
     request_id: Any = None
+    since: int | None = None
+
+
+class FlushTrades(Message):
+    """Time to send the trades held back to pace the trade channel."""
 
 
 class DisconnectAll(Message):

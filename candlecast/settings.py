@@ -48,6 +48,7 @@ class Settings:
     ws_send_timeout_s: float = 10.0
     ws_max_message_bytes: int = 4096
     ws_compression: bool = False
+    ws_trade_interval_ms: int = 50
     history_seconds: int = 3600
     sim_seed: int = 1
     sim_trades_per_second: float = 8.0
@@ -100,6 +101,8 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--ws-send-timeout-s", "ws_send_timeout_s", float, "drop a client whose socket accepts nothing this long"),
     ("--ws-max-message-bytes", "ws_max_message_bytes", int, "largest accepted client message"),
     ("--ws-compression", "ws_compression", _flag, "negotiate permessage-deflate with clients that offer it"),
+    ("--ws-trade-interval-ms", "ws_trade_interval_ms", int,
+     "send a symbol's trades at most this often, batched (0: as they arrive)"),
     ("--history-seconds", "history_seconds", int, "closed candles kept in memory per symbol"),
     ("--sim-seed", "sim_seed", int, "seed of the simulator's trade stream"),
     ("--sim-trades-per-second", "sim_trades_per_second", float, "mean simulated trades per second per symbol"),

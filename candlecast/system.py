@@ -62,7 +62,9 @@ def start_system(settings: Settings) -> RunningSystem:
     try:
         store = StoreActor.start(settings.history_seconds)
         started.append(store)
-        broadcaster = BroadcasterActor.start()
+        broadcaster = BroadcasterActor.start(
+            history_seconds=settings.history_seconds, trade_interval_s=settings.ws_trade_interval_ms / 1000
+        )
         started.append(broadcaster)
         backfill = BackfillActor.start(settings.rest_url, settings.rest_weight_budget)
         started.append(backfill)

@@ -1,98 +1,287 @@
 """One actor per upstream WebSocket connection: which symbols it streams, and keeping the
 server's subscriptions equal to that set with live SUBSCRIBE/UNSUBSCRIBE (no reconnect).
-The socket itself belongs to an ``UpstreamReader`` thread; this actor only sends requests."""
+
+The socket itself belongs to an ``UpstreamReader`` thread; this actor only sends requests:
+batched, within Binance's per-connection message rate (``RequestBudget``; a deferred flush
+waits on a timer), each change followed by LIST_SUBSCRIPTIONS and reconciled against the
+reply (``SubscriptionSync``). It rotates sockets make-before-break: when the reader's socket
+is due (lifetime or ``serverShutdown``), a second reader connects with every stream in its
+URL, and only then is the first stopped; trades seen twice meanwhile are deduplicated by the
+aggregators. Losing the socket with no replacement tells each routed aggregator
+``StreamInterrupted``, and ``StreamResumed`` once it streams again.
+"""
 
 from __future__ import annotations
 
 import itertools
+import random
+import threading
+import time
 from types import MappingProxyType
-from typing import Any, Iterable
+from typing import Any
 
+import pykka
 import websocket
 
 from candlecast import binance
 from candlecast.actors.base import Actor
-from candlecast.actors.upstream_reader import UpstreamReader
+from candlecast.actors.connect_attempts import ConnectAttempts
+from candlecast.actors.request_budget import RequestBudget
+from candlecast.actors.subscription_sync import SubscriptionSync
+from candlecast.actors.upstream_reader import ReaderOptions, UpstreamReader
 from candlecast.messages import (
     ConnectionStateChanged,
+    FlushRequests,
     FrameRejected,
+    FramesArriving,
+    RotationDue,
+    StreamInterrupted,
+    StreamResumed,
     Unwatch,
     UpstreamConnected,
     UpstreamDisconnected,
     Watch,
 )
+from candlecast.settings import Settings
+
+# Connections opened together would otherwise all rotate together.
+LIFETIME_JITTER = (0.9, 1.0)
 
 
 class ConnectionActor(Actor):
-    def __init__(self, connection_id: int, stream_url: str, reconnect_cap_s: float, registry: Any) -> None:
+    def __init__(
+        self,
+        connection_id: int,
+        settings: Settings,
+        connect_attempts: ConnectAttempts,
+        registry: Any,
+        rng: random.Random | None = None,
+    ) -> None:
         super().__init__(actor="connection", connection=connection_id)
         self._id = connection_id
-        self._stream_url = stream_url
-        self._reconnect_cap_s = reconnect_cap_s
+        self._settings = settings
+        self._connect_attempts = connect_attempts
         self._registry = registry
+        self._rng = rng or random.Random()
         self._routes: dict[str, Any] = {}
         self._reader: UpstreamReader | None = None
+        self._replacement: UpstreamReader | None = None
         self._socket: websocket.WebSocket | None = None
+        self._reader_ids = itertools.count(1)
         self._request_ids = itertools.count(1)
+        self._sync = SubscriptionSync()
+        self._budget = RequestBudget(settings.control_messages_per_s)
+        self._flush_timer: threading.Timer | None = None
+        self._interrupted: set[str] = set()
+        self._ever_connected = False
+        self._state = "idle"
+        self._detail = ""
+        self._last_frame_at: float | None = None
         self._rejected_frames = 0
+        self._reconnects = 0
+        self._rotations = 0
+        self._control_requests = 0
+        self._resubscribed = 0
 
     def on_stop(self) -> None:
-        self._stop_reader()
+        self._cancel_flush()
+        self._stop_readers()
 
     def handle(self, message: Any) -> None:
         match message:
             case Watch(symbol=symbol, aggregator=aggregator):
                 self._routes[symbol] = aggregator
                 self._publish_routes()
-                self._request("SUBSCRIBE", [symbol])
+                self._flush()
             case Unwatch(symbol=symbol):
                 if self._routes.pop(symbol, None) is not None:
+                    self._interrupted.discard(symbol)
                     self._publish_routes()
-                    self._request("UNSUBSCRIBE", [symbol])
-            case UpstreamConnected(socket=sock, symbols=symbols):
-                self._socket = sock
-                self._report("connected")
-                self._request("SUBSCRIBE", self._routes.keys() - symbols)
-                self._request("UNSUBSCRIBE", symbols - self._routes.keys())
-            case UpstreamDisconnected(reason=reason):
-                self._socket = None
-                self._report("reconnecting", reason)
-            case binance.ControlReply(error=error, request_id=request_id) if error is not None:
-                self.log.warning("upstream rejected a request", request_id=request_id, code=error.code, msg=error.msg)
+                    self._flush()
+            case UpstreamConnected():
+                self._connected(message)
+            case UpstreamDisconnected():
+                self._disconnected(message)
+            case RotationDue(reader_id=reader_id, reason=reason):
+                self._rotate(reader_id, reason)
+            case FramesArriving(reader_id=reader_id, at=at):
+                if self._reader is not None and reader_id == self._reader.reader_id:
+                    self._last_frame_at = at
+                    self._report()
+            case FlushRequests():
+                self._flush_timer = None
+                self._flush()
+            case binance.ControlReply():
+                self._replied(message)
             case FrameRejected(reason=reason):
                 self._rejected_frames += 1
                 if self._rejected_frames <= 10 or self._rejected_frames % 1000 == 0:
                     self.log.warning("malformed upstream frame", reason=reason, total=self._rejected_frames)
 
+    # --- readers ---------------------------------------------------------------------------
+
     def _publish_routes(self) -> None:
         if not self._routes:
-            self._stop_reader()
-            self._report("idle")
+            self._stop_readers()
+            self._interrupted.clear()
+            self._report("idle", "")
             return
         if self._reader is None:
-            self._reader = UpstreamReader(self.actor_ref, self._id, self._stream_url, self._reconnect_cap_s)
-            self._reader.routes = MappingProxyType(dict(self._routes))
-            self._reader.start()
-            self._report("connecting")
-        else:
-            self._reader.routes = MappingProxyType(dict(self._routes))
+            self._reader = self._start_reader()
+            self._report("connecting", "")
+        routes = MappingProxyType(dict(self._routes))
+        for reader in (self._reader, self._replacement):
+            if reader is not None:
+                reader.routes = routes
 
-    def _stop_reader(self) -> None:
-        if self._reader is not None:
-            self._reader.stop()
-            self._reader = None
-            self._socket = None
+    def _start_reader(self) -> UpstreamReader:
+        options = ReaderOptions(
+            stream_url=self._settings.stream_url,
+            reconnect_cap_s=self._settings.reconnect_max_s,
+            stale_after_s=self._settings.stale_after_s,
+            lifetime_s=self._settings.connection_lifetime_s * self._rng.uniform(*LIFETIME_JITTER),
+            connect_attempts=self._connect_attempts,
+        )
+        reader = UpstreamReader(self.actor_ref, self._id, next(self._reader_ids), options)
+        reader.routes = MappingProxyType(dict(self._routes))
+        reader.start()
+        return reader
 
-    def _request(self, method: str, symbols: Iterable[str]) -> None:
-        streams = [binance.stream_name(s) for s in sorted(symbols)]
-        if not streams or self._socket is None:
+    def _stop_readers(self) -> None:
+        for reader in (self._replacement, self._reader):
+            if reader is not None:
+                reader.stop()
+        self._reader = self._replacement = None
+        self._socket = None
+
+    def _is_active(self, reader_id: int) -> bool:
+        return self._reader is not None and self._reader.reader_id == reader_id
+
+    def _rotate(self, reader_id: int, reason: str) -> None:
+        if not self._is_active(reader_id) or self._replacement is not None or not self._routes:
             return
+        self.log.info("rotating the upstream socket, make-before-break", reason=reason)
+        self._replacement = self._start_reader()
+
+    def _connected(self, connected: UpstreamConnected) -> None:
+        if self._replacement is not None and connected.reader_id == self._replacement.reader_id:
+            retired, self._reader, self._replacement = self._reader, self._replacement, None
+            if retired is not None:
+                retired.stop()
+            self._rotations += 1
+        elif not self._is_active(connected.reader_id):
+            return
+        elif self._ever_connected:
+            self._reconnects += 1
+        self._ever_connected = True
+        self._socket = connected.socket
+        self._budget.reset()
+        self._sync.connected(connected.symbols)
+        resumed, self._interrupted = self._interrupted & self._routes.keys(), set()
+        for symbol in sorted(resumed):
+            self._tell_aggregator(symbol, StreamResumed(symbol=symbol))
+        self._report("connected", "")
+        self._flush()
+
+    def _disconnected(self, disconnected: UpstreamDisconnected) -> None:
+        """Only the active reader's losses matter; a replacement that cannot connect keeps trying."""
+        if not self._is_active(disconnected.reader_id):
+            return
+        was_streaming = self._socket is not None
+        self._socket = None
+        if self._replacement is not None and self._reader is not None:
+            # Lost before its replacement is up: the replacement carries on as the reader.
+            self._reader.stop()
+            self._reader, self._replacement = self._replacement, None
+        if was_streaming:
+            self._interrupted = set(self._routes)
+            self.log.warning("streams interrupted", streams=len(self._interrupted), reason=disconnected.reason)
+            for symbol in sorted(self._interrupted):
+                self._tell_aggregator(symbol, StreamInterrupted(symbol=symbol))
+        self._report("reconnecting", disconnected.reason)
+
+    def _tell_aggregator(self, symbol: str, message: Any) -> None:
         try:
-            self._socket.send(binance.control_request(method, streams, next(self._request_ids)))
+            self._routes[symbol].tell(message)
+        except pykka.ActorDeadError:
+            pass  # the symbol is being removed; its Unwatch is on the way
+
+    # --- requests --------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        """Send what the subscriptions need, as far as the budget allows; schedule the rest."""
+        if self._socket is None:
+            return
+        wanted = frozenset(self._routes)
+        while self._sync.has_work(wanted):
+            now = time.monotonic()
+            if not self._budget.take(now):
+                self._schedule_flush(self._budget.wait_s(now))
+                return
+            request_id = next(self._request_ids)
+            request = self._sync.next_request(wanted, request_id)
+            if request is None:
+                return
+            self._send(*request, request_id)
+
+    def _send(self, method: str, symbols: list[str], request_id: int) -> None:
+        if self._socket is None:
+            return
+        streams = [binance.stream_name(s) for s in symbols]
+        try:
+            self._socket.send(binance.control_request(method, streams, request_id))
         except (websocket.WebSocketException, OSError) as exc:
             self.log.info("request not sent; the reader will reconnect", method=method, error=str(exc))
+            return
+        self._control_requests += 1
 
-    def _report(self, state: str, detail: str = "") -> None:
+    def _replied(self, reply: binance.ControlReply) -> None:
+        if not isinstance(reply.request_id, int):
+            return
+        if reply.error is not None:
+            self.log.warning("upstream rejected a request", request_id=reply.request_id, code=reply.error.code, msg=reply.error.msg)
+            self._sync.failed(reply.request_id)
+        else:
+            lost = self._sync.listed(reply.request_id, reply.result)
+            if lost:
+                self._resubscribed += lost
+                self.log.warning("server's subscriptions differ from ours; requesting again", missing=lost)
+        self._flush()
+        self._report()
+
+    def _schedule_flush(self, delay_s: float) -> None:
+        if self._flush_timer is not None:
+            return
+        self._flush_timer = threading.Timer(delay_s, self._tell_flush)
+        self._flush_timer.name = f"connection-{self._id}-flush"
+        self._flush_timer.start()
+
+    def _tell_flush(self) -> None:
+        try:
+            self.actor_ref.tell(FlushRequests())
+        except pykka.ActorDeadError:
+            pass
+
+    def _cancel_flush(self) -> None:
+        timer, self._flush_timer = self._flush_timer, None
+        if timer is not None:
+            timer.cancel()
+            timer.join()
+
+    # --- reporting -------------------------------------------------------------------------
+
+    def _report(self, state: str | None = None, detail: str | None = None) -> None:
+        self._state = self._state if state is None else state
+        self._detail = self._detail if detail is None else detail
         self._registry.tell(ConnectionStateChanged(
-            connection_id=self._id, state=state, detail=detail, rejected_frames=self._rejected_frames
+            connection_id=self._id,
+            state=self._state,
+            detail=self._detail,
+            rejected_frames=self._rejected_frames,
+            streams=len(self._routes),
+            last_frame_at=self._last_frame_at,
+            reconnects=self._reconnects,
+            rotations=self._rotations,
+            control_requests=self._control_requests,
+            resubscribed=self._resubscribed,
         ))

@@ -1,16 +1,21 @@
 """The registry owns the set of active symbols: it validates them against exchangeInfo,
-starts and stops their aggregators, and packs their streams onto connection actors.
-Connections report their state up to it, so REST reads upstream health from one place."""
+starts and stops their aggregators, and packs their streams onto connection actors: a new
+symbol goes to the first connection with room, and a connection left without symbols is
+stopped (connection ids are never reused). Connections report their state up to it, so REST
+reads upstream health from one place. All connections take turns from one connect limiter."""
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+import time
+from typing import Any, Callable
 
 import pykka
 
 from candlecast import binance
 from candlecast.actors.aggregator import AggregatorActor
 from candlecast.actors.base import Actor
+from candlecast.actors.connect_attempts import ConnectAttempts
 from candlecast.actors.connection import ConnectionActor
 from candlecast.actors.poller import Poller
 from candlecast.errors import AlreadySubscribed, ExchangeInfoUnavailable, InvalidSymbol, NotSubscribed
@@ -48,7 +53,10 @@ class _Connection:
 
 
 class RegistryActor(Actor):
-    def __init__(self, settings: Settings, clock: Any, broadcaster: Any, store: Any, backfill: Any) -> None:
+    def __init__(
+        self, settings: Settings, clock: Any, broadcaster: Any, store: Any, backfill: Any,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(actor="registry")
         self._settings = settings
         self._clock = clock
@@ -57,7 +65,10 @@ class RegistryActor(Actor):
         self._store = store
         self._trading: frozenset[str] | None = None
         self._aggregators: dict[str, pykka.ActorRef[Any]] = {}
-        self._connections: list[_Connection] = []
+        self._connections: dict[int, _Connection] = {}
+        self._connection_ids = itertools.count(1)
+        self._connect_attempts = ConnectAttempts(settings.connect_attempts)
+        self._now = now
         self._exchange_info = Poller(
             name="exchange-info",
             fetch=lambda: binance.trading_symbols(get_json(settings.rest_url, "/api/v3/exchangeInfo")),
@@ -74,7 +85,7 @@ class RegistryActor(Actor):
 
     def on_stop(self) -> None:
         self._exchange_info.stop()
-        for connection in self._connections:
+        for connection in self._connections.values():
             connection.ref.stop()
         for aggregator in self._aggregators.values():
             aggregator.stop()
@@ -101,7 +112,8 @@ class RegistryActor(Actor):
             case ExchangeInfoLoaded(trading=trading):
                 self._apply_exchange_info(trading)
             case ConnectionStateChanged(connection_id=connection_id):
-                self._connections[connection_id - 1].state = message
+                if connection_id in self._connections:
+                    self._connections[connection_id].state = message
         return None
 
     def _check_can_add(self, symbol: str) -> None:
@@ -135,38 +147,47 @@ class RegistryActor(Actor):
         self.log.info("symbol subscribed", symbol=symbol)
 
     def _deactivate(self, symbol: str) -> None:
-        for connection in self._connections:
+        for connection_id, connection in list(self._connections.items()):
             if symbol in connection.symbols:
                 connection.symbols.discard(symbol)
                 connection.ref.tell(Unwatch(symbol=symbol))
+                if not connection.symbols:
+                    del self._connections[connection_id]
+                    connection.ref.stop(block=False)
         self._aggregators.pop(symbol).stop(block=False)
         self._clock.tell(AggregatorsChanged(aggregators=tuple(self._aggregators.values())))
-        self._store.tell(SymbolDeactivated(symbol=symbol))
+        for owner in (self._store, self._broadcaster):
+            owner.tell(SymbolDeactivated(symbol=symbol))
         self.log.info("symbol unsubscribed", symbol=symbol)
 
     def _connection_with_room(self) -> _Connection:
-        for connection in self._connections:
+        for connection in self._connections.values():
             if len(connection.symbols) < self._settings.streams_per_connection:
                 return connection
-        connection_id = len(self._connections) + 1
-        ref = ConnectionActor.start(
-            connection_id, self._settings.stream_url, self._settings.reconnect_max_s, self.actor_ref
-        )
+        connection_id = next(self._connection_ids)
+        ref = ConnectionActor.start(connection_id, self._settings, self._connect_attempts, self.actor_ref)
         connection = _Connection(ref)
-        self._connections.append(connection)
+        self._connections[connection_id] = connection
         return connection
 
     def _status(self) -> UpstreamStatus:
+        now = self._now()
         return UpstreamStatus(
             exchange_info_loaded=self._trading is not None,
             connections=tuple(
                 ConnectionStatus(
-                    connection_id=index,
+                    connection_id=connection_id,
                     state=c.state.state,
                     detail=c.state.detail,
                     rejected_frames=c.state.rejected_frames,
                     symbols=tuple(sorted(c.symbols)),
+                    streams=c.state.streams,
+                    last_frame_age_s=None if c.state.last_frame_at is None else round(now - c.state.last_frame_at, 3),
+                    reconnects=c.state.reconnects,
+                    rotations=c.state.rotations,
+                    control_requests=c.state.control_requests,
+                    resubscribed=c.state.resubscribed,
                 )
-                for index, c in enumerate(self._connections, start=1)
+                for connection_id, c in self._connections.items()
             ),
         )

@@ -3,11 +3,18 @@
 It parses frames off the connection actor's mailbox thread and tells each symbol's aggregator
 a batch of the trades that were already waiting in the socket, so a busy stream costs one
 message per batch rather than per trade. It only ever tells: its actor (state, replies,
-rejected frames) and the aggregators named in ``routes``.
+rejected frames, rotation due, frames arriving) and the aggregators named in ``routes``.
+
+A socket with no frame at all (pings included: a quiet symbol is not a dead socket) for
+``stale_after_s`` is closed and replaced. Once the socket reaches its lifetime, or the server
+announces ``serverShutdown``, the reader asks its actor for a replacement and keeps reading
+until the actor stops it. Every connection attempt first takes a turn from the process-wide
+``ConnectAttempts`` limiter.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import select
 import ssl
 import threading
@@ -20,9 +27,12 @@ import structlog
 import websocket
 
 from candlecast import binance
+from candlecast.actors.connect_attempts import ConnectAttempts
 from candlecast.backoff import full_jitter
 from candlecast.messages import (
     FrameRejected,
+    FramesArriving,
+    RotationDue,
     Trade,
     TradeBatch,
     UpstreamConnected,
@@ -31,13 +41,25 @@ from candlecast.messages import (
 
 CONNECT_TIMEOUT_S = 3.0
 MAX_BATCH_FRAMES = 1000
-# Binance pings every 20 s, so a socket silent for this long is dead even if no trade is due.
-SILENCE_LIMIT_S = 60.0
 STABLE_CONNECTION_S = 30.0
+MAX_POLL_S = 1.0
+REPORT_EVERY_S = 1.0
+_CONTROL_OPCODES = frozenset({websocket.ABNF.OPCODE_PING, websocket.ABNF.OPCODE_PONG})
 
 
 class UpstreamClosed(Exception):
     """The server sent a close frame."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ReaderOptions:
+    """How one reader connects and when it gives its socket up; ``lifetime_s`` None: never."""
+
+    stream_url: str
+    reconnect_cap_s: float
+    stale_after_s: float
+    lifetime_s: float | None
+    connect_attempts: ConnectAttempts
 
 
 def _has_pending_data(sock: Any) -> bool:
@@ -48,16 +70,17 @@ def _has_pending_data(sock: Any) -> bool:
 
 
 class UpstreamReader(threading.Thread):
-    def __init__(self, connection: Any, connection_id: int, stream_url: str, reconnect_cap_s: float) -> None:
-        super().__init__(name=f"upstream-{connection_id}", daemon=False)
+    def __init__(self, connection: Any, connection_id: int, reader_id: int, options: ReaderOptions) -> None:
+        super().__init__(name=f"upstream-{connection_id}.{reader_id}", daemon=False)
         # Replaced (never mutated) by the connection actor whenever its symbol set changes.
         self.routes: Mapping[str, Any] = MappingProxyType({})
+        self.reader_id = reader_id
         self._connection = connection
-        self._stream_url = stream_url
-        self._reconnect_cap_s = reconnect_cap_s
+        self._options = options
         self._stopped = threading.Event()
         self._socket: websocket.WebSocket | None = None
-        self._log = structlog.get_logger(__name__).bind(connection=connection_id)
+        self._rotation_asked = False
+        self._log = structlog.get_logger(__name__).bind(connection=connection_id, reader=reader_id)
 
     def stop(self) -> None:
         self._stopped.set()
@@ -70,8 +93,13 @@ class UpstreamReader(threading.Thread):
     def run(self) -> None:
         failures = 0
         while not self._stopped.is_set():
+            waited = self._options.connect_attempts.wait_turn(self._stopped)
+            if waited < 0:
+                return
+            if waited >= MAX_POLL_S:
+                self._log.info("connect attempt waited for the connection limit", waited_s=round(waited, 1))
             symbols = frozenset(self.routes)
-            url = binance.combined_stream_url(self._stream_url, symbols)
+            url = binance.combined_stream_url(self._options.stream_url, symbols)
             try:
                 sock = websocket.create_connection(
                     url, timeout=CONNECT_TIMEOUT_S, skip_utf8_validation=True, enable_multithread=True
@@ -81,11 +109,12 @@ class UpstreamReader(threading.Thread):
                 failures += 1
                 continue
             self._socket = sock
-            sock.settimeout(SILENCE_LIMIT_S)
+            sock.settimeout(min(MAX_POLL_S, self._options.stale_after_s / 4))
             connected_at = time.monotonic()
-            self._log.info("upstream connected", url=url, streams=len(symbols))
-            self._connection.tell(UpstreamConnected(socket=sock, symbols=symbols))
-            reason = self._read(sock)
+            self._rotation_asked = False
+            self._log.info("upstream connected", url=url[:200], streams=len(symbols))
+            self._connection.tell(UpstreamConnected(socket=sock, symbols=symbols, reader_id=self.reader_id))
+            reason = self._read(sock, connected_at)
             self._socket = None
             sock.abort()
             sock.close()
@@ -99,36 +128,63 @@ class UpstreamReader(threading.Thread):
     def _wait_to_retry(self, failures: int, reason: str) -> None:
         if self._stopped.is_set():
             return
-        self._connection.tell(UpstreamDisconnected(reason=reason))
-        delay = full_jitter(failures, 0.5, self._reconnect_cap_s)
+        self._connection.tell(UpstreamDisconnected(reason=reason, reader_id=self.reader_id))
+        delay = full_jitter(failures, 0.5, self._options.reconnect_cap_s)
         self._log.warning("upstream unavailable, retrying", reason=reason, retry_in_s=round(delay, 2))
         self._stopped.wait(delay)
 
-    def _read(self, sock: websocket.WebSocket) -> str:
+    def _read(self, sock: websocket.WebSocket, connected_at: float) -> str:
         """Read until the connection fails; returns why."""
+        last_frame = last_report = connected_at
         try:
             while not self._stopped.is_set():
+                try:
+                    first = self._next_payload(sock)
+                except websocket.WebSocketTimeoutException:
+                    now = time.monotonic()
+                    if now - last_frame >= self._options.stale_after_s:
+                        return f"no frame for {self._options.stale_after_s:g} s"
+                    self._check_lifetime(now - connected_at)
+                    continue
                 batches: dict[str, list[Trade]] = {}
-                self._absorb(self._next_payload(sock), batches)
+                self._absorb(first, batches)
                 frames = 1
                 while frames < MAX_BATCH_FRAMES and _has_pending_data(sock.sock):
                     self._absorb(self._next_payload(sock), batches)
                     frames += 1
                 self._deliver(batches)
-        except websocket.WebSocketTimeoutException:
-            return f"no frame for {SILENCE_LIMIT_S:.0f} s"
+                last_frame = time.monotonic()
+                if last_frame - last_report >= REPORT_EVERY_S:
+                    self._connection.tell(FramesArriving(reader_id=self.reader_id, at=last_frame))
+                    last_report = last_frame
+                self._check_lifetime(last_frame - connected_at)
         except (websocket.WebSocketException, UpstreamClosed, OSError, ValueError) as exc:
             return str(exc) or type(exc).__name__
         return "stopped"
 
+    def _check_lifetime(self, age_s: float) -> None:
+        lifetime_s = self._options.lifetime_s
+        if lifetime_s is not None and age_s >= lifetime_s:
+            self._ask_rotation("lifetime reached")
+
+    def _ask_rotation(self, reason: str) -> None:
+        if not self._rotation_asked:
+            self._rotation_asked = True
+            self._connection.tell(RotationDue(reader_id=self.reader_id, reason=reason))
+
     @staticmethod
-    def _next_payload(sock: websocket.WebSocket) -> bytes | str:
-        opcode, payload = sock.recv_data()
+    def _next_payload(sock: websocket.WebSocket) -> bytes | str | None:
+        """The next data frame's payload; None for a ping or pong (answered by websocket-client)."""
+        opcode, payload = sock.recv_data(control_frame=True)
         if opcode == websocket.ABNF.OPCODE_CLOSE:
             raise UpstreamClosed("server closed the connection")
+        if opcode in _CONTROL_OPCODES:
+            return None
         return payload
 
-    def _absorb(self, payload: bytes | str, batches: dict[str, list[Trade]]) -> None:
+    def _absorb(self, payload: bytes | str | None, batches: dict[str, list[Trade]]) -> None:
+        if payload is None:
+            return
         try:
             item = binance.parse_frame(payload)
         except binance.MalformedFrame as exc:
@@ -138,6 +194,9 @@ class UpstreamReader(threading.Thread):
             batches.setdefault(item.symbol, []).append(item)
         elif isinstance(item, binance.ControlReply):
             self._connection.tell(item)
+        elif isinstance(item, binance.ShutdownNotice):
+            self._log.info("server announced shutdown")
+            self._ask_rotation("serverShutdown")
 
     def _deliver(self, batches: dict[str, list[Trade]]) -> None:
         routes = self.routes

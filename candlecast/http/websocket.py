@@ -17,7 +17,7 @@ import structlog
 
 from candlecast import subscriptions, wire
 from candlecast.http.upgrade_listener import SOCKET_KEY
-from candlecast.http.ws_protocol import CommandError, parse_command, parse_query
+from candlecast.http.ws_protocol import CommandError, ConnectRequest, parse_command, parse_query
 from candlecast.http.ws_session import HandshakeRejected, WebSocketSession
 from candlecast.messages import ChangeSubscriptions, ClientConnected, ClientDisconnected
 
@@ -73,14 +73,16 @@ class WebSocketUpgrade:
         resp.complete = True
         self._serve(session, initial)
 
-    def _serve(self, session: WebSocketSession, initial: subscriptions.Pairs) -> None:
+    def _serve(self, session: WebSocketSession, initial: ConnectRequest) -> None:
         client_log = log.bind(client_id=session.session_id, peer=session.peer)
         client_log.info("websocket client connected")
         try:
-            if initial != subscriptions.DEFAULT:
-                ack = {"type": "subscribed", "id": None, "subscriptions": subscriptions.describe(initial)}
+            if initial.pairs != subscriptions.DEFAULT:
+                ack = {"type": "subscribed", "id": None, "subscriptions": subscriptions.describe(initial.pairs)}
                 session.offer(wire.encode(ack).decode())
-            self._broadcaster.tell(ClientConnected(client_id=session.session_id, session=session, subscriptions=initial))
+            self._broadcaster.tell(ClientConnected(
+                client_id=session.session_id, session=session, subscriptions=initial.pairs, since=initial.since
+            ))
             while (text := session.receive()) is not None:
                 try:
                     command = parse_command(text)
@@ -88,7 +90,8 @@ class WebSocketUpgrade:
                     session.offer(_error(str(exc)))
                     continue
                 self._broadcaster.tell(ChangeSubscriptions(
-                    client_id=session.session_id, op=command.op, pairs=command.pairs, request_id=command.request_id
+                    client_id=session.session_id, op=command.op, pairs=command.pairs,
+                    request_id=command.request_id, since=command.since,
                 ))
         except pykka.ActorDeadError:
             session.close(1001, "server shutting down")

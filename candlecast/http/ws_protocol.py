@@ -1,7 +1,8 @@
 """The WebSocket bridge's client protocol, parsed and checked without any I/O.
 
-Commands: {"op": "subscribe"|"unsubscribe"|"list", "symbols": [...], "channels": [...], "id": any}.
-Connect-time subscriptions: ?symbols=btcusdt,ethusdt&channels=candle,trade.
+Commands: {"op": "subscribe"|"unsubscribe"|"list", "symbols": [...], "channels": [...],
+"since": open_time, "id": any}. Connect-time subscriptions:
+?symbols=btcusdt,ethusdt&channels=candle,trade&since=open_time.
 """
 
 from __future__ import annotations
@@ -25,6 +26,23 @@ class Command(msgspec.Struct, frozen=True):
     op: str
     pairs: subscriptions.Pairs
     request_id: Any = None
+    since: int | None = None
+
+
+class ConnectRequest(msgspec.Struct, frozen=True):
+    pairs: subscriptions.Pairs
+    since: int | None = None
+
+
+def _since(value: Any) -> int | None:
+    """Replay closed candles from this open time (epoch ms) on; None: just the latest."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise CommandError("'since' must be an open_time in epoch milliseconds")
+    return value
 
 
 def _symbols(values: Any) -> tuple[str, ...] | None:
@@ -67,21 +85,26 @@ def parse_command(text: str | bytes) -> Command:
     op = body.get("op")
     if op not in OPS:
         raise CommandError(f"'op' must be one of {', '.join(OPS)}")
-    unknown = set(body) - {"op", "symbols", "channels", "id"}
+    unknown = set(body) - {"op", "symbols", "channels", "since", "id"}
     if unknown:
         raise CommandError(f"unknown field(s): {', '.join(sorted(unknown))}")
     pairs = subscriptions.pairs(_symbols(body.get("symbols")), _channels(body.get("channels")))
-    return Command(op=op, pairs=pairs if op != "list" else frozenset(), request_id=body.get("id"))
+    since = _since(body.get("since"))
+    if since is not None and op != "subscribe":
+        raise CommandError("'since' only goes with subscribe")
+    return Command(op=op, pairs=pairs if op != "list" else frozenset(), request_id=body.get("id"), since=since)
 
 
-def parse_query(query_string: str) -> subscriptions.Pairs:
+def parse_query(query_string: str) -> ConnectRequest:
     """Subscriptions requested in the connect URL; none requested means the default."""
     query = parse_qs(query_string)
     symbols = query.get("symbols")
     channels = query.get("channels")
+    since = _since(query["since"][-1]) if "since" in query else None
     if symbols is None and channels is None:
-        return subscriptions.DEFAULT
-    return subscriptions.pairs(
+        return ConnectRequest(subscriptions.DEFAULT, since)
+    pairs = subscriptions.pairs(
         _symbols(",".join(symbols)) if symbols else None,
-        _channels(",".join(channels)) if channels else None,
+        _channels(",".join(channels) if channels else None),
     )
+    return ConnectRequest(pairs, since)

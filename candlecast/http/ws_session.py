@@ -2,7 +2,9 @@
 
 Whoever produces messages (the broadcaster, the simulator's market) only ever calls ``offer``,
 which never blocks: a client that stops reading fills its own outbox and nobody else's.
-A send that stays blocked longer than ``send_timeout`` ends the session.
+A send that stays blocked longer than ``send_timeout`` ends the session. An ``on_frame``
+callback sees every frame the client sends, control frames included, for servers that
+enforce per-connection message limits the way Binance does.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import itertools
 import queue
 import socket
 import threading
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import simple_websocket
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
 
 from candlecast.http.upgrade_listener import UPGRADED_KEY
 
@@ -25,6 +29,43 @@ class HandshakeRejected(Exception):
     """The request claimed to be a WebSocket upgrade but the handshake could not complete."""
 
 
+_FRAME_KINDS: dict[type, str] = {
+    TextMessage: "text", BytesMessage: "binary", Ping: "ping", Pong: "pong", CloseConnection: "close"
+}
+FrameObserver = Callable[[str], None]
+
+
+class _ObservedConnection(WSConnection):
+    """wsproto's server connection, naming each frame it decodes to an observer."""
+
+    def __init__(self, observer: FrameObserver) -> None:
+        super().__init__(ConnectionType.SERVER)
+        self._observer = observer
+
+    def events(self) -> Iterator[Event]:  # type: ignore[override]
+        for event in super().events():
+            kind = _FRAME_KINDS.get(type(event))
+            if kind is not None:
+                self._observer(kind)
+            yield event
+
+
+class _ObservedServer(simple_websocket.Server):
+    """simple-websocket answers pings and reads pongs itself; this lets a caller see them."""
+
+    def __init__(self, environ: dict[str, Any], observer: FrameObserver, **options: Any) -> None:
+        self._observer = observer
+        super().__init__(environ, **options)
+
+    def handshake(self) -> None:
+        self.ws = _ObservedConnection(self._observer)
+        super().handshake()
+
+
+class _PingRequest:
+    __slots__ = ()
+
+
 class _CloseRequest:
     __slots__ = ("code", "reason")
 
@@ -33,42 +74,61 @@ class _CloseRequest:
         self.reason = reason
 
 
+OWNER_PINGS_INTERVAL_S = 24 * 3600.0  # poll() takes at most ~24 days
+
+
 class WebSocketSession:
     def __init__(
         self,
         environ: dict[str, Any],
         *,
         outbox_size: int,
-        ping_interval: float,
+        ping_interval: float | None,
         send_timeout: float,
         max_message_size: int | None,
         compression: bool,
+        on_frame: FrameObserver | None = None,
     ) -> None:
         # simple-websocket always offers permessage-deflate when the client asks; hiding the
         # client's offer is how compression stays off.
         handshake = environ
         if not compression:
             handshake = {k: v for k, v in environ.items() if k != "HTTP_SEC_WEBSOCKET_EXTENSIONS"}
+        # simple-websocket waits for client data on a selector only when it pings on its own;
+        # without that its reads would hit the socket timeout, which is meant for sends. An
+        # owner that pings on its own schedule gets a day, the longest a Binance-style session lives.
+        options: dict[str, Any] = {
+            "ping_interval": ping_interval or OWNER_PINGS_INTERVAL_S, "max_message_size": max_message_size,
+        }
         try:
-            self._ws = simple_websocket.Server(
-                handshake, ping_interval=ping_interval, max_message_size=max_message_size
-            )
+            if on_frame is None:
+                self._ws = simple_websocket.Server(handshake, **options)
+            else:
+                self._ws = _ObservedServer(handshake, on_frame, **options)
         except Exception as exc:
             raise HandshakeRejected(str(exc) or type(exc).__name__) from exc
         environ[UPGRADED_KEY] = True
         self.session_id = next(_session_ids)
         self.peer = environ.get("REMOTE_ADDR", "")
         self._ws.sock.settimeout(send_timeout)
-        self._outbox: queue.Queue[str | _CloseRequest] = queue.Queue(outbox_size)
+        self._outbox: queue.Queue[str | bytes | _PingRequest | _CloseRequest] = queue.Queue(outbox_size)
         self._sender = threading.Thread(
             target=self._drain, name=f"ws-send-{self.session_id}", daemon=False
         )
         self._sender.start()
 
-    def offer(self, text: str) -> bool:
-        """Queue ``text`` for sending; False when the outbox is full (the caller decides)."""
+    def offer(self, data: str | bytes) -> bool:
+        """Queue a text (str) or binary (bytes) message; False when the outbox is full (the caller decides)."""
         try:
-            self._outbox.put_nowait(text)
+            self._outbox.put_nowait(data)
+        except queue.Full:
+            return False
+        return True
+
+    def ping(self) -> bool:
+        """Queue a ping, for servers that ping on their own schedule (``ping_interval=None``)."""
+        try:
+            self._outbox.put_nowait(_PingRequest())
         except queue.Full:
             return False
         return True
@@ -78,7 +138,7 @@ class WebSocketSession:
         try:
             self._outbox.put_nowait(_CloseRequest(code, reason))
         except queue.Full:
-            self._abort()
+            self.abort()
 
     def receive(self) -> str | bytes | None:
         """The client's next message, or None once the connection is gone."""
@@ -95,7 +155,7 @@ class WebSocketSession:
             self._outbox_put_stop()
         self._sender.join(timeout=self._ws.sock.gettimeout() or None)
         if self._sender.is_alive():
-            self._abort()
+            self.abort()
             self._sender.join()
 
     def _outbox_put_stop(self) -> None:
@@ -104,7 +164,8 @@ class WebSocketSession:
         except queue.Full:
             pass
 
-    def _abort(self) -> None:
+    def abort(self) -> None:
+        """Cut the TCP connection at once, without a close frame."""
         try:
             self._ws.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -119,9 +180,13 @@ class WebSocketSession:
                         self._ws.close(item.code, item.reason)
                     # Give the client a moment to answer the close, then end the socket anyway.
                     self._ws.thread.join(CLOSE_HANDSHAKE_S)
-                    self._abort()
+                    self.abort()
                     return
-                self._ws.send(item)
+                if isinstance(item, _PingRequest):
+                    if self._ws.connected:
+                        self._ws.sock.send(self._ws.ws.send(Ping()))
+                else:
+                    self._ws.send(item)
             except (simple_websocket.ConnectionClosed, OSError):
-                self._abort()
+                self.abort()
                 return

@@ -9,7 +9,8 @@ from typing import Sequence
 
 from candlecast.logs import configure_logging
 from candlecast.sim.replay import ReplaySource
-from candlecast.sim.server import Simulator, SimulatorConfig
+from candlecast.sim.config import SimulatorConfig
+from candlecast.sim.server import Simulator
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

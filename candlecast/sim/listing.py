@@ -2,7 +2,9 @@
 
 Tick and step sizes are Binance's own (from a recorded exchangeInfo), so quantization in the
 simulator matches what the production client meets. LUNAUSDT is listed in BREAK: a symbol the
-exchange knows but that never trades, as after a delisting.
+exchange knows but that never trades, as after a delisting. Synthetic symbols extend the
+listing for runs that need hundreds of streams; they are named so they never clash with a
+real one.
 """
 
 from __future__ import annotations
@@ -71,6 +73,11 @@ LISTING: tuple[SymbolSpec, ...] = (
     _spec("XRPETH", "XRP", "0.0000001", "1", "0.0002700"),
     _spec("LUNAUSDT", "LUNA", "0.01", "0.01", "0.6", status=BREAK),
 )
+
+
+def synthetic_listing(count: int) -> tuple[SymbolSpec, ...]:
+    """``count`` extra TRADING symbols, ``SYN0001USDT`` onwards, priced like a mid-cap coin."""
+    return tuple(_spec(f"SYN{n:04d}USDT", f"SYN{n:04d}", "0.001", "0.01", "25") for n in range(1, count + 1))
 
 
 def symbol_info(spec: SymbolSpec) -> dict[str, Any]:

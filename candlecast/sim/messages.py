@@ -1,12 +1,15 @@
 """What the simulator's exchange hub is told and asked.
 
-Told by the pacer (trades whose time has come) and by each connection's thread (opened,
-a live request, closed); asked from outside only (REST threads, ``Simulator``, tests).
+Told by the pacer (trades whose time has come), the ticker (time passed) and each
+connection's threads (opened, a frame, a live request, closed); asked from outside only
+(REST threads, ``Simulator``'s fault methods, tests).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import msgspec
 
 from candlecast.messages import Message, Query, Trade
 from candlecast.sim.protocol import RequestError, StreamRequest
@@ -19,12 +22,13 @@ class TradesDue(Message):
 
 
 class ClientOpened(Message):
-    """A stream connection was accepted; ``session`` is its outbox (offer/close)."""
+    """A stream connection was accepted at ``at`` (monotonic s); ``session`` is its outbox."""
 
     connection_id: int
     session: Any
     streams: tuple[str, ...]
     combined: bool
+    at: float
 
 
 class ClientRequest(Message):
@@ -41,10 +45,6 @@ class CloseClients(Query):
 
     code: int
     reason: str
-
-
-class GetConnectionsAccepted(Query):
-    """Answered with how many stream connections were accepted since start."""
 
 
 class GetTrades(Query):
@@ -70,3 +70,86 @@ class GetAggTrades(Query):
     from_id: int | None
     start_time: int | None
     end_time: int | None
+
+
+class FrameReceived(Message):
+    """A client sent a frame (text, binary, ping, pong or close), at ``at`` (monotonic s)."""
+
+    connection_id: int
+    kind: str
+    at: float
+
+
+class Tick(Message):
+    """Time passed (monotonic s): pings, pong timeouts and timed closes fall due."""
+
+    now: float
+
+
+class AdmitRequest(Query):
+    """A REST request asks to be served; answered with an ``Admission``."""
+
+    path: str
+    weight: int
+    api_key: bool
+
+
+class Admission(msgspec.Struct, frozen=True):
+    """``status`` None: serve it. Else answer ``status`` with Binance's ``code`` and ``msg``."""
+
+    used_weight: int
+    status: int | None = None
+    code: int = 0
+    msg: str = ""
+    retry_after_s: int | None = None
+
+
+# --- faults, asked by ``Simulator``'s methods of the same names ---------------------------
+
+
+class DropConnections(Query):
+    close_frame: bool
+
+
+class StallConnections(Query):
+    pass
+
+
+class SkipTrades(Query):
+    symbol: str
+    count: int
+
+
+class SendMalformed(Query):
+    count: int
+
+
+class FailRest(Query):
+    status: int
+    retry_after_s: int
+    count: int
+
+
+class ServerShutdown(Query):
+    """Announce ``serverShutdown`` now (``at``, monotonic s) and close ``after_s`` later."""
+
+    after_s: float
+    at: float
+
+
+class IgnoreSubscribes(Query):
+    count: int
+
+
+class GetStats(Query):
+    """Answered with a ``SimulatorStats``."""
+
+
+class SimulatorStats(msgspec.Struct, frozen=True):
+    connections_accepted: int
+    open_connections: int
+    throttle_disconnects: int
+    stream_limit_disconnects: int
+    rest_rejections: int
+    weight_used_1m: int
+    frames_received: int

@@ -1,7 +1,9 @@
 """The simulator's REST API: the market-data part of ``https://api.binance.com/api/v3``.
 
 Resources validate parameters the way Binance does (same codes and messages) and ask the
-exchange hub for trades, always with a timeout.
+exchange hub for trades, always with a timeout. Before any resource runs, the hub's REST gate
+admits the request or answers for it (weight limit, injected 429/418, missing API key); every
+answer carries the minute's used weight, as Binance's do.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import msgspec
 
 from candlecast.binance import SYMBOL_PATTERN
 from candlecast.sim import errors
+from candlecast.sim.gate import WEIGHTS
 from candlecast.sim.listing import SymbolSpec, exchange_info
-from candlecast.sim.messages import GetAggTrades, GetHistoricalTrades, GetRecentTrades
+from candlecast.sim.messages import Admission, AdmitRequest, GetAggTrades, GetHistoricalTrades, GetRecentTrades
 
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000
@@ -123,8 +126,29 @@ class AggTrades(_Resource):
         _respond(resp, self.exchange.ask(query))
 
 
+class Gate:
+    """Middleware: the hub admits each request, or the request is answered here and now."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: Any, params: Any) -> None:
+        weight = WEIGHTS.get(req.path)
+        if resource is None or weight is None:
+            return
+        admission: Admission = self.exchange.ask(AdmitRequest(req.path, weight, bool(req.get_header("X-MBX-APIKEY"))))
+        resp.set_header("X-MBX-USED-WEIGHT-1M", str(admission.used_weight))
+        if admission.status is None:
+            return
+        if admission.retry_after_s is not None:
+            resp.set_header("Retry-After", str(admission.retry_after_s))
+        resp.status = admission.status
+        _respond(resp, {"code": admission.code, "msg": admission.msg})
+        resp.complete = True
+
+
 def create_rest_app(exchange: Exchange) -> falcon.App:
-    app = falcon.App()
+    app = falcon.App(middleware=[Gate(exchange)])
     errors.install(app)
     app.add_route("/api/v3/ping", Ping(exchange))
     app.add_route("/api/v3/time", ServerTime(exchange))

@@ -8,9 +8,8 @@ each session cuts its socket if the client does not answer promptly.
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import pykka
 import structlog
@@ -18,11 +17,23 @@ import structlog
 from candlecast.binance import normalize_symbol, stream_name
 from candlecast.http.upgrade_listener import UpgradeListener
 from candlecast.messages import Trade
+from candlecast.sim.config import SimulatorConfig
 from candlecast.sim.hub import GOING_AWAY, ExchangeHub
-from candlecast.sim.listing import LISTING, TRADING, SymbolSpec
+from candlecast.sim.listing import LISTING, TRADING, SymbolSpec, synthetic_listing
 from candlecast.sim.market import random_trades
-from candlecast.sim.messages import CloseClients, GetConnectionsAccepted, GetTrades
-from candlecast.sim.replay import ReplaySource
+from candlecast.sim.messages import (
+    CloseClients,
+    DropConnections,
+    FailRest,
+    GetStats,
+    GetTrades,
+    IgnoreSubscribes,
+    SendMalformed,
+    ServerShutdown,
+    SimulatorStats,
+    SkipTrades,
+    StallConnections,
+)
 from candlecast.sim.rest import Exchange, create_rest_app
 from candlecast.sim.schedule import Schedule
 from candlecast.sim.streams import StreamOptions, create_stream_app
@@ -35,25 +46,6 @@ OPENING_DELAY_MS = 500
 
 log = structlog.get_logger("candlecast.sim")
 _Part = TypeVar("_Part")
-
-
-@dataclasses.dataclass(frozen=True)
-class SimulatorConfig:
-    """``symbols`` None: every TRADING symbol of the listing trades; else just these."""
-
-    host: str = "127.0.0.1"
-    rest_port: int = 0
-    ws_port: int = 0
-    symbols: tuple[str, ...] | None = None
-    seed: int = 1
-    trades_per_second: float = 8.0
-    ping_interval: float = 20.0
-    time_offset_ms: int = 0
-    replay: ReplaySource | None = None
-
-    def __post_init__(self) -> None:
-        if self.trades_per_second <= 0 or self.ping_interval <= 0:
-            raise ValueError("trades_per_second and ping_interval must be positive")
 
 
 def exchange_clock(offset_ms: int) -> Callable[[], int]:
@@ -76,8 +68,8 @@ def trading_specs(listing: tuple[SymbolSpec, ...], config: SimulatorConfig) -> t
 class Simulator:
     def __init__(self, config: SimulatorConfig, listing: tuple[SymbolSpec, ...] = LISTING) -> None:
         self.config = config
-        self._listing = listing
-        self._specs = trading_specs(listing, config)
+        self._listing = listing + synthetic_listing(config.synthetic_symbols)
+        self._specs = trading_specs(self._listing, config)
         self._clock = exchange_clock(config.time_offset_ms)
         self._hub: pykka.ActorRef[ExchangeHub] | None = None
         self._rest: WaitressThread | None = None
@@ -96,12 +88,12 @@ class Simulator:
     def start(self) -> None:
         """Returns once both servers accept connections; the market opens at ``opens_at``."""
         self.opens_at = -(-(self._clock() + OPENING_DELAY_MS) // 1000) * 1000
-        self._hub = ExchangeHub.start(self._schedules(self.opens_at), self._clock)
+        self._hub = ExchangeHub.start(self._schedules(self.opens_at), self._clock, self.config)
         try:
             exchange = Exchange(self._listing, self._clock, self._hub, ASK_TIMEOUT_S)
             self._rest = WaitressThread(create_rest_app(exchange), self.config.host, self.config.rest_port, "sim-rest")
             known = frozenset(stream_name(spec.symbol) for spec in self._listing)
-            stream_app = create_stream_app(self._hub, known, StreamOptions(self.config.ping_interval))
+            stream_app = create_stream_app(self._hub, known, StreamOptions())
             self._streams = UpgradeListener(stream_app, self.config.host, self.config.ws_port, "sim-streams")
             self._rest.start()
             self._streams.start()
@@ -112,12 +104,48 @@ class Simulator:
 
     def trades(self, symbol: str) -> tuple[Trade, ...]:
         """Every trade the market has published for ``symbol`` so far, in id order."""
-        return self._running(self._hub).ask(GetTrades(normalize_symbol(symbol)), timeout=ASK_TIMEOUT_S)
+        return self._ask(GetTrades(normalize_symbol(symbol)))
 
     @property
     def connections_accepted(self) -> int:
         """Stream connections accepted since start (tests tell reconnects from live changes)."""
-        return self._running(self._hub).ask(GetConnectionsAccepted(), timeout=ASK_TIMEOUT_S)
+        return self.stats().connections_accepted
+
+    def stats(self) -> SimulatorStats:
+        return self._ask(GetStats())
+
+    # Faults on demand. Each is carried out by the hub before the call returns.
+
+    def drop_connections(self, close_frame: bool = True) -> int:
+        """Disconnect every stream client now: a 1001 close frame first, or just cut the TCP socket."""
+        return self._ask(DropConnections(close_frame))
+
+    def stall_connections(self) -> int:
+        """Every current stream connection stays open but says nothing more: no trades, replies or pings."""
+        return self._ask(StallConnections())
+
+    def skip_trades(self, symbol: str, count: int) -> None:
+        """The next ``count`` trades of ``symbol`` are recorded (REST has them) but never streamed."""
+        self._ask(SkipTrades(normalize_symbol(symbol), count))
+
+    def send_malformed(self, count: int = 1) -> None:
+        """Each stream connection receives ``count`` malformed frames, rotating among four kinds."""
+        self._ask(SendMalformed(count))
+
+    def fail_rest(self, status: int = 429, retry_after_s: int = 1, count: int = 1) -> None:
+        """The next ``count`` trade requests (trades, historicalTrades, aggTrades) answer ``status``."""
+        self._ask(FailRest(status, retry_after_s, count))
+
+    def server_shutdown(self, after_s: float = 1.0) -> int:
+        """Send Binance's ``serverShutdown`` event to every stream connection and close it ``after_s`` later."""
+        return self._ask(ServerShutdown(after_s, time.monotonic()))
+
+    def ignore_subscribes(self, count: int = 1) -> None:
+        """The next ``count`` SUBSCRIBE requests are acknowledged but not carried out."""
+        self._ask(IgnoreSubscribes(count))
+
+    def _ask(self, query: object) -> Any:
+        return self._running(self._hub).ask(query, timeout=ASK_TIMEOUT_S)
 
     def stop(self) -> None:
         if self._stopped:

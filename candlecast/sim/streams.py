@@ -3,12 +3,16 @@
 
 Each connection runs on its listener thread: accept the upgrade, tell the hub, then read
 the client's live requests until it goes. Parsing happens here; replies and trades are sent
-by the hub, so everything a client receives leaves from one place in order.
+by the hub, so everything a client receives leaves from one place in order. Every frame the
+client sends, pongs included, is reported to the hub, which enforces Binance's message limit
+and pong deadline; the hub also sends the pings, so the session's own pinging is off.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import time
 from typing import Any
 
 import falcon
@@ -16,12 +20,13 @@ import pykka
 
 from candlecast.http.ws_session import HandshakeRejected, WebSocketSession
 from candlecast.sim import errors, protocol
-from candlecast.sim.messages import ClientClosed, ClientOpened, ClientRequest
+from candlecast.sim.messages import ClientClosed, ClientOpened, ClientRequest, FrameReceived
+
+_connection_ids = itertools.count(1)
 
 
 @dataclasses.dataclass(frozen=True)
 class StreamOptions:
-    ping_interval: float
     outbox_size: int = 4096
     send_timeout: float = 5.0
     max_message_size: int = 64 * 1024
@@ -42,23 +47,32 @@ class StreamEndpoint:
             raise errors.ApiError(-1100, str(exc)) from exc
         if (req.get_header("Upgrade") or "").lower() != "websocket":
             raise errors.ApiError(-1100, "Invalid request: expected a WebSocket upgrade")
+        connection_id = next(_connection_ids)
+        hub = self._hub
+
+        def report(kind: str) -> None:
+            try:
+                hub.tell(FrameReceived(connection_id, kind, time.monotonic()))
+            except pykka.ActorDeadError:
+                pass  # the exchange is stopping; nobody counts any more
+
         try:
             session = WebSocketSession(
                 req.env,
                 outbox_size=self._options.outbox_size,
-                ping_interval=self._options.ping_interval,
+                ping_interval=None,
                 send_timeout=self._options.send_timeout,
                 max_message_size=self._options.max_message_size,
                 compression=False,
+                on_frame=report,
             )
         except HandshakeRejected as exc:
             raise errors.ApiError(-1100, f"Invalid request: {exc}") from exc
-        self._serve(session, names)
+        self._serve(connection_id, session, names)
 
-    def _serve(self, session: WebSocketSession, streams: tuple[str, ...]) -> None:
-        connection_id = session.session_id
+    def _serve(self, connection_id: int, session: WebSocketSession, streams: tuple[str, ...]) -> None:
         try:
-            self._hub.tell(ClientOpened(connection_id, session, streams, self._combined))
+            self._hub.tell(ClientOpened(connection_id, session, streams, self._combined, time.monotonic()))
             while (text := session.receive()) is not None:
                 self._hub.tell(ClientRequest(connection_id, protocol.parse_request(text, self._known)))
             self._hub.tell(ClientClosed(connection_id))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import websocket
 
 from candlecast.system import RunningSystem
@@ -88,3 +90,44 @@ def test_websocket_upgrade_on_the_rest_port_is_refused(system: RunningSystem) ->
         assert exc.status_code == 400
     else:
         raise AssertionError("REST port must not accept WebSocket clients")
+
+
+def test_subscribing_delivers_the_latest_closed_candle_at_once(system: RunningSystem) -> None:
+    client = WsClient(system.ws_url + "/?symbols=ethusdt")
+    try:
+        client.next()
+        client.until(lambda m: m["type"] == "candle")
+        replayed_before = request("GET", system.rest_url + "/health").json["websocket"]["replayed"]
+        client.send({"op": "subscribe", "symbols": ["btcusdt"], "id": 1})
+        client.until(lambda m: m["type"] == "subscribed")
+        candle = client.until(lambda m: m["type"] == "candle" and m["symbol"] == "BTCUSDT", timeout=0.3)
+        assert candle["close_time"] < time.time() * 1000, "a closed candle"
+        assert request("GET", system.rest_url + "/health").json["websocket"]["replayed"] == replayed_before + 1
+    finally:
+        client.close()
+
+
+def test_since_replays_exactly_the_missed_candles(system: RunningSystem) -> None:
+    first = WsClient(system.ws_url + "/?symbols=btcusdt,ethusdt")
+    try:
+        first.next()
+        seen = [first.until(lambda m: m["type"] == "candle")]
+        seen += [m for m in first.collect(3.0) if m["type"] == "candle"]
+    finally:
+        first.close()
+    since = seen[0]["open_time"]
+    second = WsClient(system.ws_url + f"/?symbols=btcusdt,ethusdt&since={since}")
+    try:
+        second.next()
+        replayed = [m for m in second.collect(0.3) if m["type"] == "candle"]
+    finally:
+        second.close()
+    key = lambda m: (m["symbol"], m["open_time"])  # noqa: E731
+    replayed_keys = [key(m) for m in replayed]
+    assert set(map(key, seen)) <= set(replayed_keys), "every candle the first connection saw is replayed"
+    assert all(m["open_time"] >= since for m in replayed)
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        times = [t for s, t in replayed_keys if s == symbol]
+        assert times == list(range(times[0], times[-1] + 1000, 1000)), "in order, each second once"
+    by_key = {key(m): m for m in replayed}
+    assert all(by_key[key(m)] == m for m in seen if m["revision"] == by_key[key(m)]["revision"])

@@ -62,7 +62,8 @@ def test_combined_and_raw_frame_shapes(make_sim: Any) -> None:
 
 
 def test_live_requests_and_error_replies_keep_the_connection(make_sim: Any) -> None:
-    sim: Simulator = make_sim(symbols=("BTCUSDT", "ETHUSDT"), trades_per_second=30.0)
+    # Many requests in quick succession: lift Binance's 5 messages per second for this test.
+    sim: Simulator = make_sim(symbols=("BTCUSDT", "ETHUSDT"), trades_per_second=30.0, max_incoming_per_second=100)
     ws = connect(f"{sim.stream_url}/ws")
     try:
         assert request(ws, control_request("LIST_SUBSCRIPTIONS", (), 1)) == {"result": [], "id": 1}
@@ -129,7 +130,7 @@ def test_unknown_streams_are_refused_at_the_handshake(make_sim: Any, path: str) 
 
 
 def test_server_pings_and_drops_a_client_that_never_pongs(make_sim: Any) -> None:
-    sim: Simulator = make_sim(symbols=("BTCUSDT",), ping_interval=0.3)
+    sim: Simulator = make_sim(symbols=("BTCUSDT",), ping_interval=0.3, pong_timeout_s=0.5)
     answering = connect(f"{sim.stream_url}/ws")
     silent = connect(f"{sim.stream_url}/ws")
     try:

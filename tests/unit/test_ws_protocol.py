@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from candlecast import subscriptions
-from candlecast.http.ws_protocol import Command, CommandError, parse_command, parse_query
+from candlecast.http.ws_protocol import Command, CommandError, ConnectRequest, parse_command, parse_query
 
 
 def test_subscribe_command() -> None:
@@ -33,9 +33,11 @@ def test_bad_commands(text: str) -> None:
 
 
 def test_query() -> None:
-    assert parse_query("") == subscriptions.DEFAULT
-    assert parse_query("symbols=btcusdt,ethusdt&channels=trade") == frozenset({("BTCUSDT", "trade"), ("ETHUSDT", "trade")})
-    assert parse_query("channels=trade") == frozenset({("*", "trade")})
+    assert parse_query("") == ConnectRequest(subscriptions.DEFAULT)
+    assert parse_query("symbols=btcusdt,ethusdt&channels=trade").pairs == frozenset({("BTCUSDT", "trade"), ("ETHUSDT", "trade")})
+    assert parse_query("channels=trade") == ConnectRequest(frozenset({("*", "trade")}))
+    assert parse_query("symbols=btcusdt") == ConnectRequest(frozenset({("BTCUSDT", "candle")}))
+    assert parse_query("since=1795836601000") == ConnectRequest(subscriptions.DEFAULT, since=1795836601000)
     with pytest.raises(CommandError):
         parse_query("channels=depth")
 

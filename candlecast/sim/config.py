@@ -1,0 +1,43 @@
+"""What a simulator run looks like: its market, and the limits it enforces as Binance does."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from candlecast.sim.replay import ReplaySource
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulatorConfig:
+    """``symbols`` None: every TRADING symbol of the listing trades; else just these.
+
+    ``synthetic_symbols`` lists that many extra TRADING symbols (``SYN0001USDT`` ...) for runs
+    that need more streams than the real listing has. The limits default to Binance's own.
+    """
+
+    host: str = "127.0.0.1"
+    rest_port: int = 0
+    ws_port: int = 0
+    symbols: tuple[str, ...] | None = None
+    seed: int = 1
+    trades_per_second: float = 8.0
+    ping_interval: float = 20.0
+    pong_timeout_s: float = 60.0
+    time_offset_ms: int = 0
+    replay: ReplaySource | None = None
+    synthetic_symbols: int = 0
+    connection_lifetime_s: float | None = None
+    max_incoming_per_second: int = 5
+    max_streams_per_connection: int = 1024
+    weight_limit_1m: int = 6000
+    historical_trades_need_key: bool = False
+
+    def __post_init__(self) -> None:
+        if self.trades_per_second <= 0 or self.ping_interval <= 0 or self.pong_timeout_s <= 0:
+            raise ValueError("trades_per_second, ping_interval and pong_timeout_s must be positive")
+        if self.connection_lifetime_s is not None and self.connection_lifetime_s <= 0:
+            raise ValueError("connection_lifetime_s must be positive")
+        if min(self.max_incoming_per_second, self.max_streams_per_connection, self.weight_limit_1m) < 1:
+            raise ValueError("limits must be at least 1")
+        if self.synthetic_symbols < 0:
+            raise ValueError("synthetic_symbols must not be negative")
