@@ -9,13 +9,13 @@ the actor without sharing anything with the thread.
 from __future__ import annotations
 
 import queue
-import threading
 from typing import Any
 
 import pykka
 import structlog
 
 from candlecast.actors.base import Actor
+from candlecast.actors.stoppable import StoppableThread
 from candlecast.backfill import (
     Fetcher,
     Stopped,
@@ -40,25 +40,23 @@ class BackfillProgress(Message):
     source: str
 
 
-class BackfillWorker(threading.Thread):
+class BackfillWorker(StoppableThread):
     def __init__(self, rest_url: str, weight_budget: int, owner: Any) -> None:
-        super().__init__(name="backfill", daemon=False)
+        super().__init__("backfill")
         self.jobs: queue.SimpleQueue[RequestBackfill | None] = queue.SimpleQueue()
         self._owner = owner
-        self._stopped = threading.Event()
-        self._fetcher = Fetcher(rest_url, WeightBudget(weight_budget), self._stopped.wait)
+        self._fetcher = Fetcher(rest_url, WeightBudget(weight_budget), self.stopped.wait)
         self._source = "historicalTrades"
         self._served = self._pages = self._trades = self._failed = 0
         self._log = structlog.get_logger(__name__)
 
     def stop(self) -> None:
-        self._stopped.set()
+        self.stopped.set()
         self.jobs.put(None)
-        if self.is_alive():
-            self.join()
+        super().stop()
 
     def run(self) -> None:
-        while (job := self.jobs.get()) is not None and not self._stopped.is_set():
+        while (job := self.jobs.get()) is not None and not self.stopped.is_set():
             try:
                 self._serve(job)
             except Stopped:

@@ -143,6 +143,8 @@ class BroadcasterActor(Actor):
     # --- trades ------------------------------------------------------------------------------
 
     def _pace_trades(self, symbol: str, trades: tuple[Trade, ...]) -> None:
+        if not any(subscriptions.wants(c.subscriptions, symbol, subscriptions.TRADE) for c in self._clients.values()):
+            return
         held = self._held_trades.get(symbol)
         if held is not None:
             held.extend(trades)

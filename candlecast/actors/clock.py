@@ -6,7 +6,6 @@ so seconds close on the exchange's boundaries even when the local clock is off.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any, Callable
 
@@ -14,6 +13,7 @@ import pykka
 
 from candlecast.actors.base import Actor
 from candlecast.actors.poller import Poller
+from candlecast.actors.stoppable import StoppableThread
 from candlecast.messages import AggregatorsChanged, ClockOffsetMeasured, SecondElapsed
 from candlecast.rest_client import get_json
 
@@ -32,7 +32,7 @@ def measure_offset_ms(rest_url: str, now_ms: Callable[[], int] = local_ms) -> in
     return int(server_time - (sent + received) // 2)
 
 
-class SecondTimer(threading.Thread):
+class SecondTimer(StoppableThread):
     """Wakes at each exchange second boundary plus grace and tells the clock actor.
 
     ``offset_ms`` is replaced (never mutated) by the clock actor; the thread reads the
@@ -40,28 +40,22 @@ class SecondTimer(threading.Thread):
     """
 
     def __init__(self, clock: Any, grace_ms: int, now_ms: Callable[[], int]) -> None:
-        super().__init__(name="clock-timer", daemon=False)
+        super().__init__("clock-timer")
         self.offset_ms = 0
         self._clock = clock
         self._grace_ms = grace_ms
         self._now_ms = now_ms
-        self._stopped = threading.Event()
 
     def run(self) -> None:
         last_told: int | None = None
-        while not self._stopped.is_set():
+        while not self.stopped.is_set():
             exchange_now = self._now_ms() + self.offset_ms
             due = (exchange_now - self._grace_ms) // 1000 - 1
             if last_told is None or due > last_told:
                 self._clock.tell(SecondElapsed(second=due))
                 last_told = due
             next_deadline = (last_told + 2) * 1000 + self._grace_ms
-            self._stopped.wait(max(0.0, (next_deadline - exchange_now) / 1000))
-
-    def stop(self) -> None:
-        self._stopped.set()
-        if self.is_alive():
-            self.join()
+            self.stopped.wait(max(0.0, (next_deadline - exchange_now) / 1000))
 
 
 class ClockActor(Actor):

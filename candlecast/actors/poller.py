@@ -6,18 +6,18 @@ on the network. Failures log one warning per attempt and retry with capped, jitt
 
 from __future__ import annotations
 
-import threading
 from typing import Callable, Generic, TypeVar
 
 import structlog
 
+from candlecast.actors.stoppable import StoppableThread
 from candlecast.backoff import full_jitter
 from candlecast.rest_client import RateLimited, UpstreamUnavailable
 
 T = TypeVar("T")
 
 
-class Poller(Generic[T], threading.Thread):
+class Poller(Generic[T], StoppableThread):
     def __init__(
         self,
         name: str,
@@ -26,17 +26,16 @@ class Poller(Generic[T], threading.Thread):
         interval_s: float,
         retry_cap_s: float,
     ) -> None:
-        super().__init__(name=name, daemon=False)
+        super().__init__(name)
         self._fetch = fetch
         self._deliver = deliver
         self._interval_s = interval_s
         self._retry_cap_s = retry_cap_s
-        self._stopped = threading.Event()
         self._log = structlog.get_logger(__name__).bind(poller=name)
 
     def run(self) -> None:
         failures = 0
-        while not self._stopped.is_set():
+        while not self.stopped.is_set():
             try:
                 result = self._fetch()
             except UpstreamUnavailable as exc:
@@ -49,9 +48,4 @@ class Poller(Generic[T], threading.Thread):
                 failures = 0
                 delay = self._interval_s
                 self._deliver(result)
-            self._stopped.wait(delay)
-
-    def stop(self) -> None:
-        self._stopped.set()
-        if self.is_alive():
-            self.join()
+            self.stopped.wait(delay)

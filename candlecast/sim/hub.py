@@ -11,11 +11,13 @@ are enforced here, and the faults tests ask for are carried out here.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Sequence
 
 import msgspec
 
 from candlecast.actors.base import Actor
+from candlecast.actors.ticker import Ticker
 from candlecast.binance import stream_name
 from candlecast.messages import Trade
 from candlecast.sim import protocol
@@ -49,7 +51,6 @@ from candlecast.sim.pacer import Pacer
 from candlecast.sim.record import TradeRecord
 from candlecast.sim.schedule import Schedule
 from candlecast.sim.throttle import FrameWindow
-from candlecast.sim.ticker import Ticker
 
 POLICY_VIOLATION = 1008
 GOING_AWAY = 1001
@@ -71,6 +72,9 @@ class _Connection(msgspec.Struct):
     def live(self) -> bool:
         """Still talking: neither on its way out nor stalled."""
         return not (self.closing or self.stalled)
+
+
+TICK_S = 0.05
 
 
 class ExchangeHub(Actor):
@@ -96,7 +100,9 @@ class ExchangeHub(Actor):
 
     def on_start(self) -> None:
         # The schedules are the pacer's from here on; the hub never reads them.
-        self._threads = (Pacer(self._schedules, self.actor_ref, self._clock), Ticker(self.actor_ref))
+        # The ticker tells the hub the time, so pings, pong deadlines and timed closes fall due.
+        ticker = Ticker("sim-ticker", TICK_S, self.actor_ref, lambda: Tick(time.monotonic()))
+        self._threads = (Pacer(self._schedules, self.actor_ref, self._clock), ticker)
         for thread in self._threads:
             thread.start()
 

@@ -1,0 +1,101 @@
+"""Ingest: how many trades/s the whole pipeline sustains, upstream socket -> parse -> aggregate
+-> publish, and what each trade costs.
+
+    python -m bench.ingest [--symbols 20] [--rates 10000,20000,40000,60000,80000,100000] [--seconds 10]
+
+A load generator (``bench.loadgen``, a process of its own) streams Binance trade frames at a
+rising rate; candlecast runs in this process with one WebSocket consumer counting the trades
+inside the candles it receives. For each step it prints trades/s generated and published,
+CPU of this process per trade and as a share of one core, RSS, and candle latency (arrival
+minus the end of the candle's second) p50/p99. A step is sustained when the published count
+keeps up with the generated one and latency does not grow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import threading
+import time
+from pathlib import Path
+
+import websocket
+
+from bench import loadgen
+from bench.figures import percentile
+from candlecast.logs import configure_logging
+from candlecast.settings import Settings
+from candlecast.system import start_system
+
+WARM_UP_S = 3.0
+
+
+class CandleCounter(threading.Thread):
+    """Reads every candle; keeps (open_time, trades, latency ms)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(name="bench-consumer", daemon=True)
+        self.socket = websocket.create_connection(url, timeout=5, skip_utf8_validation=True)
+        self.seen: list[tuple[int, int, float]] = []
+
+    def run(self) -> None:
+        try:
+            while text := self.socket.recv():
+                message = json.loads(text)
+                if message["type"] == "candle" and message["revision"] == 0:
+                    latency = time.time() * 1000 - (message["close_time"] + 1)
+                    self.seen.append((message["open_time"], message["trades"], latency))
+        except (websocket.WebSocketException, OSError):
+            return
+
+
+def rss_mib() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--symbols", type=int, default=20)
+    parser.add_argument("--rates", default="10000,20000,40000,60000,80000,100000")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    configure_logging("console", "warning")
+    process, rate, rest_url, stream_url = loadgen.start(args.symbols)
+    symbols = tuple(loadgen.symbols_for(args.symbols))
+    settings = dataclasses.replace(
+        Settings(), host="127.0.0.1", http_port=0, ws_port=0, symbols=symbols, stream_url=stream_url,
+        rest_url=rest_url, rate_limit="", log_level="warning", ws_outbox=100_000,
+    )
+    system = start_system(settings)
+    counter = CandleCounter(system.ws_url)
+    counter.start()
+    print(f"{args.symbols} symbols, {args.seconds:g} s per step")
+    print(f"{'target/s':>9} {'published/s':>12} {'CPU/trade':>10} {'CPU':>6} {'RSS':>8} {'p50':>8} {'p99':>8}")
+    try:
+        for target in (int(r) for r in args.rates.split(",")):
+            rate.value = target
+            time.sleep(WARM_UP_S)
+            start_second = int(time.time()) + 1
+            time.sleep(start_second - time.time())
+            cpu_before = time.process_time()
+            time.sleep(args.seconds)
+            cpu = time.process_time() - cpu_before
+            end_second = start_second + int(args.seconds)
+            time.sleep(1.5)  # the window's last candles close after grace
+            window = [(t, n, lat) for t, n, lat in counter.seen if start_second * 1000 <= t < end_second * 1000]
+            published = sum(n for _, n, _ in window) / args.seconds
+            latencies = [lat for _, _, lat in window]
+            p50 = percentile(latencies, 0.5) if latencies else float("nan")
+            p99 = percentile(latencies, 0.99) if latencies else float("nan")
+            print(f"{target:>9,} {published:>12,.0f} {cpu / max(1.0, published * args.seconds) * 1e6:>8.1f}us "
+                  f"{cpu / args.seconds * 100:>5.0f}% {rss_mib():>6.0f}MiB {p50:>6.0f}ms {p99:>6.0f}ms", flush=True)
+    finally:
+        rate.value = 0
+        counter.socket.close()
+        system.stop()
+        process.terminate()
+
+
+if __name__ == "__main__":
+    main()
