@@ -84,11 +84,11 @@ class RegistryActor(Actor):
         self._exchange_info.start()
 
     def on_stop(self) -> None:
+        """Connections first (no more trades), then every aggregator at once: each finishes
+        its mailbox, and a thousand of them stopping one by one would take a thousand waits."""
         self._exchange_info.stop()
-        for connection in self._connections.values():
-            connection.ref.stop()
-        for aggregator in self._aggregators.values():
-            aggregator.stop()
+        pykka.get_all([connection.ref.stop(block=False) for connection in self._connections.values()])
+        pykka.get_all([aggregator.stop(block=False) for aggregator in self._aggregators.values()])
 
     def handle(self, message: Any) -> Any:
         match message:
