@@ -201,8 +201,9 @@ class CandleSeries:
         self.gaps.close(gap, recovered=False)
         out.append(gap.event(self.symbol, UNRECOVERABLE, reason))
 
-    def interrupt(self, out: list[Any]) -> None:
-        """The stream stopped: whatever trades follow the newest one are unknown for now."""
+    def interrupt(self, out: list[Any], silent_since_ms: int | None = None) -> None:
+        """The stream stopped: whatever trades follow the newest one are unknown for now, and
+        so are the candles since the stream last showed a frame (``silent_since_ms``)."""
         if self._interrupted:
             return
         self._interrupted = True
@@ -210,6 +211,10 @@ class CandleSeries:
         if newest is None or self._next_second is None or any(g.last_id is None for g in self.gaps.open):
             return
         from_second = self._open.second if self._open is not None else self._next_second
+        if silent_since_ms is not None:
+            # Missed trades come after the newest one seen; a second's margin covers trades
+            # still in flight when the last frame arrived.
+            from_second = min(from_second, max(silent_since_ms - 1000, newest[1]) // 1000)
         self._open_gap(Gap(newest[0] + 1, None, from_second, None, newest[1]), out)
 
     def resume(self, out: list[Any]) -> None:

@@ -205,9 +205,12 @@ class UpstreamDisconnected(Message):
 
 
 class StreamInterrupted(Message):
-    """The connection carrying ``symbol`` was lost with no replacement streaming it."""
+    """The connection carrying ``symbol`` was lost with no replacement streaming it;
+    ``silent_since_ms`` (epoch ms, when known) is when it last showed a frame: trades after
+    that may be missing even from candles already published."""
 
     symbol: str
+    silent_since_ms: int | None = None
 
 
 class StreamResumed(Message):

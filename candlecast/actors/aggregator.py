@@ -48,8 +48,8 @@ class AggregatorActor(Actor):
                 self._series.recover(message, out)
             case BackfillFailed(first_id=first_id, reason=reason):
                 self._series.abandon(first_id, reason, out)
-            case StreamInterrupted():
-                self._series.interrupt(out)
+            case StreamInterrupted(silent_since_ms=silent_since_ms):
+                self._series.interrupt(out, silent_since_ms)
             case StreamResumed():
                 self._series.resume(out)
         self._emit(out)

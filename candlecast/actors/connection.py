@@ -196,8 +196,11 @@ class ConnectionActor(Actor):
         if was_streaming:
             self._interrupted = set(self._routes)
             self.log.warning("streams interrupted", streams=len(self._interrupted), reason=disconnected.reason)
+            silent_since_ms = None
+            if self._last_frame_at is not None:
+                silent_since_ms = int((time.time() - (time.monotonic() - self._last_frame_at)) * 1000)
             for symbol in sorted(self._interrupted):
-                self._tell_aggregator(symbol, StreamInterrupted(symbol=symbol))
+                self._tell_aggregator(symbol, StreamInterrupted(symbol=symbol, silent_since_ms=silent_since_ms))
         self._report("reconnecting", disconnected.reason)
 
     def _tell_aggregator(self, symbol: str, message: Any) -> None:

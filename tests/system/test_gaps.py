@@ -17,9 +17,12 @@ from tests.conftest import make_simulator, settings_for
 SYMBOL = "BTCUSDT"
 
 
-def run(sim: Simulator, fault: Callable[[Simulator], None], events: int = 1) -> tuple[list[dict[str, Any]], RunningSystem]:
-    """Stream until candles flow, inject ``fault``, wait for ``events`` repairs, then 2 s more."""
-    running = start_system(settings_for(sim, symbols=(SYMBOL,)))
+def run(
+    sim: Simulator, fault: Callable[[Simulator], None], events: int = 1, **settings: Any
+) -> tuple[list[dict[str, Any]], RunningSystem]:
+    """Stream until candles flow, inject ``fault``, wait for ``events`` repairs, then 2 s more
+    (3 s when no repair is expected)."""
+    running = start_system(settings_for(sim, symbols=(SYMBOL,), **settings))
     client = WsClient(running.ws_url + f"/?symbols={SYMBOL}")
     try:
         client.until(lambda m: m["type"] == "candle" and m["trades"] > 0)
@@ -27,7 +30,7 @@ def run(sim: Simulator, fault: Callable[[Simulator], None], events: int = 1) -> 
         fault(sim)
         for _ in range(events):
             client.until(lambda m: m["type"] in ("recovered", "unrecoverable"), timeout=20)
-        client.collect(2.0)
+        client.collect(2.0 if events else 3.0)
         return client.received, running
     finally:
         client.close()
@@ -85,9 +88,29 @@ def test_a_dropped_connection_is_repaired(busy: Simulator, close_frame: bool) ->
     assert busy.connections_accepted == 2
 
 
-def test_rate_limited_backfill_waits_for_retry_after(busy: Simulator) -> None:
+def test_a_silent_connection_is_replaced_and_repaired(busy: Simulator) -> None:
+    messages, running = run(busy, lambda sim: sim.stall_connections(), stale_after_s=2.0)
+    running.stop()
+    check_repaired(busy, messages, content_changed=True)
+
+
+@pytest.mark.parametrize("fault", [
+    lambda sim: sim.server_shutdown(after_s=1.0),
+    lambda sim: sim.send_malformed(count=8),
+], ids=["server-shutdown", "malformed-frames"])
+def test_faults_that_lose_no_trade_change_no_candle(busy: Simulator, fault: Callable[[Simulator], None]) -> None:
+    messages, running = run(busy, fault, events=0)
+    running.stop()
+    assert not [m for m in messages if m["type"] in ("gap", "recovered", "unrecoverable")]
+    candles = candles_of(messages, SYMBOL)
+    assert all(c.revision == 0 and c.complete for c in candles)
+    assert_matches_reference(busy, SYMBOL, final_candles(candles))
+
+
+@pytest.mark.parametrize("status", [429, 418])
+def test_rate_limited_backfill_waits_for_retry_after(busy: Simulator, status: int) -> None:
     def fault(sim: Simulator) -> None:
-        sim.fail_rest(status=429, retry_after_s=1, count=2)
+        sim.fail_rest(status=status, retry_after_s=1, count=2)
         sim.skip_trades(SYMBOL, 10)
 
     messages, running = run(busy, fault)

@@ -190,3 +190,16 @@ def test_exact_decimal_sums() -> None:
     assert candle.volume == Decimal("1.0")
     assert candle.quote_volume == Decimal("0.10")
     assert str(candle.quote_volume) == "0.10"
+
+
+def test_a_silent_stream_flags_the_candles_published_since_it_went_quiet() -> None:
+    series = CandleSeries("ETHUSDT")
+    out: list[object] = []
+    series.add(trade(1, 10_100, "1"), out)
+    series.add(trade(2, 11_100, "2"), out)
+    series.elapse(15, out)
+    out.clear()
+    series.interrupt(out, silent_since_ms=14_200)
+    assert [(c.open_time, c.revision, c.complete) for c in out if isinstance(c, Candle)] == [
+        (13_000, 1, False), (14_000, 1, False), (15_000, 1, False),
+    ]
