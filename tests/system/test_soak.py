@@ -38,6 +38,7 @@ def gaps_settled(rest_url: str) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SOAK_SECONDS + 120)
 def test_random_drops_leave_every_candle_exact() -> None:
     assert len(SYMBOLS) == 20
     sim = make_simulator(symbols=SYMBOLS, trades_per_second=10.0, seed=23)
