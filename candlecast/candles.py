@@ -142,6 +142,8 @@ class CandleSeries:
         self._warmup_id = -1
         self._last_price: Decimal | None = None
         self._published: dict[int, Candle] = {}  # ascending seconds
+        # Published candles that late or recovered trades are changing, until re-published.
+        self._revised: dict[int, CandleBuilder] = {}
         self._interrupted = False
         self.duplicates = 0
         self.late_applied = 0
@@ -158,10 +160,9 @@ class CandleSeries:
             return False
         if self.gaps.open:
             self._bound_open_ended(trade)
-        revised: dict[int, CandleBuilder] = {}
-        self._place(trade, out, revised)
-        if revised:
-            self._revise(revised, out)
+        self._place(trade, out)
+        if self._revised:
+            self._revise(out)
         return True
 
     def settle(self, out: list[Any]) -> None:
@@ -174,14 +175,13 @@ class CandleSeries:
 
     def recover(self, page: TradesRecovered, out: list[Any]) -> None:
         """Fold in one page of a backfill and close what it repairs."""
-        revised: dict[int, CandleBuilder] = {}
         for trade in page.trades:
             if self.ids.add(trade.trade_id, trade.last_trade_id, trade.time):
-                self._place(trade, out, revised)
+                self._place(trade, out)
             else:
                 self.duplicates += 1
-        if revised:
-            self._revise(revised, out)
+        if self._revised:
+            self._revise(out)
         gap = self.gaps.find(page.first_id)
         if gap is not None and gap.last_id is None and page.finished:
             gap.last_id = page.through_id
@@ -239,7 +239,8 @@ class CandleSeries:
 
     # --- placing trades ------------------------------------------------------------------
 
-    def _place(self, trade: Trade, out: list[Any], revised: dict[int, CandleBuilder]) -> None:
+    def _place(self, trade: Trade, out: list[Any]) -> None:
+        revised = self._revised
         second = trade.time // 1000
         open_candle = self._open
         if open_candle is not None and second == open_candle.second:
@@ -313,8 +314,9 @@ class CandleSeries:
                 self._publish(empty_candle(self.symbol, empty_second, price), out)
         self._last_price = price
 
-    def _revise(self, revised: dict[int, CandleBuilder], out: list[Any]) -> None:
+    def _revise(self, out: list[Any]) -> None:
         """Re-publish changed candles and the flat empty candles that follow each of them."""
+        revised, self._revised = self._revised, {}
         for second in sorted(revised):
             candle = revised[second].build()
             self._publish(candle, out)
