@@ -65,7 +65,7 @@ def main() -> None:
     symbols = tuple(loadgen.symbols_for(args.symbols))
     settings = dataclasses.replace(
         Settings(), host="127.0.0.1", http_port=0, ws_port=0, symbols=symbols, stream_url=stream_url,
-        rest_url=rest_url, rate_limit="", log_level="warning", ws_outbox=100_000,
+        rest_url=rest_url, rate_limit="", log_level="warning", ws_backlog_bytes=1 << 26,
     )
     system = start_system(settings)
     counter = CandleCounter(system.ws_url)

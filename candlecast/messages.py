@@ -320,17 +320,40 @@ class GetGapStats(Query):
 
 
 class ClientConnected(Message):
-    """A WebSocket client joined; ``session`` is its outbox handle (offer/close). It gets the
-    latest closed candle of each subscribed symbol at once, or every one since ``since``."""
+    """A WebSocket client finished its handshake. The broadcaster takes over the writing half
+    of ``sock`` (non-blocking) and ``encoder`` (the client's own frame encoder when it
+    negotiated compression, else None). It gets the latest closed candle of each subscribed
+    symbol at once, or every one since ``since``."""
 
     client_id: int
-    session: Any
+    sock: Any
+    peer: str
     subscriptions: frozenset[tuple[str, str]]
     since: int | None = None
+    encoder: Any = None
 
 
-class ClientDisconnected(Message):
+class ClientControl(Message):
+    """A control frame (pong, ping) the client reader wants written to a client, in order."""
+
     client_id: int
+    frame: bytes
+
+
+class ClientNotice(Message):
+    """A message for one client from the reader (an error answering a bad command)."""
+
+    client_id: int
+    text: str
+
+
+class ClientGone(Message):
+    """The reader has stopped reading ``client_id``: the broadcaster writes ``farewell`` (a
+    close frame, or nothing) and closes the socket, which no other thread touches now."""
+
+    client_id: int
+    reason: str
+    farewell: bytes = b""
 
 
 class ChangeSubscriptions(Message):
@@ -343,8 +366,9 @@ class ChangeSubscriptions(Message):
     since: int | None = None
 
 
-class FlushTrades(Message):
-    """Time to send the trades held back to pace the trade channel."""
+class BroadcastTick(Message):
+    """Time to send the trades held back to pace the trade channel and to retry the backlogs
+    of clients whose sockets were full."""
 
 
 class DisconnectAll(Message):

@@ -43,10 +43,15 @@ class Settings:
     ask_timeout_s: float = 2.0
     rate_limit: str = "50/second"
     max_body_bytes: int = 4096
-    ws_outbox: int = 1024
+    ws_backlog_bytes: int = 1 << 20
+    ws_socket_buffer_bytes: int = 1 << 18
     ws_ping_interval_s: float = 20.0
     ws_send_timeout_s: float = 10.0
     ws_max_message_bytes: int = 4096
+    ws_max_clients: int = 10000
+    ws_max_clients_per_ip: int = 1000
+    ws_max_subscriptions: int = 1024
+    ws_handshake_timeout_s: float = 10.0
     ws_compression: bool = False
     ws_trade_interval_ms: int = 50
     history_seconds: int = 3600
@@ -96,10 +101,20 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--ask-timeout-s", "ask_timeout_s", float, "how long REST waits for an actor before answering 503"),
     ("--rate-limit", "rate_limit", str, "per-IP request limit in 'limits' notation; empty disables"),
     ("--max-body-bytes", "max_body_bytes", int, "largest accepted request body (413 above)"),
-    ("--ws-outbox", "ws_outbox", int, "messages queued per WebSocket client before dropping"),
-    ("--ws-ping-interval-s", "ws_ping_interval_s", float, "ping idle WebSocket clients this often"),
-    ("--ws-send-timeout-s", "ws_send_timeout_s", float, "drop a client whose socket accepts nothing this long"),
-    ("--ws-max-message-bytes", "ws_max_message_bytes", int, "largest accepted client message"),
+    ("--ws-backlog-bytes", "ws_backlog_bytes", int,
+     "bytes waiting per WebSocket client before its candles conflate and its trades drop"),
+    ("--ws-socket-buffer-bytes", "ws_socket_buffer_bytes", int,
+     "kernel send buffer per WebSocket client (the kernel doubles it); caps memory held for slow readers"),
+    ("--ws-ping-interval-s", "ws_ping_interval_s", float,
+     "ping WebSocket clients quiet this long; drop them if still silent one interval later"),
+    ("--ws-send-timeout-s", "ws_send_timeout_s", float,
+     "close (1008) a client with data waiting whose socket accepts nothing this long"),
+    ("--ws-max-message-bytes", "ws_max_message_bytes", int, "largest accepted client message (1009 above)"),
+    ("--ws-max-clients", "ws_max_clients", int, "WebSocket clients served at once (1013 above)"),
+    ("--ws-max-clients-per-ip", "ws_max_clients_per_ip", int, "WebSocket clients per address (1008 above)"),
+    ("--ws-max-subscriptions", "ws_max_subscriptions", int, "(symbol, channel) subscriptions per WebSocket client"),
+    ("--ws-handshake-timeout-s", "ws_handshake_timeout_s", float,
+     "drop a connection that has not completed its WebSocket handshake in this time"),
     ("--ws-compression", "ws_compression", _flag, "negotiate permessage-deflate with clients that offer it"),
     ("--ws-trade-interval-ms", "ws_trade_interval_ms", int,
      "send a symbol's trades at most this often, batched (0: as they arrive)"),

@@ -12,14 +12,14 @@ import pykka
 import structlog
 
 from candlecast.actors.backfill import BackfillActor
-from candlecast.actors.broadcaster import BroadcasterActor
+from candlecast.actors.broadcaster import BroadcasterActor, ClientLimits
 from candlecast.actors.clock import ClockActor
 from candlecast.actors.registry import RegistryActor
 from candlecast.actors.store import StoreActor
 from candlecast.http.app import create_app
 from candlecast.http.resources import Actors
 from candlecast.http.server import HttpServerActor
-from candlecast.http.websocket import SessionOptions
+from candlecast.http.client_reader import ClientReader
 from candlecast.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -63,7 +63,15 @@ def start_system(settings: Settings) -> RunningSystem:
         store = StoreActor.start(settings.history_seconds)
         started.append(store)
         broadcaster = BroadcasterActor.start(
-            history_seconds=settings.history_seconds, trade_interval_s=settings.ws_trade_interval_ms / 1000
+            ClientLimits(
+                max_clients=settings.ws_max_clients,
+                max_clients_per_address=settings.ws_max_clients_per_ip,
+                max_subscriptions=settings.ws_max_subscriptions,
+                backlog_bytes=settings.ws_backlog_bytes,
+                stall_timeout_s=settings.ws_send_timeout_s,
+            ),
+            history_seconds=settings.history_seconds,
+            trade_interval_s=settings.ws_trade_interval_ms / 1000,
         )
         started.append(broadcaster)
         backfill = BackfillActor.start(settings.rest_url, settings.rest_weight_budget)
@@ -75,21 +83,19 @@ def start_system(settings: Settings) -> RunningSystem:
         actors = Actors(
             registry=registry, store=store, broadcaster=broadcaster, backfill=backfill, timeout_s=settings.ask_timeout_s
         )
+        reader = ClientReader(broadcaster, settings.ws_ping_interval_s, settings.ws_max_message_bytes)
         app = create_app(
             actors,
-            SessionOptions(
-                outbox_size=settings.ws_outbox,
-                ping_interval_s=settings.ws_ping_interval_s,
-                send_timeout_s=settings.ws_send_timeout_s,
-                max_message_bytes=settings.ws_max_message_bytes,
-                compression=settings.ws_compression,
-            ),
+            reader,
+            settings.ws_compression,
+            settings.ws_socket_buffer_bytes,
             rate_limit=settings.rate_limit,
             max_body_bytes=settings.max_body_bytes,
             history_seconds=settings.history_seconds,
         )
         http = HttpServerActor.start(
-            app, settings.host, settings.http_port, settings.ws_port, settings.max_body_bytes, broadcaster
+            app, settings.host, settings.http_port, settings.ws_port, settings.max_body_bytes,
+            settings.ws_handshake_timeout_s, broadcaster, reader,
         )
         started.append(http)
         proxy = http.proxy()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import time
 from decimal import Decimal
 from typing import Any, Callable
@@ -49,8 +50,9 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: floa
 
 
 class WsClient:
-    def __init__(self, url: str, timeout: float = 5.0) -> None:
-        self.socket = websocket.create_connection(url, timeout=timeout)
+    def __init__(self, url: str, timeout: float = 5.0, receive_buffer: int | None = None) -> None:
+        options = {"sockopt": ((socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer),)} if receive_buffer else {}
+        self.socket = websocket.create_connection(url, timeout=timeout, **options)
         self.received: list[dict[str, Any]] = []  # every message, whoever read it
 
     def send(self, body: Any) -> None:
@@ -82,6 +84,18 @@ class WsClient:
             except websocket.WebSocketTimeoutException:
                 break
         return messages
+
+    def closed_with(self, timeout: float = 10.0) -> tuple[int, str]:
+        """Read on, answering nothing, until the server's close frame; its (code, reason)."""
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            self.socket.settimeout(remaining)
+            frame = self.socket.recv_frame()
+            if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
+                return int.from_bytes(frame.data[:2], "big"), frame.data[2:].decode()
+            if frame.opcode == websocket.ABNF.OPCODE_TEXT:
+                self.received.append(json.loads(frame.data, parse_float=Decimal))
+        raise AssertionError("no close frame in time")
 
     def close(self) -> None:
         self.socket.close()

@@ -1,35 +1,40 @@
 """The broadcaster fans candles, gap events and trades out to WebSocket clients by subscription.
 
-Each message is encoded once and offered to every interested client's outbox; ``offer``
-never blocks, so one slow client never delays the others. A client whose outbox stays full
-is dropped with close code 1008 after ``max_consecutive_drops`` lost messages.
+It owns the writing half of every client socket (``Consumer``): each message is encoded into
+a WebSocket frame once and the same bytes are written, non-blocking, to every subscriber;
+a client that does not keep up is handled by its consumer's backlog policy and never delays
+the others. Limits on clients overall and per address are enforced here, where the client
+set lives, with close codes 1013 and 1008.
 
-It keeps the recent closed candles of every symbol (newest revision of each second), so a
-client that subscribes gets the latest candle at once, and one that reconnects with
-``since`` gets every candle it missed, in order, before the live ones: replay and live
-stream come from the same mailbox, so nothing falls between them.
-
-Trades of a symbol are sent at most every ``trade_interval_s``; trades arriving sooner are
-held and sent together on the next tick of a ticker thread.
+On subscribe a client gets the latest closed candle of each symbol at once; with ``since``
+every candle it missed, in order, before the live ones: replay and live stream come from the
+same mailbox, so nothing falls between them. Trades of a symbol are sent at most every
+``trade_interval_s``; trades arriving sooner are held and sent together on a later tick.
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import time
 from typing import Any, Callable
 
-import msgspec
+from wsproto.frame_protocol import FrameProtocol
 
 from candlecast import subscriptions, wire
 from candlecast.actors.base import Actor
+from candlecast.actors.consumer import CANDLE, OTHER, SLOW_CLIENT_CLOSE_CODE, TRADE, Consumer, DeliveryCounters
+from candlecast.actors.recent_candles import RecentCandles
 from candlecast.actors.ticker import Ticker
 from candlecast.messages import (
+    BroadcastTick,
     Candle,
     ChangeSubscriptions,
     ClientConnected,
-    ClientDisconnected,
+    ClientControl,
+    ClientGone,
+    ClientNotice,
     DisconnectAll,
-    FlushTrades,
     GapEvent,
     GetBroadcastStats,
     SymbolDeactivated,
@@ -37,155 +42,177 @@ from candlecast.messages import (
     TradeBatch,
 )
 
-SLOW_CLIENT_CLOSE_CODE = 1008
+SERVER_FULL_CLOSE_CODE = 1013
+POLICY_CLOSE_CODE = 1008
+TICK_S = 0.01
 _REPLY_TYPES = {"subscribe": "subscribed", "unsubscribe": "unsubscribed", "list": "subscriptions"}
 
 
-class _Client(msgspec.Struct):
-    session: Any
+@dataclasses.dataclass(frozen=True)
+class ClientLimits:
+    max_clients: int
+    max_clients_per_address: int
+    max_subscriptions: int
+    backlog_bytes: int
+    stall_timeout_s: float
+
+
+@dataclasses.dataclass
+class _Client:
+    consumer: Consumer
     subscriptions: subscriptions.Pairs
     explicit: bool
-    consecutive_drops: int = 0
-    dropped: int = 0
 
 
 class BroadcasterActor(Actor):
     def __init__(
         self,
-        max_consecutive_drops: int = 256,
+        limits: ClientLimits,
         history_seconds: int = 3600,
         trade_interval_s: float = 0.05,
-        monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(actor="broadcaster")
+        self._limits = limits
+        self._clock = clock
+        self._encoder = FrameProtocol(client=False, extensions=[])
         self._clients: dict[int, _Client] = {}
-        self._max_consecutive_drops = max_consecutive_drops
-        self._history_seconds = history_seconds
-        self._recent: dict[str, dict[int, Candle]] = {}
+        self._subscribers: dict[tuple[str, str], dict[int, _Client]] = {}
+        self._per_address: collections.Counter[str] = collections.Counter()
+        self._closing: dict[int, Consumer] = {}  # closed by us, socket still held by the reader
+        self._backlogged: dict[int, Consumer] = {}
+        self._recent = RecentCandles(history_seconds)
         self._held_trades: dict[str, list[Trade]] = {}
         self._trades_sent_at: dict[str, float] = {}
         self._trade_interval_s = trade_interval_s
-        self._monotonic = monotonic
-        self._ticker = Ticker("trade-pacer", trade_interval_s, self.actor_ref, FlushTrades) if trade_interval_s else None
-        self._delivered = 0
-        self._dropped = 0
-        self._evicted = 0
+        self._ticker = Ticker("broadcast-tick", TICK_S, self.actor_ref, BroadcastTick)
+        self._counters = DeliveryCounters()
         self._replayed = 0
+        self._evicted = 0
+        self._rejected: collections.Counter[str] = collections.Counter()
+        self._gone: collections.Counter[str] = collections.Counter()
 
     def on_start(self) -> None:
-        if self._ticker is not None:
-            self._ticker.start()
+        self._ticker.start()
 
     def on_stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.stop()
+        self._ticker.stop()
+        for client in self._clients.values():
+            client.consumer.release()
+        for consumer in self._closing.values():
+            consumer.release()
 
     def handle(self, message: Any) -> Any:
         match message:
             case Candle(symbol=symbol):
-                self._remember(message)
-                self._fan_out(symbol, subscriptions.CANDLE, wire.candle_event(message))
+                self._recent.remember(message)
+                self._fan_out(symbol, subscriptions.CANDLE, wire.candle_event(message), CANDLE)
             case GapEvent(symbol=symbol):
                 # Clients on the implicit default expect candles only; revised candles reach them.
-                self._fan_out(symbol, subscriptions.CANDLE, wire.gap_event(message), explicit_only=True)
+                self._fan_out(symbol, subscriptions.CANDLE, wire.gap_event(message), OTHER, explicit_only=True)
             case TradeBatch(symbol=symbol, trades=trades):
                 self._pace_trades(symbol, trades)
-            case FlushTrades():
+            case BroadcastTick():
                 self._flush_trades()
-            case ClientConnected(client_id=client_id, session=session, subscriptions=subs, since=since):
-                explicit = subs != subscriptions.DEFAULT
-                self._clients[client_id] = _Client(session, subs, explicit)
-                self._replay(self._clients[client_id], subs, since)
-            case ClientDisconnected(client_id=client_id):
-                self._clients.pop(client_id, None)
+                self._retry_backlogs()
+            case ClientConnected():
+                self._connect(message)
             case ChangeSubscriptions():
                 self._change(message)
+            case ClientControl(client_id=client_id, frame=frame):
+                if (client := self._clients.get(client_id)) is not None:
+                    self._send(client.consumer, frame)
+            case ClientNotice(client_id=client_id, text=text):
+                if (client := self._clients.get(client_id)) is not None:
+                    self._send_text(client.consumer, text)
+            case ClientGone():
+                self._gone_away(message)
             case SymbolDeactivated(symbol=symbol):
-                self._recent.pop(symbol, None)
+                self._recent.forget(symbol)
                 self._held_trades.pop(symbol, None)
                 self._trades_sent_at.pop(symbol, None)
             case DisconnectAll(code=code, reason=reason):
-                for client in self._clients.values():
-                    client.session.close(code, reason)
-                self._clients.clear()
+                for client_id in list(self._clients):
+                    self._close(client_id, code, reason)
             case GetBroadcastStats():
-                return {
-                    "clients": len(self._clients),
-                    "delivered": self._delivered,
-                    "dropped": self._dropped,
-                    "evicted_slow_clients": self._evicted,
-                    "replayed": self._replayed,
-                }
+                return self._stats()
         return None
 
-    # --- candles kept for replay -----------------------------------------------------------
+    # --- clients -----------------------------------------------------------------------------
 
-    def _remember(self, candle: Candle) -> None:
-        kept = self._recent.setdefault(candle.symbol, {})
-        kept[candle.open_time] = candle
-        while len(kept) > self._history_seconds:
-            del kept[next(iter(kept))]
-
-    def _replay(self, client: _Client, pairs: subscriptions.Pairs, since: int | None) -> None:
-        """The latest closed candle of each symbol in ``pairs`` (or all since ``since``)."""
-        wanted = {symbol for symbol, channel in pairs if channel == subscriptions.CANDLE}
-        symbols = sorted(self._recent) if subscriptions.ALL_SYMBOLS in wanted else sorted(wanted & set(self._recent))
-        for symbol in symbols:
-            kept = self._recent[symbol]
-            if since is None:
-                candles = [kept[next(reversed(kept))]]
-            else:
-                candles = sorted((c for t, c in kept.items() if t >= since), key=lambda c: c.open_time)
-            for candle in candles:
-                if client.session.offer(wire.candle_event(candle)):
-                    self._replayed += 1
-
-    # --- trades ------------------------------------------------------------------------------
-
-    def _pace_trades(self, symbol: str, trades: tuple[Trade, ...]) -> None:
-        if not any(subscriptions.wants(c.subscriptions, symbol, subscriptions.TRADE) for c in self._clients.values()):
+    def _connect(self, joined: ClientConnected) -> None:
+        compressed = joined.encoder is not None
+        consumer = Consumer(
+            joined.client_id, joined.sock, joined.peer,
+            encoder=joined.encoder if compressed else self._encoder, compressed=compressed,
+            backlog_limit=self._limits.backlog_bytes, stall_timeout_s=self._limits.stall_timeout_s,
+            counters=self._counters, clock=self._clock,
+        )
+        explicit = joined.subscriptions != subscriptions.DEFAULT
+        client = _Client(consumer, frozenset(), explicit)
+        self._clients[joined.client_id] = client
+        self._per_address[joined.peer] += 1
+        refusal = self._refusal(joined)
+        if refusal is not None:
+            counter, code, reason = refusal
+            self._rejected[counter] += 1
+            self._close(joined.client_id, code, reason)
             return
-        held = self._held_trades.get(symbol)
-        if held is not None:
-            held.extend(trades)
-            return
-        now = self._monotonic()
-        if now - self._trades_sent_at.get(symbol, -1e9) >= self._trade_interval_s:
-            self._send_trades(symbol, trades, now)
-        else:
-            self._held_trades[symbol] = list(trades)
+        self._subscribe(client, joined.subscriptions)
+        if explicit:
+            self._reply(client, "subscribe", None)
+        self._replay(client, joined.subscriptions, joined.since)
 
-    def _flush_trades(self) -> None:
-        now = self._monotonic()
-        for symbol in [s for s in self._held_trades if now - self._trades_sent_at[s] >= self._trade_interval_s]:
-            self._send_trades(symbol, tuple(self._held_trades.pop(symbol)), now)
+    def _refusal(self, joined: ClientConnected) -> tuple[str, int, str] | None:
+        """(counter, close code, reason) when a new client is over a limit."""
+        limits = self._limits
+        if len(self._clients) > limits.max_clients:
+            return "server_full", SERVER_FULL_CLOSE_CODE, f"server full: {limits.max_clients} clients"
+        if self._per_address[joined.peer] > limits.max_clients_per_address:
+            reason = f"too many connections from this address (limit {limits.max_clients_per_address})"
+            return "per_address", POLICY_CLOSE_CODE, reason
+        if len(joined.subscriptions) > limits.max_subscriptions:
+            return "subscriptions", POLICY_CLOSE_CODE, f"too many subscriptions (limit {limits.max_subscriptions})"
+        return None
 
-    def _send_trades(self, symbol: str, trades: tuple[Trade, ...], now: float) -> None:
-        if trades:
-            self._trades_sent_at[symbol] = now
-            self._fan_out(symbol, subscriptions.TRADE, wire.trades_event(symbol, trades))
+    def _close(self, client_id: int, code: int, reason: str) -> None:
+        """Close a client from our side; its socket stays ours until the reader lets go."""
+        client = self._forget(client_id)
+        client.consumer.close(code, reason)
+        self._closing[client_id] = client.consumer
+        self.log.info("websocket client closed", client_id=client_id, code=code, reason=reason)
 
-    # --- delivery ----------------------------------------------------------------------------
+    def _forget(self, client_id: int) -> _Client:
+        client = self._clients.pop(client_id)
+        self._subscribe(client, frozenset(), replace=True)
+        self._per_address[client.consumer.peer] -= 1
+        if not self._per_address[client.consumer.peer]:
+            del self._per_address[client.consumer.peer]
+        self._backlogged.pop(client_id, None)
+        return client
 
-    def _fan_out(self, symbol: str, channel: str, text: str, explicit_only: bool = False) -> None:
-        slow: list[int] = []
-        for client_id, client in self._clients.items():
-            if not subscriptions.wants(client.subscriptions, symbol, channel) or (explicit_only and not client.explicit):
-                continue
-            if client.session.offer(text):
-                client.consecutive_drops = 0
-                self._delivered += 1
-                continue
-            client.consecutive_drops += 1
-            client.dropped += 1
-            self._dropped += 1
-            if client.consecutive_drops >= self._max_consecutive_drops:
-                slow.append(client_id)
-        for client_id in slow:
-            client = self._clients.pop(client_id)
-            client.session.close(SLOW_CLIENT_CLOSE_CODE, "consumer too slow")
-            self._evicted += 1
-            self.log.warning("slow client dropped", client_id=client_id, dropped=client.dropped)
+    def _gone_away(self, gone: ClientGone) -> None:
+        self._gone[gone.reason] += 1
+        consumer = self._closing.pop(gone.client_id, None)
+        if consumer is None and gone.client_id in self._clients:
+            consumer = self._forget(gone.client_id).consumer
+            consumer.say_goodbye(gone.farewell)
+        if consumer is not None:
+            consumer.release()
+
+    # --- subscriptions -----------------------------------------------------------------------
+
+    def _subscribe(self, client: _Client, pairs: subscriptions.Pairs, replace: bool = False) -> None:
+        """Set (``replace``) or add to the client's subscriptions, keeping the index in step."""
+        new = pairs if replace else client.subscriptions | pairs
+        for pair in client.subscriptions - new:
+            group = self._subscribers[pair]
+            del group[client.consumer.client_id]
+            if not group:
+                del self._subscribers[pair]
+        for pair in new - client.subscriptions:
+            self._subscribers.setdefault(pair, {})[client.consumer.client_id] = client
+        client.subscriptions = new
 
     def _change(self, command: ChangeSubscriptions) -> None:
         client = self._clients.get(command.client_id)
@@ -194,17 +221,113 @@ class BroadcasterActor(Actor):
         added: subscriptions.Pairs = frozenset()
         if command.op == "subscribe":
             current = client.subscriptions if client.explicit else frozenset()
+            if len(current | command.pairs) > self._limits.max_subscriptions:
+                limit = self._limits.max_subscriptions
+                error = {"type": "error", "error": "too_many_subscriptions", "id": command.request_id,
+                         "detail": f"at most {limit} (symbol, channel) subscriptions per connection"}
+                self._send_text(client.consumer, wire.encode(error).decode())
+                return
             added = command.pairs - current
-            client.subscriptions = current | command.pairs
+            self._subscribe(client, current | command.pairs, replace=True)
             client.explicit = True
         elif command.op == "unsubscribe":
-            client.subscriptions = client.subscriptions - command.pairs
+            self._subscribe(client, client.subscriptions - command.pairs, replace=True)
             client.explicit = True
-        reply = {
-            "type": _REPLY_TYPES[command.op],
-            "id": command.request_id,
-            "subscriptions": subscriptions.describe(client.subscriptions),
-        }
-        client.session.offer(wire.encode(reply).decode())
+        self._reply(client, command.op, command.request_id)
         if added or command.since is not None:
             self._replay(client, added if command.since is None else command.pairs, command.since)
+
+    def _reply(self, client: _Client, op: str, request_id: Any) -> None:
+        reply = {"type": _REPLY_TYPES[op], "id": request_id, "subscriptions": subscriptions.describe(client.subscriptions)}
+        self._send_text(client.consumer, wire.encode(reply).decode())
+
+    def _replay(self, client: _Client, pairs: subscriptions.Pairs, since: int | None) -> None:
+        """The latest closed candle of each symbol in ``pairs`` (or all since ``since``)."""
+        wanted = {symbol for symbol, channel in pairs if channel == subscriptions.CANDLE}
+        symbols = self._recent.symbols() if subscriptions.ALL_SYMBOLS in wanted else sorted(wanted)
+        for symbol in symbols:
+            for candle in self._recent.replay(symbol, since):
+                self._send_text(client.consumer, wire.candle_event(candle))
+                self._replayed += 1
+
+    # --- trades ------------------------------------------------------------------------------
+
+    def _pace_trades(self, symbol: str, trades: tuple[Trade, ...]) -> None:
+        if not self._has_subscribers(symbol, subscriptions.TRADE):
+            return
+        held = self._held_trades.get(symbol)
+        if held is not None:
+            held.extend(trades)
+            return
+        now = self._clock()
+        if now - self._trades_sent_at.get(symbol, -1e9) >= self._trade_interval_s:
+            self._send_trades(symbol, trades, now)
+        else:
+            self._held_trades[symbol] = list(trades)
+
+    def _flush_trades(self) -> None:
+        now = self._clock()
+        for symbol in [s for s in self._held_trades if now - self._trades_sent_at[s] >= self._trade_interval_s]:
+            self._send_trades(symbol, tuple(self._held_trades.pop(symbol)), now)
+
+    def _send_trades(self, symbol: str, trades: tuple[Trade, ...], now: float) -> None:
+        if trades:
+            self._trades_sent_at[symbol] = now
+            self._fan_out(symbol, subscriptions.TRADE, wire.trades_event(symbol, trades), TRADE, trades=len(trades))
+
+    # --- delivery ----------------------------------------------------------------------------
+
+    def _has_subscribers(self, symbol: str, channel: str) -> bool:
+        return (symbol, channel) in self._subscribers or (subscriptions.ALL_SYMBOLS, channel) in self._subscribers
+
+    def _fan_out(self, symbol: str, channel: str, text: str, kind: str, explicit_only: bool = False, trades: int = 0) -> None:
+        everything = self._subscribers.get((subscriptions.ALL_SYMBOLS, channel), {})
+        this_symbol = self._subscribers.get((symbol, channel), {})
+        if not everything and not this_symbol:
+            return
+        frame = bytes(self._encoder.send_data(text, fin=True))
+        for group, already in ((everything, None), (this_symbol, everything)):
+            for client_id, client in group.items():
+                if (already is not None and client_id in already) or (explicit_only and not client.explicit):
+                    continue
+                consumer = client.consumer
+                consumer.send(consumer.encode(text) if consumer.compressed else frame, kind, symbol, trades)
+                if consumer.backlogged:
+                    self._backlogged[client_id] = consumer
+
+    def _send_text(self, consumer: Consumer, text: str) -> None:
+        self._send(consumer, consumer.encode(text))
+
+    def _send(self, consumer: Consumer, frame: bytes) -> None:
+        consumer.send(frame)
+        if consumer.backlogged:
+            self._backlogged[consumer.client_id] = consumer
+
+    def _retry_backlogs(self) -> None:
+        now = self._clock()
+        for client_id, consumer in list(self._backlogged.items()):
+            consumer.flush()
+            if not consumer.backlogged:
+                del self._backlogged[client_id]
+            elif (reason := consumer.overdue(now)) is not None:
+                self._evicted += 1
+                self.log.warning("slow websocket client dropped", client_id=client_id, reason=reason)
+                self._close(client_id, SLOW_CLIENT_CLOSE_CODE, reason)
+        for consumer in self._closing.values():
+            consumer.flush()
+            consumer.cut_if_lingering(now)
+
+    def _stats(self) -> dict[str, Any]:
+        return {
+            "clients": len(self._clients),
+            "delivered": self._counters.delivered,
+            "replayed": self._replayed,
+            "conflated": self._counters.conflated,
+            "trades_dropped": self._counters.trades_dropped,
+            "evicted_slow_clients": self._evicted,
+            "backlogged_clients": len(self._backlogged),
+            "backlog_bytes": sum(c.backlog_bytes for c in self._backlogged.values()),
+            "rejected": dict(self._rejected),
+            "disconnects": dict(self._gone),
+        }
+

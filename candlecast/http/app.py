@@ -6,18 +6,21 @@ import falcon
 
 from candlecast.http import errors, resources
 from candlecast.http.middleware import BodyLimit, RateLimit
-from candlecast.http.websocket import SessionOptions, WebSocketUpgrade
+from candlecast.http.client_reader import ClientReader
+from candlecast.http.websocket import WebSocketUpgrade
 
 
 def create_app(
     actors: resources.Actors,
-    session_options: SessionOptions,
+    reader: ClientReader,
+    compression: bool,
+    socket_buffer_bytes: int,
     rate_limit: str,
     max_body_bytes: int,
     history_seconds: int,
 ) -> falcon.App:
     middleware: list[object] = [RateLimit(rate_limit)] if rate_limit else []
-    middleware += [BodyLimit(max_body_bytes), WebSocketUpgrade(actors.broadcaster, session_options)]
+    middleware += [BodyLimit(max_body_bytes), WebSocketUpgrade(actors.broadcaster, reader, compression, socket_buffer_bytes)]
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)

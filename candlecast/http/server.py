@@ -1,8 +1,9 @@
-"""The actor that owns both listeners: waitress for REST and the WebSocket port.
+"""The actor that owns both listeners, waitress for REST and the WebSocket port, and the
+thread that reads every WebSocket client.
 
 Binding happens at construction (so the system knows the ports before anything starts);
 serving starts in on_start on threads of the listeners' own, and on_stop closes both,
-telling the broadcaster to close every WebSocket client so their threads can end.
+telling the broadcaster to close every WebSocket client first.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import falcon
 
 from candlecast.actors.base import Actor
+from candlecast.http.client_reader import ClientReader
 from candlecast.http.upgrade_listener import UpgradeListener
 from candlecast.http.waitress_thread import WaitressThread
 from candlecast.messages import DisconnectAll
@@ -21,15 +23,26 @@ WAITRESS_BODY_BACKSTOP = 1 << 20
 
 
 class HttpServerActor(Actor):
-    def __init__(self, app: falcon.App, host: str, http_port: int, ws_port: int, max_body_bytes: int, broadcaster: Any) -> None:
+    def __init__(
+        self,
+        app: falcon.App,
+        host: str,
+        http_port: int,
+        ws_port: int,
+        max_body_bytes: int,
+        handshake_timeout_s: float,
+        broadcaster: Any,
+        reader: ClientReader,
+    ) -> None:
         super().__init__(actor="http")
         self._rest = WaitressThread(
             app, host, http_port, name="rest-server", threads=8, ident="candlecast",
             # A backstop only: the app answers oversized bodies itself, with JSON.
             max_request_body_size=max(WAITRESS_BODY_BACKSTOP, max_body_bytes), clear_untrusted_proxy_headers=True,
         )
-        self._websocket = UpgradeListener(app, host, ws_port, name="websocket-listener")
+        self._websocket = UpgradeListener(app, host, ws_port, "websocket-listener", handshake_timeout_s)
         self._broadcaster = broadcaster
+        self._reader = reader
 
     @property
     def http_port(self) -> int:
@@ -40,13 +53,15 @@ class HttpServerActor(Actor):
         return self._websocket.port
 
     def on_start(self) -> None:
+        self._reader.start()
         self._rest.start()
         self._websocket.start()
 
     def on_stop(self) -> None:
         self._websocket.stop_accepting()
-        self._broadcaster.tell(DisconnectAll(code=SHUTDOWN_CLOSE_CODE, reason="server shutting down"))
         self._websocket.close()
+        self._broadcaster.tell(DisconnectAll(code=SHUTDOWN_CLOSE_CODE, reason="server shutting down"))
+        self._reader.stop()
         self._rest.stop()
 
     def handle(self, message: Any) -> Any:

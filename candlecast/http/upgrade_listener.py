@@ -32,6 +32,11 @@ class _WSGIRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: "_Server"
 
+    def setup(self) -> None:
+        # A client that connects and sends no complete request in time loses its connection.
+        self.timeout = self.server.handshake_timeout_s
+        super().setup()
+
     def _call_app(self) -> None:
         self.close_connection = True
         path, _, query = self.path.partition("?")
@@ -89,9 +94,11 @@ class _Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = False
     block_on_close = True
+    request_queue_size = 1024  # thousands of clients may reconnect at once
 
-    def __init__(self, address: tuple[str, int], app: WSGIApp) -> None:
+    def __init__(self, address: tuple[str, int], app: WSGIApp, handshake_timeout_s: float) -> None:
         self.app = app
+        self.handshake_timeout_s = handshake_timeout_s
         super().__init__(address, _WSGIRequestHandler)
 
     def handle_error(self, request: Any, client_address: tuple[str, int]) -> None:
@@ -103,8 +110,8 @@ class _Server(socketserver.ThreadingTCPServer):
 class UpgradeListener:
     """Owns the listening socket and its accept thread; ``close`` joins every request thread."""
 
-    def __init__(self, app: WSGIApp, host: str, port: int, name: str) -> None:
-        self._server = _Server((host, port), app)
+    def __init__(self, app: WSGIApp, host: str, port: int, name: str, handshake_timeout_s: float) -> None:
+        self._server = _Server((host, port), app, handshake_timeout_s)
         # A short poll interval keeps shutdown quick; the cost is a wakeup every 50 ms.
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=False
@@ -123,5 +130,5 @@ class UpgradeListener:
             self._thread.join()
 
     def close(self) -> None:
-        """Wait for in-flight requests (open WebSocket sessions) to end, then release the port."""
+        """Wait for in-flight requests and handshakes to end, then release the port."""
         self._server.server_close()

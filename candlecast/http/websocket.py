@@ -1,50 +1,65 @@
 """The WebSocket bridge inside the Falcon app: an upgrade request arriving through the
-``UpgradeListener`` becomes a client session here, after the app's middleware (rate limit)
-has run, so both ports obey the same rules.
+``UpgradeListener`` becomes a client here, after the app's middleware (rate limit) has run,
+so both ports obey the same rules.
 
-The session thread reads the client's commands and tells the broadcaster; everything sent to
-the client goes through the broadcaster's non-blocking ``offer`` into the session's outbox.
+simple-websocket does the handshake; then the socket is split between two owners: the
+broadcaster writes to it (non-blocking, frames encoded once for all clients) and the shared
+``ClientReader`` reads from it. No thread is kept per client.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
+import itertools
+import socket
+from typing import Any, Callable
 
 import falcon
 import pykka
-import structlog
+import simple_websocket
+from wsproto.extensions import PerMessageDeflate
+from wsproto.frame_protocol import FrameProtocol
 
-from candlecast import subscriptions, wire
-from candlecast.http.upgrade_listener import SOCKET_KEY
-from candlecast.http.ws_protocol import CommandError, ConnectRequest, parse_command, parse_query
-from candlecast.http.ws_session import HandshakeRejected, WebSocketSession
-from candlecast.messages import ChangeSubscriptions, ClientConnected, ClientDisconnected
+from candlecast.http.client_reader import ClientReader
+from candlecast.http.upgrade_listener import SOCKET_KEY, UPGRADED_KEY
+from candlecast.http.ws_protocol import CommandError, parse_query
+from candlecast.messages import ClientConnected
 
 WEBSOCKET_PATHS = ("/", "/ws")
+EXTENSIONS_HEADER = "HTTP_SEC_WEBSOCKET_EXTENSIONS"
 
-log = structlog.get_logger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class SessionOptions:
-    outbox_size: int
-    ping_interval_s: float
-    send_timeout_s: float
-    max_message_bytes: int
-    compression: bool
+_client_ids = itertools.count(1)
 
 
-def _error(detail: str, request_id: Any = None) -> str:
-    return wire.encode({"type": "error", "error": "bad_command", "detail": detail, "id": request_id}).decode()
+class _NoThread:
+    """simple-websocket starts a reading thread per client after the handshake; the shared
+    reader does that job, so the thread it asks for is never started."""
+
+    def __init__(self, target: Callable[[], None]) -> None:
+        self.name = "unused"
+
+    def start(self) -> None:
+        return None
+
+
+def client_encoder(extensions_header: str) -> FrameProtocol | None:
+    """A client's own frame encoder when it negotiated permessage-deflate (each client has its
+    own compression context), agreed on the same offer the handshake accepted; else None."""
+    for offer in extensions_header.split(","):
+        if offer.split(";", 1)[0].strip() == PerMessageDeflate.name:
+            deflate = PerMessageDeflate()
+            if deflate.accept(offer) is not None:
+                return FrameProtocol(client=False, extensions=[deflate])
+    return None
 
 
 class WebSocketUpgrade:
     """Falcon middleware that takes over upgrade requests on the WebSocket port."""
 
-    def __init__(self, broadcaster: Any, options: SessionOptions) -> None:
+    def __init__(self, broadcaster: Any, reader: ClientReader, compression: bool, socket_buffer_bytes: int) -> None:
         self._broadcaster = broadcaster
-        self._options = options
+        self._reader = reader
+        self._compression = compression
+        self._socket_buffer_bytes = socket_buffer_bytes
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         if req.get_header("Upgrade", default="").lower() != "websocket":
@@ -59,46 +74,32 @@ class WebSocketUpgrade:
             initial = parse_query(req.query_string)
         except CommandError as exc:
             raise falcon.HTTPBadRequest(title="Bad subscription", description=str(exc)) from exc
+        # simple-websocket accepts permessage-deflate whenever the client offers it; hiding the
+        # offer is how compression stays off.
+        offer = req.env.get(EXTENSIONS_HEADER, "") if self._compression else ""
+        handshake_env = {k: v for k, v in req.env.items() if k != EXTENSIONS_HEADER}
+        if offer:
+            handshake_env[EXTENSIONS_HEADER] = offer
         try:
-            session = WebSocketSession(
-                req.env,
-                outbox_size=self._options.outbox_size,
-                ping_interval=self._options.ping_interval_s,
-                send_timeout=self._options.send_timeout_s,
-                max_message_size=self._options.max_message_bytes,
-                compression=self._options.compression,
-            )
-        except HandshakeRejected as exc:
-            raise falcon.HTTPBadRequest(title="Bad WebSocket handshake", description=str(exc)) from exc
+            handshake = simple_websocket.Server(handshake_env, thread_class=_NoThread)
+        except Exception as exc:
+            raise falcon.HTTPBadRequest(title="Bad WebSocket handshake", description=str(exc) or type(exc).__name__) from exc
+        # The listener closes its request socket when the request ends; detaching hands the
+        # connection itself over.
+        sock = socket.socket(fileno=req.env[SOCKET_KEY].detach())
+        sock.setblocking(False)
+        # Left alone, the kernel grows a slow reader's send buffer to megabytes: memory per
+        # client, and data that waits there instead of being conflated in the backlog.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._socket_buffer_bytes)
+        req.env[UPGRADED_KEY] = True
         resp.complete = True
-        self._serve(session, initial)
-
-    def _serve(self, session: WebSocketSession, initial: ConnectRequest) -> None:
-        client_log = log.bind(client_id=session.session_id, peer=session.peer)
-        client_log.info("websocket client connected")
+        client_id = next(_client_ids)
         try:
-            if initial.pairs != subscriptions.DEFAULT:
-                ack = {"type": "subscribed", "id": None, "subscriptions": subscriptions.describe(initial.pairs)}
-                session.offer(wire.encode(ack).decode())
             self._broadcaster.tell(ClientConnected(
-                client_id=session.session_id, session=session, subscriptions=initial.pairs, since=initial.since
+                client_id=client_id, sock=sock, peer=req.env.get("REMOTE_ADDR", ""), subscriptions=initial.pairs,
+                since=initial.since, encoder=client_encoder(offer) if offer else None,
             ))
-            while (text := session.receive()) is not None:
-                try:
-                    command = parse_command(text)
-                except CommandError as exc:
-                    session.offer(_error(str(exc)))
-                    continue
-                self._broadcaster.tell(ChangeSubscriptions(
-                    client_id=session.session_id, op=command.op, pairs=command.pairs,
-                    request_id=command.request_id, since=command.since,
-                ))
         except pykka.ActorDeadError:
-            session.close(1001, "server shutting down")
-        finally:
-            try:
-                self._broadcaster.tell(ClientDisconnected(client_id=session.session_id))
-            except pykka.ActorDeadError:
-                pass
-            session.finish()
-            client_log.info("websocket client disconnected")
+            sock.close()  # shutting down
+            return
+        self._reader.add(client_id, sock, handshake.ws)

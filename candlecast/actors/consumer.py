@@ -1,0 +1,217 @@
+"""One WebSocket client as the broadcaster sees it: the writing half of its socket, a bounded
+backlog, and the policy for a client that reads slower than it is sent to.
+
+Writes never block. What the socket does not take waits in the backlog, in order, and is
+retried on the next write or the broadcaster's tick. Up to ``backlog_limit`` bytes everything
+waits; beyond it a new candle replaces the one of its symbol still waiting (the client gets
+the newest: conflation), trades are dropped and counted, and the client is told how many
+before its next trades. A client whose backlog makes no progress for ``stall_timeout_s``, or
+grows past ``HARD_LIMIT_FACTOR`` times the limit, is closed with 1008 (``overdue``).
+
+Only the broadcaster's thread touches a Consumer; the reading half of the socket belongs to
+the client reader, and the socket is closed only after the reader has let go of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import socket
+from typing import Callable
+
+from wsproto.frame_protocol import FrameProtocol
+
+from candlecast import wire
+
+CANDLE = "candle"
+TRADE = "trade"
+OTHER = "other"  # replies, gap events, replayed candles: never conflated or dropped
+
+SLOW_CLIENT_CLOSE_CODE = 1008
+HARD_LIMIT_FACTOR = 4
+CLOSE_GRACE_S = 5.0  # how long a closing client may take to drain before the socket is cut
+
+
+@dataclasses.dataclass
+class DeliveryCounters:
+    """Totals over every client, kept by the broadcaster and updated by its consumers."""
+
+    delivered: int = 0
+    conflated: int = 0
+    trades_dropped: int = 0
+
+
+class Consumer:
+    def __init__(
+        self,
+        client_id: int,
+        sock: socket.socket,
+        peer: str,
+        encoder: FrameProtocol,
+        compressed: bool,
+        backlog_limit: int,
+        stall_timeout_s: float,
+        counters: DeliveryCounters,
+        clock: Callable[[], float],
+    ) -> None:
+        self.client_id = client_id
+        self.peer = peer
+        self.compressed = compressed
+        self._sock = sock
+        self._encoder = encoder
+        self._limit = backlog_limit
+        self._stall_timeout_s = stall_timeout_s
+        self._counters = counters
+        self._clock = clock
+        self._partial: memoryview | None = None  # the rest of a frame the socket took in part
+        self._backlog: dict[int, tuple[bytes, str | None]] = {}  # key -> (frame, symbol of a candle)
+        self._backlog_bytes = 0
+        self._keys = itertools.count()
+        self._waiting_candle: dict[str, int] = {}  # symbol -> backlog key of its newest candle
+        self._dropped_trades: dict[str, int] = {}
+        self._last_progress = clock()
+        self._broken = False
+        self.closing_since: float | None = None
+        self._shut: set[int] = set()
+
+    # --- what the broadcaster calls -----------------------------------------------------------
+
+    def encode(self, text: str) -> bytes:
+        """A text frame through this client's own encoder (its compression context)."""
+        return bytes(self._encoder.send_data(text, fin=True))
+
+    def send(self, frame: bytes, kind: str = OTHER, symbol: str = "", trades: int = 0) -> None:
+        if self.closing_since is not None or self._broken:
+            return
+        if kind == TRADE and self._dropped_trades:
+            if self._over_limit(len(frame)):
+                self._drop(symbol, trades)
+                return
+            self._enqueue(self.encode(self._dropped_notice()), None)
+        if not self.backlogged:
+            written = self._write(frame)
+            if written == len(frame):
+                self._counters.delivered += 1
+                return
+            self._partial = memoryview(frame)[written:]
+            return
+        if self._over_limit(len(frame)):
+            if kind == TRADE:
+                self._drop(symbol, trades)
+                return
+            if kind == CANDLE and symbol in self._waiting_candle:
+                key = self._waiting_candle[symbol]
+                self._backlog_bytes += len(frame) - len(self._backlog[key][0])
+                self._backlog[key] = (frame, symbol)
+                self._counters.conflated += 1
+                return
+        self._enqueue(frame, symbol if kind == CANDLE else None)
+        self.flush()
+
+    def flush(self) -> None:
+        """Write as much of the backlog as the socket takes now."""
+        while not self._broken:
+            if self._partial is not None:
+                data = self._partial
+            elif self._backlog:
+                key = next(iter(self._backlog))
+                data, symbol = self._backlog.pop(key)
+                self._backlog_bytes -= len(data)
+                if symbol is not None and self._waiting_candle.get(symbol) == key:
+                    del self._waiting_candle[symbol]
+            else:
+                break
+            written = self._write(data)
+            if written < len(data):
+                self._partial = memoryview(data)[written:]
+                break
+            self._partial = None
+            self._counters.delivered += 1
+        if self.closing_since is not None and not self.backlogged:
+            self._shutdown(socket.SHUT_WR)
+
+    @property
+    def backlogged(self) -> bool:
+        return self._partial is not None or bool(self._backlog)
+
+    @property
+    def backlog_bytes(self) -> int:
+        return self._backlog_bytes + (len(self._partial) if self._partial is not None else 0)
+
+    def overdue(self, now: float) -> str | None:
+        """Why this client must be closed as too slow, or None."""
+        if not self.backlogged:
+            return None
+        if now - self._last_progress >= self._stall_timeout_s:
+            return f"consumer too slow: nothing read for {self._stall_timeout_s:g} s"
+        if self._backlog_bytes > HARD_LIMIT_FACTOR * self._limit:  # what never conflates: replies, replays
+            return f"consumer too slow: over {HARD_LIMIT_FACTOR * self._limit} bytes waiting"
+        return None
+
+    def close(self, code: int, reason: str) -> None:
+        """Send a close frame after the frame in progress (the rest of the backlog is dropped)."""
+        if self.closing_since is not None:
+            return
+        self.closing_since = self._clock()
+        self._backlog.clear()
+        self._backlog_bytes = 0
+        self._waiting_candle.clear()
+        self._enqueue(bytes(self._encoder.close(code, reason)), None)
+        self.flush()
+
+    def cut_if_lingering(self, now: float) -> None:
+        """A closing client that has not drained in time loses its connection outright."""
+        if self.closing_since is not None and now - self.closing_since >= CLOSE_GRACE_S:
+            self._shutdown(socket.SHUT_RDWR)
+
+    def say_goodbye(self, farewell: bytes) -> None:
+        """The reader's answer to the client's close, unless we had closed first."""
+        if farewell and self.closing_since is None and not self.backlogged:
+            self._write(farewell)
+
+    def release(self) -> None:
+        """Close the socket; only once the reader has stopped using it."""
+        self._sock.close()
+
+    # --- inside ------------------------------------------------------------------------------
+
+    def _write(self, data: bytes | memoryview) -> int:
+        try:
+            written = self._sock.send(data)
+        except BlockingIOError:
+            return 0
+        except OSError:
+            # Reset or gone: the reader sees it too and reports the client gone.
+            self._broken = True
+            return 0
+        if written:
+            self._last_progress = self._clock()
+        return written
+
+    def _enqueue(self, frame: bytes, candle_symbol: str | None) -> None:
+        key = next(self._keys)
+        self._backlog[key] = (frame, candle_symbol)
+        self._backlog_bytes += len(frame)
+        if candle_symbol is not None:
+            self._waiting_candle[candle_symbol] = key
+
+    def _over_limit(self, size: int) -> bool:
+        return self.backlogged and self.backlog_bytes + size > self._limit
+
+    def _drop(self, symbol: str, trades: int) -> None:
+        self._dropped_trades[symbol] = self._dropped_trades.get(symbol, 0) + trades
+        self._counters.trades_dropped += trades
+
+    def _dropped_notice(self) -> str:
+        dropped, self._dropped_trades = self._dropped_trades, {}
+        notice = {"type": "trades_dropped", "count": sum(dropped.values()), "symbols": dropped}
+        return wire.encode(notice).decode()
+
+    def _shutdown(self, how: int) -> None:
+        if how in self._shut:
+            return
+        self._shut.add(how)
+        try:
+            self._sock.shutdown(how)
+        except OSError:
+            pass

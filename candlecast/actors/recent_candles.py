@@ -1,0 +1,33 @@
+"""The recent closed candles of every symbol, newest revision of each second, for replay to
+clients that subscribe (the latest one) or reconnect with ``since`` (every one they missed)."""
+
+from __future__ import annotations
+
+from candlecast.messages import Candle
+
+
+class RecentCandles:
+    def __init__(self, seconds: int) -> None:
+        self._seconds = seconds
+        self._by_symbol: dict[str, dict[int, Candle]] = {}
+
+    def remember(self, candle: Candle) -> None:
+        kept = self._by_symbol.setdefault(candle.symbol, {})
+        kept[candle.open_time] = candle
+        while len(kept) > self._seconds:
+            del kept[next(iter(kept))]
+
+    def forget(self, symbol: str) -> None:
+        self._by_symbol.pop(symbol, None)
+
+    def symbols(self) -> list[str]:
+        return sorted(self._by_symbol)
+
+    def replay(self, symbol: str, since: int | None) -> list[Candle]:
+        """The latest candle of ``symbol``, or all from open time ``since`` on, oldest first."""
+        kept = self._by_symbol.get(symbol)
+        if not kept:
+            return []
+        if since is None:
+            return [kept[next(reversed(kept))]]  # seconds arrive in order; revisions keep their place
+        return [kept[t] for t in sorted(kept) if t >= since]

@@ -1,0 +1,110 @@
+"""WebSocket limits end in the documented close codes and reasons, and leave the rest served."""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Iterator
+
+import pytest
+
+from candlecast.sim import Simulator
+from candlecast.system import RunningSystem, start_system
+from tests.clients import WsClient, request, wait_for
+from tests.conftest import settings_for
+
+
+@pytest.fixture
+def limited(simulator: Simulator, request: pytest.FixtureRequest) -> Iterator[RunningSystem]:
+    running = start_system(settings_for(simulator, **request.param))
+    yield running
+    running.stop()
+
+
+def health(system: RunningSystem) -> dict:
+    return request("GET", system.rest_url + "/health").json["websocket"]
+
+
+@pytest.mark.parametrize(
+    ("limited", "code", "reason", "counter"),
+    [
+        ({"ws_max_clients": 1}, 1013, "server full: 1 clients", "server_full"),
+        ({"ws_max_clients_per_ip": 1}, 1008, "too many connections from this address (limit 1)", "per_address"),
+    ],
+    indirect=["limited"],
+)
+def test_client_over_the_limit_is_closed_and_the_first_keeps_streaming(
+    limited: RunningSystem, code: int, reason: str, counter: str
+) -> None:
+    first = WsClient(limited.ws_url)
+    try:
+        first.until(lambda m: m["type"] == "candle")
+        second = WsClient(limited.ws_url)
+        try:
+            assert second.closed_with() == (code, reason)
+        finally:
+            second.close()
+        assert first.until(lambda m: m["type"] == "candle")
+        assert health(limited)["rejected"] == {counter: 1}
+        assert health(limited)["clients"] == 1
+    finally:
+        first.close()
+
+
+@pytest.mark.parametrize("limited", [{"ws_max_subscriptions": 2}], indirect=True)
+def test_subscriptions_over_the_limit_are_refused(limited: RunningSystem) -> None:
+    client = WsClient(limited.ws_url + "/?symbols=btcusdt")
+    try:
+        client.next()
+        client.send({"op": "subscribe", "symbols": ["ethusdt", "bnbusdt"], "id": 3})
+        error = client.until(lambda m: m["type"] == "error")
+        assert error["error"] == "too_many_subscriptions" and error["id"] == 3
+        client.send({"op": "list", "id": 4})
+        listed = client.until(lambda m: m["type"] == "subscriptions")
+        assert listed["subscriptions"] == {"candle": ["BTCUSDT"], "trade": []}, "the refused command changed nothing"
+    finally:
+        client.close()
+    over = WsClient(limited.ws_url + "/?symbols=btcusdt,ethusdt&channels=candle,trade")
+    try:
+        assert over.closed_with() == (1008, "too many subscriptions (limit 2)")
+    finally:
+        over.close()
+
+
+@pytest.mark.parametrize("limited", [{"ws_max_message_bytes": 256}], indirect=True)
+def test_oversized_message_closes_with_1009(limited: RunningSystem) -> None:
+    client = WsClient(limited.ws_url)
+    try:
+        client.send({"op": "list", "id": "x" * 300})
+        assert client.closed_with() == (1009, "messages are limited to 256 bytes")
+    finally:
+        client.close()
+    wait_for(lambda: health(limited)["disconnects"].get("message too big") == 1)
+
+
+@pytest.mark.parametrize("limited", [{"ws_handshake_timeout_s": 0.5}], indirect=True)
+def test_connection_without_a_handshake_is_dropped(limited: RunningSystem) -> None:
+    with socket.create_connection(("127.0.0.1", limited.ws_port), timeout=5) as silent:
+        silent.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finishes its headers
+        started = time.monotonic()
+        assert silent.recv(1024) == b"", "the server hangs up"
+        assert time.monotonic() - started < 4
+    client = WsClient(limited.ws_url)  # the port still serves
+    try:
+        assert client.until(lambda m: m["type"] == "candle")
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("limited", [{"ws_ping_interval_s": 1.0}], indirect=True)
+def test_client_that_stops_answering_pings_is_dropped(limited: RunningSystem) -> None:
+    reading = WsClient(limited.ws_url)  # websocket-client answers pings while it reads
+    silent = WsClient(limited.ws_url)
+    try:
+        reading.collect(3.5)
+        assert health(limited)["disconnects"] == {"ping timeout": 1}
+        assert silent.closed_with() == (1011, "ping timeout")
+        assert reading.until(lambda m: m["type"] == "candle")
+    finally:
+        reading.close()
+        silent.close()
