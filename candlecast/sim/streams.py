@@ -18,7 +18,7 @@ from typing import Any
 import falcon
 import pykka
 
-from candlecast.http.ws_session import HandshakeRejected, WebSocketSession
+from candlecast.sim.ws_session import HandshakeRejected, WebSocketSession
 from candlecast.sim import errors, protocol
 from candlecast.sim.messages import ClientClosed, ClientOpened, ClientRequest, FrameReceived
 

@@ -1,6 +1,7 @@
-"""One accepted WebSocket client: the socket, a bounded outbox and the thread that drains it.
+"""One client of the simulated exchange: the socket, a bounded outbox and the thread that
+drains it. The simulator serves a handful of connections, so a thread each is the simple way.
 
-Whoever produces messages (the broadcaster, the simulator's market) only ever calls ``offer``,
+Whoever produces messages (the simulator's market) only ever calls ``offer``,
 which never blocks: a client that stops reading fills its own outbox and nobody else's.
 A send that stays blocked longer than ``send_timeout`` ends the session. An ``on_frame``
 callback sees every frame the client sends, control frames included, for servers that
