@@ -132,6 +132,7 @@ class BroadcasterActor(Actor):
                 self._held_trades.pop(symbol, None)
                 self._trades_sent_at.pop(symbol, None)
             case DisconnectAll(code=code, reason=reason):
+                self.log.info("closing websocket clients", clients=len(self._clients), code=code, reason=reason)
                 for client_id in list(self._clients):
                     self._close(client_id, code, reason)
             case GetBroadcastStats():
@@ -156,6 +157,7 @@ class BroadcasterActor(Actor):
         if refusal is not None:
             counter, code, reason = refusal
             self._rejected[counter] += 1
+            self.log.info("websocket client refused", client_id=joined.client_id, peer=joined.peer, reason=reason)
             self._close(joined.client_id, code, reason)
             return
         self._subscribe(client, joined.subscriptions)
@@ -180,7 +182,6 @@ class BroadcasterActor(Actor):
         client = self._forget(client_id)
         client.consumer.close(code, reason)
         self._closing[client_id] = client.consumer
-        self.log.info("websocket client closed", client_id=client_id, code=code, reason=reason)
 
     def _forget(self, client_id: int) -> _Client:
         client = self._clients.pop(client_id)
