@@ -3,7 +3,9 @@
 It owns the writing half of every client socket (``Consumer``): each message is encoded into
 a WebSocket frame once and the same bytes are written, non-blocking, to every subscriber;
 a client that does not keep up is handled by its consumer's backlog policy and never delays
-the others. Limits on clients overall and per address are enforced here, where the client
+the others. Fanned-out frames are written on the next tick (every ``TICK_S``), one write per
+client for all of them: the candles of every symbol closing in the same second cost a client
+one system call, not one each. Limits on clients overall and per address are enforced here, where the client
 set lives, with close codes 1013 and 1008.
 
 On subscribe a client gets the latest closed candle of each symbol at once; with ``since``
@@ -81,6 +83,7 @@ class BroadcasterActor(Actor):
         self._per_address: collections.Counter[str] = collections.Counter()
         self._closing: dict[int, Consumer] = {}  # closed by us, socket still held by the reader
         self._backlogged: dict[int, Consumer] = {}
+        self._deferring: dict[int, Consumer] = {}
         self._recent = RecentCandles(history_seconds)
         self._held_trades: dict[str, list[Trade]] = {}
         self._trades_sent_at: dict[str, float] = {}
@@ -114,6 +117,7 @@ class BroadcasterActor(Actor):
                 self._pace_trades(symbol, trades)
             case BroadcastTick():
                 self._flush_trades()
+                self._write_deferred()
                 self._retry_backlogs()
             case ClientConnected():
                 self._connect(message)
@@ -190,6 +194,7 @@ class BroadcasterActor(Actor):
         if not self._per_address[client.consumer.peer]:
             del self._per_address[client.consumer.peer]
         self._backlogged.pop(client_id, None)
+        self._deferring.pop(client_id, None)
         return client
 
     def _gone_away(self, gone: ClientGone) -> None:
@@ -292,9 +297,8 @@ class BroadcasterActor(Actor):
                 if (already is not None and client_id in already) or (explicit_only and not client.explicit):
                     continue
                 consumer = client.consumer
-                consumer.send(consumer.encode(text) if consumer.compressed else frame, kind, symbol, trades)
-                if consumer.backlogged:
-                    self._backlogged[client_id] = consumer
+                consumer.defer(consumer.encode(text) if consumer.compressed else frame, kind, symbol, trades)
+                self._deferring[client_id] = consumer
 
     def _send_text(self, consumer: Consumer, text: str) -> None:
         self._send(consumer, consumer.encode(text))
@@ -303,6 +307,14 @@ class BroadcasterActor(Actor):
         consumer.send(frame)
         if consumer.backlogged:
             self._backlogged[consumer.client_id] = consumer
+
+    def _write_deferred(self) -> None:
+        """One write per client for everything fanned out since the last tick."""
+        deferring, self._deferring = self._deferring, {}
+        for client_id, consumer in deferring.items():
+            consumer.send_deferred()
+            if consumer.backlogged:
+                self._backlogged[client_id] = consumer
 
     def _retry_backlogs(self) -> None:
         now = self._clock()

@@ -63,7 +63,9 @@ class Consumer:
         self._stall_timeout_s = stall_timeout_s
         self._counters = counters
         self._clock = clock
-        self._partial: memoryview | None = None  # the rest of a frame the socket took in part
+        self._partial: memoryview | None = None  # the rest of a write the socket took in part
+        self._partial_frames = 1  # how many frames end in it
+        self._deferred: list[tuple[bytes, str, str, int]] = []
         self._backlog: dict[int, tuple[bytes, str | None]] = {}  # key -> (frame, symbol of a candle)
         self._backlog_bytes = 0
         self._keys = itertools.count()
@@ -80,7 +82,37 @@ class Consumer:
         """A text frame through this client's own encoder (its compression context)."""
         return bytes(self._encoder.send_data(text, fin=True))
 
+    def defer(self, frame: bytes, kind: str, symbol: str, trades: int = 0) -> None:
+        """Hold a frame for ``send_deferred``, so frames fanned out together share one write."""
+        self._deferred.append((frame, kind, symbol, trades))
+
+    def send_deferred(self) -> None:
+        if not self._deferred:
+            return
+        deferred, self._deferred = self._deferred, []
+        if self.backlogged or self._dropped_trades or self.closing_since is not None or self._broken:
+            for frame, kind, symbol, trades in deferred:
+                self._offer(frame, kind, symbol, trades)
+            return
+        joined = b"".join(frame for frame, _, _, _ in deferred)
+        written = self._write(joined)
+        whole, left = 0, written
+        for frame, _, _, _ in deferred:
+            if left < len(frame):
+                break
+            left -= len(frame)
+            whole += 1
+        self._counters.delivered += whole
+        if written < len(joined):
+            self._partial = memoryview(joined)[written:]
+            self._partial_frames = len(deferred) - whole
+
     def send(self, frame: bytes, kind: str = OTHER, symbol: str = "", trades: int = 0) -> None:
+        """Write now, after anything deferred (replies, replays, control frames)."""
+        self.send_deferred()
+        self._offer(frame, kind, symbol, trades)
+
+    def _offer(self, frame: bytes, kind: str, symbol: str, trades: int) -> None:
         if self.closing_since is not None or self._broken:
             return
         if kind == TRADE and self._dropped_trades:
@@ -94,6 +126,7 @@ class Consumer:
                 self._counters.delivered += 1
                 return
             self._partial = memoryview(frame)[written:]
+            self._partial_frames = 1
             return
         if self._over_limit(len(frame)):
             if kind == TRADE:
@@ -123,10 +156,13 @@ class Consumer:
                 break
             written = self._write(data)
             if written < len(data):
+                if self._partial is None:
+                    self._partial_frames = 1
                 self._partial = memoryview(data)[written:]
                 break
             self._partial = None
-            self._counters.delivered += 1
+            self._counters.delivered += self._partial_frames
+            self._partial_frames = 1
         if self.closing_since is not None and not self.backlogged:
             self._shutdown(socket.SHUT_WR)
 
@@ -153,6 +189,7 @@ class Consumer:
         if self.closing_since is not None:
             return
         self.closing_since = self._clock()
+        self._deferred.clear()
         self._backlog.clear()
         self._backlog_bytes = 0
         self._waiting_candle.clear()
