@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import select
-import ssl
 import threading
 import time
 from types import MappingProxyType
@@ -27,6 +26,7 @@ import structlog
 import websocket
 
 from candlecast import binance
+from candlecast.actors.buffered_socket import BufferedSocket
 from candlecast.actors.connect_attempts import ConnectAttempts
 from candlecast.backoff import full_jitter
 from candlecast.messages import (
@@ -62,8 +62,8 @@ class ReaderOptions:
     connect_attempts: ConnectAttempts
 
 
-def _has_pending_data(sock: Any) -> bool:
-    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+def _has_pending_data(sock: BufferedSocket) -> bool:
+    if sock.pending():
         return True
     readable, _, _ = select.select([sock], [], [], 0)
     return bool(readable)
@@ -108,6 +108,7 @@ class UpstreamReader(threading.Thread):
                 self._wait_to_retry(failures, f"connect failed: {exc}")
                 failures += 1
                 continue
+            sock.sock = BufferedSocket(sock.sock)
             self._socket = sock
             sock.settimeout(min(MAX_POLL_S, self._options.stale_after_s / 4))
             connected_at = time.monotonic()
