@@ -99,6 +99,12 @@ class UpstreamReader(threading.Thread):
             self.join()
 
     def run(self) -> None:
+        try:
+            self._connect_and_read()
+        except pykka.ActorDeadError:
+            pass  # the connection actor is stopping, and stops this thread next
+
+    def _connect_and_read(self) -> None:
         failures = 0
         while not self._stopped.is_set():
             waited = self._options.connect_attempts.wait_turn(self._stopped)
@@ -122,11 +128,13 @@ class UpstreamReader(threading.Thread):
             connected_at = time.monotonic()
             self._rotation_asked = False
             self._log.info("upstream connected", url=url[:200], streams=len(symbols))
-            self._connection.tell(UpstreamConnected(socket=sock, symbols=symbols, reader_id=self.reader_id))
-            reason = self._read(sock, connected_at)
-            self._socket = None
-            sock.abort()
-            sock.close()
+            try:
+                self._connection.tell(UpstreamConnected(socket=sock, symbols=symbols, reader_id=self.reader_id))
+                reason = self._read(sock, connected_at)
+            finally:
+                self._socket = None
+                sock.abort()
+                sock.close()
             if self._stopped.is_set():
                 return
             if time.monotonic() - connected_at > STABLE_CONNECTION_S:
