@@ -80,6 +80,15 @@ class OtherEvent(msgspec.Struct, frozen=True):
     stream: str
 
 
+class TradeFrame(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A combined-stream frame that is exactly ``{"stream", "data"}`` with a trade's fields
+    in ``data``: nearly every frame, so it is decoded in one pass; anything else (or more)
+    goes through ``Envelope``."""
+
+    stream: str
+    data: TradePayload
+
+
 class ShutdownNotice(msgspec.Struct, frozen=True):
     """``serverShutdown``: the server will close this connection soon; time to move."""
 
@@ -89,6 +98,7 @@ class ShutdownNotice(msgspec.Struct, frozen=True):
 SERVER_SHUTDOWN = "serverShutdown"
 
 
+_trade_frame_decoder = msgspec.json.Decoder(TradeFrame)
 _envelope_decoder = msgspec.json.Decoder(Envelope)
 _trade_decoder = msgspec.json.Decoder(TradePayload)
 _event_head_decoder = msgspec.json.Decoder(EventHead)
@@ -129,6 +139,16 @@ def control_request(method: str, streams: Iterable[str], request_id: int) -> str
 def parse_frame(data: bytes | str) -> Trade | ControlReply | OtherEvent | ShutdownNotice:
     """Turn one combined-stream frame into a Trade, a request reply, a shutdown notice or another event."""
     try:
+        frame = _trade_frame_decoder.decode(data)
+    except msgspec.DecodeError:
+        return _parse_envelope(data)
+    if not frame.stream.endswith(TRADE_STREAM_SUFFIX):
+        return _parse_envelope(data)
+    return _trade(frame.stream, frame.data)
+
+
+def _parse_envelope(data: bytes | str) -> Trade | ControlReply | OtherEvent | ShutdownNotice:
+    try:
         envelope = _envelope_decoder.decode(data)
     except msgspec.DecodeError as exc:
         raise MalformedFrame(str(exc)) from exc
@@ -153,8 +173,12 @@ def parse_frame(data: bytes | str) -> Trade | ControlReply | OtherEvent | Shutdo
         payload = _trade_decoder.decode(envelope.data)
     except msgspec.DecodeError as exc:
         raise MalformedFrame(f"bad trade on {envelope.stream}: {exc}") from exc
+    return _trade(envelope.stream, payload)
+
+
+def _trade(stream: str, payload: TradePayload) -> Trade:
     if payload.e != "trade" or payload.p <= 0 or payload.q <= 0:
-        raise MalformedFrame(f"bad trade on {envelope.stream}: e={payload.e} p={payload.p} q={payload.q}")
+        raise MalformedFrame(f"bad trade on {stream}: e={payload.e} p={payload.p} q={payload.q}")
     return Trade(
         symbol=payload.s,
         trade_id=payload.t,

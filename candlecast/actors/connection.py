@@ -141,6 +141,7 @@ class ConnectionActor(Actor):
             stale_after_s=self._settings.stale_after_s,
             lifetime_s=self._settings.connection_lifetime_s * self._rng.uniform(*LIFETIME_JITTER),
             connect_attempts=self._connect_attempts,
+            grace_ms=self._settings.grace_ms,
         )
         reader = UpstreamReader(self.actor_ref, self._id, next(self._reader_ids), options)
         reader.routes = MappingProxyType(dict(self._routes))

@@ -1,8 +1,9 @@
 """The thread that owns one upstream WebSocket: connect, read, parse, reconnect, forever.
 
 It parses frames off the connection actor's mailbox thread and tells each symbol's aggregator
-a batch of the trades that were already waiting in the socket, so a busy stream costs one
-message per batch rather than per trade. It only ever tells: its actor (state, replies,
+its trades in batches (``HeldTrades``: as many as one read brought for a busy symbol, up to
+``MAX_HOLD_S`` worth for a quiet one), so a stream costs one message per batch rather than
+per trade. It only ever tells: its actor (state, replies,
 rejected frames, rotation due, frames arriving) and the aggregators named in ``routes``.
 
 A socket with no frame at all (pings included: a quiet symbol is not a dead socket) for
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import select
-import ssl
 import threading
 import time
 from types import MappingProxyType
@@ -27,7 +27,9 @@ import structlog
 import websocket
 
 from candlecast import binance
+from candlecast.actors.buffered_socket import BufferedSocket
 from candlecast.actors.connect_attempts import ConnectAttempts
+from candlecast.actors.held_trades import HeldTrades
 from candlecast.backoff import full_jitter
 from candlecast.messages import (
     FrameRejected,
@@ -41,6 +43,10 @@ from candlecast.messages import (
 
 CONNECT_TIMEOUT_S = 3.0
 MAX_BATCH_FRAMES = 1000
+# A quiet symbol's trades wait at most this long (and at most a quarter of the clock's grace,
+# so a second's trades still reach the aggregator before it closes) for more of their kind.
+MAX_HOLD_S = 0.05
+FULL_BATCH = 32
 STABLE_CONNECTION_S = 30.0
 MAX_POLL_S = 1.0
 REPORT_EVERY_S = 1.0
@@ -60,12 +66,14 @@ class ReaderOptions:
     stale_after_s: float
     lifetime_s: float | None
     connect_attempts: ConnectAttempts
+    grace_ms: int
 
 
-def _has_pending_data(sock: Any) -> bool:
-    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+def _readable(sock: BufferedSocket, timeout_s: float = 0.0) -> bool:
+    """Bytes arrive within ``timeout_s`` (0: are already there)."""
+    if sock.pending():
         return True
-    readable, _, _ = select.select([sock], [], [], 0)
+    readable, _, _ = select.select([sock], [], [], timeout_s)
     return bool(readable)
 
 
@@ -91,6 +99,12 @@ class UpstreamReader(threading.Thread):
             self.join()
 
     def run(self) -> None:
+        try:
+            self._connect_and_read()
+        except pykka.ActorDeadError:
+            pass  # the connection actor is stopping, and stops this thread next
+
+    def _connect_and_read(self) -> None:
         failures = 0
         while not self._stopped.is_set():
             waited = self._options.connect_attempts.wait_turn(self._stopped)
@@ -108,16 +122,19 @@ class UpstreamReader(threading.Thread):
                 self._wait_to_retry(failures, f"connect failed: {exc}")
                 failures += 1
                 continue
+            sock.sock = BufferedSocket(sock.sock)
             self._socket = sock
             sock.settimeout(min(MAX_POLL_S, self._options.stale_after_s / 4))
             connected_at = time.monotonic()
             self._rotation_asked = False
             self._log.info("upstream connected", url=url[:200], streams=len(symbols))
-            self._connection.tell(UpstreamConnected(socket=sock, symbols=symbols, reader_id=self.reader_id))
-            reason = self._read(sock, connected_at)
-            self._socket = None
-            sock.abort()
-            sock.close()
+            try:
+                self._connection.tell(UpstreamConnected(socket=sock, symbols=symbols, reader_id=self.reader_id))
+                reason = self._read(sock, connected_at)
+            finally:
+                self._socket = None
+                sock.abort()
+                sock.close()
             if self._stopped.is_set():
                 return
             if time.monotonic() - connected_at > STABLE_CONNECTION_S:
@@ -134,10 +151,15 @@ class UpstreamReader(threading.Thread):
         self._stopped.wait(delay)
 
     def _read(self, sock: websocket.WebSocket, connected_at: float) -> str:
-        """Read until the connection fails; returns why."""
+        """Read until the connection fails; returns why. Trades still held go out either way."""
+        held = HeldTrades(min(MAX_HOLD_S, self._options.grace_ms / 4000), FULL_BATCH)
         last_frame = last_report = connected_at
         try:
             while not self._stopped.is_set():
+                wait_s = held.wait_s(time.monotonic())
+                if wait_s is not None and not _readable(sock.sock, wait_s):
+                    self._deliver(held.take_all())
+                    continue
                 try:
                     first = self._next_payload(sock)
                 except websocket.WebSocketTimeoutException:
@@ -146,20 +168,21 @@ class UpstreamReader(threading.Thread):
                         return f"no frame for {self._options.stale_after_s:g} s"
                     self._check_lifetime(now - connected_at)
                     continue
-                batches: dict[str, list[Trade]] = {}
-                self._absorb(first, batches)
+                self._absorb(first, held)
                 frames = 1
-                while frames < MAX_BATCH_FRAMES and _has_pending_data(sock.sock):
-                    self._absorb(self._next_payload(sock), batches)
+                while frames < MAX_BATCH_FRAMES and _readable(sock.sock):
+                    self._absorb(self._next_payload(sock), held)
                     frames += 1
-                self._deliver(batches)
                 last_frame = time.monotonic()
+                self._deliver(held.take_due(last_frame))
                 if last_frame - last_report >= REPORT_EVERY_S:
                     self._connection.tell(FramesArriving(reader_id=self.reader_id, at=last_frame))
                     last_report = last_frame
                 self._check_lifetime(last_frame - connected_at)
         except (websocket.WebSocketException, UpstreamClosed, OSError, ValueError) as exc:
             return str(exc) or type(exc).__name__
+        finally:
+            self._deliver(held.take_all())
         return "stopped"
 
     def _check_lifetime(self, age_s: float) -> None:
@@ -182,7 +205,7 @@ class UpstreamReader(threading.Thread):
             return None
         return payload
 
-    def _absorb(self, payload: bytes | str | None, batches: dict[str, list[Trade]]) -> None:
+    def _absorb(self, payload: bytes | str | None, held: HeldTrades) -> None:
         if payload is None:
             return
         try:
@@ -191,20 +214,20 @@ class UpstreamReader(threading.Thread):
             self._connection.tell(FrameRejected(reason=str(exc)[:200]))
             return
         if isinstance(item, Trade):
-            batches.setdefault(item.symbol, []).append(item)
+            held.add(item)
         elif isinstance(item, binance.ControlReply):
             self._connection.tell(item)
         elif isinstance(item, binance.ShutdownNotice):
             self._log.info("server announced shutdown")
             self._ask_rotation("serverShutdown")
 
-    def _deliver(self, batches: dict[str, list[Trade]]) -> None:
+    def _deliver(self, batches: list[TradeBatch]) -> None:
         routes = self.routes
-        for symbol, trades in batches.items():
-            aggregator = routes.get(symbol)
+        for batch in batches:
+            aggregator = routes.get(batch.symbol)
             if aggregator is None:
                 continue
             try:
-                aggregator.tell(TradeBatch(symbol=symbol, trades=tuple(trades)))
+                aggregator.tell(batch)
             except pykka.ActorDeadError:
                 continue
