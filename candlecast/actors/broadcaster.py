@@ -251,10 +251,13 @@ class BroadcasterActor(Actor):
         """The latest closed candle of each symbol in ``pairs`` (or all since ``since``)."""
         wanted = {symbol for symbol, channel in pairs if channel == subscriptions.CANDLE}
         symbols = self._recent.symbols() if subscriptions.ALL_SYMBOLS in wanted else sorted(wanted)
+        consumer = client.consumer
         for symbol in symbols:
             for candle in self._recent.replay(symbol, since):
-                self._send_text(client.consumer, wire.candle_event(candle))
+                text = wire.candle_event(candle)
+                consumer.defer(consumer.encode(text), OTHER, symbol)
                 self._replayed += 1
+        self._deferring[consumer.client_id] = consumer
 
     # --- trades ------------------------------------------------------------------------------
 

@@ -27,8 +27,10 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class _WSGIRequestHandler(BaseHTTPRequestHandler):
-    # Unbuffered reads: nothing after the headers may be swallowed before the socket is handed on.
-    rbufsize = 0
+    # Buffered reads (unbuffered, readline costs a system call per byte). Nothing is swallowed:
+    # a WebSocket client sends nothing after its upgrade request until it has the server's
+    # answer (RFC 6455, 4.1), so the buffer is empty when the socket is handed on.
+    rbufsize = -1
     protocol_version = "HTTP/1.1"
     server: "_Server"
 
