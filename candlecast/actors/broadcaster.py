@@ -3,9 +3,10 @@
 It owns the writing half of every client socket (``Consumer``): each message is encoded into
 a WebSocket frame once and the same bytes are written, non-blocking, to every subscriber;
 a client that does not keep up is handled by its consumer's backlog policy and never delays
-the others. Fanned-out frames are written on the next tick (every ``TICK_S``), one write per
+the others. Candles and gap events go out on the next tick (every ``TICK_S``), one write per
 client for all of them: the candles of every symbol closing in the same second cost a client
-one system call, not one each. Limits on clients overall and per address are enforced here, where the client
+one system call, not one each, and a candle revised several times within a tick goes out
+once, at its newest revision. Limits on clients overall and per address are enforced here, where the client
 set lives, with close codes 1013 and 1008.
 
 On subscribe a client gets the latest closed candle of each symbol at once; with ``since``
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 import time
 from typing import Any, Callable
 
@@ -84,6 +86,9 @@ class BroadcasterActor(Actor):
         self._closing: dict[int, Consumer] = {}  # closed by us, socket still held by the reader
         self._backlogged: dict[int, Consumer] = {}
         self._deferring: dict[int, Consumer] = {}
+        # Candles and gap events wait for the tick, in arrival order; a candle by (symbol, open time).
+        self._events: dict[Any, Candle | GapEvent] = {}
+        self._event_keys = itertools.count()
         self._recent = RecentCandles(history_seconds)
         self._held_trades: dict[str, list[Trade]] = {}
         self._trades_sent_at: dict[str, float] = {}
@@ -107,16 +112,17 @@ class BroadcasterActor(Actor):
 
     def handle(self, message: Any) -> Any:
         match message:
-            case Candle(symbol=symbol):
-                self._recent.remember(message)
-                self._fan_out(symbol, subscriptions.CANDLE, wire.candle_event(message), CANDLE)
-            case GapEvent(symbol=symbol):
-                # Clients on the implicit default expect candles only; revised candles reach them.
-                self._fan_out(symbol, subscriptions.CANDLE, wire.gap_event(message), OTHER, explicit_only=True)
+            case Candle(symbol=symbol, open_time=open_time):
+                # A newer revision of a candle still waiting replaces it, at the newest place.
+                self._events.pop((symbol, open_time), None)
+                self._events[(symbol, open_time)] = message
+            case GapEvent():
+                self._events[next(self._event_keys)] = message
             case TradeBatch(symbol=symbol, trades=trades):
                 self._pace_trades(symbol, trades)
             case BroadcastTick():
                 self._flush_trades()
+                self._publish_events()
                 self._write_deferred()
                 self._retry_backlogs()
             case ClientConnected():
@@ -310,6 +316,16 @@ class BroadcasterActor(Actor):
         consumer.send(frame)
         if consumer.backlogged:
             self._backlogged[consumer.client_id] = consumer
+
+    def _publish_events(self) -> None:
+        events, self._events = self._events, {}
+        for event in events.values():
+            if isinstance(event, Candle):
+                self._recent.remember(event)
+                self._fan_out(event.symbol, subscriptions.CANDLE, wire.candle_event(event), CANDLE)
+            else:
+                # Clients on the implicit default expect candles only; revised candles reach them.
+                self._fan_out(event.symbol, subscriptions.CANDLE, wire.gap_event(event), OTHER, explicit_only=True)
 
     def _write_deferred(self) -> None:
         """One write per client for everything fanned out since the last tick."""

@@ -45,8 +45,8 @@ def busy() -> Iterator[Simulator]:
 
 
 def check_repaired(sim: Simulator, messages: list[dict[str, Any]], content_changed: bool) -> list[dict[str, Any]]:
-    """Gap then recovered, nothing unrecoverable; candles published while the gap was open and
-    inside it flagged; every final candle exact. ``content_changed``: the gap had trades in
+    """Gap then recovered, nothing unrecoverable; candles sent while the gap was open and inside
+    it flagged; every final candle exact. ``content_changed``: the gap had trades in
     published candles, so they were flagged and re-published with a new revision."""
     events = [m for m in messages if m["type"] in ("gap", "recovered", "unrecoverable")]
     assert [e["type"] for e in events][:1] == ["gap"] and events[-1]["type"] == "recovered", events
@@ -58,7 +58,8 @@ def check_repaired(sim: Simulator, messages: list[dict[str, Any]], content_chang
             assert message["complete"] is False, f"published inside an open gap yet not flagged: {message}"
     candles = candles_of(messages, SYMBOL)
     if content_changed:
-        assert any(not c.complete for c in candles), "candles inside the gap were flagged while it was open"
+        # Whether a flagged revision reaches clients depends on the repair taking longer than a
+        # broadcast tick; the repaired one always does.
         assert any(c.revision > 0 for c in candles), "repaired candles were re-published with a new revision"
     assert_matches_reference(sim, SYMBOL, final_candles(candles))
     return events
