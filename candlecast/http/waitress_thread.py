@@ -20,6 +20,9 @@ class WaitressThread:
     def __init__(self, app: WSGIApp, host: str, port: int, name: str, threads: int = 4, **options: Any) -> None:
         """`options` are waitress's own settings (ident, max_request_body_size, ...)."""
         self._map: dict[Any, Any] = {}
+        # poll(), not waitress's default select(): select() fails on descriptors past 1024, which
+        # a process holding a thousand WebSocket clients hands out to new REST connections.
+        options.setdefault("asyncore_use_poll", True)
         self._server = waitress.create_server(app, map=self._map, host=host, port=port, threads=threads, **options)
         self._thread = threading.Thread(target=self._server.run, name=name, daemon=False)
 
