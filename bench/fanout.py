@@ -2,7 +2,7 @@
 what each client costs the server.
 
     python -m bench.fanout [--clients 1000,5000,10000] [--seconds 10] [--no-stalled]
-                           [--server-arg=--ws-outbox=4096 ...]
+                           [--server-arg=--ws-compression=true ...]
 
 Each step starts a fresh ``run.py --simulate`` (10 symbols, logging at warning) as a process of
 its own and connects N clients, each subscribed to the 10 symbols' candles, from a few client
@@ -13,7 +13,8 @@ retried). After a warm-up, a window of ``--seconds`` whole seconds measures what
 - frames/s received by all clients, against the 10 per client a server keeping up sends;
 - missing candles: seconds skipped in ``open_time`` per (client, symbol), each client should get
   one candle per symbol per second; and re-published candles (revision > 0) received instead;
-- server CPU (utime + stime from /proc) as a share of one core and per frame received, RSS, and
+- server CPU (utime + stime from /proc) as a share of one core, and per frame received above
+  what the server spends with no clients (``us/msg``: the cost of fan-out itself), RSS, and
   RSS growth per client against the server before its clients connected.
 
 A server that falls behind shows as frames/s under 10 per client and latency growing past the
@@ -64,6 +65,9 @@ TCP_STATES = {"01": "ESTABLISHED", "04": "FIN_WAIT1", "05": "FIN_WAIT2", "06": "
               "08": "CLOSE_WAIT", "09": "LAST_ACK", "0B": "CLOSING"}
 REPLY_TIMEOUT_S = 30.0
 HEALTH_POLL_S = 1.0
+IDLE_S = 3.0
+# Every client comes from 127.0.0.1; the per-address limit would refuse all but the first 1,000.
+CLIENT_LIMITS = ("--ws-max-clients=20000", "--ws-max-clients-per-ip=20000")
 EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception|Exit)\b.*")
 
 
@@ -80,6 +84,7 @@ class Window:
     revised_ages: list[float]
     duplicates: int
     cpu_s: float
+    idle_cpu_s: float  # what the server spent over the same time with no clients
     clients_cpu_s: float
     busy_cpu_s: float
     rss: int
@@ -97,7 +102,7 @@ class Window:
         return (f"{self.label:>16} {self.connected:>9,} {self.frames / self.seconds:>9,.0f} "
                 f"{self.p(0.5):>7.1f} {self.p(0.99):>7.1f} {max(self.latencies, default=math.nan):>8.1f} "
                 f"{self.missing:>8,} {len(self.revised_ages):>8,} {self.cpu_s / self.seconds * 100:>5.0f}% "
-                f"{self.cpu_s / frames * 1e6:>7.1f} {self.rss / 2**20:>7.0f} {grown:>10.1f} {self.threads:>7,}")
+                f"{max(0.0, self.cpu_s - self.idle_cpu_s) / frames * 1e6:>7.1f} {self.rss / 2**20:>7.0f} {grown:>10.1f} {self.threads:>7,}")
 
 
 HEADER = (f"{'clients':>16} {'connected':>9} {'frames/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>8} "
@@ -240,7 +245,14 @@ def sleep_until(wall_time: float) -> None:
     time.sleep(max(0.0, wall_time - time.time()))
 
 
-def measure(server: daemon.Daemon, swarms: Swarms, label: str, seconds: int, rss_before: int) -> Window:
+def idle_cpu_per_s(server: daemon.Daemon) -> float:
+    """Server CPU per second with no clients: ingest, aggregation and the simulator itself."""
+    before = daemon.cpu_seconds(server.pid)
+    time.sleep(IDLE_S)
+    return (daemon.cpu_seconds(server.pid) - before) / IDLE_S
+
+
+def measure(server: daemon.Daemon, swarms: Swarms, label: str, seconds: int, rss_before: int, idle_per_s: float) -> Window:
     start_s = math.ceil(time.time() + WINDOW_LEAD_S)
     end_s = start_s + seconds
     connected = sum(swarms.ask_all(("window", start_s * 1000, end_s * 1000)))
@@ -263,7 +275,7 @@ def measure(server: daemon.Daemon, swarms: Swarms, label: str, seconds: int, rss
     return Window(label, connected, seconds, sum(r["frames"] for r in reports), latencies.tolist(),
                   expected, sum(r["received"] for r in reports), sum(r["missing"] for r in reports),
                   revised_ages.tolist(), sum(r["duplicates"] for r in reports),
-                  cpu_s, clients_cpu_s, busy_cpu_s, rss, rss_before, threads,
+                  cpu_s, idle_per_s * seconds, clients_cpu_s, busy_cpu_s, rss, rss_before, threads,
                   dict(closes), health)
 
 
@@ -315,12 +327,14 @@ def server_log_summary(lines: list[str]) -> str:
 
 
 def run_step(args: argparse.Namespace, swarms: Swarms, clients: int, results: list[Window]) -> None:
-    flags = ["--symbols", ",".join(SYMBOLS), "--log-level", "warning", *args.server_arg]
+    flags = ["--symbols", ",".join(SYMBOLS), "--log-level", "warning", *CLIENT_LIMITS, *args.server_arg]
     with daemon.candlecast(flags, ready_path=f"/ohlc/{SYMBOLS[0]}") as server:
         print(f"\n{clients:,} clients: server pid {server.pid}, {daemon.thread_count(server.pid)} threads, "
               f"RSS {daemon.rss_bytes(server.pid) / 2**20:.0f} MiB before connecting", flush=True)
         log_mark = len(server.log)
         rss_before = daemon.rss_bytes(server.pid)
+        idle_per_s = idle_cpu_per_s(server)
+        print(f"  server CPU with no clients: {idle_per_s * 100:.1f} % of one core", flush=True)
         drops_before = listen_drops()
         deadline = time.monotonic() + args.connect_timeout
         shares = split(clients, len(swarms))
@@ -339,7 +353,7 @@ def run_step(args: argparse.Namespace, swarms: Swarms, clients: int, results: li
               f"listen queue overflows on this host: {dict(listen_drops() - drops_before) or 'none'}; "
               f"server threads {daemon.thread_count(server.pid):,}", flush=True)
         time.sleep(args.warm_up)
-        baseline = measure(server, swarms, f"{clients:,}", args.seconds, rss_before)
+        baseline = measure(server, swarms, f"{clients:,}", args.seconds, rss_before, idle_per_s)
         results.append(baseline)
         print(describe_window(baseline), flush=True)
         if args.stalled:
@@ -362,7 +376,7 @@ def stall(args: argparse.Namespace, server: daemon.Daemon, swarms: Swarms, clien
             print(f"  the stalled client could not connect: {exc!r}")
             return
         stalled_at = time.monotonic()
-        window = measure(server, swarms, f"{clients:,}+stalled", args.seconds, rss_before)
+        window = measure(server, swarms, f"{clients:,}+stalled", args.seconds, rss_before, baseline.idle_cpu_s / args.seconds)
         after = await_stalled_fate(server, window.connected, stalled_at + args.stalled_wait)
         held_s = time.monotonic() - stalled_at
         queue = tcp_socket(server.ws_port, stalled.getsockname()[1])
@@ -392,7 +406,7 @@ def main() -> None:
     parser.add_argument("--handshakes", type=int, default=32, help="upgrades in flight at once, all processes")
     parser.add_argument("--connect-timeout", type=float, default=45.0, help="seconds to connect a step's clients")
     parser.add_argument("--server-arg", action="append", default=[], metavar="FLAG",
-                        help="passed to run.py, e.g. --server-arg=--ws-outbox=4096 (repeatable)")
+                        help="passed to run.py, e.g. --server-arg=--ws-compression=true (repeatable)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up on SIGTERM as on Ctrl-C
     steps = [int(c) for c in args.clients.split(",")]
