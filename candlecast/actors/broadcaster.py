@@ -3,10 +3,11 @@
 It owns the writing half of every client socket (``Consumer``): each message is encoded into
 a WebSocket frame once and the same bytes are written, non-blocking, to every subscriber;
 a client that does not keep up is handled by its consumer's backlog policy and never delays
-the others. Candles and gap events go out on the next tick (every ``TICK_S``), one write per
-client for all of them: the candles of every symbol closing in the same second cost a client
-one system call, not one each, and a candle revised several times within a tick goes out
-once, at its newest revision. Limits on clients overall and per address are enforced here, where the client
+the others. Candles, gap events and trades go out on the next tick (every ``TICK_S``): for
+each group of clients with the same subscriptions the frames they want are joined once, and
+each client gets one write, so the candles of every symbol closing in the same second cost
+a client one system call, not one each. A candle revised several times within a tick goes
+out once, at its newest revision. Limits on clients overall and per address are enforced here, where the client
 set lives, with close codes 1013 and 1008.
 
 On subscribe a client gets the latest closed candle of each symbol at once; with ``since``
@@ -27,7 +28,9 @@ from wsproto.frame_protocol import FrameProtocol
 
 from candlecast import subscriptions, wire
 from candlecast.actors.base import Actor
-from candlecast.actors.consumer import CANDLE, OTHER, SLOW_CLIENT_CLOSE_CODE, TRADE, Consumer, DeliveryCounters
+from candlecast.actors.consumer import (
+    CANDLE, OTHER, SLOW_CLIENT_CLOSE_CODE, TRADE, Consumer, DeliveryCounters, Outbound,
+)
 from candlecast.actors.recent_candles import RecentCandles
 from candlecast.actors.ticker import Ticker
 from candlecast.messages import (
@@ -67,6 +70,18 @@ class _Client:
     subscriptions: subscriptions.Pairs
     explicit: bool
 
+    @property
+    def group(self) -> tuple[subscriptions.Pairs, bool]:
+        """Clients with the same subscriptions receive the same bytes."""
+        return self.subscriptions, self.explicit
+
+
+@dataclasses.dataclass(frozen=True)
+class _FanOut:
+    channel: str
+    explicit_only: bool  # gap events: not for clients on the implicit default
+    message: Outbound
+
 
 class BroadcasterActor(Actor):
     def __init__(
@@ -81,11 +96,11 @@ class BroadcasterActor(Actor):
         self._clock = clock
         self._encoder = FrameProtocol(client=False, extensions=[])
         self._clients: dict[int, _Client] = {}
-        self._subscribers: dict[tuple[str, str], dict[int, _Client]] = {}
+        self._groups: dict[tuple[subscriptions.Pairs, bool], dict[int, _Client]] = {}
         self._per_address: collections.Counter[str] = collections.Counter()
         self._closing: dict[int, Consumer] = {}  # closed by us, socket still held by the reader
         self._backlogged: dict[int, Consumer] = {}
-        self._deferring: dict[int, Consumer] = {}
+        self._outgoing: list[_FanOut] = []
         # Candles and gap events wait for the tick, in arrival order; a candle by (symbol, open time).
         self._events: dict[Any, Candle | GapEvent] = {}
         self._event_keys = itertools.count()
@@ -123,7 +138,7 @@ class BroadcasterActor(Actor):
             case BroadcastTick():
                 self._flush_trades()
                 self._publish_events()
-                self._write_deferred()
+                self._write_outgoing()
                 self._retry_backlogs()
             case ClientConnected():
                 self._connect(message)
@@ -200,7 +215,6 @@ class BroadcasterActor(Actor):
         if not self._per_address[client.consumer.peer]:
             del self._per_address[client.consumer.peer]
         self._backlogged.pop(client_id, None)
-        self._deferring.pop(client_id, None)
         return client
 
     def _gone_away(self, gone: ClientGone) -> None:
@@ -214,17 +228,17 @@ class BroadcasterActor(Actor):
 
     # --- subscriptions -----------------------------------------------------------------------
 
-    def _subscribe(self, client: _Client, pairs: subscriptions.Pairs, replace: bool = False) -> None:
-        """Set (``replace``) or add to the client's subscriptions, keeping the index in step."""
-        new = pairs if replace else client.subscriptions | pairs
-        for pair in client.subscriptions - new:
-            group = self._subscribers[pair]
-            del group[client.consumer.client_id]
-            if not group:
-                del self._subscribers[pair]
-        for pair in new - client.subscriptions:
-            self._subscribers.setdefault(pair, {})[client.consumer.client_id] = client
-        client.subscriptions = new
+    def _subscribe(self, client: _Client, pairs: subscriptions.Pairs, replace: bool = False, explicit: bool | None = None) -> None:
+        """Set (``replace``) or add to the client's subscriptions, moving it to its new group."""
+        client_id = client.consumer.client_id
+        members = self._groups.get(client.group)
+        if members is not None and members.pop(client_id, None) is not None and not members:
+            del self._groups[client.group]
+        client.subscriptions = pairs if replace else client.subscriptions | pairs
+        if explicit is not None:
+            client.explicit = explicit
+        if client.subscriptions:
+            self._groups.setdefault(client.group, {})[client_id] = client
 
     def _change(self, command: ChangeSubscriptions) -> None:
         client = self._clients.get(command.client_id)
@@ -240,11 +254,9 @@ class BroadcasterActor(Actor):
                 self._send_text(client.consumer, wire.encode(error).decode())
                 return
             added = command.pairs - current
-            self._subscribe(client, current | command.pairs, replace=True)
-            client.explicit = True
+            self._subscribe(client, current | command.pairs, replace=True, explicit=True)
         elif command.op == "unsubscribe":
-            self._subscribe(client, client.subscriptions - command.pairs, replace=True)
-            client.explicit = True
+            self._subscribe(client, client.subscriptions - command.pairs, replace=True, explicit=True)
         self._reply(client, command.op, command.request_id)
         if added or command.since is not None:
             self._replay(client, added if command.since is None else command.pairs, command.since)
@@ -257,13 +269,11 @@ class BroadcasterActor(Actor):
         """The latest closed candle of each symbol in ``pairs`` (or all since ``since``)."""
         wanted = {symbol for symbol, channel in pairs if channel == subscriptions.CANDLE}
         symbols = self._recent.symbols() if subscriptions.ALL_SYMBOLS in wanted else sorted(wanted)
-        consumer = client.consumer
-        for symbol in symbols:
-            for candle in self._recent.replay(symbol, since):
-                text = wire.candle_event(candle)
-                consumer.defer(consumer.encode(text), OTHER, symbol)
-                self._replayed += 1
-        self._deferring[consumer.client_id] = consumer
+        replayed = [self._outbound(wire.candle_event(candle), OTHER, symbol)
+                    for symbol in symbols for candle in self._recent.replay(symbol, since)]
+        if replayed:
+            self._send_batch(client.consumer, replayed)
+            self._replayed += len(replayed)
 
     # --- trades ------------------------------------------------------------------------------
 
@@ -293,21 +303,34 @@ class BroadcasterActor(Actor):
     # --- delivery ----------------------------------------------------------------------------
 
     def _has_subscribers(self, symbol: str, channel: str) -> bool:
-        return (symbol, channel) in self._subscribers or (subscriptions.ALL_SYMBOLS, channel) in self._subscribers
+        return any(subscriptions.wants(pairs, symbol, channel) for pairs, _ in self._groups)
+
+    def _outbound(self, text: str, kind: str, symbol: str, trades: int = 0) -> Outbound:
+        return Outbound(bytes(self._encoder.send_data(text, fin=True)), text, kind, symbol, trades)
 
     def _fan_out(self, symbol: str, channel: str, text: str, kind: str, explicit_only: bool = False, trades: int = 0) -> None:
-        everything = self._subscribers.get((subscriptions.ALL_SYMBOLS, channel), {})
-        this_symbol = self._subscribers.get((symbol, channel), {})
-        if not everything and not this_symbol:
+        """Encode once now; written to subscribers on the tick."""
+        if self._has_subscribers(symbol, channel):
+            self._outgoing.append(_FanOut(channel, explicit_only, self._outbound(text, kind, symbol, trades)))
+
+    def _write_outgoing(self) -> None:
+        """Per group of clients with the same subscriptions, the frames they want joined once,
+        then one write per client."""
+        outgoing, self._outgoing = self._outgoing, []
+        if not outgoing:
             return
-        frame = bytes(self._encoder.send_data(text, fin=True))
-        for group, already in ((everything, None), (this_symbol, everything)):
-            for client_id, client in group.items():
-                if (already is not None and client_id in already) or (explicit_only and not client.explicit):
-                    continue
-                consumer = client.consumer
-                consumer.defer(consumer.encode(text) if consumer.compressed else frame, kind, symbol, trades)
-                self._deferring[client_id] = consumer
+        for (pairs, explicit), members in self._groups.items():
+            batch = [f.message for f in outgoing
+                     if subscriptions.wants(pairs, f.message.symbol, f.channel) and (explicit or not f.explicit_only)]
+            if batch:
+                joined = b"".join(out.frame for out in batch)
+                for client in members.values():
+                    self._send_batch(client.consumer, batch, joined)
+
+    def _send_batch(self, consumer: Consumer, batch: list[Outbound], joined: bytes | None = None) -> None:
+        consumer.send_batch(batch, b"".join(out.frame for out in batch) if joined is None else joined)
+        if consumer.backlogged:
+            self._backlogged[consumer.client_id] = consumer
 
     def _send_text(self, consumer: Consumer, text: str) -> None:
         self._send(consumer, consumer.encode(text))
@@ -326,14 +349,6 @@ class BroadcasterActor(Actor):
             else:
                 # Clients on the implicit default expect candles only; revised candles reach them.
                 self._fan_out(event.symbol, subscriptions.CANDLE, wire.gap_event(event), OTHER, explicit_only=True)
-
-    def _write_deferred(self) -> None:
-        """One write per client for everything fanned out since the last tick."""
-        deferring, self._deferring = self._deferring, {}
-        for client_id, consumer in deferring.items():
-            consumer.send_deferred()
-            if consumer.backlogged:
-                self._backlogged[client_id] = consumer
 
     def _retry_backlogs(self) -> None:
         now = self._clock()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import socket
-from typing import Callable
+from typing import Callable, Sequence
 
 from wsproto.frame_protocol import FrameProtocol
 
@@ -30,6 +30,17 @@ OTHER = "other"  # replies, gap events, replayed candles: never conflated or dro
 SLOW_CLIENT_CLOSE_CODE = 1008
 HARD_LIMIT_FACTOR = 4
 CLOSE_GRACE_S = 5.0  # how long a closing client may take to drain before the socket is cut
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outbound:
+    """One message as fanned out: its frame (uncompressed, shared by every client) and text."""
+
+    frame: bytes
+    text: str
+    kind: str = OTHER
+    symbol: str = ""
+    trades: int = 0
 
 
 @dataclasses.dataclass
@@ -65,7 +76,6 @@ class Consumer:
         self._clock = clock
         self._partial: memoryview | None = None  # the rest of a write the socket took in part
         self._partial_frames = 1  # how many frames end in it
-        self._deferred: list[tuple[bytes, str, str, int]] = []
         self._backlog: dict[int, tuple[bytes, str | None]] = {}  # key -> (frame, symbol of a candle)
         self._backlog_bytes = 0
         self._keys = itertools.count()
@@ -82,34 +92,25 @@ class Consumer:
         """A text frame through this client's own encoder (its compression context)."""
         return bytes(self._encoder.send_data(text, fin=True))
 
-    def defer(self, frame: bytes, kind: str, symbol: str, trades: int = 0) -> None:
-        """Hold a frame for ``send_deferred``, so frames fanned out together share one write."""
-        self._deferred.append((frame, kind, symbol, trades))
-
-    def send_deferred(self) -> None:
-        if not self._deferred:
+    def send_batch(self, batch: Sequence[Outbound], joined: bytes) -> None:
+        """Frames fanned out together, ``joined`` their bytes: one write when nothing is waiting."""
+        if self.compressed or self.backlogged or self._dropped_trades or self.closing_since is not None or self._broken:
+            for out in batch:
+                self._offer(self.encode(out.text) if self.compressed else out.frame, out.kind, out.symbol, out.trades)
             return
-        deferred, self._deferred = self._deferred, []
-        if self.backlogged or self._dropped_trades or self.closing_since is not None or self._broken:
-            for frame, kind, symbol, trades in deferred:
-                self._offer(frame, kind, symbol, trades)
-            return
-        joined = b"".join(frame for frame, _, _, _ in deferred)
         written = self._write(joined)
         whole, left = 0, written
-        for frame, _, _, _ in deferred:
-            if left < len(frame):
+        for out in batch:
+            if left < len(out.frame):
                 break
-            left -= len(frame)
+            left -= len(out.frame)
             whole += 1
         self._counters.delivered += whole
         if written < len(joined):
             self._partial = memoryview(joined)[written:]
-            self._partial_frames = len(deferred) - whole
+            self._partial_frames = len(batch) - whole
 
     def send(self, frame: bytes, kind: str = OTHER, symbol: str = "", trades: int = 0) -> None:
-        """Write now, after anything deferred (replies, replays, control frames)."""
-        self.send_deferred()
         self._offer(frame, kind, symbol, trades)
 
     def _offer(self, frame: bytes, kind: str, symbol: str, trades: int) -> None:
@@ -189,7 +190,6 @@ class Consumer:
         if self.closing_since is not None:
             return
         self.closing_since = self._clock()
-        self._deferred.clear()
         self._backlog.clear()
         self._backlog_bytes = 0
         self._waiting_candle.clear()
