@@ -137,7 +137,18 @@ def control_request(method: str, streams: Iterable[str], request_id: int) -> str
 
 
 def parse_frame(data: bytes | str) -> Trade | ControlReply | OtherEvent | ShutdownNotice:
-    """Turn one combined-stream frame into a Trade, a request reply, a shutdown notice or another event."""
+    """Turn one combined-stream frame into a Trade, a request reply, a shutdown notice or another event.
+
+    Frames arrive unchecked for UTF-8; msgspec raises ``UnicodeDecodeError`` on a string it reads
+    that is not, and such a frame is malformed like any other.
+    """
+    try:
+        return _parse_frame(data)
+    except UnicodeDecodeError as exc:
+        raise MalformedFrame(f"text is not UTF-8: {exc}") from exc
+
+
+def _parse_frame(data: bytes | str) -> Trade | ControlReply | OtherEvent | ShutdownNotice:
     try:
         frame = _trade_frame_decoder.decode(data)
     except msgspec.DecodeError:

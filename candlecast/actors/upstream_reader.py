@@ -16,7 +16,6 @@ until the actor stops it. Every connection attempt first takes a turn from the p
 from __future__ import annotations
 
 import dataclasses
-import select
 import threading
 import time
 from types import MappingProxyType
@@ -27,8 +26,8 @@ import structlog
 import websocket
 
 from candlecast import binance
-from candlecast.actors.buffered_socket import BufferedSocket
 from candlecast.actors.connect_attempts import ConnectAttempts
+from candlecast.actors.frame_reader import FrameReader, UpstreamClosed
 from candlecast.actors.held_trades import HeldTrades
 from candlecast.backoff import full_jitter
 from candlecast.messages import (
@@ -42,7 +41,6 @@ from candlecast.messages import (
 )
 
 CONNECT_TIMEOUT_S = 3.0
-MAX_BATCH_FRAMES = 1000
 # A quiet symbol's trades wait at most this long (and at most a quarter of the clock's grace,
 # so a second's trades still reach the aggregator before it closes) for more of their kind.
 MAX_HOLD_S = 0.05
@@ -50,11 +48,6 @@ FULL_BATCH = 32
 STABLE_CONNECTION_S = 30.0
 MAX_POLL_S = 1.0
 REPORT_EVERY_S = 1.0
-_CONTROL_OPCODES = frozenset({websocket.ABNF.OPCODE_PING, websocket.ABNF.OPCODE_PONG})
-
-
-class UpstreamClosed(Exception):
-    """The server sent a close frame."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,14 +60,6 @@ class ReaderOptions:
     lifetime_s: float | None
     connect_attempts: ConnectAttempts
     grace_ms: int
-
-
-def _readable(sock: BufferedSocket, timeout_s: float = 0.0) -> bool:
-    """Bytes arrive within ``timeout_s`` (0: are already there)."""
-    if sock.pending():
-        return True
-    readable, _, _ = select.select([sock], [], [], timeout_s)
-    return bool(readable)
 
 
 class UpstreamReader(threading.Thread):
@@ -122,7 +107,6 @@ class UpstreamReader(threading.Thread):
                 self._wait_to_retry(failures, f"connect failed: {exc}")
                 failures += 1
                 continue
-            sock.sock = BufferedSocket(sock.sock)
             self._socket = sock
             sock.settimeout(min(MAX_POLL_S, self._options.stale_after_s / 4))
             connected_at = time.monotonic()
@@ -153,26 +137,24 @@ class UpstreamReader(threading.Thread):
     def _read(self, sock: websocket.WebSocket, connected_at: float) -> str:
         """Read until the connection fails; returns why. Trades still held go out either way."""
         held = HeldTrades(min(MAX_HOLD_S, self._options.grace_ms / 4000), FULL_BATCH)
+        frames = FrameReader(sock)
         last_frame = last_report = connected_at
         try:
             while not self._stopped.is_set():
                 wait_s = held.wait_s(time.monotonic())
-                if wait_s is not None and not _readable(sock.sock, wait_s):
+                if wait_s is not None and not frames.readable(wait_s):
                     self._deliver(held.take_all())
                     continue
                 try:
-                    first = self._next_payload(sock)
-                except websocket.WebSocketTimeoutException:
+                    payloads = frames.read()
+                except TimeoutError:
                     now = time.monotonic()
                     if now - last_frame >= self._options.stale_after_s:
                         return f"no frame for {self._options.stale_after_s:g} s"
                     self._check_lifetime(now - connected_at)
                     continue
-                self._absorb(first, held)
-                frames = 1
-                while frames < MAX_BATCH_FRAMES and _readable(sock.sock):
-                    self._absorb(self._next_payload(sock), held)
-                    frames += 1
+                for payload in payloads:
+                    self._absorb(payload, held)
                 last_frame = time.monotonic()
                 self._deliver(held.take_due(last_frame))
                 if last_frame - last_report >= REPORT_EVERY_S:
@@ -195,19 +177,7 @@ class UpstreamReader(threading.Thread):
             self._rotation_asked = True
             self._connection.tell(RotationDue(reader_id=self.reader_id, reason=reason))
 
-    @staticmethod
-    def _next_payload(sock: websocket.WebSocket) -> bytes | str | None:
-        """The next data frame's payload; None for a ping or pong (answered by websocket-client)."""
-        opcode, payload = sock.recv_data(control_frame=True)
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
-            raise UpstreamClosed("server closed the connection")
-        if opcode in _CONTROL_OPCODES:
-            return None
-        return payload
-
-    def _absorb(self, payload: bytes | str | None, held: HeldTrades) -> None:
-        if payload is None:
-            return
+    def _absorb(self, payload: bytes, held: HeldTrades) -> None:
         try:
             item = binance.parse_frame(payload)
         except binance.MalformedFrame as exc:

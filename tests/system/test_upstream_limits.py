@@ -125,6 +125,15 @@ def test_a_stalled_socket_is_replaced_after_stale_after_s() -> None:
         assert len(interruptions(logs)) == 1
 
 
+def test_pings_are_answered_before_the_pong_timeout() -> None:
+    sim_options = {"symbols": ("BTCUSDT",), "trades_per_second": 200.0, "ping_interval": 0.3, "pong_timeout_s": 1.5}
+    with running(sim_options, symbols=("BTCUSDT",)) as (sim, system):
+        keeps_streaming(system, "BTCUSDT")
+        time.sleep(3.0)
+        keeps_streaming(system, "BTCUSDT")
+        assert only_connection(system)["reconnects"] == 0 and sim.connections_accepted == 1
+
+
 @pytest.mark.parametrize("close_frame", [True, False])
 def test_dropped_connections_reconnect(close_frame: bool) -> None:
     with running({"symbols": ("BTCUSDT",), "trades_per_second": 20.0}, symbols=("BTCUSDT",)) as (sim, system):

@@ -52,6 +52,9 @@ def test_rest_trade_rows_match_binance_byte_for_byte() -> None:
         b'{"stream": "btcusdt@trade", "data": {"e":"trade","s":"BTCUSDT","t":1,"p":"abc","q":"1","T":1,"m":true}}',
         b'{"stream": "btcusdt@trade", "data": {"e":"trade","s":"BTCUSDT","t":1,"p":"-1","q":"1","T":1,"m":true}}',
         b'{"stream": "btcusdt@trade", "data": {"e":"kline","s":"BTCUSDT","t":1,"p":"1","q":"1","T":1,"m":true}}',
+        b'{"stream": "btcusdt@trade", "data": {"e":"trade","s":"BTC\xffUSDT","t":1,"p":"1","q":"1","T":1,"m":true}}',
+        b'{"stream": "btc\xc3@trade", "data": {"e":"trade","s":"BTCUSDT","t":1,"p":"1","q":"1","T":1,"m":true}}',
+        b'{"result": null, "id": "\xed\xa0\x80"}',
     ],
 )
 def test_malformed_frames_raise_one_exception_type(frame: bytes) -> None:
