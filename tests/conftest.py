@@ -4,6 +4,8 @@ check after every test that no actor or thread was left running."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import resource
 import threading
 import time
 from pathlib import Path
@@ -24,6 +26,27 @@ def shared_data(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"recorded Binance data not found at {path} (the shared/ folder beside the clone)")
     return path
+
+
+HELD_DESCRIPTORS = 1100
+
+
+@pytest.fixture
+def descriptors_past_1024() -> Iterator[None]:
+    """Hold 1,100 open files, so sockets opened meanwhile get descriptors select() cannot watch,
+    as in a process serving a thousand WebSocket clients."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < HELD_DESCRIPTORS + 100:
+        if hard != resource.RLIM_INFINITY and hard < HELD_DESCRIPTORS + 100:
+            pytest.skip(f"open files limited to {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (HELD_DESCRIPTORS + 100, hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(HELD_DESCRIPTORS)]
+    try:
+        yield
+    finally:
+        for descriptor in held:
+            os.close(descriptor)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 @pytest.fixture(autouse=True)

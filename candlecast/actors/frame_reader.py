@@ -31,6 +31,10 @@ class FrameReader:
         self._ws = ws
         self._sock = ws.sock
         self._decoder = ws_frames.FrameDecoder()
+        # poll, not select: select fails on descriptors past 1024, which a process serving
+        # thousands of WebSocket clients hands out to a reconnecting upstream socket.
+        self._poll = select.poll()
+        self._poll.register(self._sock, select.POLLIN)
         # Set by a close frame, so the messages before it in the same read still count.
         self._closed_by: str | None = None
 
@@ -40,8 +44,7 @@ class FrameReader:
             return True
         if isinstance(self._sock, ssl.SSLSocket) and self._sock.pending():
             return True
-        readable, _, _ = select.select([self._sock], [], [], timeout_s)
-        return bool(readable)
+        return bool(self._poll.poll(timeout_s * 1000))
 
     def read(self) -> list[bytes]:
         """Payloads of the data messages one read completed; pings answered on the way.

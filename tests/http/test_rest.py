@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import resource
 from decimal import Decimal
 from typing import Iterator
 
@@ -14,7 +12,6 @@ from candlecast.system import RunningSystem, start_system
 from tests.clients import Reply, request, wait_for
 from tests.conftest import settings_for
 
-HELD_DESCRIPTORS = 1100
 CANDLE_FIELDS = {
     "symbol", "open_time", "close_time", "open", "high", "low", "close", "volume", "quote_volume", "trades",
     "taker_buy_volume", "taker_buy_quote_volume", "first_trade_id", "last_trade_id", "revision", "complete", "timestamp",
@@ -133,19 +130,7 @@ def test_rate_limit_is_429_with_retry_after(limited_system: RunningSystem) -> No
     assert int(limited[0].headers["retry-after"]) >= 1
 
 
-def test_rest_answers_with_descriptors_past_1024(system: RunningSystem) -> None:
-    """A process holding a thousand WebSocket clients gives new REST connections descriptors that
-    select() cannot watch; waitress must poll them instead."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < HELD_DESCRIPTORS + 100:
-        if hard != resource.RLIM_INFINITY and hard < HELD_DESCRIPTORS + 100:
-            pytest.skip(f"open files limited to {hard}")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (HELD_DESCRIPTORS + 100, hard))
-    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(HELD_DESCRIPTORS)]
-    try:
-        for _ in range(3):
-            assert request("GET", system.rest_url + "/").status == 200
-    finally:
-        for descriptor in held:
-            os.close(descriptor)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+def test_rest_answers_with_descriptors_past_1024(system: RunningSystem, descriptors_past_1024: None) -> None:
+    """New REST connections get descriptors select() cannot watch; waitress must poll them instead."""
+    for _ in range(3):
+        assert request("GET", system.rest_url + "/").status == 200

@@ -150,3 +150,16 @@ def test_frames_sent_with_the_handshake_response_are_not_lost(scheme: str, tmp_p
         server.join(timeout=2)
         ws.close()
     assert payloads == [text.encode() for text in texts] and replies == [(Opcode.PONG, b"p")]
+
+
+def test_a_socket_past_descriptor_1024_can_be_watched(descriptors_past_1024: None) -> None:
+    ours, theirs = socket.socketpair()
+    try:
+        assert ours.fileno() > 1024
+        reader = FrameReader(connected(ours))
+        assert not reader.readable(0)
+        theirs.sendall(bytes(FrameProtocol(client=False, extensions=[]).send_data("{}")))
+        assert reader.readable(1.0) and reader.read() == [b"{}"]
+    finally:
+        ours.close()
+        theirs.close()
