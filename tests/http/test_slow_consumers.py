@@ -17,6 +17,9 @@ from tests.clients import WsClient, request, wait_for
 from tests.conftest import make_simulator, settings_for
 
 SMALL_RECEIVE_BUFFER = 4096
+# The healthy client reads on a thread of this busy test process: a large receive buffer lets
+# it fall seconds behind without ever meeting the backlog policy.
+LARGE_RECEIVE_BUFFER = 4 << 20
 BUSY_MARKET = {"trades_per_second": 400.0, "symbols": ("BTCUSDT", "ETHUSDT")}
 
 
@@ -58,7 +61,7 @@ def test_slow_client_is_conflated_and_told_of_dropped_trades_while_a_healthy_one
 ) -> None:
     system = start(busy_market, ws_send_timeout_s=60.0)
     everything = "/?channels=candle,trade"
-    healthy = WsClient(system.ws_url + everything)
+    healthy = WsClient(system.ws_url + everything, receive_buffer=LARGE_RECEIVE_BUFFER)
     slow = WsClient(system.ws_url + everything, receive_buffer=SMALL_RECEIVE_BUFFER)
     reading = threading.Thread(target=healthy.collect, args=(12.0,))
     reading.start()
@@ -117,7 +120,7 @@ def test_slow_client_is_conflated_and_told_of_dropped_trades_while_a_healthy_one
 
 def test_client_stuck_past_the_send_timeout_is_closed_with_1008(busy_market: Simulator) -> None:
     system = start(busy_market, ws_send_timeout_s=1.0)
-    healthy = WsClient(system.ws_url + "/?channels=candle,trade")
+    healthy = WsClient(system.ws_url + "/?channels=candle,trade", receive_buffer=LARGE_RECEIVE_BUFFER)
     stuck = WsClient(system.ws_url + "/?channels=candle,trade", receive_buffer=SMALL_RECEIVE_BUFFER)
     reading = threading.Thread(target=healthy.collect, args=(8.0,))
     reading.start()
