@@ -96,7 +96,7 @@ class Consumer:
         """Frames fanned out together, ``joined`` their bytes: one write when nothing is waiting."""
         if self.compressed or self.backlogged or self._dropped_trades or self.closing_since is not None or self._broken:
             for out in batch:
-                self._offer(self.encode(out.text) if self.compressed else out.frame, out.kind, out.symbol, out.trades)
+                self.send(self.encode(out.text) if self.compressed else out.frame, out.kind, out.symbol, out.trades)
             return
         written = self._write(joined)
         whole, left = 0, written
@@ -111,9 +111,6 @@ class Consumer:
             self._partial_frames = len(batch) - whole
 
     def send(self, frame: bytes, kind: str = OTHER, symbol: str = "", trades: int = 0) -> None:
-        self._offer(frame, kind, symbol, trades)
-
-    def _offer(self, frame: bytes, kind: str, symbol: str, trades: int) -> None:
         if self.closing_since is not None or self._broken:
             return
         if kind == TRADE and self._dropped_trades:
