@@ -49,6 +49,15 @@ class TradeBatch(Message):
     trades: tuple[Trade, ...]
 
 
+class TradesArrived(Message):
+    """Every routed trade one upstream read brought, of any symbol, in arrival order. The trade
+    channel and the latest tick follow the stream as it arrives, one message per read, while
+    aggregators get their symbol's trades held into larger batches. While two sockets overlap
+    (one replacing the other) a trade can arrive twice; receivers that care deduplicate."""
+
+    trades: tuple[Trade, ...]
+
+
 class Candle(Message):
     """A closed 1-second kline, field for field as Binance publishes it.
 

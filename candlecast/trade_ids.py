@@ -76,3 +76,8 @@ class TradeIds:
         while index + 1 < len(self._ranges) and self._ranges[index + 1][0] <= last_id + 1:
             self._ranges[index][2:4] = self._ranges[index + 1][2:4]
             del self._ranges[index + 1], self._firsts[index + 1]
+
+    def keep_newest(self, ranges: int) -> None:
+        """Forget all but the newest ``ranges`` ranges: what a bounded memory of ids can afford."""
+        if len(self._ranges) > ranges:
+            del self._ranges[:-ranges], self._firsts[:-ranges]

@@ -33,15 +33,10 @@ class AggregatorActor(Actor):
     def handle(self, message: Any) -> None:
         out: list[Any] = []
         match message:
-            case TradeBatch(symbol=symbol, trades=trades):
-                fresh = [trade for trade in trades if self._series.add(trade, out)]
+            case TradeBatch(trades=trades):
+                for trade in trades:
+                    self._series.add(trade, out)
                 self._series.settle(out)
-                if len(fresh) < len(trades):
-                    message = TradeBatch(symbol=symbol, trades=tuple(fresh))
-                self._emit(out)
-                if fresh:
-                    self._broadcaster.tell(message)
-                    self._store.tell(message)
             case SecondElapsed(second=second):
                 self._series.elapse(second, out)
             case TradesRecovered():

@@ -34,6 +34,7 @@ from candlecast.actors.consumer import (
 )
 from candlecast.actors.recent_candles import RecentCandles
 from candlecast.actors.ticker import Ticker
+from candlecast.trade_ids import TradeIds
 from candlecast.messages import (
     BroadcastTick,
     Candle,
@@ -47,7 +48,7 @@ from candlecast.messages import (
     GetBroadcastStats,
     SymbolDeactivated,
     Trade,
-    TradeBatch,
+    TradesArrived,
 )
 
 SERVER_FULL_CLOSE_CODE = 1013
@@ -57,6 +58,9 @@ TICK_S = 0.01
 # 50 ms at 10,000) puts more frames in each write instead of walking again.
 WRITE_SPACING_PER_CLIENT_S = 5e-6
 MAX_WRITE_SPACING_S = 0.05
+# Ids sent are remembered as ranges; holes (upstream gaps) add ranges, and only the newest
+# few can still be repeated by an overlapping socket.
+TRADE_ID_RANGES = 8
 _REPLY_TYPES = {"subscribe": "subscribed", "unsubscribe": "unsubscribed", "list": "subscriptions"}
 
 
@@ -112,6 +116,10 @@ class BroadcasterActor(Actor):
         self._event_keys = itertools.count()
         self._recent = RecentCandles(history_seconds)
         self._held_trades: dict[str, list[Trade]] = {}
+        # How many subscription groups want each symbol's trades (ALL_SYMBOLS among them), and
+        # the ids already sent of each such symbol: overlapping upstream sockets repeat trades.
+        self._trade_groups: collections.Counter[str] = collections.Counter()
+        self._trade_ids: dict[str, TradeIds] = {}
         self._trades_sent_at: dict[str, float] = {}
         self._trade_interval_s = trade_interval_s
         self._ticker = Ticker("broadcast-tick", TICK_S, self.actor_ref, BroadcastTick)
@@ -139,8 +147,8 @@ class BroadcasterActor(Actor):
                 self._events[(symbol, open_time)] = message
             case GapEvent():
                 self._events[next(self._event_keys)] = message
-            case TradeBatch(symbol=symbol, trades=trades):
-                self._pace_trades(symbol, trades)
+            case TradesArrived(trades=trades):
+                self._stream_trades(trades)
             case BroadcastTick():
                 self._flush_trades()
                 if self._clock() - self._written_at >= self._write_spacing():
@@ -161,6 +169,7 @@ class BroadcasterActor(Actor):
                 self._gone_away(message)
             case SymbolDeactivated(symbol=symbol):
                 self._recent.forget(symbol)
+                self._trade_ids.pop(symbol, None)
                 self._held_trades.pop(symbol, None)
                 self._trades_sent_at.pop(symbol, None)
             case DisconnectAll(code=code, reason=reason):
@@ -241,11 +250,22 @@ class BroadcasterActor(Actor):
         members = self._groups.get(client.group)
         if members is not None and members.pop(client_id, None) is not None and not members:
             del self._groups[client.group]
+            self._count_trade_groups(client.subscriptions, -1)
         client.subscriptions = pairs if replace else client.subscriptions | pairs
         if explicit is not None:
             client.explicit = explicit
         if client.subscriptions:
-            self._groups.setdefault(client.group, {})[client_id] = client
+            if client.group not in self._groups:
+                self._groups[client.group] = {}
+                self._count_trade_groups(client.subscriptions, 1)
+            self._groups[client.group][client_id] = client
+
+    def _count_trade_groups(self, pairs: subscriptions.Pairs, change: int) -> None:
+        for symbol, channel in pairs:
+            if channel == subscriptions.TRADE:
+                self._trade_groups[symbol] += change
+                if not self._trade_groups[symbol]:
+                    del self._trade_groups[symbol]
 
     def _change(self, command: ChangeSubscriptions) -> None:
         client = self._clients.get(command.client_id)
@@ -284,9 +304,25 @@ class BroadcasterActor(Actor):
 
     # --- trades ------------------------------------------------------------------------------
 
-    def _pace_trades(self, symbol: str, trades: tuple[Trade, ...]) -> None:
-        if not self._has_subscribers(symbol, subscriptions.TRADE):
+    def _stream_trades(self, trades: tuple[Trade, ...]) -> None:
+        """One upstream read's trades: those of symbols someone wants, not sent before, by symbol."""
+        wanted = self._trade_groups
+        if not wanted:
             return
+        every_symbol = subscriptions.ALL_SYMBOLS in wanted
+        fresh: dict[str, list[Trade]] = {}
+        for trade in trades:
+            if every_symbol or trade.symbol in wanted:
+                ids = self._trade_ids.get(trade.symbol)
+                if ids is None:
+                    ids = self._trade_ids[trade.symbol] = TradeIds()
+                if ids.add(trade.trade_id, trade.last_trade_id, trade.time):
+                    fresh.setdefault(trade.symbol, []).append(trade)
+        for symbol, symbol_trades in fresh.items():
+            self._trade_ids[symbol].keep_newest(TRADE_ID_RANGES)
+            self._pace_trades(symbol, tuple(symbol_trades))
+
+    def _pace_trades(self, symbol: str, trades: tuple[Trade, ...]) -> None:
         held = self._held_trades.get(symbol)
         if held is not None:
             held.extend(trades)
@@ -310,6 +346,8 @@ class BroadcasterActor(Actor):
     # --- delivery ----------------------------------------------------------------------------
 
     def _has_subscribers(self, symbol: str, channel: str) -> bool:
+        if channel == subscriptions.TRADE:
+            return symbol in self._trade_groups or subscriptions.ALL_SYMBOLS in self._trade_groups
         return any(subscriptions.wants(pairs, symbol, channel) for pairs, _ in self._groups)
 
     def _outbound(self, text: str, kind: str, symbol: str, trades: int = 0) -> Outbound:

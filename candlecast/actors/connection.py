@@ -55,6 +55,7 @@ class ConnectionActor(Actor):
         settings: Settings,
         connect_attempts: ConnectAttempts,
         registry: Any,
+        trade_listeners: tuple[Any, ...],
         rng: random.Random | None = None,
     ) -> None:
         super().__init__(actor="connection", connection=connection_id)
@@ -62,6 +63,7 @@ class ConnectionActor(Actor):
         self._settings = settings
         self._connect_attempts = connect_attempts
         self._registry = registry
+        self._trade_listeners = trade_listeners
         self._rng = rng or random.Random()
         self._routes: dict[str, Any] = {}
         self._reader: UpstreamReader | None = None
@@ -142,6 +144,7 @@ class ConnectionActor(Actor):
             lifetime_s=self._settings.connection_lifetime_s * self._rng.uniform(*LIFETIME_JITTER),
             connect_attempts=self._connect_attempts,
             grace_ms=self._settings.grace_ms,
+            trade_listeners=self._trade_listeners,
         )
         reader = UpstreamReader(self.actor_ref, self._id, next(self._reader_ids), options)
         reader.routes = MappingProxyType(dict(self._routes))

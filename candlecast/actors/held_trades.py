@@ -1,57 +1,86 @@
 """Trades a reader has parsed but not yet told to their aggregators, grouped by symbol.
 
-Each tell wakes an aggregator's thread, and with many quiet symbols a read brings about one
-trade per symbol, so telling after every read costs a wake-up (and the aggregator's own
-tells onward) per trade. A symbol's trades are therefore held until there are
-``full_batch`` of them, or until the oldest has waited ``max_hold_s``: busy symbols go out
-after every read, quiet ones at most ``max_hold_s`` late. Pure data: it lives inside one
-reader thread.
+Each tell wakes an aggregator's thread; with a thousand symbols, telling after every read
+cost a wake-up for every trade or two, and the wake-ups were most of the work. An aggregator
+needs a second's trades only by the time that second closes, so a symbol's trades are held
+until one of these says the second is done or the batch big enough:
+
+- a trade of a later second arrives (it goes along, so the aggregator closes the candle at once);
+- ``full_batch`` trades are held;
+- the first held trade's second has ended, as far as this reader can tell, plus ``settle_s``
+  for trades still on the wire. The trade's exchange time says how much of its second was
+  left when it happened; it cannot have been read earlier than that, so counting from the
+  moment it was read never ends the second early, and is late by no more than the network's
+  delay, whatever the local clock says.
+
+The trade channel and the latest tick do not wait for this: the reader tells them every read.
+Pure data: it lives inside one reader thread.
 """
 
 from __future__ import annotations
 
+import math
+
 from candlecast.messages import Trade, TradeBatch
 
 
+class _Held:
+    __slots__ = ("second", "due", "trades")
+
+    def __init__(self, second: int, due: float, first: Trade) -> None:
+        self.second = second
+        self.due = due
+        self.trades = [first]
+
+
 class HeldTrades:
-    __slots__ = ("_max_hold_s", "_full_batch", "_trades", "_since")
+    __slots__ = ("_settle_s", "_full_batch", "_held", "_ready", "_next_due")
 
-    def __init__(self, max_hold_s: float, full_batch: int) -> None:
-        self._max_hold_s = max_hold_s
+    def __init__(self, settle_s: float, full_batch: int) -> None:
+        self._settle_s = settle_s
         self._full_batch = full_batch
-        self._trades: dict[str, list[Trade]] = {}
-        self._since: float | None = None  # when the oldest held trade was read
+        self._held: dict[str, _Held] = {}
+        self._ready: dict[str, None] = {}  # symbols to tell after this read, in order
+        self._next_due = math.inf
 
-    def add(self, trade: Trade) -> None:
-        trades = self._trades.get(trade.symbol)
-        if trades is None:
-            self._trades[trade.symbol] = [trade]
-        else:
-            trades.append(trade)
+    def add(self, trade: Trade, now: float) -> None:
+        """Hold a trade read at ``now`` (monotonic seconds)."""
+        held = self._held.get(trade.symbol)
+        if held is None:
+            second, into_ms = divmod(trade.time, 1000)
+            due = now + (1000 - into_ms) / 1000 + self._settle_s
+            self._held[trade.symbol] = _Held(second, due, trade)
+            if due < self._next_due:
+                self._next_due = due
+            return
+        held.trades.append(trade)
+        if trade.time // 1000 > held.second or len(held.trades) >= self._full_batch:
+            self._ready[trade.symbol] = None
 
     def wait_s(self, now: float) -> float | None:
-        """How long until everything held is due; None when nothing is held."""
-        if self._since is None:
+        """How long until the next symbol is due; None when nothing is held."""
+        if not self._held:
             return None
-        return max(0.0, self._since + self._max_hold_s - now)
+        return max(0.0, self._next_due - now)
 
     def take_due(self, now: float) -> list[TradeBatch]:
-        """The batches due at ``now``, in the order their symbols were first held.
-
-        Call after each read: the trades added since the previous call count as read ``now``.
-        """
-        if not self._trades:
+        """The batches to tell after a read at ``now``: symbols made ready by it, then those due."""
+        ready, self._ready = self._ready, {}
+        if now >= self._next_due:
+            ready.update((symbol, None) for symbol, held in self._held.items() if held.due <= now)
+        if not ready:
             return []
-        if self._since is None:
-            self._since = now
-        if now - self._since >= self._max_hold_s:
-            return self.take_all()
-        due = [symbol for symbol, trades in self._trades.items() if len(trades) >= self._full_batch]
-        batches = [TradeBatch(symbol=symbol, trades=tuple(self._trades.pop(symbol))) for symbol in due]
-        if not self._trades:
-            self._since = None
+        batches = []
+        recompute = False
+        for symbol in ready:
+            held = self._held.pop(symbol)
+            recompute = recompute or held.due <= self._next_due
+            batches.append(TradeBatch(symbol=symbol, trades=tuple(held.trades)))
+        if recompute:
+            self._next_due = min((held.due for held in self._held.values()), default=math.inf)
         return batches
 
     def take_all(self) -> list[TradeBatch]:
-        trades, self._trades, self._since = self._trades, {}, None
-        return [TradeBatch(symbol=symbol, trades=tuple(held)) for symbol, held in trades.items()]
+        held, self._held, self._next_due = self._held, {}, math.inf
+        self._ready = {}
+        return [TradeBatch(symbol=symbol, trades=tuple(h.trades)) for symbol, h in held.items()]

@@ -165,7 +165,9 @@ class RegistryActor(Actor):
             if len(connection.symbols) < self._settings.streams_per_connection:
                 return connection
         connection_id = next(self._connection_ids)
-        ref = ConnectionActor.start(connection_id, self._settings, self._connect_attempts, self.actor_ref)
+        ref = ConnectionActor.start(
+            connection_id, self._settings, self._connect_attempts, self.actor_ref, (self._broadcaster, self._store)
+        )
         connection = _Connection(ref)
         self._connections[connection_id] = connection
         return connection

@@ -19,7 +19,7 @@ from candlecast.messages import (
     SymbolActivated,
     SymbolDeactivated,
     Trade,
-    TradeBatch,
+    TradesArrived,
 )
 
 
@@ -46,9 +46,8 @@ class StoreActor(Actor):
                              "open": c["gap"] - c["recovered"] - c["unrecoverable"]}
                     for symbol, c in self._gaps.items()
                 }
-            case TradeBatch(symbol=symbol, trades=trades):
-                if symbol in self._candles and trades:
-                    self._ticks[symbol] = trades[-1]
+            case TradesArrived(trades=trades):
+                self._note_ticks(trades)
             case SymbolActivated(symbol=symbol):
                 self._candles.setdefault(symbol, deque(maxlen=self._history_seconds))
             case SymbolDeactivated(symbol=symbol):
@@ -69,6 +68,16 @@ class StoreActor(Actor):
                     raise NoDataYet(f"no trade for {symbol} yet")
                 return tick
         return None
+
+    def _note_ticks(self, trades: tuple[Trade, ...]) -> None:
+        """The newest trade of each active symbol; an older one arriving late (two sockets
+        overlapping) does not replace it."""
+        ticks, active = self._ticks, self._candles
+        for trade in trades:
+            if trade.symbol in active:
+                latest = ticks.get(trade.symbol)
+                if latest is None or trade.trade_id > latest.trade_id:
+                    ticks[trade.symbol] = trade
 
     @staticmethod
     def _keep(history: deque[Candle], candle: Candle) -> None:

@@ -1,10 +1,11 @@
 """The thread that owns one upstream WebSocket: connect, read, parse, reconnect, forever.
 
-It parses frames off the connection actor's mailbox thread and tells each symbol's aggregator
-its trades in batches (``HeldTrades``: as many as one read brought for a busy symbol, up to
-``MAX_HOLD_S`` worth for a quiet one), so a stream costs one message per batch rather than
-per trade. It only ever tells: its actor (state, replies,
-rejected frames, rotation due, frames arriving) and the aggregators named in ``routes``.
+It parses frames off the connection actor's mailbox thread. Each read's trades go at once, in
+one ``TradesArrived``, to the ``trade_listeners`` (the trade channel, the latest tick); each
+symbol's aggregator gets its trades held into batches (``HeldTrades``: about one per symbol
+and second), so a stream costs a message per read and per symbol-second rather than per trade.
+It only ever tells: its actor (state, replies, rejected frames, rotation due, frames
+arriving), the trade listeners, and the aggregators named in ``routes``.
 
 A socket with no frame at all (pings included: a quiet symbol is not a dead socket) for
 ``stale_after_s`` is closed and replaced. Once the socket reaches its lifetime, or the server
@@ -36,15 +37,16 @@ from candlecast.messages import (
     RotationDue,
     Trade,
     TradeBatch,
+    TradesArrived,
     UpstreamConnected,
     UpstreamDisconnected,
 )
 
 CONNECT_TIMEOUT_S = 3.0
-# A quiet symbol's trades wait at most this long (and at most a quarter of the clock's grace,
-# so a second's trades still reach the aggregator before it closes) for more of their kind.
-MAX_HOLD_S = 0.05
-FULL_BATCH = 32
+# Held trades go to their aggregator this long after their second ends (at most a quarter of
+# the clock's grace, so they arrive before it closes the second), for stragglers on the wire.
+SETTLE_S = 0.02
+FULL_BATCH = 256
 STABLE_CONNECTION_S = 30.0
 MAX_POLL_S = 1.0
 REPORT_EVERY_S = 1.0
@@ -60,6 +62,7 @@ class ReaderOptions:
     lifetime_s: float | None
     connect_attempts: ConnectAttempts
     grace_ms: int
+    trade_listeners: tuple[Any, ...]
 
 
 class UpstreamReader(threading.Thread):
@@ -136,7 +139,7 @@ class UpstreamReader(threading.Thread):
 
     def _read(self, sock: websocket.WebSocket, connected_at: float) -> str:
         """Read until the connection fails; returns why. Trades still held go out either way."""
-        held = HeldTrades(min(MAX_HOLD_S, self._options.grace_ms / 4000), FULL_BATCH)
+        held = HeldTrades(min(SETTLE_S, self._options.grace_ms / 4000), FULL_BATCH)
         frames = FrameReader(sock)
         last_frame = last_report = connected_at
         try:
@@ -153,9 +156,12 @@ class UpstreamReader(threading.Thread):
                         return f"no frame for {self._options.stale_after_s:g} s"
                     self._check_lifetime(now - connected_at)
                     continue
-                for payload in payloads:
-                    self._absorb(payload, held)
                 last_frame = time.monotonic()
+                arrived: list[Trade] = []
+                for payload in payloads:
+                    self._absorb(payload, held, arrived, last_frame)
+                if arrived:
+                    self._tell_listeners(TradesArrived(trades=tuple(arrived)))
                 self._deliver(held.take_due(last_frame))
                 if last_frame - last_report >= REPORT_EVERY_S:
                     self._connection.tell(FramesArriving(reader_id=self.reader_id, at=last_frame))
@@ -177,19 +183,28 @@ class UpstreamReader(threading.Thread):
             self._rotation_asked = True
             self._connection.tell(RotationDue(reader_id=self.reader_id, reason=reason))
 
-    def _absorb(self, payload: bytes, held: HeldTrades) -> None:
+    def _absorb(self, payload: bytes, held: HeldTrades, arrived: list[Trade], now: float) -> None:
         try:
             item = binance.parse_frame(payload)
         except binance.MalformedFrame as exc:
             self._connection.tell(FrameRejected(reason=str(exc)[:200]))
             return
         if isinstance(item, Trade):
-            held.add(item)
+            if item.symbol in self.routes:
+                held.add(item, now)
+                arrived.append(item)
         elif isinstance(item, binance.ControlReply):
             self._connection.tell(item)
         elif isinstance(item, binance.ShutdownNotice):
             self._log.info("server announced shutdown")
             self._ask_rotation("serverShutdown")
+
+    def _tell_listeners(self, arrived: TradesArrived) -> None:
+        for listener in self._options.trade_listeners:
+            try:
+                listener.tell(arrived)
+            except pykka.ActorDeadError:
+                continue  # only while the system stops
 
     def _deliver(self, batches: list[TradeBatch]) -> None:
         routes = self.routes

@@ -1,4 +1,4 @@
-"""HeldTrades: busy symbols go out after each read, quiet ones once the oldest trade is due."""
+"""HeldTrades: a symbol's trades wait for their second to be done, unless a batch fills first."""
 
 from __future__ import annotations
 
@@ -8,39 +8,54 @@ from candlecast.actors.held_trades import HeldTrades
 from candlecast.messages import Trade
 
 
-def trade(symbol: str, trade_id: int) -> Trade:
-    return Trade(symbol, trade_id, Decimal("1"), Decimal("1"), 1_000, False)
+def trade(symbol: str, trade_id: int, time_ms: int) -> Trade:
+    return Trade(symbol, trade_id, Decimal("1"), Decimal("1"), time_ms, False)
 
 
-def test_a_full_batch_goes_out_at_once_and_a_quiet_symbol_waits_its_turn() -> None:
-    held = HeldTrades(max_hold_s=0.05, full_batch=3)
-    assert held.wait_s(10.0) is None and held.take_due(10.0) == []
+def ids(batch: object) -> list[int]:
+    return [t.trade_id for t in batch.trades]  # type: ignore[attr-defined]
+
+
+def test_a_trade_of_a_later_second_sends_the_held_ones_with_it() -> None:
+    held = HeldTrades(settle_s=0.02, full_batch=100)
+    held.add(trade("A", 1, 5_100), now=10.0)
+    held.add(trade("A", 2, 5_900), now=10.8)
+    assert held.take_due(10.8) == []
+    held.add(trade("A", 3, 6_010), now=10.9)
+    [batch] = held.take_due(10.9)
+    assert batch.symbol == "A" and ids(batch) == [1, 2, 3]
+    assert held.wait_s(10.9) is None
+
+
+def test_a_quiet_symbol_goes_out_when_its_second_has_ended_plus_settle() -> None:
+    held = HeldTrades(settle_s=0.02, full_batch=100)
+    # 400 ms into its second when it happened: that second ends at most 0.6 s after it is read.
+    held.add(trade("Q", 7, 3_400), now=50.0)
+    assert abs((held.wait_s(50.0) or 0.0) - 0.62) < 1e-9
+    held.add(trade("Q", 8, 3_999), now=50.5)
+    assert held.take_due(50.5) == [] and held.take_due(50.619) == []
+    [batch] = held.take_due(50.621)
+    assert ids(batch) == [7, 8] and held.wait_s(50.621) is None
+
+
+def test_a_full_batch_goes_out_at_once_and_each_symbol_keeps_its_own_deadline() -> None:
+    held = HeldTrades(settle_s=0.0, full_batch=3)
     for trade_id in (1, 2, 3):
-        held.add(trade("BUSY", trade_id))
-    held.add(trade("QUIET", 7))
-    [busy] = held.take_due(10.0)
-    assert busy.symbol == "BUSY" and [t.trade_id for t in busy.trades] == [1, 2, 3]
-    assert abs((held.wait_s(10.02) or 0.0) - 0.03) < 1e-9
-    held.add(trade("QUIET", 8))
-    assert held.take_due(10.04) == []
-    [quiet] = held.take_due(10.05)
-    assert quiet.symbol == "QUIET" and [t.trade_id for t in quiet.trades] == [7, 8]
-    assert held.wait_s(10.05) is None
-
-
-def test_the_hold_starts_with_the_first_read_that_holds_something() -> None:
-    held = HeldTrades(max_hold_s=0.05, full_batch=100)
-    held.add(trade("A", 1))
-    assert held.take_due(20.0) == []
-    held.add(trade("B", 1))
-    assert held.take_due(20.049) == []
-    assert [b.symbol for b in held.take_due(20.05)] == ["A", "B"]
+        held.add(trade("BUSY", trade_id, 1_000), now=0.0)
+    held.add(trade("LATE", 1, 1_900), now=0.0)  # its second ends 0.1 s after it is read
+    [busy] = held.take_due(0.0)
+    assert busy.symbol == "BUSY" and ids(busy) == [1, 2, 3]
+    assert abs((held.wait_s(0.0) or 0.0) - 0.1) < 1e-9
+    held.add(trade("EARLY", 1, 2_500), now=0.05)  # ends 0.5 s later: not due with LATE
+    assert [b.symbol for b in held.take_due(0.1)] == ["LATE"]
+    assert abs((held.wait_s(0.1) or 0.0) - 0.45) < 1e-9
+    assert [b.symbol for b in held.take_due(0.551)] == ["EARLY"]
 
 
 def test_take_all_empties_it_in_first_held_order() -> None:
-    held = HeldTrades(max_hold_s=1.0, full_batch=100)
+    held = HeldTrades(settle_s=1.0, full_batch=100)
     for symbol, trade_id in (("B", 1), ("A", 1), ("B", 2)):
-        held.add(trade(symbol, trade_id))
+        held.add(trade(symbol, trade_id, 1_000), now=0.0)
     batches = held.take_all()
     assert [(b.symbol, len(b.trades)) for b in batches] == [("B", 2), ("A", 1)]
     assert held.take_all() == [] and held.wait_s(0.0) is None
