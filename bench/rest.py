@@ -2,7 +2,7 @@
 concurrent clients, for candlecast and for a bare app on the same waitress (the ceiling).
 
     python -m bench.rest [--seconds 10] [--clients 1,16] [--repeat 1] [--generator auto|wrk|python]
-                         [--no-ceiling]
+                         [--no-ceiling] [--server-cpus LIST]
 
 Starts ``run.py --simulate`` as a process of its own and drives it over keep-alive HTTP/1.1
 connections, each sending requests back to back. The load comes from ``wrk`` when it is on
@@ -158,6 +158,8 @@ def main() -> None:
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--ceiling", action=argparse.BooleanOptionalAction, default=True,
                         help="also measure the bare Falcon app on the same waitress settings")
+    parser.add_argument("--server-cpus", default="", metavar="LIST",
+                        help="run the servers on these CPUs only (taskset's list, e.g. 1)")
     args = parser.parse_args()
     name = args.generator
     if name == "auto":
@@ -166,11 +168,14 @@ def main() -> None:
     print(machine())
     print(f"GET {PATH}, {args.seconds} s per step, load from {name}"
           + ("" if name == "wrk" else " (one process per client; `apt-get install wrk` for a lighter generator)"))
-    with daemon.candlecast(["--log-level", "info"], ready_path=PATH) as server:
+    if args.server_cpus:
+        print(f"servers run on CPU {args.server_cpus} only")
+    with daemon.candlecast(["--log-level", "info"], ready_path=PATH, cpus=args.server_cpus) as server:
         run_steps("candlecast", server, generator, name, args)
     if args.ceiling:
         port = daemon.free_port()
-        with daemon.serving([sys.executable, "-m", "bench.bare_rest", "--port", str(port)], port, 0, PATH) as bare:
+        bare_command = [sys.executable, "-m", "bench.bare_rest", "--port", str(port)]
+        with daemon.serving(bare_command, port, 0, PATH, cpus=args.server_cpus) as bare:
             run_steps("bare app", bare, generator, name, args)
 
 
