@@ -41,12 +41,11 @@ class Actors:
         return actor.ask(query, timeout=self.timeout_s)
 
 
-def respond(resp: falcon.Response, body: Any, status: str = falcon.HTTP_200) -> None:
-    respond_encoded(resp, wire.encode(body), status)
+def respond(resp: falcon.Response, body: Any) -> None:
+    respond_encoded(resp, wire.encode(body))
 
 
-def respond_encoded(resp: falcon.Response, body: bytes, status: str = falcon.HTTP_200) -> None:
-    resp.status = status
+def respond_encoded(resp: falcon.Response, body: bytes) -> None:
     resp.content_type = falcon.MEDIA_JSON
     resp.data = body
 
