@@ -66,11 +66,22 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def candlecast(flags: Sequence[str] = (), ready_path: str = "/ohlc/BTCUSDT",
-               ready_timeout_s: float = 20.0) -> Iterator[Daemon]:
+               ready_timeout_s: float = 20.0, cpus: str = "") -> Iterator[Daemon]:
     """A simulated candlecast, up and with a candle to serve; ``flags`` come last, so they win."""
     http_port, ws_port = free_port(), free_port()
     command = [sys.executable, "run.py", "--simulate", "--host", HOST, "--http-port", str(http_port),
                "--ws-port", str(ws_port), "--rate-limit", "", "--log-format", "json", *flags]
+    with serving(command, http_port, ws_port, ready_path, ready_timeout_s, cpus) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serving(command: Sequence[str], http_port: int, ws_port: int, ready_path: str,
+            ready_timeout_s: float = 20.0, cpus: str = "") -> Iterator[Daemon]:
+    """Any HTTP server ``command`` run from the project root, up once ``ready_path`` answers 200;
+    with ``cpus`` (taskset's list, e.g. "1") its threads run on those CPUs only."""
+    if cpus:
+        command = ["taskset", "--cpu-list", cpus, *command]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     daemon = Daemon(HOST, http_port, ws_port, process, [])
     # Keep reading its log, or a full pipe would stall the server.
@@ -98,7 +109,7 @@ def _wait_ready(daemon: Daemon, path: str, timeout_s: float) -> None:
     while True:
         if daemon.process.poll() is not None:
             tail = "\n".join(daemon.log[-20:])
-            raise RuntimeError(f"candlecast exited with {daemon.process.returncode}:\n{tail}")
+            raise RuntimeError(f"{' '.join(daemon.process.args)} exited with {daemon.process.returncode}:\n{tail}")
         with contextlib.suppress(OSError):
             if daemon.status(path) == 200:
                 return

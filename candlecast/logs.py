@@ -46,3 +46,6 @@ def configure_logging(log_format: str = "auto", level: str = "info") -> None:
     logging.getLogger("websocket").setLevel(logging.CRITICAL)
     # pykka reports every exception returned to an asker; ours are answers (404, 409), not faults.
     logging.getLogger("pykka").setLevel(max(root.level, logging.WARNING))
+    # waitress warns for every request that waits for a free worker thread: under load that is
+    # one log line per request, costing more CPU than the request itself.
+    logging.getLogger("waitress.queue").setLevel(max(root.level, logging.ERROR))

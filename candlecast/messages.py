@@ -309,6 +309,8 @@ class SymbolDeactivated(Message):
 
 
 class GetLatestCandle(Query):
+    """Answered with the latest closed candle's JSON body as REST serves it, encoded once per candle."""
+
     symbol: str
 
 

@@ -1,12 +1,16 @@
 """The store keeps what REST reads: the last hour of closed candles and the latest trade
 of every active symbol, in memory, and each symbol's gap counters for /health. A revised
-candle replaces the one with the same open time."""
+candle replaces the one with the same open time.
+
+The latest candle of a symbol is answered as its REST body, encoded on the first ask after it
+arrived and kept until the next one: /ohlc is asked far more often than a candle closes."""
 
 from __future__ import annotations
 
 from collections import deque
 from typing import Any
 
+from candlecast import wire
 from candlecast.actors.base import Actor
 from candlecast.errors import NoDataYet, NotSubscribed
 from candlecast.messages import (
@@ -30,6 +34,7 @@ class StoreActor(Actor):
         self._candles: dict[str, deque[Candle]] = {}
         self._ticks: dict[str, Trade] = {}
         self._gaps: dict[str, dict[str, int]] = {}
+        self._latest_bodies: dict[str, bytes] = {}
 
     def handle(self, message: Any) -> Any:
         match message:
@@ -37,6 +42,7 @@ class StoreActor(Actor):
                 history = self._candles.get(symbol)
                 if history is not None:
                     self._keep(history, message)
+                    self._latest_bodies.pop(symbol, None)
             case GapEvent(symbol=symbol, kind=kind):
                 counters = self._gaps.setdefault(symbol, {"gap": 0, "recovered": 0, "unrecoverable": 0})
                 counters[kind] += 1
@@ -53,11 +59,9 @@ class StoreActor(Actor):
             case SymbolDeactivated(symbol=symbol):
                 self._candles.pop(symbol, None)
                 self._ticks.pop(symbol, None)
+                self._latest_bodies.pop(symbol, None)
             case GetLatestCandle(symbol=symbol):
-                history = self._history(symbol)
-                if not history:
-                    raise NoDataYet(f"no closed candle for {symbol} yet")
-                return history[-1]
+                return self._latest_body(symbol)
             case GetCandles(symbol=symbol, limit=limit):
                 history = self._history(symbol)
                 return tuple(history)[-limit:] if limit else ()
@@ -90,6 +94,15 @@ class StoreActor(Actor):
                 return
             if history[index].open_time < candle.open_time:
                 return
+
+    def _latest_body(self, symbol: str) -> bytes:
+        body = self._latest_bodies.get(symbol)
+        if body is None:
+            history = self._history(symbol)
+            if not history:
+                raise NoDataYet(f"no closed candle for {symbol} yet")
+            body = self._latest_bodies[symbol] = wire.encode(wire.candle_body(history[-1]))
+        return body
 
     def _history(self, symbol: str) -> deque[Candle]:
         history = self._candles.get(symbol)

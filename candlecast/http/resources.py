@@ -41,10 +41,13 @@ class Actors:
         return actor.ask(query, timeout=self.timeout_s)
 
 
-def respond(resp: falcon.Response, body: Any, status: str = falcon.HTTP_200) -> None:
-    resp.status = status
+def respond(resp: falcon.Response, body: Any) -> None:
+    respond_encoded(resp, wire.encode(body))
+
+
+def respond_encoded(resp: falcon.Response, body: bytes) -> None:
     resp.content_type = falcon.MEDIA_JSON
-    resp.data = wire.encode(body)
+    resp.data = body
 
 
 def path_symbol(raw: str) -> str:
@@ -152,8 +155,7 @@ class TickResource(Resource):
 
 class OhlcResource(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, symbol: str) -> None:
-        candle = self._actors.ask(self._actors.store, GetLatestCandle(symbol=path_symbol(symbol)))
-        respond(resp, wire.candle_body(candle))
+        respond_encoded(resp, self._actors.ask(self._actors.store, GetLatestCandle(symbol=path_symbol(symbol))))
 
 
 class CandlesResource(Resource):

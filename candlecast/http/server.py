@@ -22,6 +22,16 @@ SHUTDOWN_CLOSE_CODE = 1001
 WAITRESS_BODY_BACKSTOP = 1 << 20
 
 
+def rest_server(app: falcon.App, host: str, port: int, max_body_bytes: int) -> WaitressThread:
+    """The REST port's waitress, built in one place so the REST benchmark's bare-app ceiling
+    runs on exactly the settings the daemon uses."""
+    return WaitressThread(
+        app, host, port, name="rest-server", threads=8, ident="candlecast",
+        # A backstop only: the app answers oversized bodies itself, with JSON.
+        max_request_body_size=max(WAITRESS_BODY_BACKSTOP, max_body_bytes), clear_untrusted_proxy_headers=True,
+    )
+
+
 class HttpServerActor(Actor):
     def __init__(
         self,
@@ -35,11 +45,7 @@ class HttpServerActor(Actor):
         reader: ClientReader,
     ) -> None:
         super().__init__(actor="http")
-        self._rest = WaitressThread(
-            app, host, http_port, name="rest-server", threads=8, ident="candlecast",
-            # A backstop only: the app answers oversized bodies itself, with JSON.
-            max_request_body_size=max(WAITRESS_BODY_BACKSTOP, max_body_bytes), clear_untrusted_proxy_headers=True,
-        )
+        self._rest = rest_server(app, host, http_port, max_body_bytes)
         self._websocket = UpgradeListener(app, host, ws_port, "websocket-listener", handshake_timeout_s)
         self._broadcaster = broadcaster
         self._reader = reader

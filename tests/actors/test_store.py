@@ -1,0 +1,57 @@
+"""The store actor as REST asks it: the latest candle's body follows every new candle and
+every revision, though it is encoded once per candle."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any, Iterator
+
+import msgspec
+import pytest
+
+from candlecast.actors.store import StoreActor
+from candlecast.candles import empty_candle
+from candlecast.errors import NoDataYet, NotSubscribed
+from candlecast.messages import GetLatestCandle, SymbolActivated, SymbolDeactivated
+
+SYMBOL = "BTCUSDT"
+ASK_TIMEOUT_S = 2.0
+
+
+@pytest.fixture
+def store() -> Iterator[Any]:
+    ref = StoreActor.start(history_seconds=60)
+    ref.tell(SymbolActivated(symbol=SYMBOL))
+    yield ref
+    ref.stop()
+
+
+def latest(store: Any) -> dict[str, Any]:
+    return json.loads(store.ask(GetLatestCandle(symbol=SYMBOL), timeout=ASK_TIMEOUT_S))
+
+
+def test_latest_candle_follows_new_candles_and_revisions(store: Any) -> None:
+    with pytest.raises(NoDataYet):
+        store.ask(GetLatestCandle(symbol=SYMBOL), timeout=ASK_TIMEOUT_S)
+    first = empty_candle(SYMBOL, 1_795_836_601, Decimal("43012.15"))
+    store.tell(first)
+    assert latest(store)["open_time"] == first.open_time
+    assert latest(store) == latest(store), "asked twice, the same body"
+    second = empty_candle(SYMBOL, 1_795_836_602, Decimal("43012.15"))
+    store.tell(second)
+    assert latest(store)["open_time"] == second.open_time
+    store.tell(msgspec.structs.replace(second, high=Decimal("43013.02"), close=Decimal("43013.02"), revision=1))
+    revised = latest(store)
+    assert (revised["open_time"], revised["revision"], revised["close"]) == (second.open_time, 1, 43013.02)
+
+
+def test_latest_candle_of_a_removed_symbol_is_not_subscribed(store: Any) -> None:
+    store.tell(empty_candle(SYMBOL, 1_795_836_601, Decimal("43012.15")))
+    assert latest(store)["symbol"] == SYMBOL
+    store.tell(SymbolDeactivated(symbol=SYMBOL))
+    with pytest.raises(NotSubscribed):
+        store.ask(GetLatestCandle(symbol=SYMBOL), timeout=ASK_TIMEOUT_S)
+    store.tell(SymbolActivated(symbol=SYMBOL))
+    with pytest.raises(NoDataYet):
+        store.ask(GetLatestCandle(symbol=SYMBOL), timeout=ASK_TIMEOUT_S)
