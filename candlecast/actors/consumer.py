@@ -99,6 +99,9 @@ class Consumer:
                 self.send(self.encode(out.text) if self.compressed else out.frame, out.kind, out.symbol, out.trades)
             return
         written = self._write(joined)
+        if written == len(joined):
+            self._counters.delivered += len(batch)
+            return
         whole, left = 0, written
         for out in batch:
             if left < len(out.frame):
@@ -106,9 +109,8 @@ class Consumer:
             left -= len(out.frame)
             whole += 1
         self._counters.delivered += whole
-        if written < len(joined):
-            self._partial = memoryview(joined)[written:]
-            self._partial_frames = len(batch) - whole
+        self._partial = memoryview(joined)[written:]
+        self._partial_frames = len(batch) - whole
 
     def send(self, frame: bytes, kind: str = OTHER, symbol: str = "", trades: int = 0) -> None:
         if self.closing_since is not None or self._broken:

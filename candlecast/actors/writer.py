@@ -19,6 +19,7 @@ import dataclasses
 import time
 from typing import Any, Callable
 
+import pykka
 from wsproto.frame_protocol import FrameProtocol
 
 from candlecast.actors.base import Actor
@@ -228,7 +229,7 @@ class WriterActor(Actor):
             elif (reason := consumer.overdue(now)) is not None:
                 self.log.warning("slow websocket client dropped", client_id=client_id, reason=reason)
                 self._close(client_id, SLOW_CLIENT_CLOSE_CODE, reason)
-                self._broadcaster.tell(ClientEvicted(client_id, reason))
+                self._tell_broadcaster(ClientEvicted(client_id, reason))
         for consumer in self._closing.values():
             consumer.flush()
             consumer.cut_if_lingering(now)
@@ -244,4 +245,10 @@ class WriterActor(Actor):
         )
         if counters != self._reported:
             self._reported = counters
-            self._broadcaster.tell(counters)
+            self._tell_broadcaster(counters)
+
+    def _tell_broadcaster(self, message: Any) -> None:
+        try:
+            self._broadcaster.tell(message)
+        except pykka.ActorDeadError:
+            pass  # it is stopping, and stops us next
