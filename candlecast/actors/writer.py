@@ -40,6 +40,8 @@ from candlecast.messages import (
 
 # Clients written between two looks at the mailbox: about 2-5 ms of sending.
 SLICE = 256
+# /health may lag this much behind; a report every tick would be 100 messages a second per writer.
+REPORT_INTERVAL_S = 0.1
 
 Batch = tuple[tuple[Outbound, ...], bytes]
 _NOTHING: Batch = ((), b"")
@@ -81,6 +83,7 @@ class WriterActor(Actor):
         self._walking = False
         self._counters = DeliveryCounters()
         self._reported: WriterCounters | None = None
+        self._reported_at = -REPORT_INTERVAL_S
 
     def on_stop(self) -> None:
         for client in self._clients.values():
@@ -120,7 +123,8 @@ class WriterActor(Actor):
                 self._gone_away(client_id, farewell)
             case BroadcastTick():
                 self._retry_backlogs()
-                self._report()
+                if self._clock() - self._reported_at >= REPORT_INTERVAL_S:
+                    self._report()
         return None
 
     # --- clients -----------------------------------------------------------------------------
@@ -244,7 +248,7 @@ class WriterActor(Actor):
             backlog_bytes=sum(c.backlog_bytes for c in self._backlogged.values()),
         )
         if counters != self._reported:
-            self._reported = counters
+            self._reported, self._reported_at = counters, self._clock()
             self._tell_broadcaster(counters)
 
     def _tell_broadcaster(self, message: Any) -> None:
