@@ -15,6 +15,7 @@ published to it before, so each client's stream stays in the order the broadcast
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import time
 from typing import Any, Callable
@@ -74,6 +75,7 @@ class WriterActor(Actor):
         self._clients: dict[int, _Written] = {}
         self._closing: dict[int, Consumer] = {}  # closed by us, socket still held by the reader
         self._backlogged: dict[int, Consumer] = {}
+        self._members: collections.Counter[int] = collections.Counter()  # group -> clients of ours in it
         self._published = 0
         self._chunks: dict[int, list[tuple[int, tuple[Outbound, ...], bytes]]] = {}  # group -> (publish, frames, bytes)
         self._due: dict[tuple[int, int], Batch] = {}  # (group, seen) -> what such a client is owed now
@@ -94,8 +96,12 @@ class WriterActor(Actor):
     def handle(self, message: Any) -> Any:
         match message:
             case Publish(groups=groups):
+                # Others' groups only (trades for a few subscribers, say): no cycle over our clients.
+                ours = [published for published in groups if published[0] in self._members]
+                if not ours:
+                    return None
                 self._published += 1
-                for group, batch, joined in groups:
+                for group, batch, joined in ours:
                     self._chunks.setdefault(group, []).append((self._published, batch, joined))
                 self._due.clear()
                 if not self._walking:
@@ -107,7 +113,7 @@ class WriterActor(Actor):
             case Regroup(client_id=client_id, group=group):
                 if (client := self._clients.get(client_id)) is not None:
                     self._visit(client)
-                    client.group = group
+                    self._regroup(client, group)
             case WriteTo(client_id=client_id, batch=batch):
                 if (client := self._clients.get(client_id)) is not None:
                     self._visit(client)
@@ -151,8 +157,18 @@ class WriterActor(Actor):
         client = self._clients.pop(client_id, None)
         if client is not None:
             client.gone = True
+            self._regroup(client, None)
             self._backlogged.pop(client_id, None)
         return client
+
+    def _regroup(self, client: _Written, group: int | None) -> None:
+        if client.group is not None:
+            self._members[client.group] -= 1
+            if not self._members[client.group]:
+                del self._members[client.group]
+        client.group = group
+        if group is not None:
+            self._members[group] += 1
 
     def _gone_away(self, client_id: int, farewell: bytes) -> None:
         consumer = self._closing.pop(client_id, None)
