@@ -4,6 +4,12 @@ Each client does the HTTP upgrade itself (checking the 101 and the accept key) a
 with a few lines of parsing; text frames are decoded by msgspec into a Struct holding only the
 five fields the measurement needs, so a candle costs a few microseconds. Pings are answered.
 
+Reading comes first: what a socket delivers is stamped with its arrival time and kept, and is
+parsed only while no socket has anything to read (``PARSE_CHUNK`` reads at a time). Parsing as
+it arrived made each burst of frames take the swarm several times longer to drain, so sockets
+read late measured the swarm's own backlog as server latency, and the parsing took CPU from the
+server it shares the cores with.
+
 A swarm runs in a process of its own (``run_swarm``), driven over a Pipe by ``bench.fanout``
 with small tuples: connect, open a measurement window, report, close, stop. A window is a span
 of arrival (wall) time: what arrives inside it is measured, however late it is. Its loop
@@ -21,13 +27,14 @@ import selectors
 import signal
 import socket
 import time
-from collections import Counter
+from collections import Counter, deque
 from multiprocessing.connection import Connection
 from typing import Any
 
 import msgspec
 
 TICK_S = 0.1
+PARSE_CHUNK = 256
 HANDSHAKE_TIMEOUT_S = 10.0
 RETRIES = 3
 RETRY_DELAY_S = 0.5
@@ -108,13 +115,17 @@ class Swarm:
         self._running = True
         self._connecting: dict[str, Any] | None = None
         self._closes: Counter[str] = Counter()
+        self._unparsed: deque[tuple[_Client, bytes, float]] = deque()  # (client, data, arrival ms)
         self._window(0, 0)
 
     # --- the loop ----------------------------------------------------------------------------
 
     def run(self) -> None:
         while self._running:
-            for key, mask in self._selector.select(TICK_S):
+            ready = self._selector.select(0 if self._unparsed else TICK_S)
+            if not ready:
+                self._parse(PARSE_CHUNK)
+            for key, mask in ready:
                 if key.data is None:
                     self._command(self._control.recv())
                 elif key.fileobj is not key.data.sock:
@@ -140,6 +151,7 @@ class Swarm:
                 self._window(start_ms, end_ms)
                 self._control.send(len(self._open))
             case ("report",):
+                self._parse(len(self._unparsed))
                 self._control.send({
                     "latencies": self._latencies.tobytes(), "revised_ages": self._revised_ages.tobytes(),
                     "frames": self._frames, "received": self._received, "missing": self._missing,
@@ -239,7 +251,7 @@ class Swarm:
         client.head = b""
         rest = head[end + 4:]
         if rest:
-            self._on_frames(client, rest, time.time() * 1000)
+            self._unparsed.append((client, rest, time.time() * 1000))
 
     def _fail(self, client: _Client, reason: str) -> None:
         plan = self._connecting
@@ -270,7 +282,7 @@ class Swarm:
         if client in self._pending:
             self._on_handshake_data(client, data)
         else:
-            self._on_frames(client, data, time.time() * 1000)
+            self._unparsed.append((client, data, time.time() * 1000))
 
     def _lost(self, client: _Client, reason: str) -> None:
         if client in self._pending:
@@ -278,6 +290,14 @@ class Swarm:
         else:
             self._closes[reason] += 1
             self._drop(client)
+
+    def _parse(self, reads: int) -> None:
+        """The oldest ``reads`` reads, in arrival order; those of a client dropped since are skipped."""
+        unparsed = self._unparsed
+        for _ in range(min(reads, len(unparsed))):
+            client, data, now_ms = unparsed.popleft()
+            if client.sock is not None:
+                self._on_frames(client, data, now_ms)
 
     def _on_frames(self, client: _Client, data: bytes, now_ms: float) -> None:
         buffer = client.buffer + data if client.buffer else data
@@ -362,6 +382,7 @@ class Swarm:
     def _close_all(self) -> int:
         """Close every client, open ones with a close frame; a handshake in flight is cut."""
         closed = len(self._open)
+        self._unparsed.clear()
         for client in list(self._open):
             self._send(client, masked_frame(OP_CLOSE, (1000).to_bytes(2, "big")))
             self._drop(client)

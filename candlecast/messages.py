@@ -382,6 +382,59 @@ class BroadcastTick(Message):
     of clients whose sockets were full."""
 
 
+class Publish(Message):
+    """What one broadcaster tick fans out, for every writer: per group of identically
+    subscribed clients (its number), the frames (``Outbound``) it wants and their bytes joined once."""
+
+    groups: tuple[tuple[int, tuple[Any, ...], bytes], ...]
+
+
+class Regroup(Message):
+    """A client's subscriptions changed: from now on it gets what is published for the group
+    numbered ``group`` (None: nothing)."""
+
+    client_id: int
+    group: int | None
+
+
+class WriteTo(Message):
+    """Frames (``Outbound``) for one client alone: replies, replays, notices. They follow
+    everything published to it before."""
+
+    client_id: int
+    batch: tuple[Any, ...]
+
+
+class CloseClient(Message):
+    """The broadcaster closes a client (over a limit, shutting down) with ``code``."""
+
+    client_id: int
+    code: int
+    reason: str
+
+
+class WalkOn(Message):
+    """A writer's cue to itself: write to the next slice of its clients."""
+
+
+class ClientEvicted(Message):
+    """A writer closed a client too slow for the backlog policy (1008)."""
+
+    client_id: int
+    reason: str
+
+
+class WriterCounters(Message):
+    """A writer's delivery counters and backlogs, sent to the broadcaster when they change."""
+
+    writer: int
+    delivered: int
+    conflated: int
+    trades_dropped: int
+    backlogged_clients: int
+    backlog_bytes: int
+
+
 class DisconnectAll(Message):
     """Close every client with ``code``; sent when the bridge shuts down."""
 

@@ -53,6 +53,7 @@ class Settings:
     ws_max_subscriptions: int = 1024
     ws_handshake_timeout_s: float = 10.0
     ws_compression: bool = False
+    ws_writers: int = 2
     ws_trade_interval_ms: int = 50
     history_seconds: int = 3600
     sim_seed: int = 1
@@ -116,6 +117,7 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--ws-handshake-timeout-s", "ws_handshake_timeout_s", float,
      "drop a connection that has not completed its WebSocket handshake in this time"),
     ("--ws-compression", "ws_compression", _flag, "negotiate permessage-deflate with clients that offer it"),
+    ("--ws-writers", "ws_writers", int, "threads writing to WebSocket clients, each owning a share of them"),
     ("--ws-trade-interval-ms", "ws_trade_interval_ms", int,
      "send a symbol's trades at most this often, batched (0: as they arrive)"),
     ("--history-seconds", "history_seconds", int, "closed candles kept in memory per symbol"),
@@ -160,4 +162,6 @@ def parse_settings(argv: Sequence[str] | None = None, environ: dict[str, str] | 
             values["rest_url"] = TESTNET_REST_URL
     if values["log_format"] not in ("auto", "console", "json"):
         parser.error("--log-format must be console, json or auto")
+    if values["ws_writers"] < 1:
+        parser.error("--ws-writers must be at least 1")
     return Settings(**values)

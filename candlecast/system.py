@@ -72,6 +72,7 @@ def start_system(settings: Settings) -> RunningSystem:
             ),
             history_seconds=settings.history_seconds,
             trade_interval_s=settings.ws_trade_interval_ms / 1000,
+            writers=settings.ws_writers,
         )
         started.append(broadcaster)
         backfill = BackfillActor.start(settings.rest_url, settings.rest_weight_budget)

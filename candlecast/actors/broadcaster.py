@@ -1,20 +1,22 @@
 """The broadcaster fans candles, gap events and trades out to WebSocket clients by subscription.
 
-It owns the writing half of every client socket (``Consumer``): each message is encoded into
-a WebSocket frame once and the same bytes are written, non-blocking, to every subscriber;
-a client that does not keep up is handled by its consumer's backlog policy and never delays
-the others. Candles, gap events and trades go out on a tick (every ``TICK_S``, spaced further
-apart with many clients, ``_write_spacing``): for
-each group of clients with the same subscriptions the frames they want are joined once, and
-each client gets one write, so the candles of every symbol closing in the same second cost
-a client one system call, not one each. A candle revised several times within a tick goes
-out once, at its newest revision. Limits on clients overall and per address are enforced here, where the client
-set lives, with close codes 1013 and 1008.
+It owns the clients' subscriptions and the encoding: each message is encoded into a WebSocket
+frame once. Candles, gap events and trades go out on a tick (every ``TICK_S``): for each group
+of clients with the same subscriptions the frames they want are joined once, and every writer
+(``WriterActor``, each owning the writing half of a share of the clients) is told the result
+in one immutable ``Publish``. A writer gives each client what it is owed in one non-blocking
+write, so the candles of every symbol closing in the same second cost a client one system
+call, not one each; a client that does not keep up is handled by its consumer's backlog
+policy and never delays the others. A candle revised several times within a tick goes out
+once, at its newest revision. Limits on clients overall and per address are enforced here,
+where the client set lives, with close codes 1013 and 1008.
 
 On subscribe a client gets the latest closed candle of each symbol at once; with ``since``
 every candle it missed, in order, before the live ones: replay and live stream come from the
-same mailbox, so nothing falls between them. Trades of a symbol are sent at most every
-``trade_interval_s``; trades arriving sooner are held and sent together on a later tick.
+same mailbox, so nothing falls between them. Trades come from the upstream readers, one read
+at a time; those of symbols someone wants are deduplicated by trade id (a socket replacing
+another repeats some) and sent at most every ``trade_interval_s`` per symbol, trades arriving
+sooner held and sent together on a later tick.
 """
 
 from __future__ import annotations
@@ -25,15 +27,15 @@ import itertools
 import time
 from typing import Any, Callable
 
+import pykka
 from wsproto.frame_protocol import FrameProtocol
 
 from candlecast import subscriptions, wire
 from candlecast.actors.base import Actor
-from candlecast.actors.consumer import (
-    CANDLE, OTHER, SLOW_CLIENT_CLOSE_CODE, TRADE, Consumer, DeliveryCounters, Outbound,
-)
+from candlecast.actors.consumer import CANDLE, OTHER, TRADE, Outbound
 from candlecast.actors.recent_candles import RecentCandles
 from candlecast.actors.ticker import Ticker
+from candlecast.actors.writer import WriterActor
 from candlecast.trade_ids import TradeIds
 from candlecast.messages import (
     BroadcastTick,
@@ -41,23 +43,25 @@ from candlecast.messages import (
     ChangeSubscriptions,
     ClientConnected,
     ClientControl,
+    ClientEvicted,
     ClientGone,
     ClientNotice,
+    CloseClient,
     DisconnectAll,
     GapEvent,
     GetBroadcastStats,
+    Publish,
+    Regroup,
     SymbolDeactivated,
     Trade,
     TradesArrived,
+    WriterCounters,
+    WriteTo,
 )
 
 SERVER_FULL_CLOSE_CODE = 1013
 POLICY_CLOSE_CODE = 1008
 TICK_S = 0.01
-# A write walks every client: spacing writes by ~5 µs per client (10 ms up to 2,000 clients,
-# 50 ms at 10,000) puts more frames in each write instead of walking again.
-WRITE_SPACING_PER_CLIENT_S = 5e-6
-MAX_WRITE_SPACING_S = 0.05
 # Ids sent are remembered as ranges; holes (upstream gaps) add ranges, and only the newest
 # few can still be repeated by an overlapping socket.
 TRADE_ID_RANGES = 8
@@ -75,7 +79,8 @@ class ClientLimits:
 
 @dataclasses.dataclass
 class _Client:
-    consumer: Consumer
+    client_id: int
+    peer: str
     subscriptions: subscriptions.Pairs
     explicit: bool
 
@@ -98,19 +103,24 @@ class BroadcasterActor(Actor):
         limits: ClientLimits,
         history_seconds: int = 3600,
         trade_interval_s: float = 0.05,
+        writers: int = 2,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(actor="broadcaster")
         self._limits = limits
         self._clock = clock
         self._encoder = FrameProtocol(client=False, extensions=[])
+        self._writer_count = writers
+        self._writers: list[pykka.ActorRef[Any]] = []
+        self._writer_counters: dict[int, WriterCounters] = {}
         self._clients: dict[int, _Client] = {}
         self._groups: dict[tuple[subscriptions.Pairs, bool], dict[int, _Client]] = {}
+        # Writers know a group by a number: compared by value, two equal sets of pairs cost
+        # a comparison of every pair on each lookup.
+        self._group_ids: dict[tuple[subscriptions.Pairs, bool], int] = {}
+        self._next_group_id = itertools.count()
         self._per_address: collections.Counter[str] = collections.Counter()
-        self._closing: dict[int, Consumer] = {}  # closed by us, socket still held by the reader
-        self._backlogged: dict[int, Consumer] = {}
         self._outgoing: list[_FanOut] = []
-        self._written_at = 0.0
         # Candles and gap events wait for the tick, in arrival order; a candle by (symbol, open time).
         self._events: dict[Any, Candle | GapEvent] = {}
         self._event_keys = itertools.count()
@@ -123,21 +133,21 @@ class BroadcasterActor(Actor):
         self._trades_sent_at: dict[str, float] = {}
         self._trade_interval_s = trade_interval_s
         self._ticker = Ticker("broadcast-tick", TICK_S, self.actor_ref, BroadcastTick)
-        self._counters = DeliveryCounters()
         self._replayed = 0
         self._evicted = 0
         self._rejected: collections.Counter[str] = collections.Counter()
         self._gone: collections.Counter[str] = collections.Counter()
 
     def on_start(self) -> None:
+        limits = self._limits
+        self._writers = [WriterActor.start(index, self.actor_ref, limits.backlog_bytes, limits.stall_timeout_s, self._clock)
+                         for index in range(self._writer_count)]
         self._ticker.start()
 
     def on_stop(self) -> None:
         self._ticker.stop()
-        for client in self._clients.values():
-            client.consumer.release()
-        for consumer in self._closing.values():
-            consumer.release()
+        for writer in self._writers:
+            writer.stop()
 
     def handle(self, message: Any) -> Any:
         match message:
@@ -151,22 +161,29 @@ class BroadcasterActor(Actor):
                 self._stream_trades(trades)
             case BroadcastTick():
                 self._flush_trades()
-                if self._clock() - self._written_at >= self._write_spacing():
-                    self._publish_events()
-                    self._write_outgoing()
-                self._retry_backlogs()
+                self._publish_events()
+                self._write_outgoing()
+                for writer in self._writers:
+                    writer.tell(message)  # their backlogs to retry, their counters to report
             case ClientConnected():
                 self._connect(message)
             case ChangeSubscriptions():
                 self._change(message)
-            case ClientControl(client_id=client_id, frame=frame):
-                if (client := self._clients.get(client_id)) is not None:
-                    self._send(client.consumer, frame)
+            case ClientControl(client_id=client_id):
+                self._writer(client_id).tell(message)
             case ClientNotice(client_id=client_id, text=text):
-                if (client := self._clients.get(client_id)) is not None:
-                    self._send_text(client.consumer, text)
-            case ClientGone():
-                self._gone_away(message)
+                self._write_text(client_id, text)
+            case ClientGone(client_id=client_id, reason=reason):
+                self._gone[reason] += 1
+                if client_id in self._clients:
+                    self._forget(client_id)
+                self._writer(client_id).tell(message)
+            case ClientEvicted(client_id=client_id):
+                self._evicted += 1
+                if client_id in self._clients:
+                    self._forget(client_id)
+            case WriterCounters(writer=index):
+                self._writer_counters[index] = message
             case SymbolDeactivated(symbol=symbol):
                 self._recent.forget(symbol)
                 self._trade_ids.pop(symbol, None)
@@ -182,16 +199,13 @@ class BroadcasterActor(Actor):
 
     # --- clients -----------------------------------------------------------------------------
 
+    def _writer(self, client_id: int) -> pykka.ActorRef[Any]:
+        return self._writers[client_id % len(self._writers)]
+
     def _connect(self, joined: ClientConnected) -> None:
-        compressed = joined.encoder is not None
-        consumer = Consumer(
-            joined.client_id, joined.sock, joined.peer,
-            encoder=joined.encoder if compressed else self._encoder, compressed=compressed,
-            backlog_limit=self._limits.backlog_bytes, stall_timeout_s=self._limits.stall_timeout_s,
-            counters=self._counters, clock=self._clock,
-        )
+        self._writer(joined.client_id).tell(joined)  # the writer takes the socket's writing half
         explicit = joined.subscriptions != subscriptions.DEFAULT
-        client = _Client(consumer, frozenset(), explicit)
+        client = _Client(joined.client_id, joined.peer, frozenset(), explicit)
         self._clients[joined.client_id] = client
         self._per_address[joined.peer] += 1
         refusal = self._refusal(joined)
@@ -219,46 +233,41 @@ class BroadcasterActor(Actor):
         return None
 
     def _close(self, client_id: int, code: int, reason: str) -> None:
-        """Close a client from our side; its socket stays ours until the reader lets go."""
-        client = self._forget(client_id)
-        client.consumer.close(code, reason)
-        self._closing[client_id] = client.consumer
+        """Close a client from our side; its writer holds the socket until the reader lets go."""
+        self._forget(client_id)
+        self._writer(client_id).tell(CloseClient(client_id, code, reason))
 
-    def _forget(self, client_id: int) -> _Client:
+    def _forget(self, client_id: int) -> None:
         client = self._clients.pop(client_id)
         self._subscribe(client, frozenset(), replace=True)
-        self._per_address[client.consumer.peer] -= 1
-        if not self._per_address[client.consumer.peer]:
-            del self._per_address[client.consumer.peer]
-        self._backlogged.pop(client_id, None)
-        return client
-
-    def _gone_away(self, gone: ClientGone) -> None:
-        self._gone[gone.reason] += 1
-        consumer = self._closing.pop(gone.client_id, None)
-        if consumer is None and gone.client_id in self._clients:
-            consumer = self._forget(gone.client_id).consumer
-            consumer.say_goodbye(gone.farewell)
-        if consumer is not None:
-            consumer.release()
+        self._per_address[client.peer] -= 1
+        if not self._per_address[client.peer]:
+            del self._per_address[client.peer]
 
     # --- subscriptions -----------------------------------------------------------------------
 
     def _subscribe(self, client: _Client, pairs: subscriptions.Pairs, replace: bool = False, explicit: bool | None = None) -> None:
         """Set (``replace``) or add to the client's subscriptions, moving it to its new group."""
-        client_id = client.consumer.client_id
-        members = self._groups.get(client.group)
+        client_id = client.client_id
+        before = client.group
+        before_id = self._group_ids.get(before) if client.subscriptions else None
+        members = self._groups.get(before)
         if members is not None and members.pop(client_id, None) is not None and not members:
-            del self._groups[client.group]
+            del self._groups[before]
+            del self._group_ids[before]
             self._count_trade_groups(client.subscriptions, -1)
         client.subscriptions = pairs if replace else client.subscriptions | pairs
         if explicit is not None:
             client.explicit = explicit
+        group_id = None
         if client.subscriptions:
             if client.group not in self._groups:
-                self._groups[client.group] = {}
+                self._group_ids[client.group] = next(self._next_group_id)
                 self._count_trade_groups(client.subscriptions, 1)
-            self._groups[client.group][client_id] = client
+            self._groups.setdefault(client.group, {})[client_id] = client
+            group_id = self._group_ids[client.group]
+        if group_id != before_id and client_id in self._clients:
+            self._writer(client_id).tell(Regroup(client_id, group_id))
 
     def _count_trade_groups(self, pairs: subscriptions.Pairs, change: int) -> None:
         for symbol, channel in pairs:
@@ -278,7 +287,7 @@ class BroadcasterActor(Actor):
                 limit = self._limits.max_subscriptions
                 error = {"type": "error", "error": "too_many_subscriptions", "id": command.request_id,
                          "detail": f"at most {limit} (symbol, channel) subscriptions per connection"}
-                self._send_text(client.consumer, wire.encode(error).decode())
+                self._write_text(client.client_id, wire.encode(error).decode())
                 return
             added = command.pairs - current
             self._subscribe(client, current | command.pairs, replace=True, explicit=True)
@@ -290,7 +299,7 @@ class BroadcasterActor(Actor):
 
     def _reply(self, client: _Client, op: str, request_id: Any) -> None:
         reply = {"type": _REPLY_TYPES[op], "id": request_id, "subscriptions": subscriptions.describe(client.subscriptions)}
-        self._send_text(client.consumer, wire.encode(reply).decode())
+        self._write_text(client.client_id, wire.encode(reply).decode())
 
     def _replay(self, client: _Client, pairs: subscriptions.Pairs, since: int | None) -> None:
         """The latest closed candle of each symbol in ``pairs`` (or all since ``since``)."""
@@ -299,7 +308,7 @@ class BroadcasterActor(Actor):
         replayed = [self._outbound(wire.candle_event(candle), OTHER, symbol)
                     for symbol in symbols for candle in self._recent.replay(symbol, since)]
         if replayed:
-            self._send_batch(client.consumer, replayed)
+            self._writer(client.client_id).tell(WriteTo(client.client_id, tuple(replayed)))
             self._replayed += len(replayed)
 
     # --- trades ------------------------------------------------------------------------------
@@ -358,36 +367,28 @@ class BroadcasterActor(Actor):
         if self._has_subscribers(symbol, channel):
             self._outgoing.append(_FanOut(channel, explicit_only, self._outbound(text, kind, symbol, trades)))
 
-    def _write_spacing(self) -> float:
-        return min(MAX_WRITE_SPACING_S, max(TICK_S, len(self._clients) * WRITE_SPACING_PER_CLIENT_S))
-
     def _write_outgoing(self) -> None:
         """Per group of clients with the same subscriptions, the frames they want joined once,
-        then one write per client."""
-        self._written_at = self._clock()
+        told to every writer."""
         outgoing, self._outgoing = self._outgoing, []
         if not outgoing:
             return
-        for (pairs, explicit), members in self._groups.items():
-            batch = [f.message for f in outgoing
-                     if subscriptions.wants(pairs, f.message.symbol, f.channel) and (explicit or not f.explicit_only)]
+        groups = []
+        for group in self._groups:
+            pairs, explicit = group
+            batch = tuple(f.message for f in outgoing
+                          if subscriptions.wants(pairs, f.message.symbol, f.channel) and (explicit or not f.explicit_only))
             if batch:
-                joined = b"".join(out.frame for out in batch)
-                for client in members.values():
-                    self._send_batch(client.consumer, batch, joined)
+                groups.append((self._group_ids[group], batch, b"".join(out.frame for out in batch)))
+        if groups:
+            published = Publish(tuple(groups))
+            for writer in self._writers:
+                writer.tell(published)
 
-    def _send_batch(self, consumer: Consumer, batch: list[Outbound], joined: bytes | None = None) -> None:
-        consumer.send_batch(batch, b"".join(out.frame for out in batch) if joined is None else joined)
-        if consumer.backlogged:
-            self._backlogged[consumer.client_id] = consumer
-
-    def _send_text(self, consumer: Consumer, text: str) -> None:
-        self._send(consumer, consumer.encode(text))
-
-    def _send(self, consumer: Consumer, frame: bytes) -> None:
-        consumer.send(frame)
-        if consumer.backlogged:
-            self._backlogged[consumer.client_id] = consumer
+    def _write_text(self, client_id: int, text: str) -> None:
+        """One text message for one client; its writer re-encodes it if the client compresses."""
+        if client_id in self._clients:
+            self._writer(client_id).tell(WriteTo(client_id, (self._outbound(text, OTHER, ""),)))
 
     def _publish_events(self) -> None:
         events, self._events = self._events, {}
@@ -399,30 +400,18 @@ class BroadcasterActor(Actor):
                 # Clients on the implicit default expect candles only; revised candles reach them.
                 self._fan_out(event.symbol, subscriptions.CANDLE, wire.gap_event(event), OTHER, explicit_only=True)
 
-    def _retry_backlogs(self) -> None:
-        now = self._clock()
-        for client_id, consumer in list(self._backlogged.items()):
-            consumer.flush()
-            if not consumer.backlogged:
-                del self._backlogged[client_id]
-            elif (reason := consumer.overdue(now)) is not None:
-                self._evicted += 1
-                self.log.warning("slow websocket client dropped", client_id=client_id, reason=reason)
-                self._close(client_id, SLOW_CLIENT_CLOSE_CODE, reason)
-        for consumer in self._closing.values():
-            consumer.flush()
-            consumer.cut_if_lingering(now)
-
     def _stats(self) -> dict[str, Any]:
+        """Delivery counters as the writers last reported them (every tick on which they changed)."""
+        reported = self._writer_counters.values()
         return {
             "clients": len(self._clients),
-            "delivered": self._counters.delivered,
+            "delivered": sum(c.delivered for c in reported),
             "replayed": self._replayed,
-            "conflated": self._counters.conflated,
-            "trades_dropped": self._counters.trades_dropped,
+            "conflated": sum(c.conflated for c in reported),
+            "trades_dropped": sum(c.trades_dropped for c in reported),
             "evicted_slow_clients": self._evicted,
-            "backlogged_clients": len(self._backlogged),
-            "backlog_bytes": sum(c.backlog_bytes for c in self._backlogged.values()),
+            "backlogged_clients": sum(c.backlogged_clients for c in reported),
+            "backlog_bytes": sum(c.backlog_bytes for c in reported),
             "rejected": dict(self._rejected),
             "disconnects": dict(self._gone),
         }

@@ -1,14 +1,14 @@
-"""One WebSocket client as the broadcaster sees it: the writing half of its socket, a bounded
+"""One WebSocket client as its writer sees it: the writing half of its socket, a bounded
 backlog, and the policy for a client that reads slower than it is sent to.
 
 Writes never block. What the socket does not take waits in the backlog, in order, and is
-retried on the next write or the broadcaster's tick. Up to ``backlog_limit`` bytes everything
+retried on the next write or the writer's tick. Up to ``backlog_limit`` bytes everything
 waits; beyond it a new candle replaces the one of its symbol still waiting (the client gets
 the newest: conflation), trades are dropped and counted, and the client is told how many
 before its next trades. A client whose backlog makes no progress for ``stall_timeout_s``, or
 grows past ``HARD_LIMIT_FACTOR`` times the limit, is closed with 1008 (``overdue``).
 
-Only the broadcaster's thread touches a Consumer; the reading half of the socket belongs to
+Only its writer's thread (``WriterActor``) touches a Consumer; the reading half of the socket belongs to
 the client reader, and the socket is closed only after the reader has let go of it.
 """
 
@@ -45,7 +45,7 @@ class Outbound:
 
 @dataclasses.dataclass
 class DeliveryCounters:
-    """Totals over every client, kept by the broadcaster and updated by its consumers."""
+    """Totals over a writer's clients, updated by their consumers and reported to the broadcaster."""
 
     delivered: int = 0
     conflated: int = 0
@@ -86,7 +86,7 @@ class Consumer:
         self.closing_since: float | None = None
         self._shut: set[int] = set()
 
-    # --- what the broadcaster calls -----------------------------------------------------------
+    # --- what the writer calls --------------------------------------------------------------
 
     def encode(self, text: str) -> bytes:
         """A text frame through this client's own encoder (its compression context)."""
@@ -99,6 +99,9 @@ class Consumer:
                 self.send(self.encode(out.text) if self.compressed else out.frame, out.kind, out.symbol, out.trades)
             return
         written = self._write(joined)
+        if written == len(joined):
+            self._counters.delivered += len(batch)
+            return
         whole, left = 0, written
         for out in batch:
             if left < len(out.frame):
@@ -106,9 +109,8 @@ class Consumer:
             left -= len(out.frame)
             whole += 1
         self._counters.delivered += whole
-        if written < len(joined):
-            self._partial = memoryview(joined)[written:]
-            self._partial_frames = len(batch) - whole
+        self._partial = memoryview(joined)[written:]
+        self._partial_frames = len(batch) - whole
 
     def send(self, frame: bytes, kind: str = OTHER, symbol: str = "", trades: int = 0) -> None:
         if self.closing_since is not None or self._broken:

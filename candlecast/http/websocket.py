@@ -91,6 +91,8 @@ class WebSocketUpgrade:
         # Left alone, the kernel grows a slow reader's send buffer to megabytes: memory per
         # client, and data that waits there instead of being conflated in the backlog.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._socket_buffer_bytes)
+        # Every write is whole frames; Nagle would hold one back until the previous is acknowledged.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         req.env[UPGRADED_KEY] = True
         resp.complete = True
         client_id = next(_client_ids)
