@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 
 from candlecast.sim import Simulator
 from candlecast.system import RunningSystem, start_system
-from tests.clients import request, wait_for
+from tests.clients import WsClient, request, wait_for
 from tests.conftest import make_simulator, settings_for
 
 
@@ -111,6 +111,25 @@ def test_connections_rotate_before_their_lifetime_without_interruption() -> None
         connection = only_connection(system)
         assert connection["reconnects"] == 0 and connection["state"] == "connected"
         assert not interruptions(logs)
+
+
+def test_the_trade_channel_loses_and_repeats_nothing_across_rotations() -> None:
+    """While a new socket overlaps the old one both deliver the same trades; clients get each once."""
+    with running({"symbols": ("BTCUSDT",), "trades_per_second": 50.0}, symbols=("BTCUSDT",), connection_lifetime_s=1.0) as (sim, system):
+        client = WsClient(system.ws_url + "/?symbols=btcusdt&channels=trade")
+        try:
+            client.until(lambda m: m["type"] == "subscribed")
+            first = only_connection(system)["rotations"]
+            received: list[dict[str, Any]] = []
+            deadline = time.monotonic() + 20
+            while only_connection(system)["rotations"] < first + 3 and time.monotonic() < deadline:
+                received += client.collect(0.5)
+        finally:
+            client.close()
+        assert only_connection(system)["rotations"] >= first + 3
+        ids = [t["trade_id"] for m in received if m["type"] == "trades" for t in m["trades"]]
+        assert len(ids) > 100
+        assert ids == list(range(ids[0], ids[0] + len(ids))), "every trade once, in order"
 
 
 def test_a_stalled_socket_is_replaced_after_stale_after_s() -> None:
