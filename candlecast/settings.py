@@ -56,6 +56,7 @@ class Settings:
     ws_writers: int = 2
     ws_trade_interval_ms: int = 50
     history_seconds: int = 3600
+    thread_switch_ms: float = 50.0
     sim_seed: int = 1
     sim_trades_per_second: float = 8.0
     log_format: str = "auto"
@@ -121,6 +122,8 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--ws-trade-interval-ms", "ws_trade_interval_ms", int,
      "send a symbol's trades at most this often, batched (0: as they arrive)"),
     ("--history-seconds", "history_seconds", int, "closed candles kept in memory per symbol"),
+    ("--thread-switch-ms", "thread_switch_ms", float,
+     "how long a busy thread may hold the interpreter before another waiting thread gets it"),
     ("--sim-seed", "sim_seed", int, "seed of the simulator's trade stream"),
     ("--sim-trades-per-second", "sim_trades_per_second", float, "mean simulated trades per second per symbol"),
     ("--log-format", "log_format", str, "console, json or auto (console on a terminal)"),
@@ -164,4 +167,6 @@ def parse_settings(argv: Sequence[str] | None = None, environ: dict[str, str] | 
         parser.error("--log-format must be console, json or auto")
     if values["ws_writers"] < 1:
         parser.error("--ws-writers must be at least 1")
+    if values["thread_switch_ms"] <= 0:
+        parser.error("--thread-switch-ms must be positive")
     return Settings(**values)
