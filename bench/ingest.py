@@ -2,6 +2,7 @@
 -> publish, and what each trade costs.
 
     python -m bench.ingest [--symbols 20] [--rates 10000,20000,40000,60000,80000,100000] [--seconds 10]
+                           [--thread-switch-ms 50]
 
 A load generator (``bench.loadgen``, a process of its own) streams Binance trade frames at a
 rising rate; candlecast runs in this process with one WebSocket consumer counting the trades
@@ -59,6 +60,7 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=20)
     parser.add_argument("--rates", default="10000,20000,40000,60000,80000,100000")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--thread-switch-ms", type=float, default=Settings().thread_switch_ms)
     args = parser.parse_args()
     configure_logging("console", "warning")
     process, rate, rest_url, stream_url = loadgen.start(args.symbols)
@@ -66,11 +68,12 @@ def main() -> None:
     settings = dataclasses.replace(
         Settings(), host="127.0.0.1", http_port=0, ws_port=0, symbols=symbols, stream_url=stream_url,
         rest_url=rest_url, rate_limit="", log_level="warning", ws_backlog_bytes=1 << 26,
+        thread_switch_ms=args.thread_switch_ms,
     )
     system = start_system(settings)
     counter = CandleCounter(system.ws_url)
     counter.start()
-    print(f"{args.symbols} symbols, {args.seconds:g} s per step")
+    print(f"{args.symbols} symbols, {args.seconds:g} s per step, --thread-switch-ms {args.thread_switch_ms:g}")
     print(f"{'target/s':>9} {'published/s':>12} {'CPU/trade':>10} {'CPU':>6} {'RSS':>8} {'p50':>8} {'p99':>8}")
     try:
         for target in (int(r) for r in args.rates.split(",")):

@@ -146,7 +146,7 @@ class UpstreamReader(threading.Thread):
             while not self._stopped.is_set():
                 wait_s = held.wait_s(time.monotonic())
                 if wait_s is not None and not frames.readable(wait_s):
-                    self._deliver(held.take_all())
+                    self._deliver(held.take_due(time.monotonic()))
                     continue
                 try:
                     payloads = frames.read()
