@@ -110,6 +110,8 @@ def test_unknown_route_and_method_are_json_errors(system: RunningSystem) -> None
 
 
 def test_actor_that_cannot_answer_gives_503(system: RunningSystem) -> None:
+    # An answer from the registry means it has started (and told the store what it needed to).
+    assert request("GET", system.rest_url + "/symbols").status == 200
     system.store.stop()
     assert_error(request("GET", system.rest_url + "/ohlc/BTCUSDT"), 503)
     assert request("GET", system.rest_url + "/symbols").status == 200, "the rest of the system still answers"
