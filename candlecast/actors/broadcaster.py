@@ -401,7 +401,7 @@ class BroadcasterActor(Actor):
                 self._fan_out(event.symbol, subscriptions.CANDLE, wire.gap_event(event), OTHER, explicit_only=True)
 
     def _stats(self) -> dict[str, Any]:
-        """Delivery counters as the writers last reported them (every tick on which they changed)."""
+        """Delivery counters as the writers last reported them (when changed, at most every 100 ms)."""
         reported = self._writer_counters.values()
         return {
             "clients": len(self._clients),
