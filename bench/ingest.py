@@ -5,8 +5,10 @@
                            [--thread-switch-ms 50]
 
 A load generator (``bench.loadgen``, a process of its own) streams Binance trade frames at a
-rising rate; candlecast runs in this process with one WebSocket consumer counting the trades
-inside the candles it receives. For each step it prints trades/s generated and published,
+rising rate; candlecast runs in this process, and one WebSocket consumer in a process of its
+own counts the trades inside the candles it receives (in this process, reading a thousand
+candles a second would take this process's CPU and wait for its interpreter lock, and the
+latency measured would be the consumer's). For each step it prints trades/s generated and published,
 CPU of this process per trade and as a share of one core, RSS, and candle latency (arrival
 minus the end of the candle's second) p50/p99. A step is sustained when the published count
 keeps up with the generated one and latency does not grow.
@@ -17,8 +19,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import multiprocessing
 import threading
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import websocket
@@ -51,6 +55,18 @@ class CandleCounter(threading.Thread):
             return
 
 
+def count_candles(url: str, requests: Connection) -> None:
+    """The consumer process: each ``True`` asks for the candles seen since the last one."""
+    counter = CandleCounter(url)
+    counter.start()
+    reported = 0
+    while requests.recv():
+        seen = counter.seen[reported:]
+        reported += len(seen)
+        requests.send(seen)
+    counter.socket.close()
+
+
 def rss_mib() -> float:
     return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
 
@@ -71,8 +87,10 @@ def main() -> None:
         thread_switch_ms=args.thread_switch_ms,
     )
     system = start_system(settings)
-    counter = CandleCounter(system.ws_url)
-    counter.start()
+    counter, requests = multiprocessing.Pipe()
+    consumer = multiprocessing.get_context("spawn").Process(target=count_candles, args=(system.ws_url, requests))
+    consumer.start()
+    seen: list[tuple[int, int, float]] = []
     print(f"{args.symbols} symbols, {args.seconds:g} s per step, --thread-switch-ms {args.thread_switch_ms:g}")
     print(f"{'target/s':>9} {'published/s':>12} {'CPU/trade':>10} {'CPU':>6} {'RSS':>8} {'p50':>8} {'p99':>8}")
     try:
@@ -86,7 +104,9 @@ def main() -> None:
             cpu = time.process_time() - cpu_before
             end_second = start_second + int(args.seconds)
             time.sleep(1.5)  # the window's last candles close after grace
-            window = [(t, n, lat) for t, n, lat in counter.seen if start_second * 1000 <= t < end_second * 1000]
+            counter.send(True)
+            seen.extend(counter.recv())
+            window = [(t, n, lat) for t, n, lat in seen if start_second * 1000 <= t < end_second * 1000]
             published = sum(n for _, n, _ in window) / args.seconds
             latencies = [lat for _, _, lat in window]
             p50 = percentile(latencies, 0.5) if latencies else float("nan")
@@ -95,7 +115,8 @@ def main() -> None:
                   f"{cpu / args.seconds * 100:>5.0f}% {rss_mib():>6.0f}MiB {p50:>6.0f}ms {p99:>6.0f}ms", flush=True)
     finally:
         rate.value = 0
-        counter.socket.close()
+        counter.send(False)
+        consumer.join()
         system.stop()
         process.terminate()
 

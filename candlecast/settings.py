@@ -32,6 +32,7 @@ class Settings:
     testnet: bool = False
     grace_ms: int = 250
     empty_candles: bool = True
+    aggregator_threads: int = 1
     streams_per_connection: int = 200
     reconnect_max_s: float = 30.0
     stale_after_s: float = 60.0
@@ -90,6 +91,8 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--rest-url", "rest_url", str, "upstream REST base URL"),
     ("--grace-ms", "grace_ms", int, "how long after a second ends a quiet symbol's candle waits for stragglers"),
     ("--empty-candles", "empty_candles", _flag, "publish Binance's flat candle for seconds without trades"),
+    ("--aggregator-threads", "aggregator_threads", int,
+     "threads the symbols' aggregators take turns on (each symbol keeps its own actor)"),
     ("--streams-per-connection", "streams_per_connection", int, "streams per upstream connection"),
     ("--reconnect-max-s", "reconnect_max_s", float, "cap of the reconnect backoff, seconds"),
     ("--stale-after-s", "stale_after_s", float, "reconnect an upstream socket silent (no frame, no ping) this long"),
@@ -165,8 +168,9 @@ def parse_settings(argv: Sequence[str] | None = None, environ: dict[str, str] | 
             values["rest_url"] = TESTNET_REST_URL
     if values["log_format"] not in ("auto", "console", "json"):
         parser.error("--log-format must be console, json or auto")
-    if values["ws_writers"] < 1:
-        parser.error("--ws-writers must be at least 1")
+    for field in ("aggregator_threads", "ws_writers"):
+        if values[field] < 1:
+            parser.error(f"--{field.replace('_', '-')} must be at least 1")
     if values["thread_switch_ms"] <= 0:
         parser.error("--thread-switch-ms must be positive")
     return Settings(**values)

@@ -59,11 +59,10 @@ def _display_host(host: str) -> str:
 
 
 def start_system(settings: Settings) -> RunningSystem:
-    # Process-wide. With a thread per symbol, many threads wake at once (every second's tick,
-    # every second's trade batches), and each thread waiting for the GIL asks its holder to
-    # let go every switch interval: at Python's 5 ms that was thousands of wake-ups a second
-    # spent on handing the GIL around. Threads here mostly give it up on their own, waiting
-    # on a mailbox or a socket, long before 50 ms.
+    # Process-wide. A thread waiting for the GIL asks its holder to let go every switch
+    # interval; the reader, pool, broadcaster and writer threads mostly give it up on their
+    # own, waiting on a socket or a mailbox, so forced switches only add handoffs (20 symbols
+    # at 100,000 trades/s held at 50 ms and fell behind at 5 or 15; see README, Ingest).
     sys.setswitchinterval(settings.thread_switch_ms / 1000)
     started: list[pykka.ActorRef[Any]] = []
     try:

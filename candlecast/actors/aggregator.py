@@ -1,5 +1,6 @@
 """One aggregator per symbol: folds trades into candles, publishes closed and revised ones,
-and asks the backfill actor for trades its gaps are missing."""
+and asks the backfill actor for trades its gaps are missing. It never blocks, so the
+aggregators share the registry's pool of threads (``pool.py``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from candlecast.actors.base import Actor
+from candlecast.actors.pool import ActorPool, PooledActor
 from candlecast.candles import CandleSeries
 from candlecast.gaps import RECOVERED
 from candlecast.messages import (
@@ -22,9 +23,11 @@ from candlecast.messages import (
 )
 
 
-class AggregatorActor(Actor):
-    def __init__(self, symbol: str, fill_empty: bool, window_s: int, broadcaster: Any, store: Any, backfill: Any) -> None:
-        super().__init__(actor="aggregator", symbol=symbol)
+class AggregatorActor(PooledActor):
+    def __init__(
+        self, pool: ActorPool, symbol: str, fill_empty: bool, window_s: int, broadcaster: Any, store: Any, backfill: Any
+    ) -> None:
+        super().__init__(pool, actor="aggregator", symbol=symbol)
         self._series = CandleSeries(symbol, fill_empty, window_s)
         self._broadcaster = broadcaster
         self._store = store

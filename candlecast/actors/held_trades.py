@@ -1,17 +1,20 @@
 """Trades a reader has parsed but not yet told to their aggregators, grouped by symbol.
 
-Each tell wakes an aggregator's thread; with a thousand symbols, telling after every read
-cost a wake-up for every trade or two, and the wake-ups were most of the work. An aggregator
-needs a second's trades only by the time that second closes, so a symbol's trades are held
-until one of these says the second is done or the batch big enough:
+Every tell to an aggregator is a message to schedule and a turn on the pool, so a symbol's
+trades are held and go together, until one of these says the second is done, the batch is
+big enough, or it has waited long enough:
 
-- a trade of a later second arrives (it goes along, so the aggregator closes the candle at once);
+- a trade of a later second than any this symbol had arrives (it goes along, so the aggregator
+  closes the candle at once, even when the earlier second's trades went already);
 - ``full_batch`` trades are held;
 - the first held trade's second has ended, as far as this reader can tell, plus ``settle_s``
   for trades still on the wire. The trade's exchange time says how much of its second was
   left when it happened; it cannot have been read earlier than that, so counting from the
   moment it was read never ends the second early, and is late by no more than the network's
-  delay, whatever the local clock says.
+  delay, whatever the local clock says;
+- the first held trade was read ``max_hold_s`` ago. Holding whole seconds would leave every
+  symbol's second to be aggregated in one burst as seconds end, and with a thousand symbols
+  the last candles of the burst waited for all the others.
 
 The trade channel and the latest tick do not wait for this: the reader tells them every read.
 Pure data: it lives inside one reader thread.
@@ -25,37 +28,42 @@ from candlecast.messages import Trade, TradeBatch
 
 
 class _Held:
-    __slots__ = ("second", "due", "trades")
+    __slots__ = ("due", "trades")
 
-    def __init__(self, second: int, due: float, first: Trade) -> None:
-        self.second = second
+    def __init__(self, due: float, first: Trade) -> None:
         self.due = due
         self.trades = [first]
 
 
 class HeldTrades:
-    __slots__ = ("_settle_s", "_full_batch", "_held", "_ready", "_next_due")
+    __slots__ = ("_settle_s", "_full_batch", "_max_hold_s", "_held", "_newest_second", "_ready", "_next_due")
 
-    def __init__(self, settle_s: float, full_batch: int) -> None:
+    def __init__(self, settle_s: float, full_batch: int, max_hold_s: float) -> None:
         self._settle_s = settle_s
         self._full_batch = full_batch
+        self._max_hold_s = max_hold_s
         self._held: dict[str, _Held] = {}
+        self._newest_second: dict[str, int] = {}
         self._ready: dict[str, None] = {}  # symbols to tell after this read, in order
         self._next_due = math.inf
 
     def add(self, trade: Trade, now: float) -> None:
         """Hold a trade read at ``now`` (monotonic seconds)."""
-        held = self._held.get(trade.symbol)
+        symbol = trade.symbol
+        second, into_ms = divmod(trade.time, 1000)
+        newest = self._newest_second.get(symbol, second)
+        if second >= newest:
+            self._newest_second[symbol] = second
+        held = self._held.get(symbol)
         if held is None:
-            second, into_ms = divmod(trade.time, 1000)
-            due = now + (1000 - into_ms) / 1000 + self._settle_s
-            self._held[trade.symbol] = _Held(second, due, trade)
+            due = now + min((1000 - into_ms) / 1000 + self._settle_s, self._max_hold_s)
+            self._held[symbol] = held = _Held(due, trade)
             if due < self._next_due:
                 self._next_due = due
-            return
-        held.trades.append(trade)
-        if trade.time // 1000 > held.second or len(held.trades) >= self._full_batch:
-            self._ready[trade.symbol] = None
+        else:
+            held.trades.append(trade)
+        if second > newest or len(held.trades) >= self._full_batch:
+            self._ready[symbol] = None
 
     def wait_s(self, now: float) -> float | None:
         """How long until the next symbol is due; None when nothing is held."""

@@ -18,6 +18,7 @@ from candlecast.actors.base import Actor
 from candlecast.actors.connect_attempts import ConnectAttempts
 from candlecast.actors.connection import ConnectionActor
 from candlecast.actors.poller import Poller
+from candlecast.actors.pool import ActorPool
 from candlecast.errors import AlreadySubscribed, ExchangeInfoUnavailable, InvalidSymbol, NotSubscribed
 from candlecast.messages import (
     AddSymbol,
@@ -65,6 +66,7 @@ class RegistryActor(Actor):
         self._store = store
         self._trading: frozenset[str] | None = None
         self._aggregators: dict[str, pykka.ActorRef[Any]] = {}
+        self._aggregator_pool = ActorPool("aggregators", settings.aggregator_threads)
         self._connections: dict[int, _Connection] = {}
         self._connection_ids = itertools.count(1)
         self._connect_attempts = ConnectAttempts(settings.connect_attempts)
@@ -78,6 +80,7 @@ class RegistryActor(Actor):
         )
 
     def on_start(self) -> None:
+        self._aggregator_pool.start()
         # Initial symbols start streaming at once; exchangeInfo confirms them when it arrives.
         for symbol in self._settings.symbols:
             self._activate(symbol)
@@ -89,6 +92,7 @@ class RegistryActor(Actor):
         self._exchange_info.stop()
         pykka.get_all([connection.ref.stop(block=False) for connection in self._connections.values()])
         pykka.get_all([aggregator.stop(block=False) for aggregator in self._aggregators.values()])
+        self._aggregator_pool.stop()
 
     def handle(self, message: Any) -> Any:
         match message:
@@ -135,7 +139,7 @@ class RegistryActor(Actor):
 
     def _activate(self, symbol: str) -> None:
         aggregator = AggregatorActor.start(
-            symbol, self._settings.empty_candles, self._settings.backfill_window_s,
+            self._aggregator_pool, symbol, self._settings.empty_candles, self._settings.backfill_window_s,
             self._broadcaster, self._store, self._backfill,
         )
         self._aggregators[symbol] = aggregator

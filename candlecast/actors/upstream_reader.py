@@ -47,6 +47,7 @@ CONNECT_TIMEOUT_S = 3.0
 # the clock's grace, so they arrive before it closes the second), for stragglers on the wire.
 SETTLE_S = 0.02
 FULL_BATCH = 256
+MAX_HOLD_S = 0.25
 STABLE_CONNECTION_S = 30.0
 MAX_POLL_S = 1.0
 REPORT_EVERY_S = 1.0
@@ -139,7 +140,7 @@ class UpstreamReader(threading.Thread):
 
     def _read(self, sock: websocket.WebSocket, connected_at: float) -> str:
         """Read until the connection fails; returns why. Trades still held go out either way."""
-        held = HeldTrades(min(SETTLE_S, self._options.grace_ms / 4000), FULL_BATCH)
+        held = HeldTrades(min(SETTLE_S, self._options.grace_ms / 4000), FULL_BATCH, MAX_HOLD_S)
         frames = FrameReader(sock)
         last_frame = last_report = connected_at
         try:
