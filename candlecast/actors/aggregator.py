@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import pykka
 
 from candlecast.actors.pool import ActorPool, PooledActor
 from candlecast.candles import CandleSeries
@@ -53,16 +54,21 @@ class AggregatorActor(PooledActor):
         self._emit(out)
 
     def _emit(self, out: list[Any]) -> None:
-        for item in out:
-            if isinstance(item, RequestBackfill):
-                self._backfill.tell(msgspec.structs.replace(item, reply_to=self.actor_ref))
-                continue
-            if isinstance(item, GapEvent):
-                level = self.log.info if item.kind == RECOVERED else self.log.warning
-                level("trade id gap", kind=item.kind, first=item.first_trade_id, last=item.last_trade_id, detail=item.detail)
-            self._broadcaster.tell(item)
-            self._store.tell(item)
-        out.clear()
+        try:
+            for item in out:
+                self._emit_one(item)
+        except pykka.ActorDeadError:
+            pass  # the system is stopping, and a backlog outlasted the registry's wait for us
+
+    def _emit_one(self, item: Any) -> None:
+        if isinstance(item, RequestBackfill):
+            self._backfill.tell(msgspec.structs.replace(item, reply_to=self.actor_ref))
+            return
+        if isinstance(item, GapEvent):
+            level = self.log.info if item.kind == RECOVERED else self.log.warning
+            level("trade id gap", kind=item.kind, first=item.first_trade_id, last=item.last_trade_id, detail=item.detail)
+        self._broadcaster.tell(item)
+        self._store.tell(item)
 
     def on_stop(self) -> None:
         series = self._series

@@ -47,7 +47,7 @@ CONNECT_TIMEOUT_S = 3.0
 # the clock's grace, so they arrive before it closes the second), for stragglers on the wire.
 SETTLE_S = 0.02
 FULL_BATCH = 256
-MAX_HOLD_S = 0.25
+MAX_HOLD_S = 0.1
 STABLE_CONNECTION_S = 30.0
 MAX_POLL_S = 1.0
 REPORT_EVERY_S = 1.0
