@@ -9,7 +9,7 @@ any order (late and recovered trades arrive out of order) and give the same cand
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Iterable
 
 import msgspec
 
@@ -155,14 +155,27 @@ class CandleSeries:
 
     def add(self, trade: Trade, out: list[Any]) -> bool:
         """Fold in a trade from the live stream; False if it was seen before."""
+        added = self._take(trade, out)
+        if self._revised:
+            self._revise(out)
+        return added
+
+    def add_batch(self, trades: Iterable[Trade], out: list[Any]) -> None:
+        """Fold in live trades in id order. Candles they change are re-published once, after
+        all of them: a batch of late trades (a reader fallen behind the clock) is one revision,
+        not one per trade, so catching up does not multiply the work."""
+        for trade in trades:
+            self._take(trade, out)
+        if self._revised:
+            self._revise(out)
+
+    def _take(self, trade: Trade, out: list[Any]) -> bool:
         if not self.ids.add(trade.trade_id, trade.last_trade_id, trade.time):
             self.duplicates += 1
             return False
         if self.gaps.open:
             self._bound_open_ended(trade)
         self._place(trade, out)
-        if self._revised:
-            self._revise(out)
         return True
 
     def settle(self, out: list[Any]) -> None:

@@ -38,8 +38,7 @@ class AggregatorActor(PooledActor):
         out: list[Any] = []
         match message:
             case TradeBatch(trades=trades):
-                for trade in trades:
-                    self._series.add(trade, out)
+                self._series.add_batch(trades, out)
                 self._series.settle(out)
             case SecondElapsed(second=second):
                 self._series.elapse(second, out)

@@ -6,8 +6,10 @@ batched, within Binance's per-connection message rate (``RequestBudget``; a defe
 waits on a timer), each change followed by LIST_SUBSCRIPTIONS and reconciled against the
 reply (``SubscriptionSync``). It rotates sockets make-before-break: when the reader's socket
 is due (lifetime or ``serverShutdown``), a second reader connects with every stream in its
-URL, and only then is the first stopped; trades seen twice meanwhile are deduplicated by the
-aggregators. Losing the socket with no replacement tells each routed aggregator
+URL and takes over; the first keeps reading until the second reports a second of frames, so
+trades already on their way through the old socket (sent before the new one subscribed) are
+not lost, and is stopped then. Trades seen twice meanwhile are deduplicated by the
+aggregators and the broadcaster. Losing the socket with no replacement tells each routed aggregator
 ``StreamInterrupted``, and ``StreamResumed`` once it streams again.
 """
 
@@ -68,6 +70,7 @@ class ConnectionActor(Actor):
         self._routes: dict[str, Any] = {}
         self._reader: UpstreamReader | None = None
         self._replacement: UpstreamReader | None = None
+        self._retiring: UpstreamReader | None = None  # replaced, still reading what it was sent
         self._socket: websocket.WebSocket | None = None
         self._reader_ids = itertools.count(1)
         self._request_ids = itertools.count(1)
@@ -110,6 +113,7 @@ class ConnectionActor(Actor):
                 if self._reader is not None and reader_id == self._reader.reader_id:
                     self._last_frame_at = at
                     self._report()
+                    self._stop_retiring()
             case FlushRequests():
                 self._flush_timer = None
                 self._flush()
@@ -132,7 +136,7 @@ class ConnectionActor(Actor):
             self._reader = self._start_reader()
             self._report("connecting", "")
         routes = MappingProxyType(dict(self._routes))
-        for reader in (self._reader, self._replacement):
+        for reader in (self._reader, self._replacement, self._retiring):
             if reader is not None:
                 reader.routes = routes
 
@@ -152,11 +156,16 @@ class ConnectionActor(Actor):
         return reader
 
     def _stop_readers(self) -> None:
-        for reader in (self._replacement, self._reader):
+        for reader in (self._replacement, self._reader, self._retiring):
             if reader is not None:
                 reader.stop()
-        self._reader = self._replacement = None
+        self._reader = self._replacement = self._retiring = None
         self._socket = None
+
+    def _stop_retiring(self) -> None:
+        retiring, self._retiring = self._retiring, None
+        if retiring is not None:
+            retiring.stop()
 
     def _is_active(self, reader_id: int) -> bool:
         return self._reader is not None and self._reader.reader_id == reader_id
@@ -169,9 +178,8 @@ class ConnectionActor(Actor):
 
     def _connected(self, connected: UpstreamConnected) -> None:
         if self._replacement is not None and connected.reader_id == self._replacement.reader_id:
-            retired, self._reader, self._replacement = self._reader, self._replacement, None
-            if retired is not None:
-                retired.stop()
+            self._stop_retiring()
+            self._retiring, self._reader, self._replacement = self._reader, self._replacement, None
             self._rotations += 1
         elif not self._is_active(connected.reader_id):
             return
@@ -188,7 +196,11 @@ class ConnectionActor(Actor):
         self._flush()
 
     def _disconnected(self, disconnected: UpstreamDisconnected) -> None:
-        """Only the active reader's losses matter; a replacement that cannot connect keeps trying."""
+        """Only the active reader's losses matter; a replacement that cannot connect keeps trying,
+        and a retiring one that lost its socket has nothing left to read."""
+        if self._retiring is not None and disconnected.reader_id == self._retiring.reader_id:
+            self._stop_retiring()
+            return
         if not self._is_active(disconnected.reader_id):
             return
         was_streaming = self._socket is not None
@@ -280,15 +292,18 @@ class ConnectionActor(Actor):
     def _report(self, state: str | None = None, detail: str | None = None) -> None:
         self._state = self._state if state is None else state
         self._detail = self._detail if detail is None else detail
-        self._registry.tell(ConnectionStateChanged(
-            connection_id=self._id,
-            state=self._state,
-            detail=self._detail,
-            rejected_frames=self._rejected_frames,
-            streams=len(self._routes),
-            last_frame_at=self._last_frame_at,
-            reconnects=self._reconnects,
-            rotations=self._rotations,
-            control_requests=self._control_requests,
-            resubscribed=self._resubscribed,
-        ))
+        try:
+            self._registry.tell(ConnectionStateChanged(
+                connection_id=self._id,
+                state=self._state,
+                detail=self._detail,
+                rejected_frames=self._rejected_frames,
+                streams=len(self._routes),
+                last_frame_at=self._last_frame_at,
+                reconnects=self._reconnects,
+                rotations=self._rotations,
+                control_requests=self._control_requests,
+                resubscribed=self._resubscribed,
+            ))
+        except pykka.ActorDeadError:
+            pass  # the registry is stopping, and stops us next

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Callable, Generic, TypeVar
 
+import pykka
 import structlog
 
 from candlecast.actors.stoppable import StoppableThread
@@ -47,5 +48,8 @@ class Poller(Generic[T], StoppableThread):
             else:
                 failures = 0
                 delay = self._interval_s
-                self._deliver(result)
+                try:
+                    self._deliver(result)
+                except pykka.ActorDeadError:
+                    return  # the owner is stopping, and stops this thread next
             self.stopped.wait(delay)

@@ -10,6 +10,10 @@ queue; a pool thread then runs the actor's loop until the mailbox is empty or th
 had ``TURN`` messages, and moves on to the next. An actor is on at most one thread at a time,
 so its messages keep their order and its state stays its own.
 
+pykka names ``_create_actor_inbox`` and ``_start_actor_loop`` as the places to implement a new
+kind of actor; the turn also calls its loop's three steps (``_actor_loop_setup``, ``_running``,
+``_teardown``), which are internal: ``tests/actors/test_pool.py`` checks them on the pinned pykka.
+
 Pooled actors must never block: a handler waiting on I/O or on an ``ask`` holds a pool thread
 every other actor of the pool needs.
 """
@@ -19,12 +23,13 @@ from __future__ import annotations
 import collections
 import queue
 import sys
-from typing import Any
-
-from pykka._envelope import Envelope
+from typing import TYPE_CHECKING, Any
 
 from candlecast.actors.base import Actor
 from candlecast.actors.stoppable import StoppableThread
+
+if TYPE_CHECKING:
+    from pykka._envelope import Envelope
 
 TURN = 64
 _RUN = "run"

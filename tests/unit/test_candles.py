@@ -4,6 +4,7 @@ that arrive late, twice, or only later through a backfill."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 from hypothesis import given, settings
@@ -94,6 +95,39 @@ def test_a_trade_after_its_second_closed_revises_it_and_the_empty_seconds_after(
         (11_000, 3, 2, 1), (12_000, 3, 0, 1), (13_000, 3, 0, 1),
     ]
     assert series.late_applied == 1
+
+
+def test_late_trades_in_one_batch_revise_their_candle_once() -> None:
+    series = CandleSeries("ETHUSDT")
+    closed: list[Candle] = []
+    series.add_batch((trade(1, 10_100, "1"), trade(2, 11_100, "2")), closed)
+    series.elapse(12, closed)
+    published = len(closed)
+    series.add_batch(tuple(trade(trade_id, 11_500, str(trade_id)) for trade_id in range(3, 53)), closed)
+    assert [(c.open_time, c.trades, c.close, c.revision) for c in closed[published:]] == [
+        (11_000, 51, 52, 1), (12_000, 0, 52, 1),
+    ]
+    assert series.late_applied == 50
+
+
+@settings(max_examples=300, deadline=None)
+@given(trade_lists(), st.lists(st.integers(0, 100), max_size=8))
+def test_batches_behind_the_clock_end_as_the_reference(trades: list[Trade], cuts: list[int]) -> None:
+    """The clock runs ahead of every batch after the first second (which only supplies the last
+    price), so most trades arrive after their second closed."""
+    first_whole = trades[0].time // 1000 + 1
+    warmup = sum(1 for t in trades if t.time // 1000 < first_whole)
+    series = CandleSeries("BTCUSDT")
+    out: list[Any] = []
+    series.add_batch(trades[:warmup], out)
+    bounds = sorted({warmup + c % (len(trades) - warmup + 1) for c in cuts} | {warmup, len(trades)})
+    for start, end in zip(bounds, bounds[1:]):
+        series.elapse(trades[end - 1].time // 1000, out)
+        series.add_batch(trades[start:end], out)
+    series.elapse(trades[-1].time // 1000, out)
+    final = latest([c for c in out if isinstance(c, Candle)])
+    expected = reference_candles(trades, first_whole, trades[-1].time // 1000)
+    assert [as_first_publication(c) for c in final.values() if c.open_time >= first_whole * 1000] == expected
 
 
 def test_a_duplicate_trade_changes_nothing() -> None:
