@@ -32,7 +32,8 @@ def busy_market() -> Iterator[Simulator]:
 
 
 def start(sim: Simulator, **overrides: Any) -> RunningSystem:
-    return start_system(settings_for(sim, symbols=BUSY_MARKET["symbols"], ws_backlog_bytes=16384, ws_socket_buffer_bytes=65536, **overrides))
+    limits = {"ws_backlog_bytes": 16384, "ws_socket_buffer_bytes": 65536} | overrides
+    return start_system(settings_for(sim, symbols=BUSY_MARKET["symbols"], **limits))
 
 
 def health(system: RunningSystem) -> dict[str, Any]:
@@ -59,7 +60,9 @@ def assert_every_second(candles: list[dict[str, Any]]) -> None:
 def test_slow_client_is_conflated_and_told_of_dropped_trades_while_a_healthy_one_gets_everything(
     busy_market: Simulator,
 ) -> None:
-    system = start(busy_market, ws_send_timeout_s=60.0)
+    # A backlog of a few seconds of this market: the healthy client's thread may wait that
+    # long for the interpreter in this busy process, and the slow client still overflows it.
+    system = start(busy_market, ws_send_timeout_s=60.0, ws_backlog_bytes=262144)
     everything = "/?channels=candle,trade"
     healthy = WsClient(system.ws_url + everything, receive_buffer=LARGE_RECEIVE_BUFFER)
     slow = WsClient(system.ws_url + everything, receive_buffer=SMALL_RECEIVE_BUFFER)
