@@ -3,7 +3,10 @@
 websocket-client frames each message in pure Python for about 10 µs, more than a trade may
 cost in all, and Binance sends one trade per frame. This decoder takes whatever one read
 brought, returns every complete message in it and keeps a partial frame for the next read.
-It accepts only what a server may send without extensions: unmasked frames, RSV bits clear.
+It accepts only what a server may send without extensions: unmasked frames, RSV bits clear,
+and messages up to ``MAX_MESSAGE_BYTES``: Binance's largest (a LIST_SUBSCRIPTIONS reply for
+1,024 streams) is about 30 KB, and a broken or hostile server announcing a huge frame would
+otherwise have its bytes buffered until memory runs out. It is refused at its header.
 Text is not checked for UTF-8 here; the JSON decoder rejects invalid text it reads anyway.
 """
 
@@ -22,6 +25,7 @@ _FIN = 0x80
 _RSV = 0x70
 _MASKED = 0x80
 _MAX_CONTROL_PAYLOAD = 125
+MAX_MESSAGE_BYTES = 1 << 20
 # The byte that starts nearly every frame: FIN set, no RSV bits, a text opcode.
 _FINAL_TEXT = _FIN | OPCODE_TEXT
 
@@ -36,12 +40,14 @@ class ProtocolError(ValueError):
 class FrameDecoder:
     """Owned by the one thread that reads the connection."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
+        self._max_message_bytes = max_message_bytes
         self._pending: list[bytes] = []
         self._pending_size = 0
         # Bytes the pending ones must reach before another frame can be complete.
         self._needed = 2
         self._fragments: list[bytes] | None = None
+        self._fragmented_size = 0
         self._fragmented_opcode = OPCODE_TEXT
 
     def feed(self, data: bytes) -> list[Message]:
@@ -71,8 +77,8 @@ class FrameDecoder:
                     needed = start - position
                     break
                 length = int.from_bytes(buffer[position + 2 : start], "big")
-                if length >> 63:
-                    raise ProtocolError("frame length has its most significant bit set")
+                if length > self._max_message_bytes:
+                    raise ProtocolError(f"frame of {length} bytes is over the {self._max_message_bytes}-byte limit")
             stop = start + length
             if stop > end:
                 needed = stop - position
@@ -105,11 +111,15 @@ class FrameDecoder:
                 messages.append((opcode, payload))
             else:
                 self._fragments = [payload]
+                self._fragmented_size = len(payload)
                 self._fragmented_opcode = opcode
         elif opcode == OPCODE_CONTINUATION:
             if self._fragments is None:
                 raise ProtocolError("continuation frame without a message to continue")
             self._fragments.append(payload)
+            self._fragmented_size += len(payload)
+            if self._fragmented_size > self._max_message_bytes:
+                raise ProtocolError(f"fragmented message over the {self._max_message_bytes}-byte limit")
             if final:
                 messages.append((self._fragmented_opcode, b"".join(self._fragments)))
                 self._fragments = None

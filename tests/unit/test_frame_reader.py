@@ -16,6 +16,7 @@ import pytest
 import websocket
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
+from candlecast import ws_frames
 from candlecast.actors.frame_reader import FrameReader, UpstreamClosed
 
 ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -163,3 +164,11 @@ def test_a_socket_past_descriptor_1024_can_be_watched(descriptors_past_1024: Non
     finally:
         ours.close()
         theirs.close()
+
+
+def test_a_frame_announcing_more_than_the_limit_ends_the_read_at_its_header(pair: tuple[socket.socket, socket.socket]) -> None:
+    ours, theirs = pair
+    frames = FrameReader(connected(ours))
+    theirs.sendall(b"\x81\x7f" + (64 << 20).to_bytes(8, "big") + b"{")
+    with pytest.raises(ws_frames.ProtocolError, match="over the 1048576-byte limit"):
+        frames.read()

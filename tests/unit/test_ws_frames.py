@@ -120,9 +120,27 @@ def with_first_byte(frame: bytearray, first: int) -> bytes:
         (with_first_byte(server().send_data(b"c" * 126), 0x88), "over 125"),
         (with_first_byte(server().send_data("x"), 0x80), "continuation frame without"),
         (bytes(server().send_data("a", fin=False) + server().send_data("b")), "before the fragmented one ended"),
-        (b"\x81\x7f\x80" + bytes(7), "most significant bit"),
+        (b"\x81\x7f\x80" + bytes(7), "over the 1048576-byte limit"),
     ],
 )
 def test_protocol_errors(data: bytes, complaint: str) -> None:
     with pytest.raises(ProtocolError, match=complaint):
         FrameDecoder().feed(data)
+
+
+def test_a_message_over_the_limit_is_refused_at_its_header() -> None:
+    header = b"\x81\x7f" + (ws_frames.MAX_MESSAGE_BYTES + 1).to_bytes(8, "big")
+    with pytest.raises(ProtocolError, match="over the 1048576-byte limit"):
+        FrameDecoder().feed(header)
+    decoder = FrameDecoder(max_message_bytes=1000)
+    assert decoder.feed(bytes(server().send_data("k" * 1000))) == [(OPCODE_TEXT, b"k" * 1000)]
+    with pytest.raises(ProtocolError, match="over the 1000-byte limit"):
+        decoder.feed(bytes(server().send_data("k" * 1001))[:4])
+
+
+def test_fragments_adding_up_past_the_limit_are_refused() -> None:
+    encoder = server()
+    decoder = FrameDecoder(max_message_bytes=1000)
+    assert decoder.feed(bytes(encoder.send_data("f" * 600, fin=False))) == []
+    with pytest.raises(ProtocolError, match="fragmented message over the 1000-byte limit"):
+        decoder.feed(bytes(encoder.send_data("f" * 401)))
