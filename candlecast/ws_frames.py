@@ -5,7 +5,7 @@ cost in all, and Binance sends one trade per frame. This decoder takes whatever 
 brought, returns every complete message in it and keeps a partial frame for the next read.
 It accepts only what a server may send without extensions: unmasked frames, RSV bits clear,
 and messages up to ``MAX_MESSAGE_BYTES``: Binance's largest (a LIST_SUBSCRIPTIONS reply for
-1,024 streams) is about 30 KB, and a broken or hostile server announcing a huge frame would
+1,024 streams) is under 30 KB, and a broken or hostile server announcing a huge frame would
 otherwise have its bytes buffered until memory runs out. It is refused at its header.
 Text is not checked for UTF-8 here; the JSON decoder rejects invalid text it reads anyway.
 """
