@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-import pykka
 
+from candlecast.actors.base import tell_if_alive
 from candlecast.actors.pool import ActorPool, PooledActor
 from candlecast.candles import CandleSeries
 from candlecast.gaps import RECOVERED
@@ -53,21 +53,17 @@ class AggregatorActor(PooledActor):
         self._emit(out)
 
     def _emit(self, out: list[Any]) -> None:
-        try:
-            for item in out:
-                self._emit_one(item)
-        except pykka.ActorDeadError:
-            pass  # the system is stopping, and a backlog outlasted the registry's wait for us
-
-    def _emit_one(self, item: Any) -> None:
-        if isinstance(item, RequestBackfill):
-            self._backfill.tell(msgspec.structs.replace(item, reply_to=self.actor_ref))
-            return
-        if isinstance(item, GapEvent):
-            level = self.log.info if item.kind == RECOVERED else self.log.warning
-            level("trade id gap", kind=item.kind, first=item.first_trade_id, last=item.last_trade_id, detail=item.detail)
-        self._broadcaster.tell(item)
-        self._store.tell(item)
+        """Receivers stopped already only while the system stops, if a backlog outlasted the
+        registry's wait for us."""
+        for item in out:
+            if isinstance(item, RequestBackfill):
+                tell_if_alive(self._backfill, msgspec.structs.replace(item, reply_to=self.actor_ref))
+                continue
+            if isinstance(item, GapEvent):
+                level = self.log.info if item.kind == RECOVERED else self.log.warning
+                level("trade id gap", kind=item.kind, first=item.first_trade_id, last=item.last_trade_id, detail=item.detail)
+            tell_if_alive(self._broadcaster, item)
+            tell_if_alive(self._store, item)
 
     def on_stop(self) -> None:
         series = self._series

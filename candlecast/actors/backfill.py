@@ -11,10 +11,9 @@ from __future__ import annotations
 import queue
 from typing import Any
 
-import pykka
 import structlog
 
-from candlecast.actors.base import Actor
+from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.actors.stoppable import StoppableThread
 from candlecast.backfill import (
     Fetcher,
@@ -64,7 +63,7 @@ class BackfillWorker(StoppableThread):
             except UpstreamUnavailable as exc:
                 self._failed += 1
                 self._log.warning("backfill failed", symbol=job.symbol, first_id=job.first_id, error=str(exc))
-                self._tell(job.reply_to, BackfillFailed(job.symbol, job.first_id, str(exc)))
+                tell_if_alive(job.reply_to, BackfillFailed(job.symbol, job.first_id, str(exc)))
             self._served += 1
             self._report()
 
@@ -82,17 +81,10 @@ class BackfillWorker(StoppableThread):
         for page in pages:
             self._pages += 1
             self._trades += sum(t.count for t in page.trades)
-            self._tell(job.reply_to, page)
-
-    @staticmethod
-    def _tell(ref: Any, message: Any) -> None:
-        try:
-            ref.tell(message)
-        except pykka.ActorDeadError:
-            pass
+            tell_if_alive(job.reply_to, page)
 
     def _report(self) -> None:
-        self._tell(self._owner, BackfillProgress(
+        tell_if_alive(self._owner, BackfillProgress(
             served=self._served, pages=self._pages, trades=self._trades, failed=self._failed,
             rate_limited=self._fetcher.rate_limited, rest_requests=self._fetcher.requests,
             weight_used_1m=self._fetcher.budget.used, source=self._source,

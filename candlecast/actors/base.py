@@ -38,3 +38,13 @@ class Actor(pykka.ThreadingActor):
 
     def handle(self, message: Any) -> Any:
         raise NotImplementedError
+
+
+def tell_if_alive(ref: pykka.ActorRef[Any], message: Any) -> bool:
+    """Tell ``message``; False if the receiver has stopped. Actors stop in order and one may
+    outlive a receiver, or a symbol's actor, by a moment: that is not an error."""
+    try:
+        ref.tell(message)
+    except pykka.ActorDeadError:
+        return False
+    return True

@@ -9,9 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-import pykka
 
-from candlecast.actors.base import Actor
+from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.actors.poller import Poller
 from candlecast.actors.stoppable import StoppableThread
 from candlecast.messages import AggregatorsChanged, ClockOffsetMeasured, SecondElapsed
@@ -83,10 +82,7 @@ class ClockActor(Actor):
         match message:
             case SecondElapsed():
                 for aggregator in self._aggregators:
-                    try:
-                        aggregator.tell(message)
-                    except pykka.ActorDeadError:
-                        continue  # removed; the registry's next AggregatorsChanged is on its way
+                    tell_if_alive(aggregator, message)  # a removed one: AggregatorsChanged is on its way
             case AggregatorsChanged(aggregators=aggregators):
                 self._aggregators = aggregators
             case ClockOffsetMeasured(offset_ms=offset):

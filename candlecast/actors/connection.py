@@ -22,11 +22,10 @@ import time
 from types import MappingProxyType
 from typing import Any
 
-import pykka
 import websocket
 
 from candlecast import binance
-from candlecast.actors.base import Actor
+from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.actors.connect_attempts import ConnectAttempts
 from candlecast.actors.request_budget import RequestBudget
 from candlecast.actors.subscription_sync import SubscriptionSync
@@ -220,10 +219,7 @@ class ConnectionActor(Actor):
         self._report("reconnecting", disconnected.reason)
 
     def _tell_aggregator(self, symbol: str, message: Any) -> None:
-        try:
-            self._routes[symbol].tell(message)
-        except pykka.ActorDeadError:
-            pass  # the symbol is being removed; its Unwatch is on the way
+        tell_if_alive(self._routes[symbol], message)  # a symbol being removed: its Unwatch is on the way
 
     # --- requests --------------------------------------------------------------------------
 
@@ -276,10 +272,7 @@ class ConnectionActor(Actor):
         self._flush_timer.start()
 
     def _tell_flush(self) -> None:
-        try:
-            self.actor_ref.tell(FlushRequests())
-        except pykka.ActorDeadError:
-            pass
+        tell_if_alive(self.actor_ref, FlushRequests())
 
     def _cancel_flush(self) -> None:
         timer, self._flush_timer = self._flush_timer, None
@@ -292,18 +285,15 @@ class ConnectionActor(Actor):
     def _report(self, state: str | None = None, detail: str | None = None) -> None:
         self._state = self._state if state is None else state
         self._detail = self._detail if detail is None else detail
-        try:
-            self._registry.tell(ConnectionStateChanged(
-                connection_id=self._id,
-                state=self._state,
-                detail=self._detail,
-                rejected_frames=self._rejected_frames,
-                streams=len(self._routes),
-                last_frame_at=self._last_frame_at,
-                reconnects=self._reconnects,
-                rotations=self._rotations,
-                control_requests=self._control_requests,
-                resubscribed=self._resubscribed,
-            ))
-        except pykka.ActorDeadError:
-            pass  # the registry is stopping, and stops us next
+        tell_if_alive(self._registry, ConnectionStateChanged(
+            connection_id=self._id,
+            state=self._state,
+            detail=self._detail,
+            rejected_frames=self._rejected_frames,
+            streams=len(self._routes),
+            last_frame_at=self._last_frame_at,
+            reconnects=self._reconnects,
+            rotations=self._rotations,
+            control_requests=self._control_requests,
+            resubscribed=self._resubscribed,
+        ))

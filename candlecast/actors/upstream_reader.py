@@ -27,6 +27,7 @@ import structlog
 import websocket
 
 from candlecast import binance
+from candlecast.actors.base import tell_if_alive
 from candlecast.actors.connect_attempts import ConnectAttempts
 from candlecast.actors.frame_reader import FrameReader, UpstreamClosed
 from candlecast.actors.held_trades import HeldTrades
@@ -202,18 +203,11 @@ class UpstreamReader(threading.Thread):
 
     def _tell_listeners(self, arrived: TradesArrived) -> None:
         for listener in self._options.trade_listeners:
-            try:
-                listener.tell(arrived)
-            except pykka.ActorDeadError:
-                continue  # only while the system stops
+            tell_if_alive(listener, arrived)
 
     def _deliver(self, batches: list[TradeBatch]) -> None:
         routes = self.routes
         for batch in batches:
             aggregator = routes.get(batch.symbol)
-            if aggregator is None:
-                continue
-            try:
-                aggregator.tell(batch)
-            except pykka.ActorDeadError:
-                continue
+            if aggregator is not None:
+                tell_if_alive(aggregator, batch)

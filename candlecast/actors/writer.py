@@ -20,10 +20,9 @@ import dataclasses
 import time
 from typing import Any, Callable
 
-import pykka
 from wsproto.frame_protocol import FrameProtocol
 
-from candlecast.actors.base import Actor
+from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.actors.consumer import SLOW_CLIENT_CLOSE_CODE, Consumer, DeliveryCounters, Outbound
 from candlecast.messages import (
     BroadcastTick,
@@ -249,7 +248,7 @@ class WriterActor(Actor):
             elif (reason := consumer.overdue(now)) is not None:
                 self.log.warning("slow websocket client dropped", client_id=client_id, reason=reason)
                 self._close(client_id, SLOW_CLIENT_CLOSE_CODE, reason)
-                self._tell_broadcaster(ClientEvicted(client_id, reason))
+                tell_if_alive(self._broadcaster, ClientEvicted(client_id, reason))
         for consumer in self._closing.values():
             consumer.flush()
             consumer.cut_if_lingering(now)
@@ -265,10 +264,4 @@ class WriterActor(Actor):
         )
         if counters != self._reported:
             self._reported, self._reported_at = counters, self._clock()
-            self._tell_broadcaster(counters)
-
-    def _tell_broadcaster(self, message: Any) -> None:
-        try:
-            self._broadcaster.tell(message)
-        except pykka.ActorDeadError:
-            pass  # it is stopping, and stops us next
+            tell_if_alive(self._broadcaster, counters)
