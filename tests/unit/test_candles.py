@@ -42,8 +42,7 @@ def run_series(trades: list[Trade], cuts: list[int], ticks: bool, fill_empty: bo
     closed: list[Candle] = []
     bounds = sorted({c % (len(trades) + 1) for c in cuts} | {0, len(trades)})
     for start, end in zip(bounds, bounds[1:]):
-        for trade in trades[start:end]:
-            series.add(trade, closed)
+        series.add_batch(trades[start:end], closed)
         if ticks and end < len(trades):
             series.elapse(trades[end].time // 1000 - 1, closed)
     series.elapse(trades[-1].time // 1000, closed)
@@ -65,7 +64,7 @@ def trade(trade_id: int, time_ms: int, price: str = "1.5", quantity: str = "2") 
 def test_first_second_only_supplies_the_last_price() -> None:
     series = CandleSeries("ETHUSDT")
     closed: list[Candle] = []
-    series.add(trade(1, 10_500, "7.25"), closed)
+    series.add_batch((trade(1, 10_500, "7.25"),), closed)
     series.elapse(10, closed)
     assert closed == []
     series.elapse(11, closed)
@@ -75,9 +74,9 @@ def test_first_second_only_supplies_the_last_price() -> None:
 def test_a_later_trade_closes_the_open_second_before_the_clock() -> None:
     series = CandleSeries("ETHUSDT")
     closed: list[Candle] = []
-    series.add(trade(1, 10_999), closed)
-    series.add(trade(2, 11_000, "2"), closed)
-    series.add(trade(3, 12_000, "3"), closed)
+    series.add_batch((trade(1, 10_999),), closed)
+    series.add_batch((trade(2, 11_000, "2"),), closed)
+    series.add_batch((trade(3, 12_000, "3"),), closed)
     assert [(c.open_time, c.close, c.trades) for c in closed] == [(11_000, Decimal("2"), 1)]
     series.elapse(11, closed)
     assert len(closed) == 1
@@ -86,11 +85,11 @@ def test_a_later_trade_closes_the_open_second_before_the_clock() -> None:
 def test_a_trade_after_its_second_closed_revises_it_and_the_empty_seconds_after() -> None:
     series = CandleSeries("ETHUSDT")
     closed: list[Candle] = []
-    series.add(trade(1, 10_100, "1"), closed)
-    series.add(trade(2, 11_100, "2"), closed)
+    series.add_batch((trade(1, 10_100, "1"),), closed)
+    series.add_batch((trade(2, 11_100, "2"),), closed)
     series.elapse(13, closed)
     assert [(c.open_time, c.close, c.revision) for c in closed] == [(11_000, 2, 0), (12_000, 2, 0), (13_000, 2, 0)]
-    series.add(trade(3, 11_900, "3"), closed)
+    series.add_batch((trade(3, 11_900, "3"),), closed)
     assert [(c.open_time, c.close, c.trades, c.revision) for c in closed[3:]] == [
         (11_000, 3, 2, 1), (12_000, 3, 0, 1), (13_000, 3, 0, 1),
     ]
@@ -130,12 +129,44 @@ def test_batches_behind_the_clock_end_as_the_reference(trades: list[Trade], cuts
     assert [as_first_publication(c) for c in final.values() if c.open_time >= first_whole * 1000] == expected
 
 
+@settings(max_examples=300, deadline=None)
+@given(trade_lists(), st.lists(st.integers(0, 100), max_size=8), st.lists(st.integers(0, 100), max_size=6),
+       st.lists(st.integers(0, 100), max_size=6))
+def test_swapped_and_repeated_trades_end_as_the_reference(
+    trades: list[Trade], cuts: list[int], swaps: list[int], repeats: list[int]
+) -> None:
+    """Two sockets overlapping deliver trades twice and out of order; runs of in-order trades
+    are folded in one pass and broken by the others, which must not change the result."""
+    first_whole = trades[0].time // 1000 + 1
+    warmup = sum(1 for t in trades if t.time // 1000 < first_whole)
+    stream = list(trades)
+    for swap in swaps:
+        at = warmup + swap % max(1, len(stream) - warmup - 1)
+        if at + 1 < len(stream):
+            stream[at], stream[at + 1] = stream[at + 1], stream[at]
+    for repeat in repeats:
+        at = warmup + repeat % max(1, len(stream) - warmup)
+        if at < len(stream):
+            stream.insert(at + 1, stream[at])
+    series = CandleSeries("BTCUSDT")
+    out: list[Any] = []
+    series.add_batch(stream[:warmup], out)
+    bounds = sorted({warmup + c % (len(stream) - warmup + 1) for c in cuts} | {warmup, len(stream)})
+    for start, end in zip(bounds, bounds[1:]):
+        series.add_batch(stream[start:end], out)
+    series.elapse(trades[-1].time // 1000, out)
+    final = latest([c for c in out if isinstance(c, Candle)])
+    expected = reference_candles(trades, first_whole, trades[-1].time // 1000)
+    assert [as_first_publication(c) for c in final.values() if c.open_time >= first_whole * 1000] == expected
+    assert series.duplicates == len(stream) - len(trades)
+
+
 def test_a_duplicate_trade_changes_nothing() -> None:
     series = CandleSeries("ETHUSDT")
     closed: list[Candle] = []
     for trade_id, time_ms in ((1, 10_100), (2, 11_100), (3, 11_200)):
-        series.add(trade(trade_id, time_ms), closed)
-    assert not series.add(trade(2, 11_100), closed)
+        series.add_batch((trade(trade_id, time_ms),), closed)
+    series.add_batch((trade(2, 11_100),), closed)
     series.elapse(11, closed)
     assert [(c.trades, c.revision) for c in closed] == [(2, 0)]
     assert series.duplicates == 1
@@ -168,8 +199,7 @@ def test_a_gap_is_flagged_then_repaired_exactly(trades: list[Trade], start: int,
     out: list[object] = []
     bounds = sorted({c % (len(streamed) + 1) for c in cuts} | {0, len(streamed)})
     for begin, end in zip(bounds, bounds[1:]):
-        for item in streamed[begin:end]:
-            series.add(item, out)
+        series.add_batch(streamed[begin:end], out)
         series.settle(out)
         series.elapse(streamed[end - 1].time // 1000 - 1, out)
     series.elapse(trades[-1].time // 1000, out)
@@ -194,8 +224,8 @@ def test_a_gap_is_flagged_then_repaired_exactly(trades: list[Trade], start: int,
 def test_an_interrupted_stream_flags_candles_until_the_backfill_catches_up() -> None:
     series = CandleSeries("ETHUSDT")
     out: list[object] = []
-    series.add(trade(1, 10_100, "1"), out)
-    series.add(trade(2, 11_100, "2"), out)
+    series.add_batch((trade(1, 10_100, "1"),), out)
+    series.add_batch((trade(2, 11_100, "2"),), out)
     series.interrupt(out)
     series.elapse(13, out)
     assert [(c.open_time, c.complete) for c in out if isinstance(c, Candle)] == [
@@ -216,9 +246,9 @@ def test_an_interrupted_stream_flags_candles_until_the_backfill_catches_up() -> 
 def test_exact_decimal_sums() -> None:
     series = CandleSeries("ETHUSDT")
     closed: list[Candle] = []
-    series.add(trade(1, 9_000), closed)
+    series.add_batch((trade(1, 9_000),), closed)
     for trade_id in range(2, 12):
-        series.add(trade(trade_id, 10_000 + trade_id, "0.1", "0.1"), closed)
+        series.add_batch((trade(trade_id, 10_000 + trade_id, "0.1", "0.1"),), closed)
     series.elapse(10, closed)
     (candle,) = closed
     assert candle.volume == Decimal("1.0")
@@ -229,8 +259,8 @@ def test_exact_decimal_sums() -> None:
 def test_a_silent_stream_flags_the_candles_published_since_it_went_quiet() -> None:
     series = CandleSeries("ETHUSDT")
     out: list[object] = []
-    series.add(trade(1, 10_100, "1"), out)
-    series.add(trade(2, 11_100, "2"), out)
+    series.add_batch((trade(1, 10_100, "1"),), out)
+    series.add_batch((trade(2, 11_100, "2"),), out)
     series.elapse(15, out)
     out.clear()
     series.interrupt(out, silent_since_ms=14_200)
