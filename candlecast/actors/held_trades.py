@@ -23,6 +23,7 @@ Pure data: it lives inside one reader thread.
 from __future__ import annotations
 
 import math
+from typing import Iterable
 
 from candlecast.messages import Trade, TradeBatch
 
@@ -47,23 +48,25 @@ class HeldTrades:
         self._ready: dict[str, None] = {}  # symbols to tell after this read, in order
         self._next_due = math.inf
 
-    def add(self, trade: Trade, now: float) -> None:
-        """Hold a trade read at ``now`` (monotonic seconds)."""
-        symbol = trade.symbol
-        second, into_ms = divmod(trade.time, 1000)
-        newest = self._newest_second.get(symbol, second)
-        if second >= newest:
-            self._newest_second[symbol] = second
-        held = self._held.get(symbol)
-        if held is None:
-            due = now + min((1000 - into_ms) / 1000 + self._settle_s, self._max_hold_s)
-            self._held[symbol] = held = _Held(due, trade)
-            if due < self._next_due:
-                self._next_due = due
-        else:
-            held.trades.append(trade)
-        if second > newest or len(held.trades) >= self._full_batch:
-            self._ready[symbol] = None
+    def add(self, trades: Iterable[Trade], now: float) -> None:
+        """Hold the trades of one read made at ``now`` (monotonic seconds)."""
+        held_trades, newest_seconds, ready = self._held, self._newest_second, self._ready
+        for trade in trades:
+            symbol = trade.symbol
+            second, into_ms = divmod(trade.time, 1000)
+            newest = newest_seconds.get(symbol, second)
+            if second >= newest:
+                newest_seconds[symbol] = second
+            held = held_trades.get(symbol)
+            if held is None:
+                due = now + min((1000 - into_ms) / 1000 + self._settle_s, self._max_hold_s)
+                held_trades[symbol] = held = _Held(due, trade)
+                if due < self._next_due:
+                    self._next_due = due
+            else:
+                held.trades.append(trade)
+            if second > newest or len(held.trades) >= self._full_batch:
+                ready[symbol] = None
 
     def wait_s(self, now: float) -> float | None:
         """How long until the next symbol is due; None when nothing is held."""

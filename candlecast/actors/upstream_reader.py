@@ -48,7 +48,7 @@ CONNECT_TIMEOUT_S = 3.0
 # the clock's grace, so they arrive before it closes the second), for stragglers on the wire.
 SETTLE_S = 0.02
 FULL_BATCH = 256
-MAX_HOLD_S = 0.1
+MAX_HOLD_S = 0.25
 STABLE_CONNECTION_S = 30.0
 MAX_POLL_S = 1.0
 REPORT_EVERY_S = 1.0
@@ -159,10 +159,9 @@ class UpstreamReader(threading.Thread):
                     self._check_lifetime(now - connected_at)
                     continue
                 last_frame = time.monotonic()
-                arrived: list[Trade] = []
-                for payload in payloads:
-                    self._absorb(payload, held, arrived, last_frame)
+                arrived = self._absorb(payloads)
                 if arrived:
+                    held.add(arrived, last_frame)
                     self._tell_listeners(TradesArrived(trades=tuple(arrived)))
                 self._deliver(held.take_due(last_frame))
                 if last_frame - last_report >= REPORT_EVERY_S:
@@ -185,21 +184,25 @@ class UpstreamReader(threading.Thread):
             self._rotation_asked = True
             self._connection.tell(RotationDue(reader_id=self.reader_id, reason=reason))
 
-    def _absorb(self, payload: bytes, held: HeldTrades, arrived: list[Trade], now: float) -> None:
-        try:
-            item = binance.parse_frame(payload)
-        except binance.MalformedFrame as exc:
-            self._connection.tell(FrameRejected(reason=str(exc)[:200]))
-            return
-        if isinstance(item, Trade):
-            if item.symbol in self.routes:
-                held.add(item, now)
-                arrived.append(item)
-        elif isinstance(item, binance.ControlReply):
-            self._connection.tell(item)
-        elif isinstance(item, binance.ShutdownNotice):
-            self._log.info("server announced shutdown")
-            self._ask_rotation("serverShutdown")
+    def _absorb(self, payloads: list[bytes]) -> list[Trade]:
+        """The routed trades of one read's payloads, in arrival order; anything else is handled here."""
+        routes = self.routes
+        arrived = []
+        for payload in payloads:
+            try:
+                item = binance.parse_frame(payload)
+            except binance.MalformedFrame as exc:
+                self._connection.tell(FrameRejected(reason=str(exc)[:200]))
+                continue
+            if isinstance(item, Trade):
+                if item.symbol in routes:
+                    arrived.append(item)
+            elif isinstance(item, binance.ControlReply):
+                self._connection.tell(item)
+            elif isinstance(item, binance.ShutdownNotice):
+                self._log.info("server announced shutdown")
+                self._ask_rotation("serverShutdown")
+        return arrived
 
     def _tell_listeners(self, arrived: TradesArrived) -> None:
         for listener in self._options.trade_listeners:
