@@ -9,7 +9,7 @@ any order (late and recovered trades arrive out of order) and give the same cand
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any, Container, Sequence
 
 import msgspec
 
@@ -306,13 +306,13 @@ class CandleSeries:
         elif self._next_second is None:
             self._warmup_second = second
             self._next_second = second + 1
-            self._note_warmup(trade)
+            self._note_warmup(trade, out)
         elif second >= self._next_second:
             self._close_through(second - 1, out)
             self._open = CandleBuilder(trade)
             self._next_second = second + 1
-        elif second == self._warmup_second and self._next_second == second + 1:
-            self._note_warmup(trade)
+        elif second == self._warmup_second:
+            self._note_warmup(trade, out)
         elif second in revised:
             revised[second].add(trade)
             self.late_applied += 1
@@ -328,10 +328,12 @@ class CandleSeries:
         else:
             self.beyond_window += 1
 
-    def _note_warmup(self, trade: Trade) -> None:
+    def _note_warmup(self, trade: Trade, out: list[Any]) -> None:
+        """The first second's newest trade gives the price of the flat candles after it, also
+        when it arrives after some of them were published."""
         if trade.trade_id > self._warmup_id:
             self._warmup_id = trade.trade_id
-            self._last_price = trade.price
+            self._reprice_flats_after(trade.time // 1000, trade.price, out)
 
     def _bound_open_ended(self, trade: Trade) -> None:
         """The first live trade after an interruption ends the unknown part of its gap."""
@@ -378,13 +380,18 @@ class CandleSeries:
         for second in sorted(revised):
             candle = revised[second].build()
             self._publish(candle, out)
-            price = candle.close
-            following = second + 1
-            while following not in revised and (after := self._published.get(following)) is not None and not after.trades:
-                self._publish(empty_candle(self.symbol, following, price), out)
-                following += 1
-            if self._next_second is not None and following >= self._next_second:
-                self._last_price = price
+            self._reprice_flats_after(second, candle.close, out, revised)
+
+    def _reprice_flats_after(self, second: int, price: Decimal, out: list[Any], revised: Container[int] = ()) -> None:
+        """Re-publish the flat empty candles after ``second`` at ``price``, its close now, up to
+        the next candle with trades (or one in ``revised``); if they reach the newest second,
+        the price carries on to the seconds to come."""
+        following = second + 1
+        while following not in revised and (after := self._published.get(following)) is not None and not after.trades:
+            self._publish(empty_candle(self.symbol, following, price), out)
+            following += 1
+        if self._next_second is not None and following >= self._next_second:
+            self._last_price = price
 
     # --- gaps ----------------------------------------------------------------------------
 

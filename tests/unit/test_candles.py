@@ -112,14 +112,12 @@ def test_late_trades_in_one_batch_revise_their_candle_once() -> None:
 @settings(max_examples=300, deadline=None)
 @given(trade_lists(), st.lists(st.integers(0, 100), max_size=8))
 def test_batches_behind_the_clock_end_as_the_reference(trades: list[Trade], cuts: list[int]) -> None:
-    """The clock runs ahead of every batch after the first second (which only supplies the last
-    price), so most trades arrive after their second closed."""
+    """The clock runs ahead of every batch, so most trades arrive after their second closed;
+    those of the first second (which only supplies the last price) too."""
     first_whole = trades[0].time // 1000 + 1
-    warmup = sum(1 for t in trades if t.time // 1000 < first_whole)
     series = CandleSeries("BTCUSDT")
     out: list[Any] = []
-    series.add_batch(trades[:warmup], out)
-    bounds = sorted({warmup + c % (len(trades) - warmup + 1) for c in cuts} | {warmup, len(trades)})
+    bounds = sorted({c % (len(trades) + 1) for c in cuts} | {0, len(trades)})
     for start, end in zip(bounds, bounds[1:]):
         series.elapse(trades[end - 1].time // 1000, out)
         series.add_batch(trades[start:end], out)
@@ -159,6 +157,19 @@ def test_swapped_and_repeated_trades_end_as_the_reference(
     expected = reference_candles(trades, first_whole, trades[-1].time // 1000)
     assert [as_first_publication(c) for c in final.values() if c.open_time >= first_whole * 1000] == expected
     assert series.duplicates == len(stream) - len(trades)
+
+
+def test_a_late_trade_of_the_first_second_reprices_the_flat_candles_after_it() -> None:
+    series = CandleSeries("ETHUSDT")
+    out: list[Any] = []
+    series.add_batch((trade(2, 10_500, "7"),), out)
+    series.elapse(12, out)
+    series.add_batch((trade(1, 10_100, "5"),), out)  # older than the price given: changes nothing
+    series.add_batch((trade(3, 10_900, "8"),), out)
+    series.elapse(13, out)
+    assert [(c.open_time, c.close, c.revision) for c in out] == [
+        (11_000, 7, 0), (12_000, 7, 0), (11_000, 8, 1), (12_000, 8, 1), (13_000, 8, 0),
+    ]
 
 
 def test_a_duplicate_trade_changes_nothing() -> None:
