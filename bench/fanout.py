@@ -10,6 +10,10 @@ processes (``bench.swarm``: raw non-blocking sockets, at most ``--handshakes`` u
 retried). After a warm-up, a window of ``--seconds`` whole seconds measures what arrives in it:
 
 - candle latency: arrival minus the end of the candle's second (``close_time`` + 1 ms), revision 0;
+- spread: each candle's latency at a client minus its least latency at any client, the delay of
+  the fan-out alone. The simulator's market is seeded, so a window later in a run always sees
+  the same seconds, and how soon a candle closes (a trade of the next second, or the grace
+  deadline) differs between windows: comparing two windows' latency compares their markets too;
 - frames/s received by all clients, against the 10 per client a server keeping up sends;
 - missing candles: seconds skipped in ``open_time`` per (client, symbol), each client should get
   one candle per symbol per second; and re-published candles (revision > 0) received instead;
@@ -78,6 +82,7 @@ class Window:
     seconds: int
     frames: int
     latencies: list[float]
+    spreads: list[float]  # each latency minus the least latency of the same candle at any client
     expected: int
     received: int
     missing: int
@@ -96,16 +101,20 @@ class Window:
     def p(self, fraction: float) -> float:
         return percentile(self.latencies, fraction) if self.latencies else math.nan
 
+    def spread(self, fraction: float) -> float:
+        return percentile(self.spreads, fraction) if self.spreads else math.nan
+
     def row(self) -> str:
         frames = max(1, self.frames)
         grown = (self.rss - self.rss_before) / max(1, self.connected) / 1024
         return (f"{self.label:>16} {self.connected:>9,} {self.frames / self.seconds:>9,.0f} "
                 f"{self.p(0.5):>7.1f} {self.p(0.99):>7.1f} {max(self.latencies, default=math.nan):>8.1f} "
+                f"{self.spread(0.99):>10.1f} "
                 f"{self.missing:>8,} {len(self.revised_ages):>8,} {self.cpu_s / self.seconds * 100:>5.0f}% "
                 f"{max(0.0, self.cpu_s - self.idle_cpu_s) / frames * 1e6:>7.1f} {self.rss / 2**20:>7.0f} {grown:>10.1f} {self.threads:>7,}")
 
 
-HEADER = (f"{'clients':>16} {'connected':>9} {'frames/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>8} "
+HEADER = (f"{'clients':>16} {'connected':>9} {'frames/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>8} {'spread p99':>10} "
           f"{'missing':>8} {'revised':>8} {'CPU':>6} {'us/msg':>7} {'RSS MiB':>7} {'KiB/client':>10} {'threads':>7}")
 
 
@@ -266,17 +275,29 @@ def measure(server: daemon.Daemon, swarms: Swarms, label: str, seconds: int, rss
         rss, threads = daemon.rss_bytes(server.pid), daemon.thread_count(server.pid)
         time.sleep(SETTLE_S)  # let the client processes read what arrived before the end
     reports = swarms.ask_all(("report",))
-    latencies, revised_ages = array.array("d"), array.array("d")
+    latencies, candles, revised_ages = array.array("d"), array.array("q"), array.array("d")
     closes: Counter[str] = Counter()
     for report in reports:
         latencies.frombytes(report["latencies"])
+        candles.frombytes(report["candles"])
         revised_ages.frombytes(report["revised_ages"])
         closes.update(report["closes"])
     return Window(label, connected, seconds, sum(r["frames"] for r in reports), latencies.tolist(),
+                  spreads(latencies, candles),
                   expected, sum(r["received"] for r in reports), sum(r["missing"] for r in reports),
                   revised_ages.tolist(), sum(r["duplicates"] for r in reports),
                   cpu_s, idle_per_s * seconds, clients_cpu_s, busy_cpu_s, rss, rss_before, threads,
                   dict(closes), health)
+
+
+def spreads(latencies: array.array, candles: array.array) -> list[float]:
+    """How much later than its first client each client got each candle: the fan-out's own
+    delay, whatever made the candle itself late (its market's next trade, the grace period)."""
+    first: dict[int, float] = {}
+    for latency, candle in zip(latencies, candles):
+        if latency < first.get(candle, math.inf):
+            first[candle] = latency
+    return [latency - first[candle] for latency, candle in zip(latencies, candles)]
 
 
 def describe_window(window: Window) -> str:
@@ -289,7 +310,8 @@ def describe_window(window: Window) -> str:
     if window.duplicates:
         text += f"; {window.duplicates:,} repeated or out of order"
     if window.latencies:
-        text += f"; latency p50 {statistics.median(window.latencies):.1f} ms p99 {window.p(0.99):.1f} ms"
+        text += (f"; latency p50 {statistics.median(window.latencies):.1f} ms p99 {window.p(0.99):.1f} ms, "
+                 f"after the candle's first client p50 {window.spread(0.5):.1f} ms p99 {window.spread(0.99):.1f} ms")
     if window.closes:
         text += f"; clients lost since connecting: {window.closes}"
     shares = [cpu / window.seconds * 100 for cpu in (
@@ -383,7 +405,8 @@ def stall(args: argparse.Namespace, server: daemon.Daemon, swarms: Swarms, clien
     results.append(window)
     print(describe_window(window))
     print(f"  healthy clients' p99: {baseline.p(0.99):.1f} ms without the stalled client, "
-          f"{window.p(0.99):.1f} ms with it")
+          f"{window.p(0.99):.1f} ms with it; after the candle's first client (the fan-out alone, "
+          f"whatever the market did in each window): {baseline.spread(0.99):.1f} and {window.spread(0.99):.1f} ms")
     print(f"  /health websocket before the stalled client: {json.dumps(before)}")
     print(f"  /health websocket {held_s:.0f} s after it connected: {json.dumps(after)}")
     fate = "the server closed it" if stalled_gone(after, window.connected) else "the server still holds it"

@@ -52,6 +52,11 @@ class Event(msgspec.Struct):
     revision: int = -1
 
 
+def candle_key(symbol_index: int, open_time: int) -> int:
+    """One number per (symbol, second), so latencies of the same candle can be compared across clients."""
+    return open_time * 64 + symbol_index
+
+
 def upgrade_request(host: str, port: int, target: str) -> tuple[bytes, bytes]:
     """The HTTP upgrade request for ``target`` (path and query) and the accept value to expect."""
     key = base64.b64encode(os.urandom(16))
@@ -153,7 +158,8 @@ class Swarm:
             case ("report",):
                 self._parse(len(self._unparsed))
                 self._control.send({
-                    "latencies": self._latencies.tobytes(), "revised_ages": self._revised_ages.tobytes(),
+                    "latencies": self._latencies.tobytes(), "candles": self._candles.tobytes(),
+                    "revised_ages": self._revised_ages.tobytes(),
                     "frames": self._frames, "received": self._received, "missing": self._missing,
                     "duplicates": self._duplicates, "open": len(self._open), "closes": dict(self._closes),
                 })
@@ -166,6 +172,7 @@ class Swarm:
     def _window(self, start_ms: int, end_ms: int) -> None:
         self._start_ms, self._end_ms = start_ms, end_ms
         self._latencies = array.array("d")
+        self._candles = array.array("q")  # which candle each latency is of: candle_key()
         self._frames = 0
         self._received = 0
         self._missing = 0
@@ -358,6 +365,7 @@ class Swarm:
             self._missing += (event.open_time - last) // 1000 - 1
         self._received += 1
         self._latencies.append(now_ms - (event.close_time + 1))
+        self._candles.append(candle_key(index, event.open_time))
 
     def _send(self, client: _Client, frame: bytes) -> None:
         assert client.sock is not None

@@ -3,10 +3,12 @@
 The broadcaster owns subscriptions and encoding; on each tick it tells every writer one
 ``Publish`` holding, per group of identically subscribed clients, the frames and their bytes
 joined once. A writer walks its clients in a cycle, a slice at a time, and gives each client
-everything published for its group since its last visit in one write. Its mailbox is read
-between slices, so what is published mid-cycle reaches the clients not yet visited in that
-cycle and the others in the next: a frame waits at most about one cycle, and a cycle carries
-everything published while the previous one ran. Sending releases the GIL and loopback TCP
+everything published for its group since its last visit in one write. A cycle walks only the
+clients of groups published to since the previous one began: trades for the few clients that
+want them do not walk everyone else every tick. Its mailbox is read between slices, so what is
+published mid-cycle reaches the clients not yet visited in that cycle and the others in the
+next: a frame waits at most about one cycle, and a cycle carries everything published while
+the previous one ran. Sending releases the GIL and loopback TCP
 work is kernel time, so several writers walk their shares at once.
 
 Anything for one client alone (replies, replays, control frames) first gives it what was
@@ -78,6 +80,7 @@ class WriterActor(Actor):
         self._published = 0
         self._chunks: dict[int, list[tuple[int, tuple[Outbound, ...], bytes]]] = {}  # group -> (publish, frames, bytes)
         self._due: dict[tuple[int, int], Batch] = {}  # (group, seen) -> what such a client is owed now
+        self._fresh: set[int] = set()  # groups published to since the current cycle began
         self._cycle: list[_Written] = []
         self._cursor = 0
         self._cycle_from = 0  # every client has every publish up to this one once the cycle ends
@@ -102,6 +105,7 @@ class WriterActor(Actor):
                 self._published += 1
                 for group, batch, joined in ours:
                     self._chunks.setdefault(group, []).append((self._published, batch, joined))
+                    self._fresh.add(group)
                 self._due.clear()
                 if not self._walking:
                     self._start_cycle()
@@ -180,7 +184,8 @@ class WriterActor(Actor):
     # --- writing -----------------------------------------------------------------------------
 
     def _start_cycle(self) -> None:
-        self._cycle = list(self._clients.values())
+        fresh, self._fresh = self._fresh, set()
+        self._cycle = [client for client in self._clients.values() if client.group in fresh]
         self._cursor = 0
         self._cycle_from = self._published
         self._walking = True
@@ -195,6 +200,7 @@ class WriterActor(Actor):
         if end < len(self._cycle):
             self.actor_ref.tell(WalkOn())
             return
+        # Every member of a group with chunks up to _cycle_from was in this cycle.
         self._forget_delivered(self._cycle_from)
         if self._published > self._cycle_from:
             self._start_cycle()
