@@ -18,8 +18,11 @@ retried). After a warm-up, a window of ``--seconds`` whole seconds measures what
 - missing candles: seconds skipped in ``open_time`` per (client, symbol), each client should get
   one candle per symbol per second; and re-published candles (revision > 0) received instead;
 - server CPU (utime + stime from /proc) as a share of one core, and per frame received above
-  what the server spends with no clients (``us/msg``: the cost of fan-out itself), RSS, and
-  RSS growth per client against the server before its clients connected.
+  what the server spends with no clients (``us/msg``), RSS, and RSS growth per client against
+  the server before its clients connected;
+- ``fan-out``: the CPU of the broadcaster's and the writers' threads per frame received, from
+  the server's /health, which the rest of the server (the simulator's market, aggregation)
+  does not blur as it does ``us/msg``.
 
 A server that falls behind shows as frames/s under 10 per client and latency growing past the
 window; every phase has a deadline, so a step that cannot connect or deliver still ends and says so.
@@ -90,6 +93,7 @@ class Window:
     duplicates: int
     cpu_s: float
     idle_cpu_s: float  # what the server spent over the same time with no clients
+    fan_out_cpu_s: dict[str, float]  # the broadcaster's and the writers' threads alone, from /health
     clients_cpu_s: float
     busy_cpu_s: float
     rss: int
@@ -111,11 +115,12 @@ class Window:
                 f"{self.p(0.5):>7.1f} {self.p(0.99):>7.1f} {max(self.latencies, default=math.nan):>8.1f} "
                 f"{self.spread(0.99):>10.1f} "
                 f"{self.missing:>8,} {len(self.revised_ages):>8,} {self.cpu_s / self.seconds * 100:>5.0f}% "
-                f"{max(0.0, self.cpu_s - self.idle_cpu_s) / frames * 1e6:>7.1f} {self.rss / 2**20:>7.0f} {grown:>10.1f} {self.threads:>7,}")
+                f"{max(0.0, self.cpu_s - self.idle_cpu_s) / frames * 1e6:>7.1f} {sum(self.fan_out_cpu_s.values()) / frames * 1e6:>7.1f} "
+                f"{self.rss / 2**20:>7.0f} {grown:>10.1f} {self.threads:>7,}")
 
 
 HEADER = (f"{'clients':>16} {'connected':>9} {'frames/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>8} {'spread p99':>10} "
-          f"{'missing':>8} {'revised':>8} {'CPU':>6} {'us/msg':>7} {'RSS MiB':>7} {'KiB/client':>10} {'threads':>7}")
+          f"{'missing':>8} {'revised':>8} {'CPU':>6} {'us/msg':>7} {'fan-out':>7} {'RSS MiB':>7} {'KiB/client':>10} {'threads':>7}")
 
 
 class Swarms:
@@ -250,6 +255,14 @@ def await_stalled_fate(server: daemon.Daemon, healthy: int, deadline: float) -> 
     return counters
 
 
+def fan_out_cpu_seconds(server: daemon.Daemon) -> dict[str, float]:
+    """CPU the broadcaster's and the writers' threads have used, as /health reports it."""
+    counters = websocket_health(server)
+    if not isinstance(counters, dict):
+        return {"broadcaster": math.nan, "writers": math.nan}
+    return counters["cpu_s"]
+
+
 def sleep_until(wall_time: float) -> None:
     time.sleep(max(0.0, wall_time - time.time()))
 
@@ -269,9 +282,11 @@ def measure(server: daemon.Daemon, swarms: Swarms, label: str, seconds: int, rss
     with health_poller(server) as health:
         sleep_until(start_s)
         cpu_before = daemon.cpu_seconds(server.pid), swarms.cpu_seconds(), daemon.busy_cpu_seconds()
+        fan_out_before = fan_out_cpu_seconds(server)
         sleep_until(end_s)
         cpu_s, clients_cpu_s, busy_cpu_s = (after - before for after, before in zip(
             (daemon.cpu_seconds(server.pid), swarms.cpu_seconds(), daemon.busy_cpu_seconds()), cpu_before))
+        fan_out_cpu_s = {thread: cpu - fan_out_before[thread] for thread, cpu in fan_out_cpu_seconds(server).items()}
         rss, threads = daemon.rss_bytes(server.pid), daemon.thread_count(server.pid)
         time.sleep(SETTLE_S)  # let the client processes read what arrived before the end
     reports = swarms.ask_all(("report",))
@@ -286,7 +301,7 @@ def measure(server: daemon.Daemon, swarms: Swarms, label: str, seconds: int, rss
                   spreads(latencies, candles),
                   expected, sum(r["received"] for r in reports), sum(r["missing"] for r in reports),
                   revised_ages.tolist(), sum(r["duplicates"] for r in reports),
-                  cpu_s, idle_per_s * seconds, clients_cpu_s, busy_cpu_s, rss, rss_before, threads,
+                  cpu_s, idle_per_s * seconds, fan_out_cpu_s, clients_cpu_s, busy_cpu_s, rss, rss_before, threads,
                   dict(closes), health)
 
 
@@ -317,7 +332,9 @@ def describe_window(window: Window) -> str:
     shares = [cpu / window.seconds * 100 for cpu in (
         window.cpu_s, window.clients_cpu_s, max(0.0, window.busy_cpu_s - window.cpu_s - window.clients_cpu_s))]
     text += (f"; CPU (one core = 100 %, the machine has {os.cpu_count() * 100} %): server {shares[0]:.0f} %, "
-             f"client processes {shares[1]:.0f} %, everything else {shares[2]:.0f} %")
+             f"client processes {shares[1]:.0f} %, everything else {shares[2]:.0f} %; per frame received, "
+             f"the broadcaster's thread {window.fan_out_cpu_s['broadcaster'] / max(1, window.frames) * 1e6:.1f} us "
+             f"and the writers' {window.fan_out_cpu_s['writers'] / max(1, window.frames) * 1e6:.1f} us")
     return text
 
 

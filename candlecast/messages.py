@@ -432,7 +432,8 @@ class ClientEvicted(Message):
 
 
 class WriterCounters(Message):
-    """A writer's delivery counters and backlogs, sent to the broadcaster when they change."""
+    """A writer's delivery counters and backlogs, sent to the broadcaster when they change;
+    ``cpu_s`` is the CPU its thread has used (sending is most of the fan-out's cost)."""
 
     writer: int
     delivered: int
@@ -440,6 +441,7 @@ class WriterCounters(Message):
     trades_dropped: int
     backlogged_clients: int
     backlog_bytes: int
+    cpu_s: float
 
 
 class DisconnectAll(Message):

@@ -267,6 +267,7 @@ class WriterActor(Actor):
             trades_dropped=self._counters.trades_dropped,
             backlogged_clients=len(self._backlogged),
             backlog_bytes=sum(c.backlog_bytes for c in self._backlogged.values()),
+            cpu_s=round(time.thread_time(), 3),
         )
         if counters != self._reported:
             self._reported, self._reported_at = counters, self._clock()

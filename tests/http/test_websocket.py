@@ -131,3 +131,19 @@ def test_since_replays_exactly_the_missed_candles(system: RunningSystem) -> None
         assert times == list(range(times[0], times[-1] + 1000, 1000)), "in order, each second once"
     by_key = {key(m): m for m in replayed}
     assert all(by_key[key(m)] == m for m in seen if m["revision"] == by_key[key(m)]["revision"])
+
+
+def test_health_counts_the_cpu_of_the_fan_out(system: RunningSystem) -> None:
+    """The broadcaster's and the writers' thread CPU, so a message's cost can be read off a
+    running server; the writers' figure grows as they deliver."""
+    client = WsClient(system.ws_url + "/?channels=candle,trade")
+    try:
+        client.until(lambda m: m["type"] == "candle")
+        before = request("GET", system.rest_url + "/health").json["websocket"]["cpu_s"]
+        client.collect(1.5)
+        after = request("GET", system.rest_url + "/health").json["websocket"]["cpu_s"]
+    finally:
+        client.close()
+    assert set(after) == {"broadcaster", "writers"}
+    assert 0 < before["writers"] < after["writers"]
+    assert 0 < before["broadcaster"] < after["broadcaster"]
