@@ -57,8 +57,8 @@ class TradeBatch(MarketData):
 
 
 class TradesArrived(MarketData):
-    """Every routed trade one upstream read brought, of any symbol, in arrival order. The trade
-    channel and the latest tick follow the stream as it arrives, one message per read, while
+    """Every routed trade a reader read in the last 10 ms, of any symbol, in arrival order. The
+    trade channel and the latest tick follow the stream as it arrives, while
     aggregators get their symbol's trades held into larger batches. While two sockets overlap
     (one replacing the other) a trade can arrive twice; receivers that care deduplicate."""
 

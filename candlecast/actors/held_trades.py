@@ -16,7 +16,8 @@ big enough, or it has waited long enough:
   symbol's second to be aggregated in one burst as seconds end, and with a thousand symbols
   the last candles of the burst waited for all the others.
 
-The trade channel and the latest tick do not wait for this: the reader tells them every read.
+The trade channel and the latest tick do not wait for this: the reader tells them every 10 ms
+(``Arrivals``).
 Pure data: it lives inside one reader thread.
 """
 

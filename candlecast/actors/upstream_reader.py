@@ -1,9 +1,10 @@
 """The thread that owns one upstream WebSocket: connect, read, parse, reconnect, forever.
 
-It parses frames off the connection actor's mailbox thread. Each read's trades go at once, in
-one ``TradesArrived``, to the ``trade_listeners`` (the trade channel, the latest tick); each
-symbol's aggregator gets its trades held into batches (``HeldTrades``: about one per symbol
-and second), so a stream costs a message per read and per symbol-second rather than per trade.
+It parses frames off the connection actor's mailbox thread. Trades go to the
+``trade_listeners`` (the trade channel, the latest tick) in one ``TradesArrived`` every 10 ms
+(``Arrivals``); each symbol's aggregator gets its trades held into batches (``HeldTrades``: a
+few per symbol and second), so a stream costs a few messages per symbol-second rather than
+one per trade or per read.
 It only ever tells: its actor (state, replies, rejected frames, rotation due, frames
 arriving), the trade listeners, and the aggregators named in ``routes``.
 
@@ -27,6 +28,7 @@ import structlog
 import websocket
 
 from candlecast import binance
+from candlecast.actors.arrivals import Arrivals
 from candlecast.actors.base import tell_if_alive
 from candlecast.actors.connect_attempts import ConnectAttempts
 from candlecast.actors.frame_reader import FrameReader, UpstreamClosed
@@ -49,6 +51,7 @@ CONNECT_TIMEOUT_S = 3.0
 SETTLE_S = 0.02
 FULL_BATCH = 256
 MAX_HOLD_S = 0.25
+TELL_LISTENERS_EVERY_S = 0.01
 STABLE_CONNECTION_S = 30.0
 MAX_POLL_S = 1.0
 REPORT_EVERY_S = 1.0
@@ -142,13 +145,17 @@ class UpstreamReader(threading.Thread):
     def _read(self, sock: websocket.WebSocket, connected_at: float) -> str:
         """Read until the connection fails; returns why. Trades still held go out either way."""
         held = HeldTrades(min(SETTLE_S, self._options.grace_ms / 4000), FULL_BATCH, MAX_HOLD_S)
+        arrivals = Arrivals(TELL_LISTENERS_EVERY_S)
         frames = FrameReader(sock)
         last_frame = last_report = connected_at
         try:
             while not self._stopped.is_set():
-                wait_s = held.wait_s(time.monotonic())
-                if wait_s is not None and not frames.readable(wait_s):
-                    self._deliver(held.take_due(time.monotonic()))
+                now = time.monotonic()
+                waits = [s for s in (held.wait_s(now), arrivals.wait_s(now)) if s is not None]
+                if waits and not frames.readable(min(waits)):
+                    now = time.monotonic()
+                    self._deliver(held.take_due(now))
+                    self._tell_listeners(arrivals.take_due(now))
                     continue
                 try:
                     payloads = frames.read()
@@ -162,8 +169,9 @@ class UpstreamReader(threading.Thread):
                 arrived = self._absorb(payloads)
                 if arrived:
                     held.add(arrived, last_frame)
-                    self._tell_listeners(TradesArrived(trades=tuple(arrived)))
+                    arrivals.add(arrived, last_frame)
                 self._deliver(held.take_due(last_frame))
+                self._tell_listeners(arrivals.take_due(last_frame))
                 if last_frame - last_report >= REPORT_EVERY_S:
                     self._connection.tell(FramesArriving(reader_id=self.reader_id, at=last_frame))
                     last_report = last_frame
@@ -172,6 +180,7 @@ class UpstreamReader(threading.Thread):
             return str(exc) or type(exc).__name__
         finally:
             self._deliver(held.take_all())
+            self._tell_listeners(arrivals.take_all())
         return "stopped"
 
     def _check_lifetime(self, age_s: float) -> None:
@@ -204,7 +213,9 @@ class UpstreamReader(threading.Thread):
                 self._ask_rotation("serverShutdown")
         return arrived
 
-    def _tell_listeners(self, arrived: TradesArrived) -> None:
+    def _tell_listeners(self, arrived: TradesArrived | None) -> None:
+        if arrived is None:
+            return
         for listener in self._options.trade_listeners:
             tell_if_alive(listener, arrived)
 
