@@ -51,7 +51,8 @@ class SecondTimer(StoppableThread):
             exchange_now = self._now_ms() + self.offset_ms
             due = (exchange_now - self._grace_ms) // 1000 - 1
             if last_told is None or due > last_told:
-                self._clock.tell(SecondElapsed(second=due))
+                if not tell_if_alive(self._clock, SecondElapsed(second=due)):
+                    return  # the clock stopped before it could stop us
                 last_told = due
             next_deadline = (last_told + 2) * 1000 + self._grace_ms
             self.stopped.wait(max(0.0, (next_deadline - exchange_now) / 1000))
