@@ -141,15 +141,13 @@ def parse_frame(data: bytes | str) -> Trade | ControlReply | OtherEvent | Shutdo
     """Turn one combined-stream frame into a Trade, a request reply, a shutdown notice or another event.
 
     Frames arrive unchecked for UTF-8; msgspec raises ``UnicodeDecodeError`` on a string it reads
-    that is not, and such a frame is malformed like any other. Every live trade goes through
-    here, so the common case is one decode and one check.
+    that is not, and such a frame is malformed like any other (the envelope's way says so).
+    Every live trade goes through here, so the common case is one decode and one check.
     """
     try:
         frame = _trade_frame_decoder.decode(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return _parse_envelope(data)
-    except UnicodeDecodeError as exc:
-        raise MalformedFrame(f"text is not UTF-8: {exc}") from exc
     if not frame.stream.endswith(TRADE_STREAM_SUFFIX):
         return _parse_envelope(data)
     return _trade(frame.stream, frame.data)

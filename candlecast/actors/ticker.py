@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import pykka
-
+from candlecast.actors.base import tell_if_alive
 from candlecast.actors.stoppable import StoppableThread
 
 
@@ -19,7 +18,5 @@ class Ticker(StoppableThread):
 
     def run(self) -> None:
         while not self.stopped.wait(self._interval_s):
-            try:
-                self._target.tell(self._message())
-            except pykka.ActorDeadError:
+            if not tell_if_alive(self._target, self._message()):
                 return

@@ -14,11 +14,11 @@ import socket
 from typing import Any, Callable
 
 import falcon
-import pykka
 import simple_websocket
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import FrameProtocol
 
+from candlecast.actors.base import tell_if_alive
 from candlecast.http.client_reader import ClientReader
 from candlecast.http.upgrade_listener import SOCKET_KEY, UPGRADED_KEY
 from candlecast.http.ws_protocol import CommandError, parse_query
@@ -96,12 +96,11 @@ class WebSocketUpgrade:
         req.env[UPGRADED_KEY] = True
         resp.complete = True
         client_id = next(_client_ids)
-        try:
-            self._broadcaster.tell(ClientConnected(
-                client_id=client_id, sock=sock, peer=req.env.get("REMOTE_ADDR", ""), subscriptions=initial.pairs,
-                since=initial.since, encoder=client_encoder(offer) if offer else None,
-            ))
-        except pykka.ActorDeadError:
+        connected = ClientConnected(
+            client_id=client_id, sock=sock, peer=req.env.get("REMOTE_ADDR", ""), subscriptions=initial.pairs,
+            since=initial.since, encoder=client_encoder(offer) if offer else None,
+        )
+        if not tell_if_alive(self._broadcaster, connected):
             sock.close()  # shutting down
             return
         self._reader.add(client_id, sock, handshake.ws)

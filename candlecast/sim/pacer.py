@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-import pykka
 
+from candlecast.actors.base import tell_if_alive
 from candlecast.actors.stoppable import StoppableThread
 from candlecast.sim.messages import TradesDue
 from candlecast.sim.schedule import Schedule
@@ -28,11 +28,8 @@ class Pacer(StoppableThread):
         while not self.stopped.is_set():
             now = self._clock()
             due = sorted((t for s in self._schedules for t in s.take_due(now)), key=lambda t: t.time)
-            if due:
-                try:
-                    self._hub.tell(TradesDue(trades=tuple(due)))
-                except pykka.ActorDeadError:
-                    return
+            if due and not tell_if_alive(self._hub, TradesDue(trades=tuple(due))):
+                return
             upcoming = [s.next_time for s in self._schedules if s.next_time is not None]
             wait_s = (min(upcoming) - self._clock()) / 1000 if upcoming else MAX_SLEEP_S
             self.stopped.wait(min(max(wait_s, 0.0), MAX_SLEEP_S))

@@ -18,6 +18,7 @@ from typing import Any
 import falcon
 import pykka
 
+from candlecast.actors.base import tell_if_alive
 from candlecast.sim.ws_session import HandshakeRejected, WebSocketSession
 from candlecast.sim import errors, protocol
 from candlecast.sim.messages import ClientClosed, ClientOpened, ClientRequest, FrameReceived
@@ -51,10 +52,8 @@ class StreamEndpoint:
         hub = self._hub
 
         def report(kind: str) -> None:
-            try:
-                hub.tell(FrameReceived(connection_id, kind, time.monotonic()))
-            except pykka.ActorDeadError:
-                pass  # the exchange is stopping; nobody counts any more
+            # False while the exchange is stopping; nobody counts any more.
+            tell_if_alive(hub, FrameReceived(connection_id, kind, time.monotonic()))
 
         try:
             session = WebSocketSession(
