@@ -109,12 +109,15 @@ def test_mail_left_at_stop_is_answered_as_dead(make_pool: Any) -> None:
 
 def test_a_flooded_actor_lets_the_others_have_their_turn(make_pool: Any) -> None:
     pool = make_pool(1)
-    gate = threading.Event()
+    holding, gate = threading.Event(), threading.Event()
     handled: list[str] = []
-    held = Recorder.start(pool, "gate", on_running=lambda *_: gate.wait(ASK_TIMEOUT_S))
+    held = Recorder.start(pool, "gate", on_running=lambda *_: holding.set() or gate.wait(ASK_TIMEOUT_S))
     flooded = Recorder.start(pool, "flooded", on_running=lambda name, _: handled.append(name))
     quiet = Recorder.start(pool, "quiet", on_running=lambda name, _: handled.append(name))
     held.tell("hold the only thread")
+    # Else the thread may reach the quiet actor's first turn (its start) after its message came
+    # and before the flood's: the flood must be queued while the thread is held.
+    assert holding.wait(ASK_TIMEOUT_S)
     for number in range(10 * TURN):
         flooded.tell(number)
     quiet.tell("one message")
