@@ -405,11 +405,19 @@ class Regroup(Message):
 
 
 class WriteTo(Message):
-    """Frames (``Outbound``) for one client alone: replies, replays, notices. They follow
-    everything published to it before."""
+    """Frames (``Outbound``) for one client alone: replies, notices. They follow everything
+    published to it before."""
 
     client_id: int
     batch: tuple[Any, ...]
+
+
+class ReplayTo(Message):
+    """Closed candles for one client alone, oldest first per symbol, after everything published
+    to it before; its writer encodes them as the client reads."""
+
+    client_id: int
+    candles: tuple[Candle, ...]
 
 
 class CloseClient(Message):

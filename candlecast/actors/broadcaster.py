@@ -52,6 +52,7 @@ from candlecast.messages import (
     GetBroadcastStats,
     Publish,
     Regroup,
+    ReplayTo,
     SymbolDeactivated,
     Trade,
     TradesArrived,
@@ -305,10 +306,9 @@ class BroadcasterActor(Actor):
         """The latest closed candle of each symbol in ``pairs`` (or all since ``since``)."""
         wanted = {symbol for symbol, channel in pairs if channel == subscriptions.CANDLE}
         symbols = self._recent.symbols() if subscriptions.ALL_SYMBOLS in wanted else sorted(wanted)
-        replayed = [self._outbound(wire.candle_event(candle), OTHER, symbol)
-                    for symbol in symbols for candle in self._recent.replay(symbol, since)]
+        replayed = tuple(candle for symbol in symbols for candle in self._recent.replay(symbol, since))
         if replayed:
-            self._writer(client.client_id).tell(WriteTo(client.client_id, tuple(replayed)))
+            self._writer(client.client_id).tell(ReplayTo(client.client_id, replayed))
             self._replayed += len(replayed)
 
     # --- trades ------------------------------------------------------------------------------

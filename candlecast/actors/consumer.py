@@ -8,6 +8,12 @@ the newest: conflation), trades are dropped and counted, and the client is told 
 before its next trades. A client whose backlog makes no progress for ``stall_timeout_s``, or
 grows past ``HARD_LIMIT_FACTOR`` times the limit, is closed with 1008 (``overdue``).
 
+A replay (``since=``: up to an hour of every symbol asked for) waits as its candles, encoded
+``REPLAY_CHUNK`` at a time as the socket takes them: held as frames, one reconnecting client
+could hold gigabytes, and a fast one would keep its writer from every other client. A
+compressed client's text is compressed as it is written, so the compression context sees its
+frames in the order they go out, whatever waited behind a replay.
+
 Only its writer's thread (``WriterActor``) touches a Consumer; the reading half of the socket belongs to
 the client reader, and the socket is closed only after the reader has let go of it.
 """
@@ -17,11 +23,12 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import socket
-from typing import Callable, Sequence
+from typing import Callable, Sequence, Union
 
 from wsproto.frame_protocol import FrameProtocol
 
 from candlecast import wire
+from candlecast.messages import Candle
 
 CANDLE = "candle"
 TRADE = "trade"
@@ -30,6 +37,9 @@ OTHER = "other"  # replies, gap events, replayed candles: never conflated or dro
 SLOW_CLIENT_CLOSE_CODE = 1008
 HARD_LIMIT_FACTOR = 4
 CLOSE_GRACE_S = 5.0  # how long a closing client may take to drain before the socket is cut
+REPLAY_CHUNK = 16  # replayed candles encoded and written together, about 5 KB
+REPLAY_CHUNKS_PER_FLUSH = 16  # then the writer's other clients get their turn
+REPLAY_CANDLE_BYTES = 8  # what a waiting replayed candle holds: a reference
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -41,6 +51,29 @@ class Outbound:
     kind: str = OTHER
     symbol: str = ""
     trades: int = 0
+
+
+class _Replay:
+    """Candles owed to one client, oldest first, and how many of them were written."""
+
+    __slots__ = ("candles", "taken")
+
+    def __init__(self, candles: Sequence[Candle]) -> None:
+        self.candles = candles
+        self.taken = 0
+
+    def take(self, count: int) -> Sequence[Candle]:
+        chunk = self.candles[self.taken:self.taken + count]
+        self.taken += len(chunk)
+        return chunk
+
+    @property
+    def done(self) -> bool:
+        return self.taken >= len(self.candles)
+
+
+# A frame ready to write; text, framed (compressed) only when written; a replay.
+Waiting = Union[bytes, str, _Replay]
 
 
 @dataclasses.dataclass
@@ -76,7 +109,7 @@ class Consumer:
         self._clock = clock
         self._partial: memoryview | None = None  # the rest of a write the socket took in part
         self._partial_frames = 1  # how many frames end in it
-        self._backlog: dict[int, tuple[bytes, str | None]] = {}  # key -> (frame, symbol of a candle)
+        self._backlog: dict[int, tuple[Waiting, str | None]] = {}  # key -> (what waits, symbol of a candle)
         self._backlog_bytes = 0
         self._keys = itertools.count()
         self._waiting_candle: dict[str, int] = {}  # symbol -> backlog key of its newest candle
@@ -96,7 +129,7 @@ class Consumer:
         """Frames fanned out together, ``joined`` their bytes: one write when nothing is waiting."""
         if self.compressed or self.backlogged or self._dropped_trades or self.closing_since is not None or self._broken:
             for out in batch:
-                self.send(self.encode(out.text) if self.compressed else out.frame, out.kind, out.symbol, out.trades)
+                self.send(out.text if self.compressed else out.frame, out.kind, out.symbol, out.trades)
             return
         written = self._write(joined)
         if written == len(joined):
@@ -112,15 +145,17 @@ class Consumer:
         self._partial = memoryview(joined)[written:]
         self._partial_frames = len(batch) - whole
 
-    def send(self, frame: bytes, kind: str = OTHER, symbol: str = "", trades: int = 0) -> None:
+    def send(self, payload: bytes | str, kind: str = OTHER, symbol: str = "", trades: int = 0) -> None:
+        """A frame, or a text this client's encoder frames (compresses) when it is written."""
         if self.closing_since is not None or self._broken:
             return
         if kind == TRADE and self._dropped_trades:
-            if self._over_limit(len(frame)):
+            if self._over_limit(len(payload)):
                 self._drop(symbol, trades)
                 return
-            self._enqueue(self.encode(self._dropped_notice()), None)
+            self._enqueue(self._dropped_notice(), None)
         if not self.backlogged:
+            frame = self._framed(payload)
             written = self._write(frame)
             if written == len(frame):
                 self._counters.delivered += 1
@@ -128,41 +163,44 @@ class Consumer:
             self._partial = memoryview(frame)[written:]
             self._partial_frames = 1
             return
-        if self._over_limit(len(frame)):
+        if self._over_limit(len(payload)):
             if kind == TRADE:
                 self._drop(symbol, trades)
                 return
             if kind == CANDLE and symbol in self._waiting_candle:
                 key = self._waiting_candle[symbol]
-                self._backlog_bytes += len(frame) - len(self._backlog[key][0])
-                self._backlog[key] = (frame, symbol)
+                self._backlog_bytes += len(payload) - self._size(self._backlog[key][0])
+                self._backlog[key] = (payload, symbol)
                 self._counters.conflated += 1
                 return
-        self._enqueue(frame, symbol if kind == CANDLE else None)
+        self._enqueue(payload, symbol if kind == CANDLE else None)
+        self.flush()
+
+    def replay(self, candles: Sequence[Candle]) -> None:
+        """Candles for this client alone, after everything sent to it before."""
+        if self.closing_since is not None or self._broken or not candles:
+            return
+        self._enqueue(_Replay(candles), None)
         self.flush()
 
     def flush(self) -> None:
         """Write as much of the backlog as the socket takes now."""
-        while not self._broken:
+        replay_chunks = REPLAY_CHUNKS_PER_FLUSH
+        while not self._broken and replay_chunks:
             if self._partial is not None:
-                data = self._partial
+                data, frames = self._partial, self._partial_frames
             elif self._backlog:
-                key = next(iter(self._backlog))
-                data, symbol = self._backlog.pop(key)
-                self._backlog_bytes -= len(data)
-                if symbol is not None and self._waiting_candle.get(symbol) == key:
-                    del self._waiting_candle[symbol]
+                data, frames, replayed = self._take_next()
+                replay_chunks -= replayed
             else:
                 break
             written = self._write(data)
             if written < len(data):
-                if self._partial is None:
-                    self._partial_frames = 1
                 self._partial = memoryview(data)[written:]
+                self._partial_frames = frames
                 break
             self._partial = None
-            self._counters.delivered += self._partial_frames
-            self._partial_frames = 1
+            self._counters.delivered += frames
         if self.closing_since is not None and not self.backlogged:
             self._shutdown(socket.SHUT_WR)
 
@@ -224,12 +262,37 @@ class Consumer:
             self._last_progress = self._clock()
         return written
 
-    def _enqueue(self, frame: bytes, candle_symbol: str | None) -> None:
+    def _enqueue(self, waiting: Waiting, candle_symbol: str | None) -> None:
         key = next(self._keys)
-        self._backlog[key] = (frame, candle_symbol)
-        self._backlog_bytes += len(frame)
+        self._backlog[key] = (waiting, candle_symbol)
+        self._backlog_bytes += self._size(waiting)
         if candle_symbol is not None:
             self._waiting_candle[candle_symbol] = key
+
+    def _take_next(self) -> tuple[bytes, int, int]:
+        """The backlog's next write: its bytes, the frames in it, and 1 if it is a replay's chunk."""
+        key = next(iter(self._backlog))
+        waiting, symbol = self._backlog[key]
+        if isinstance(waiting, _Replay):
+            candles = waiting.take(REPLAY_CHUNK)
+            if waiting.done:
+                del self._backlog[key]
+            self._backlog_bytes -= REPLAY_CANDLE_BYTES * len(candles)
+            return b"".join(self.encode(wire.candle_event(candle)) for candle in candles), len(candles), 1
+        del self._backlog[key]
+        self._backlog_bytes -= len(waiting)
+        if symbol is not None and self._waiting_candle.get(symbol) == key:
+            del self._waiting_candle[symbol]
+        return self._framed(waiting), 1, 0
+
+    def _framed(self, payload: bytes | str) -> bytes:
+        return self.encode(payload) if isinstance(payload, str) else payload
+
+    @staticmethod
+    def _size(waiting: Waiting) -> int:
+        if isinstance(waiting, _Replay):
+            return REPLAY_CANDLE_BYTES * (len(waiting.candles) - waiting.taken)
+        return len(waiting)
 
     def _over_limit(self, size: int) -> bool:
         return self.backlogged and self.backlog_bytes + size > self._limit

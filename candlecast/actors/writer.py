@@ -35,6 +35,7 @@ from candlecast.messages import (
     CloseClient,
     Publish,
     Regroup,
+    ReplayTo,
     WalkOn,
     WriterCounters,
     WriteTo,
@@ -121,6 +122,11 @@ class WriterActor(Actor):
                 if (client := self._clients.get(client_id)) is not None:
                     self._visit(client)
                     self._send_batch(client.consumer, batch, b"".join(out.frame for out in batch))
+            case ReplayTo(client_id=client_id, candles=candles):
+                if (client := self._clients.get(client_id)) is not None:
+                    self._visit(client)
+                    client.consumer.replay(candles)
+                    self._note_backlog(client.consumer)
             case ClientControl(client_id=client_id, frame=frame):
                 if (client := self._clients.get(client_id)) is not None:
                     self._visit(client)

@@ -5,12 +5,15 @@ with 1008. Trade frames batch trades without losing or reordering any."""
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from collections import defaultdict
 from typing import Any, Iterator
 
 import pytest
 
+from candlecast.actors.consumer import HARD_LIMIT_FACTOR
 from candlecast.sim import Simulator
 from candlecast.system import RunningSystem, start_system
 from tests.clients import WsClient, request, wait_for
@@ -162,3 +165,40 @@ def test_trade_frames_batch_every_trade_in_order(busy_market: Simulator) -> None
     for candle in inside:
         count = sum(1 for t in in_frames if candle["open_time"] <= t["time"] <= candle["close_time"])
         assert count == candle["trades"]
+
+
+def test_a_replay_far_past_the_hard_limit_reaches_a_client_that_reads_it_late_and_the_live_stream_follows() -> None:
+    """A reconnecting client asking for many seconds of many symbols gets every one of them,
+    then the live stream with no second conflated away: the replay waits as candles, not as
+    frames counted against its backlog."""
+    symbols = tuple(f"SYN{n:04d}USDT" for n in range(1, 41))
+    backlog_limit = 40960  # more than the live candles of the 1.5 s the client does not read
+    sim = make_simulator(symbols=symbols, synthetic_symbols=len(symbols))
+    sim.start()
+    system = start_system(settings_for(sim, symbols=symbols, ws_backlog_bytes=backlog_limit, ws_socket_buffer_bytes=4096))
+    query = f"/?symbols={','.join(symbols)}&channels=candle"
+    try:
+        watcher = WsClient(system.ws_url + query)
+        watched = by_symbol(watcher.collect(15.0), "candle")
+        watcher.close()
+        since = max(candles[0]["open_time"] for candles in watched.values())
+        last_watched = max(candles[-1]["open_time"] for candles in watched.values())
+        late = WsClient(system.ws_url + query + f"&since={since}", receive_buffer=SMALL_RECEIVE_BUFFER)
+        try:
+            wait_for(lambda: health(system)["backlogged_clients"] == 1, timeout=5)
+            time.sleep(1.5)  # every symbol's next candle waits behind the replay; the writer's ticks weigh the backlog
+            received = by_symbol(late.collect(3.0), "candle")
+        finally:
+            late.close()
+        counted = health(system)
+    finally:
+        system.stop()
+        sim.stop()
+    assert counted["evicted_slow_clients"] == 0 and counted["conflated"] == 0
+    replayed = sum(len(json.dumps(c, default=str)) for candles in received.values() for c in candles if c["open_time"] <= last_watched)
+    assert replayed > HARD_LIMIT_FACTOR * backlog_limit + 2 * 8192, "past the hard limit and the kernel's buffers"
+    assert set(received) == set(symbols)
+    for candles in received.values():
+        seconds = list(dict.fromkeys(c["open_time"] for c in candles))
+        assert seconds == list(range(since, seconds[-1] + 1000, 1000)), "every second once, in order"
+        assert seconds[-1] >= last_watched + 2000, "then the live candles"
