@@ -112,6 +112,14 @@ class SecondElapsed(MarketData):
     second: int
 
 
+class ReaderBehind(Message):
+    """An upstream reader behind its socket is reading ``second``: seconds from it on may still
+    get trades it has yet to read. None: it is not behind (or has stopped)."""
+
+    reader: str
+    second: int | None
+
+
 class ClockOffsetMeasured(MarketData):
     """Exchange time minus local time, from ``/api/v3/time``."""
 

@@ -2,6 +2,10 @@
 
 Exchange time is the local clock corrected by the offset measured against ``/api/v3/time``,
 so seconds close on the exchange's boundaries even when the local clock is off.
+
+A second also waits for every upstream reader behind its socket to read past it
+(``ReaderBehind``, see ``read_progress``): its trades are in the socket, not late. A reader
+that has not said so again for ``STUCK_AFTER_S`` no longer holds seconds back.
 """
 
 from __future__ import annotations
@@ -9,14 +13,14 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-
 from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.actors.poller import Poller
 from candlecast.actors.stoppable import StoppableThread
-from candlecast.messages import AggregatorsChanged, ClockOffsetMeasured, SecondElapsed
+from candlecast.messages import AggregatorsChanged, ClockOffsetMeasured, ReaderBehind, SecondElapsed
 from candlecast.rest_client import get_json
 
 TIME_SYNC_INTERVAL_S = 300.0
+STUCK_AFTER_S = 5.0
 
 
 def local_ms() -> int:
@@ -59,9 +63,16 @@ class SecondTimer(StoppableThread):
 
 
 class ClockActor(Actor):
-    def __init__(self, rest_url: str, grace_ms: int, now_ms: Callable[[], int] = local_ms) -> None:
+    def __init__(
+        self, rest_url: str, grace_ms: int, now_ms: Callable[[], int] = local_ms,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(actor="clock")
         self._aggregators: tuple[Any, ...] = ()
+        self._monotonic = monotonic
+        self._due: int | None = None  # the latest second exchange time has passed (plus grace)
+        self._told: int | None = None  # the latest second the aggregators were told of
+        self._behind: dict[str, tuple[int, float]] = {}  # reader -> (second it is reading, when it said so)
         self._timer = SecondTimer(self.actor_ref, grace_ms, now_ms)
         self._sync = Poller(
             name="clock-sync",
@@ -81,12 +92,35 @@ class ClockActor(Actor):
 
     def handle(self, message: Any) -> None:
         match message:
-            case SecondElapsed():
-                for aggregator in self._aggregators:
-                    tell_if_alive(aggregator, message)  # a removed one: AggregatorsChanged is on its way
+            case SecondElapsed(second=second):
+                self._due = second
+                self._close_due()
+            case ReaderBehind(reader=reader, second=None):
+                self._behind.pop(reader, None)
+                self._close_due()
+            case ReaderBehind(reader=reader, second=second):
+                self._behind[reader] = (second, self._monotonic())
+                self._close_due()
             case AggregatorsChanged(aggregators=aggregators):
                 self._aggregators = aggregators
             case ClockOffsetMeasured(offset_ms=offset):
                 if abs(offset - self._timer.offset_ms) > 50:
                     self.log.info("exchange clock offset", offset_ms=offset)
                 self._timer.offset_ms = offset
+
+    def _close_due(self) -> None:
+        """Tell the aggregators the latest second that is due and no reader behind is still reading."""
+        if self._due is None:
+            return
+        closable = self._due
+        now = self._monotonic()
+        for reader, (second, said_at) in list(self._behind.items()):
+            if now - said_at > STUCK_AFTER_S:
+                self.log.warning("upstream reader stopped reporting; seconds close without it", reader=reader)
+                del self._behind[reader]
+            else:
+                closable = min(closable, second - 1)
+        if self._told is None or closable > self._told:
+            self._told = closable
+            for aggregator in self._aggregators:
+                tell_if_alive(aggregator, SecondElapsed(second=closable))  # a removed one: AggregatorsChanged is on its way

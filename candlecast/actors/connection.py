@@ -57,6 +57,7 @@ class ConnectionActor(Actor):
         connect_attempts: ConnectAttempts,
         registry: Any,
         trade_listeners: tuple[Any, ...],
+        clock: Any,
         rng: random.Random | None = None,
     ) -> None:
         super().__init__(actor="connection", connection=connection_id)
@@ -65,6 +66,7 @@ class ConnectionActor(Actor):
         self._connect_attempts = connect_attempts
         self._registry = registry
         self._trade_listeners = trade_listeners
+        self._clock = clock
         self._rng = rng or random.Random()
         self._routes: dict[str, Any] = {}
         self._reader: UpstreamReader | None = None
@@ -148,6 +150,7 @@ class ConnectionActor(Actor):
             connect_attempts=self._connect_attempts,
             grace_ms=self._settings.grace_ms,
             trade_listeners=self._trade_listeners,
+            clock=self._clock,
         )
         reader = UpstreamReader(self.actor_ref, self._id, next(self._reader_ids), options)
         reader.routes = MappingProxyType(dict(self._routes))

@@ -37,6 +37,9 @@ OTHER = "other"  # replies, gap events, replayed candles: never conflated or dro
 SLOW_CLIENT_CLOSE_CODE = 1008
 HARD_LIMIT_FACTOR = 4
 CLOSE_GRACE_S = 5.0  # how long a closing client may take to drain before the socket is cut
+# What waits is written together, up to this much a system call: written a frame at a time, a
+# client that fell behind cost a call per frame, so it caught up slower than it was sent to.
+WRITE_BYTES = 16384
 REPLAY_CHUNK = 16  # replayed candles encoded and written together, about 5 KB
 REPLAY_CHUNKS_PER_FLUSH = 16  # then the writer's other clients get their turn
 REPLAY_CANDLE_BYTES = 8  # what a waiting replayed candle holds: a reference
@@ -184,16 +187,15 @@ class Consumer:
         self.flush()
 
     def flush(self) -> None:
-        """Write as much of the backlog as the socket takes now."""
+        """Write as much of the backlog as the socket takes now, up to ``WRITE_BYTES`` a call."""
         replay_chunks = REPLAY_CHUNKS_PER_FLUSH
-        while not self._broken and replay_chunks:
+        while not self._broken:
             if self._partial is not None:
                 data, frames = self._partial, self._partial_frames
-            elif self._backlog:
-                data, frames, replayed = self._take_next()
-                replay_chunks -= replayed
             else:
-                break
+                data, frames, replay_chunks = self._take_next(replay_chunks)
+                if not frames:
+                    break
             written = self._write(data)
             if written < len(data):
                 self._partial = memoryview(data)[written:]
@@ -269,21 +271,32 @@ class Consumer:
         if candle_symbol is not None:
             self._waiting_candle[candle_symbol] = key
 
-    def _take_next(self) -> tuple[bytes, int, int]:
-        """The backlog's next write: its bytes, the frames in it, and 1 if it is a replay's chunk."""
-        key = next(iter(self._backlog))
-        waiting, symbol = self._backlog[key]
-        if isinstance(waiting, _Replay):
-            candles = waiting.take(REPLAY_CHUNK)
-            if waiting.done:
+    def _take_next(self, replay_chunks: int) -> tuple[bytes, int, int]:
+        """The backlog's next write, up to ``WRITE_BYTES`` and ``replay_chunks`` chunks of a
+        replay: its bytes, the frames in it, and the replay chunks left."""
+        frames: list[bytes] = []
+        size = 0
+        while self._backlog and size < WRITE_BYTES:
+            key = next(iter(self._backlog))
+            waiting, symbol = self._backlog[key]
+            if isinstance(waiting, _Replay):
+                if not replay_chunks:
+                    break
+                replay_chunks -= 1
+                candles = waiting.take(REPLAY_CHUNK)
+                if waiting.done:
+                    del self._backlog[key]
+                self._backlog_bytes -= REPLAY_CANDLE_BYTES * len(candles)
+                taken = [self.encode(wire.candle_event(candle)) for candle in candles]
+            else:
                 del self._backlog[key]
-            self._backlog_bytes -= REPLAY_CANDLE_BYTES * len(candles)
-            return b"".join(self.encode(wire.candle_event(candle)) for candle in candles), len(candles), 1
-        del self._backlog[key]
-        self._backlog_bytes -= len(waiting)
-        if symbol is not None and self._waiting_candle.get(symbol) == key:
-            del self._waiting_candle[symbol]
-        return self._framed(waiting), 1, 0
+                self._backlog_bytes -= len(waiting)
+                if symbol is not None and self._waiting_candle.get(symbol) == key:
+                    del self._waiting_candle[symbol]
+                taken = [self._framed(waiting)]
+            frames += taken
+            size += sum(map(len, taken))
+        return b"".join(frames), len(frames), replay_chunks
 
     def _framed(self, payload: bytes | str) -> bytes:
         return self.encode(payload) if isinstance(payload, str) else payload

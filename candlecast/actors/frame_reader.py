@@ -37,6 +37,8 @@ class FrameReader:
         self._poll.register(self._sock, select.POLLIN)
         # Set by a close frame, so the messages before it in the same read still count.
         self._closed_by: str | None = None
+        # The last read took all it could: more was waiting, the reader is behind its socket.
+        self.filled = False
 
     def readable(self, timeout_s: float) -> bool:
         """Bytes (or a close already read) arrive within ``timeout_s`` (0: are already there)."""
@@ -55,6 +57,7 @@ class FrameReader:
         if self._closed_by is not None:
             raise UpstreamClosed(f"server closed the connection {self._closed_by}".rstrip())
         data = self._sock.recv(READ_SIZE)
+        self.filled = len(data) == READ_SIZE
         if not data:
             raise websocket.WebSocketConnectionClosedException("Connection to remote host was lost.")
         payloads = []

@@ -92,6 +92,19 @@ class HeldTrades:
             self._next_due = min((held.due for held in self._held.values()), default=math.inf)
         return batches
 
+    def take_before(self, second: int) -> list[TradeBatch]:
+        """The batches of symbols whose newest trade is of a second before ``second``: the clock
+        is about to hear that those seconds may close."""
+        symbols = [symbol for symbol in self._held if self._newest_second[symbol] < second]
+        if not symbols:
+            return []
+        batches = []
+        for symbol in symbols:
+            self._ready.pop(symbol, None)
+            batches.append(TradeBatch(symbol=symbol, trades=tuple(self._held.pop(symbol).trades)))
+        self._next_due = min((held.due for held in self._held.values()), default=math.inf)
+        return batches
+
     def take_all(self) -> list[TradeBatch]:
         held, self._held, self._next_due = self._held, {}, math.inf
         self._ready = {}

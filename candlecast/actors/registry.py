@@ -170,7 +170,8 @@ class RegistryActor(Actor):
                 return connection
         connection_id = next(self._connection_ids)
         ref = ConnectionActor.start(
-            connection_id, self._settings, self._connect_attempts, self.actor_ref, (self._broadcaster, self._store)
+            connection_id, self._settings, self._connect_attempts, self.actor_ref, (self._broadcaster, self._store),
+            self._clock,
         )
         connection = _Connection(ref)
         self._connections[connection_id] = connection

@@ -6,7 +6,8 @@ It parses frames off the connection actor's mailbox thread. Trades go to the
 few per symbol and second), so a stream costs a few messages per symbol-second rather than
 one per trade or per read.
 It only ever tells: its actor (state, replies, rejected frames, rotation due, frames
-arriving), the trade listeners, and the aggregators named in ``routes``.
+arriving), the trade listeners, the aggregators named in ``routes``, and the clock, while it
+is behind its socket (``ReadProgress``).
 
 A socket with no frame at all (pings included: a quiet symbol is not a dead socket) for
 ``stale_after_s`` is closed and replaced. Once the socket reaches its lifetime, or the server
@@ -33,10 +34,12 @@ from candlecast.actors.base import tell_if_alive
 from candlecast.actors.connect_attempts import ConnectAttempts
 from candlecast.actors.frame_reader import FrameReader, UpstreamClosed
 from candlecast.actors.held_trades import HeldTrades
+from candlecast.actors.read_progress import ReadProgress
 from candlecast.backoff import full_jitter
 from candlecast.messages import (
     FrameRejected,
     FramesArriving,
+    ReaderBehind,
     RotationDue,
     Trade,
     TradeBatch,
@@ -68,6 +71,7 @@ class ReaderOptions:
     connect_attempts: ConnectAttempts
     grace_ms: int
     trade_listeners: tuple[Any, ...]
+    clock: Any
 
 
 class UpstreamReader(threading.Thread):
@@ -146,6 +150,7 @@ class UpstreamReader(threading.Thread):
         """Read until the connection fails; returns why. Trades still held go out either way."""
         held = HeldTrades(min(SETTLE_S, self._options.grace_ms / 4000), FULL_BATCH, MAX_HOLD_S)
         arrivals = Arrivals(TELL_LISTENERS_EVERY_S)
+        progress = ReadProgress(self.name)
         frames = FrameReader(sock)
         last_frame = last_report = connected_at
         try:
@@ -170,6 +175,7 @@ class UpstreamReader(threading.Thread):
                 if arrived:
                     held.add(arrived, last_frame)
                     arrivals.add(arrived, last_frame)
+                self._tell_clock(progress.after_read(frames.filled, arrived, last_frame), held, progress)
                 self._deliver(held.take_due(last_frame))
                 self._tell_listeners(arrivals.take_due(last_frame))
                 if last_frame - last_report >= REPORT_EVERY_S:
@@ -181,6 +187,7 @@ class UpstreamReader(threading.Thread):
         finally:
             self._deliver(held.take_all())
             self._tell_listeners(arrivals.take_all())
+            tell_if_alive(self._options.clock, ReaderBehind(self.name, None))
         return "stopped"
 
     def _check_lifetime(self, age_s: float) -> None:
@@ -212,6 +219,13 @@ class UpstreamReader(threading.Thread):
                 self._log.info("server announced shutdown")
                 self._ask_rotation("serverShutdown")
         return arrived
+
+    def _tell_clock(self, behind: ReaderBehind | None, held: HeldTrades, progress: ReadProgress) -> None:
+        """Held trades of the seconds the clock may close go to their aggregators first."""
+        if behind is None or progress.newest_second is None:
+            return
+        self._deliver(held.take_before(progress.newest_second))
+        tell_if_alive(self._options.clock, behind)
 
     def _tell_listeners(self, arrived: TradesArrived | None) -> None:
         if arrived is None:

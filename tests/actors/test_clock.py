@@ -1,4 +1,5 @@
-"""The clock's timer thread outliving its actor (the actor stops first) ends quietly."""
+"""The clock's timer thread outliving its actor (the actor stops first) ends quietly; seconds
+wait for an upstream reader behind its socket."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any
 
 import pykka
 
-from candlecast.actors.clock import SecondTimer
+from candlecast.actors.clock import STUCK_AFTER_S, ClockActor, SecondTimer
+from candlecast.messages import AggregatorsChanged, ReaderBehind, SecondElapsed
+from candlecast.sim import Simulator
 
 
 class Stopped(pykka.ThreadingActor):
@@ -24,3 +27,46 @@ def test_a_timer_whose_clock_stopped_ends_without_an_error(monkeypatch: Any) -> 
     timer.join(timeout=5)
     assert not timer.is_alive() and failures == []
 
+
+
+class Recorder(pykka.ThreadingActor):
+    """An aggregator as the clock sees it: it is told which seconds may close."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[int] = []
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, SecondElapsed):
+            self.seconds.append(message.second)
+            return None
+        return list(self.seconds)
+
+
+def test_seconds_wait_for_a_reader_behind_its_socket(simulator: Simulator) -> None:
+    now = [100.0]
+    # Exchange time stands still at 0.5 s: the timer's own tell (second -1) is the only one it makes.
+    clock = ClockActor.start(simulator.rest_url, grace_ms=0, now_ms=lambda: 500, monotonic=lambda: now[0])
+    aggregator = Recorder.start()
+    try:
+        clock.ask(AggregatorsChanged(aggregators=(aggregator,)))
+
+        def told() -> list[int]:
+            return [second for second in aggregator.ask("told") if second >= 0]
+
+        clock.ask(ReaderBehind("upstream-1.1", 12))
+        clock.ask(SecondElapsed(second=14))
+        assert told() == [11], "the seconds the reader is still reading wait"
+        clock.ask(ReaderBehind("upstream-1.1", 13))
+        assert told() == [11, 12]
+        clock.ask(ReaderBehind("upstream-1.1", None))
+        assert told() == [11, 12, 14], "caught up: every due second closes"
+        clock.ask(ReaderBehind("upstream-2.1", 15))
+        clock.ask(SecondElapsed(second=16))
+        assert told() == [11, 12, 14]
+        now[0] += STUCK_AFTER_S + 1
+        clock.ask(SecondElapsed(second=17))
+        assert told() == [11, 12, 14, 17], "a reader that stopped saying so holds nothing back"
+    finally:
+        clock.stop()
+        aggregator.stop()

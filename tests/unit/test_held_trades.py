@@ -94,3 +94,20 @@ def test_one_read_of_several_symbols_and_seconds() -> None:
     assert batch.symbol == "A" and ids(batch) == [1, 2, 3, 4]
     [rest] = held.take_all()
     assert rest.symbol == "B" and ids(rest) == [1, 2]
+
+
+def test_before_the_clock_hears_a_second_may_close_its_held_trades_go() -> None:
+    held = HeldTrades(settle_s=0.02, full_batch=100, max_hold_s=1.0)
+    held.add((trade("A", 1, 5_100), trade("B", 1, 5_200), trade("C", 1, 6_100)), now=10.0)
+    held.add((trade("A", 2, 5_900),), now=10.0)
+    assert [(b.symbol, ids(b)) for b in held.take_before(6)] == [("A", [1, 2]), ("B", [1])]
+    assert held.take_before(6) == [] and held.take_due(10.0) == []
+    [batch] = held.take_all()
+    assert batch.symbol == "C"
+
+
+def test_a_symbol_taken_early_is_not_taken_again_when_its_read_is_done() -> None:
+    held = HeldTrades(settle_s=0.02, full_batch=2, max_hold_s=1.0)
+    held.add((trade("A", 1, 5_100), trade("A", 2, 5_200)), now=10.0)  # full: ready after this read
+    assert [ids(b) for b in held.take_before(6)] == [[1, 2]]
+    assert held.take_due(10.0) == [] and held.wait_s(10.0) is None

@@ -1,0 +1,37 @@
+"""ReadProgress: a reader whose reads fill its buffer tells the clock the second it is reading,
+again when that second changes or half a second on; its first read that does not fill says
+it is no longer behind."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from candlecast.actors.read_progress import REPEAT_S, ReadProgress
+from candlecast.messages import ReaderBehind, Trade
+
+
+def trades(*times_ms: int) -> list[Trade]:
+    return [Trade("A", index, Decimal("1"), Decimal("1"), time_ms, False) for index, time_ms in enumerate(times_ms)]
+
+
+def test_a_reader_keeping_up_tells_the_clock_nothing() -> None:
+    progress = ReadProgress("upstream-1.1")
+    for step in range(5):
+        assert progress.after_read(False, trades(1_000 + step * 300), now=step * 0.3) is None
+    assert progress.newest_second == 2
+
+
+def test_a_reader_behind_tells_the_second_it_reads_until_it_catches_up() -> None:
+    progress = ReadProgress("upstream-1.1")
+    assert progress.after_read(True, trades(7_100, 7_300), now=1.0) == ReaderBehind("upstream-1.1", 7)
+    assert progress.after_read(True, trades(7_600), now=1.1) is None
+    assert progress.after_read(True, [], now=1.0 + REPEAT_S) == ReaderBehind("upstream-1.1", 7), "said again"
+    assert progress.after_read(True, trades(8_050), now=1.6) == ReaderBehind("upstream-1.1", 8)
+    assert progress.after_read(True, trades(7_999), now=1.7) is None, "a straggler does not move it back"
+    assert progress.after_read(False, trades(8_400), now=1.8) == ReaderBehind("upstream-1.1", None)
+    assert progress.after_read(False, trades(8_500), now=1.9) is None
+    assert progress.newest_second == 8
+
+
+def test_a_full_read_before_any_trade_says_nothing() -> None:
+    assert ReadProgress("upstream-1.1").after_read(True, [], now=0.0) is None
