@@ -308,6 +308,11 @@ class BackfillFailed(Message):
     reason: str
 
 
+class GetClockStats(Query):
+    """Answered with a dict: upstream readers behind their socket, and the seconds due to close
+    that wait for them."""
+
+
 class GetBackfillStats(Query):
     """Answered with a dict: requests, pages, trades recovered, failures, REST weight used."""
 

@@ -88,7 +88,8 @@ def start_system(settings: Settings) -> RunningSystem:
         registry = RegistryActor.start(settings, clock, broadcaster, store, backfill)
         started.append(registry)
         actors = Actors(
-            registry=registry, store=store, broadcaster=broadcaster, backfill=backfill, timeout_s=settings.ask_timeout_s
+            registry=registry, store=store, broadcaster=broadcaster, backfill=backfill, clock=clock,
+            timeout_s=settings.ask_timeout_s,
         )
         reader = ClientReader(broadcaster, settings.ws_ping_interval_s, settings.ws_max_message_bytes)
         app = create_app(

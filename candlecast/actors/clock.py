@@ -16,7 +16,7 @@ from typing import Any, Callable
 from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.actors.poller import Poller
 from candlecast.actors.stoppable import StoppableThread
-from candlecast.messages import AggregatorsChanged, ClockOffsetMeasured, ReaderBehind, SecondElapsed
+from candlecast.messages import AggregatorsChanged, ClockOffsetMeasured, GetClockStats, ReaderBehind, SecondElapsed
 from candlecast.rest_client import get_json
 
 TIME_SYNC_INTERVAL_S = 300.0
@@ -90,8 +90,11 @@ class ClockActor(Actor):
         self._sync.stop()
         self._timer.stop()
 
-    def handle(self, message: Any) -> None:
+    def handle(self, message: Any) -> Any:
         match message:
+            case GetClockStats():
+                waiting = self._due - self._told if self._due is not None and self._told is not None else 0
+                return {"readers_behind": len(self._behind), "seconds_waiting": waiting}
             case SecondElapsed(second=second):
                 self._due = second
                 self._close_due()
@@ -107,6 +110,7 @@ class ClockActor(Actor):
                 if abs(offset - self._timer.offset_ms) > 50:
                     self.log.info("exchange clock offset", offset_ms=offset)
                 self._timer.offset_ms = offset
+        return None
 
     def _close_due(self) -> None:
         """Tell the aggregators the latest second that is due and no reader behind is still reading."""

@@ -14,6 +14,7 @@ from candlecast.binance import is_valid_symbol, normalize_symbol
 from candlecast.messages import (
     AddSymbol,
     GetBackfillStats,
+    GetClockStats,
     GetBroadcastStats,
     GetCandles,
     GetGapStats,
@@ -35,6 +36,7 @@ class Actors:
     store: Any
     broadcaster: Any
     backfill: Any
+    clock: Any
     timeout_s: float
 
     def ask(self, actor: Any, query: Any) -> Any:
@@ -117,6 +119,7 @@ class HealthResource(Resource):
         gaps = self._actors.ask(self._actors.store, GetGapStats())
         upstream = upstream_summary(status, gaps)
         upstream["backfill"] = self._actors.ask(self._actors.backfill, GetBackfillStats())
+        upstream["clock"] = self._actors.ask(self._actors.clock, GetClockStats())
         respond(resp, {
             "status": "ok" if status.connected else "degraded",
             "upstream": upstream,

@@ -9,7 +9,7 @@ from typing import Any
 import pykka
 
 from candlecast.actors.clock import STUCK_AFTER_S, ClockActor, SecondTimer
-from candlecast.messages import AggregatorsChanged, ReaderBehind, SecondElapsed
+from candlecast.messages import AggregatorsChanged, GetClockStats, ReaderBehind, SecondElapsed
 from candlecast.sim import Simulator
 
 
@@ -57,10 +57,12 @@ def test_seconds_wait_for_a_reader_behind_its_socket(simulator: Simulator) -> No
         clock.ask(ReaderBehind("upstream-1.1", 12))
         clock.ask(SecondElapsed(second=14))
         assert told() == [11], "the seconds the reader is still reading wait"
+        assert clock.ask(GetClockStats()) == {"readers_behind": 1, "seconds_waiting": 3}
         clock.ask(ReaderBehind("upstream-1.1", 13))
         assert told() == [11, 12]
         clock.ask(ReaderBehind("upstream-1.1", None))
         assert told() == [11, 12, 14], "caught up: every due second closes"
+        assert clock.ask(GetClockStats()) == {"readers_behind": 0, "seconds_waiting": 0}
         clock.ask(ReaderBehind("upstream-2.1", 15))
         clock.ask(SecondElapsed(second=16))
         assert told() == [11, 12, 14]
