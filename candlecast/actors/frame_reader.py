@@ -37,8 +37,9 @@ class FrameReader:
         self._poll.register(self._sock, select.POLLIN)
         # Set by a close frame, so the messages before it in the same read still count.
         self._closed_by: str | None = None
-        # The last read took all it could: more was waiting, the reader is behind its socket.
-        self.filled = False
+        # More was waiting when the last read returned: the reader is behind its socket. A read
+        # that fills its buffer says so without asking; over TLS a read returns one record at most.
+        self.more_waiting = False
 
     def readable(self, timeout_s: float) -> bool:
         """Bytes (or a close already read) arrive within ``timeout_s`` (0: are already there)."""
@@ -57,9 +58,9 @@ class FrameReader:
         if self._closed_by is not None:
             raise UpstreamClosed(f"server closed the connection {self._closed_by}".rstrip())
         data = self._sock.recv(READ_SIZE)
-        self.filled = len(data) == READ_SIZE
         if not data:
             raise websocket.WebSocketConnectionClosedException("Connection to remote host was lost.")
+        self.more_waiting = len(data) == READ_SIZE or self.readable(0)
         payloads = []
         for opcode, payload in self._decoder.feed(data):
             if opcode == ws_frames.OPCODE_TEXT or opcode == ws_frames.OPCODE_BINARY:

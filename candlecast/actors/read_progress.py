@@ -5,10 +5,11 @@ that fell behind its socket (a burst beyond what the process handles) has that s
 trades still unread, so the second was closed without them, as a flat or partial candle, and
 then revised batch by batch as they came, every flat candle after them re-priced each time:
 work per trade that grew with the lag, and the pipeline, once behind, stayed behind even
-after the load dropped. A reader whose read took all it could (``FrameReader.filled``) is
-behind, and tells the clock the second it is reading; the clock closes nothing from that
-second on until the reader moves past it or catches up (a read that did not fill). Trades
-arriving from the exchange late stay what they were: revisions after the grace period.
+after the load dropped. A reader that finds more waiting in its socket as a read returns
+(``FrameReader.more_waiting``) is behind, and tells the clock the second it is reading; the
+clock closes nothing from that second on until the reader moves past it or catches up (a read
+after which nothing waits). Trades arriving from the exchange late stay what they were:
+revisions after the grace period.
 Pure data: it lives inside one reader thread.
 """
 
@@ -36,18 +37,18 @@ class ReadProgress:
         """The latest second of any trade read so far."""
         return self._newest_second
 
-    def after_read(self, filled: bool, arrived: list[Trade], now: float) -> ReaderBehind | None:
+    def after_read(self, more_waiting: bool, arrived: list[Trade], now: float) -> ReaderBehind | None:
         """What to tell the clock after a read at ``now`` (monotonic seconds), if anything."""
         if arrived:
             second = arrived[-1].time // 1000
             if self._newest_second is None or second > self._newest_second:
                 self._newest_second = second
-        if filled and self._newest_second is not None:
+        if more_waiting and self._newest_second is not None:
             if self._told != self._newest_second or now - self._told_at >= REPEAT_S:
                 self._told, self._told_at = self._newest_second, now
                 return ReaderBehind(self._reader, self._newest_second)
             return None
-        if not filled and self._told is not None:
+        if not more_waiting and self._told is not None:
             self._told = None
             return ReaderBehind(self._reader, None)
         return None

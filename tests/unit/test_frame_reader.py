@@ -9,6 +9,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,6 +73,21 @@ def test_every_frame_of_a_burst_comes_from_one_recv(pair: tuple[socket.socket, s
     assert not reader.readable(0)
     with pytest.raises(TimeoutError):
         reader.read()
+
+
+def test_a_read_says_whether_more_is_waiting_behind_it(pair: tuple[socket.socket, socket.socket]) -> None:
+    ours, theirs = pair
+    encoder = FrameProtocol(client=False, extensions=[])
+    reader = FrameReader(connected(ours))
+    theirs.sendall(bytes(encoder.send_data("a few bytes")))
+    assert reader.read() == [b"a few bytes"] and not reader.more_waiting
+    burst = [f"{n:06d}" * 100 for n in range(200)]  # about 120 KiB, more than one read takes
+    theirs.sendall(b"".join(bytes(encoder.send_data(text)) for text in burst))
+    payloads = reader.read()
+    assert reader.more_waiting and 0 < len(payloads) < len(burst)
+    while reader.more_waiting:
+        payloads += reader.read()
+    assert payloads == [text.encode() for text in burst]
 
 
 def test_pings_are_answered_and_a_close_ends_the_next_read(pair: tuple[socket.socket, socket.socket]) -> None:
@@ -144,7 +160,10 @@ def test_frames_sent_with_the_handshake_response_are_not_lost(scheme: str, tmp_p
             f"{scheme}://127.0.0.1:{listener.getsockname()[1]}/", timeout=2, sslopt={"cert_reqs": ssl.CERT_NONE}
         )
         reader = FrameReader(ws)
-        payloads: list[bytes] = []
+        time.sleep(0.3)  # everything sent has arrived before the first read
+        payloads = reader.read()
+        # Over TLS that read took one record, and says the others wait; a plain read took them all.
+        assert reader.more_waiting == (scheme == "wss")
         while len(payloads) < len(texts):
             assert reader.readable(2.0)
             payloads += reader.read()

@@ -1,6 +1,6 @@
-"""ReadProgress: a reader whose reads fill its buffer tells the clock the second it is reading,
-again when that second changes or half a second on; its first read that does not fill says
-it is no longer behind."""
+"""ReadProgress: a reader that finds more waiting in its socket after a read tells the clock
+the second it is reading, again when that second changes or half a second on; its first read
+after which nothing waits says it is no longer behind."""
 
 from __future__ import annotations
 
@@ -33,5 +33,5 @@ def test_a_reader_behind_tells_the_second_it_reads_until_it_catches_up() -> None
     assert progress.newest_second == 8
 
 
-def test_a_full_read_before_any_trade_says_nothing() -> None:
+def test_a_reader_behind_before_any_trade_says_nothing() -> None:
     assert ReadProgress("upstream-1.1").after_read(True, [], now=0.0) is None
