@@ -8,10 +8,12 @@ A load generator (``bench.loadgen``, a process of its own) streams Binance trade
 rising rate; candlecast runs in this process, and one WebSocket consumer in a process of its
 own counts the trades inside the candles it receives (in this process, reading a thousand
 candles a second would take this process's CPU and wait for its interpreter lock, and the
-latency measured would be the consumer's). For each step it prints trades/s generated and published,
-CPU of this process per trade and as a share of one core, RSS, and candle latency (arrival
-minus the end of the candle's second) p50/p99. A step is sustained when the published count
-keeps up with the generated one and latency does not grow.
+latency measured would be the consumer's). For each step it prints the target rate, the trades/s
+the generator wrote (less than the target when this process did not read them: the generator
+makes no stale backlog), the trades/s published in candles when first published (revision 0),
+CPU of this process per published trade and as a share of one core, RSS, and candle latency
+(arrival minus the end of the candle's second) p50/p99. A step is sustained when the published
+count keeps up with the target and latency does not grow.
 """
 
 from __future__ import annotations
@@ -79,11 +81,11 @@ def main() -> None:
     parser.add_argument("--thread-switch-ms", type=float, default=Settings().thread_switch_ms)
     args = parser.parse_args()
     configure_logging("console", "warning")
-    process, rate, rest_url, stream_url = loadgen.start(args.symbols)
+    generator = loadgen.start(args.symbols)
     symbols = tuple(loadgen.symbols_for(args.symbols))
     settings = dataclasses.replace(
-        Settings(), host="127.0.0.1", http_port=0, ws_port=0, symbols=symbols, stream_url=stream_url,
-        rest_url=rest_url, rate_limit="", log_level="warning", ws_backlog_bytes=1 << 26,
+        Settings(), host="127.0.0.1", http_port=0, ws_port=0, symbols=symbols, stream_url=generator.stream_url,
+        rest_url=generator.rest_url, rate_limit="", log_level="warning", ws_backlog_bytes=1 << 26,
         thread_switch_ms=args.thread_switch_ms,
     )
     system = start_system(settings)
@@ -92,16 +94,16 @@ def main() -> None:
     consumer.start()
     seen: list[tuple[int, int, float]] = []
     print(f"{args.symbols} symbols, {args.seconds:g} s per step, --thread-switch-ms {args.thread_switch_ms:g}")
-    print(f"{'target/s':>9} {'published/s':>12} {'CPU/trade':>10} {'CPU':>6} {'RSS':>8} {'p50':>8} {'p99':>8}")
+    print(f"{'target/s':>9} {'sent/s':>9} {'published/s':>12} {'CPU/trade':>10} {'CPU':>6} {'RSS':>8} {'p50':>8} {'p99':>8}")
     try:
         for target in (int(r) for r in args.rates.split(",")):
-            rate.value = target
+            generator.rate.value = target
             time.sleep(WARM_UP_S)
             start_second = int(time.time()) + 1
             time.sleep(start_second - time.time())
-            cpu_before = time.process_time()
+            cpu_before, sent_before = time.process_time(), generator.sent.value
             time.sleep(args.seconds)
-            cpu = time.process_time() - cpu_before
+            cpu, sent = time.process_time() - cpu_before, (generator.sent.value - sent_before) / args.seconds
             end_second = start_second + int(args.seconds)
             time.sleep(1.5)  # the window's last candles close after grace
             counter.send(True)
@@ -111,14 +113,14 @@ def main() -> None:
             latencies = [lat for _, _, lat in window]
             p50 = percentile(latencies, 0.5) if latencies else float("nan")
             p99 = percentile(latencies, 0.99) if latencies else float("nan")
-            print(f"{target:>9,} {published:>12,.0f} {cpu / max(1.0, published * args.seconds) * 1e6:>8.1f}us "
+            print(f"{target:>9,} {sent:>9,.0f} {published:>12,.0f} {cpu / max(1.0, published * args.seconds) * 1e6:>8.1f}us "
                   f"{cpu / args.seconds * 100:>5.0f}% {rss_mib():>6.0f}MiB {p50:>6.0f}ms {p99:>6.0f}ms", flush=True)
     finally:
-        rate.value = 0
+        generator.rate.value = 0
         counter.send(False)
         consumer.join()
         system.stop()
-        process.terminate()
+        generator.process.terminate()
 
 
 if __name__ == "__main__":

@@ -17,13 +17,18 @@ import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Message, Request, TextMessage
 
 TICK_S = 0.01
+# A connection the gateway stopped reading gets at most this much of its rate at once when it
+# reads again; the rest is never made. Trades are stamped when they are made, and a backlog
+# made in one go after a long wait is seconds stale by the time it is written: a late
+# exchange, not a burst, and the gateway rightly revises candles for it.
+MAX_OWED_S = 0.1
 FRAME = '{{"stream":"{stream}","data":{{"e":"trade","E":{now},"s":"{symbol}","t":{id},"p":"{price}","q":"0.01000000","T":{now},"m":{maker},"M":true}}}}'
 
 
@@ -67,9 +72,10 @@ class _Rest(BaseHTTPRequestHandler):
 class _Stream:
     """One upstream connection: its streams, and trades written at its share of the rate."""
 
-    def __init__(self, sock: socket.socket, rate: Any, total_symbols: int, next_ids: dict[str, int]) -> None:
+    def __init__(self, sock: socket.socket, rate: Any, sent: Any, total_symbols: int, next_ids: dict[str, int]) -> None:
         self._sock = sock
         self._rate = rate
+        self._sent = sent
         self._total = total_symbols
         self._next_ids = next_ids
         self._ws = WSConnection(ConnectionType.SERVER)
@@ -123,7 +129,8 @@ class _Stream:
         elapsed, self._last_write = now_s - self._last_write, now_s
         if not self._streams:
             return True
-        self._owed += self._rate.value * elapsed * len(self._streams) / self._total
+        share = self._rate.value * len(self._streams) / self._total
+        self._owed = min(self._owed + share * elapsed, share * MAX_OWED_S)
         count, self._owed = int(self._owed), self._owed - int(self._owed)
         if not count:
             return True
@@ -138,10 +145,12 @@ class _Stream:
                                 price=f"{100 + trade_id % 100}.00000000", maker="true" if index % 2 else "false")
             frames.append(text_frame(text.encode()))
         self._sock.sendall(b"".join(frames))
+        with self._sent.get_lock():
+            self._sent.value += count
         return True
 
 
-def run(rest_port: Any, stream_port: Any, rate: Any, symbols: int) -> None:
+def run(rest_port: Any, stream_port: Any, rate: Any, sent: Any, symbols: int) -> None:
     _Rest.symbols = symbols_for(symbols)
     rest = ThreadingHTTPServer(("127.0.0.1", 0), _Rest)
     rest.daemon_threads = True
@@ -152,18 +161,27 @@ def run(rest_port: Any, stream_port: Any, rate: Any, symbols: int) -> None:
     while True:
         sock, _ = listener.accept()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        threading.Thread(target=_Stream(sock, rate, symbols, next_ids).serve, daemon=True).start()
+        threading.Thread(target=_Stream(sock, rate, sent, symbols, next_ids).serve, daemon=True).start()
 
 
-def start(symbols: int) -> tuple[multiprocessing.Process, Any, str, str]:
-    """(process, shared rate in trades/s, REST URL, stream URL); set ``rate.value`` to drive it."""
+class LoadGenerator(NamedTuple):
+    """Set ``rate.value`` (trades/s) to drive it; ``sent.value`` counts the trades written."""
+
+    process: multiprocessing.Process
+    rate: Any
+    sent: Any
+    rest_url: str
+    stream_url: str
+
+
+def start(symbols: int) -> LoadGenerator:
     rest_port, stream_port = multiprocessing.Value("i", 0), multiprocessing.Value("i", 0)
-    rate = multiprocessing.Value("d", 0.0)
-    process = multiprocessing.Process(target=run, args=(rest_port, stream_port, rate, symbols), daemon=True)
+    rate, sent = multiprocessing.Value("d", 0.0), multiprocessing.Value("q", 0)
+    process = multiprocessing.Process(target=run, args=(rest_port, stream_port, rate, sent, symbols), daemon=True)
     process.start()
     deadline = time.monotonic() + 10
     while not stream_port.value:
         if time.monotonic() > deadline:
             raise RuntimeError("load generator did not start")
         time.sleep(0.05)
-    return process, rate, f"http://127.0.0.1:{rest_port.value}", f"ws://127.0.0.1:{stream_port.value}"
+    return LoadGenerator(process, rate, sent, f"http://127.0.0.1:{rest_port.value}", f"ws://127.0.0.1:{stream_port.value}")
