@@ -113,8 +113,9 @@ class SecondElapsed(MarketData):
 
 
 class ReaderBehind(Message):
-    """An upstream reader behind its socket is reading ``second``: seconds from it on may still
-    get trades it has yet to read. None: it is not behind (or has stopped)."""
+    """An upstream reader behind its socket has not read past ``second`` by the grace period:
+    seconds from it on may still get trades it has yet to read. None: it is not behind (or has
+    stopped)."""
 
     reader: str
     second: int | None

@@ -6,10 +6,10 @@ trades still unread, so the second was closed without them, as a flat or partial
 then revised batch by batch as they came, every flat candle after them re-priced each time:
 work per trade that grew with the lag, and the pipeline, once behind, stayed behind even
 after the load dropped. A reader that finds more waiting in its socket as a read returns
-(``FrameReader.more_waiting``) is behind, and tells the clock the second it is reading; the
-clock closes nothing from that second on until the reader moves past it or catches up (a read
-after which nothing waits). Trades arriving from the exchange late stay what they were:
-revisions after the grace period.
+(``FrameReader.more_waiting``) is behind, and tells the clock the first second it has not
+read past by the grace period; the clock closes nothing from that second on until the reader
+moves on or catches up (a read after which nothing waits). Trades arriving from the exchange
+late stay what they were: revisions after the grace period.
 Pure data: it lives inside one reader thread.
 """
 
@@ -24,29 +24,35 @@ REPEAT_S = 0.5
 
 
 class ReadProgress:
-    __slots__ = ("_reader", "_newest_second", "_told", "_told_at")
+    """The grace period counts in the exchange time the reader has read up to, as the clock's
+    timer counts it in exchange time now: trades of a second read just after a later one are
+    stragglers either way."""
 
-    def __init__(self, reader: str) -> None:
+    __slots__ = ("_reader", "_grace_ms", "_newest_ms", "_told", "_told_at")
+
+    def __init__(self, reader: str, grace_ms: int) -> None:
         self._reader = reader
-        self._newest_second: int | None = None
+        self._grace_ms = grace_ms
+        self._newest_ms: int | None = None
         self._told: int | None = None  # the second the clock last heard; None: not behind
         self._told_at = -math.inf
 
     @property
-    def newest_second(self) -> int | None:
-        """The latest second of any trade read so far."""
-        return self._newest_second
+    def open_from(self) -> int | None:
+        """The first second this reader has not yet read past by the grace period; None before any trade."""
+        if self._newest_ms is None:
+            return None
+        return (self._newest_ms - self._grace_ms) // 1000
 
     def after_read(self, more_waiting: bool, arrived: list[Trade], now: float) -> ReaderBehind | None:
         """What to tell the clock after a read at ``now`` (monotonic seconds), if anything."""
-        if arrived:
-            second = arrived[-1].time // 1000
-            if self._newest_second is None or second > self._newest_second:
-                self._newest_second = second
-        if more_waiting and self._newest_second is not None:
-            if self._told != self._newest_second or now - self._told_at >= REPEAT_S:
-                self._told, self._told_at = self._newest_second, now
-                return ReaderBehind(self._reader, self._newest_second)
+        if arrived and (self._newest_ms is None or arrived[-1].time > self._newest_ms):
+            self._newest_ms = arrived[-1].time
+        open_from = self.open_from
+        if more_waiting and open_from is not None:
+            if self._told != open_from or now - self._told_at >= REPEAT_S:
+                self._told, self._told_at = open_from, now
+                return ReaderBehind(self._reader, open_from)
             return None
         if not more_waiting and self._told is not None:
             self._told = None

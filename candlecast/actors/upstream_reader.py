@@ -150,7 +150,7 @@ class UpstreamReader(threading.Thread):
         """Read until the connection fails; returns why. Trades still held go out either way."""
         held = HeldTrades(min(SETTLE_S, self._options.grace_ms / 4000), FULL_BATCH, MAX_HOLD_S)
         arrivals = Arrivals(TELL_LISTENERS_EVERY_S)
-        progress = ReadProgress(self.name)
+        progress = ReadProgress(self.name, self._options.grace_ms)
         frames = FrameReader(sock)
         last_frame = last_report = connected_at
         try:
@@ -222,9 +222,9 @@ class UpstreamReader(threading.Thread):
 
     def _tell_clock(self, behind: ReaderBehind | None, held: HeldTrades, progress: ReadProgress) -> None:
         """Held trades of the seconds the clock may close go to their aggregators first."""
-        if behind is None or progress.newest_second is None:
+        if behind is None or progress.open_from is None:
             return
-        self._deliver(held.take_before(progress.newest_second))
+        self._deliver(held.take_before(progress.open_from))
         tell_if_alive(self._options.clock, behind)
 
     def _tell_listeners(self, arrived: TradesArrived | None) -> None:
