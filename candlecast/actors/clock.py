@@ -72,7 +72,7 @@ class ClockActor(Actor):
         self._monotonic = monotonic
         self._due: int | None = None  # the latest second exchange time has passed (plus grace)
         self._told: int | None = None  # the latest second the aggregators were told of
-        self._behind: dict[str, tuple[int, float]] = {}  # reader -> (second it is reading, when it said so)
+        self._behind: dict[str, tuple[int, float]] = {}  # reader -> (first second it may still add to, when it said so)
         self._timer = SecondTimer(self.actor_ref, grace_ms, now_ms)
         self._sync = Poller(
             name="clock-sync",

@@ -71,8 +71,8 @@ class _Replay:
         return chunk
 
     @property
-    def done(self) -> bool:
-        return self.taken >= len(self.candles)
+    def left(self) -> int:
+        return len(self.candles) - self.taken
 
 
 # A frame ready to write; text, framed (compressed) only when written; a replay.
@@ -284,7 +284,7 @@ class Consumer:
                     break
                 replay_chunks -= 1
                 candles = waiting.take(REPLAY_CHUNK)
-                if waiting.done:
+                if not waiting.left:
                     del self._backlog[key]
                 self._backlog_bytes -= REPLAY_CANDLE_BYTES * len(candles)
                 taken = [self.encode(wire.candle_event(candle)) for candle in candles]
@@ -303,9 +303,7 @@ class Consumer:
 
     @staticmethod
     def _size(waiting: Waiting) -> int:
-        if isinstance(waiting, _Replay):
-            return REPLAY_CANDLE_BYTES * (len(waiting.candles) - waiting.taken)
-        return len(waiting)
+        return REPLAY_CANDLE_BYTES * waiting.left if isinstance(waiting, _Replay) else len(waiting)
 
     def _over_limit(self, size: int) -> bool:
         return self.backlogged and self.backlog_bytes + size > self._limit

@@ -115,21 +115,17 @@ class WriterActor(Actor):
             case ClientConnected():
                 self._connect(message)
             case Regroup(client_id=client_id, group=group):
-                if (client := self._clients.get(client_id)) is not None:
-                    self._visit(client)
+                if (client := self._caught_up(client_id)) is not None:
                     self._regroup(client, group)
             case WriteTo(client_id=client_id, batch=batch):
-                if (client := self._clients.get(client_id)) is not None:
-                    self._visit(client)
+                if (client := self._caught_up(client_id)) is not None:
                     self._send_batch(client.consumer, batch, b"".join(out.frame for out in batch))
             case ReplayTo(client_id=client_id, candles=candles):
-                if (client := self._clients.get(client_id)) is not None:
-                    self._visit(client)
+                if (client := self._caught_up(client_id)) is not None:
                     client.consumer.replay(candles)
                     self._note_backlog(client.consumer)
             case ClientControl(client_id=client_id, frame=frame):
-                if (client := self._clients.get(client_id)) is not None:
-                    self._visit(client)
+                if (client := self._caught_up(client_id)) is not None:
                     client.consumer.send(frame)
                     self._note_backlog(client.consumer)
             case CloseClient(client_id=client_id, code=code, reason=reason):
@@ -154,6 +150,13 @@ class WriterActor(Actor):
         )
         # What was published before it connected is not for it.
         self._clients[joined.client_id] = _Written(consumer, None, self._published)
+
+    def _caught_up(self, client_id: int) -> _Written | None:
+        """The client, given first what was published to it before; None once it is gone."""
+        client = self._clients.get(client_id)
+        if client is not None:
+            self._visit(client)
+        return client
 
     def _close(self, client_id: int, code: int, reason: str) -> None:
         """Close a client from our side; its socket stays ours until the reader lets go."""
