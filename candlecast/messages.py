@@ -459,6 +459,7 @@ class WriterCounters(Message):
 
     writer: int
     delivered: int
+    writes: int
     conflated: int
     trades_dropped: int
     backlogged_clients: int

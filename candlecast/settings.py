@@ -56,6 +56,7 @@ class Settings:
     ws_compression: bool = False
     ws_writers: int = 2
     ws_trade_interval_ms: int = 50
+    ws_candle_linger_ms: int = 100
     history_seconds: int = 3600
     thread_switch_ms: float = 50.0
     sim_seed: int = 1
@@ -124,6 +125,8 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--ws-writers", "ws_writers", int, "threads writing to WebSocket clients, each owning a share of them"),
     ("--ws-trade-interval-ms", "ws_trade_interval_ms", int,
      "send a symbol's trades at most this often, batched (0: as they arrive)"),
+    ("--ws-candle-linger-ms", "ws_candle_linger_ms", int,
+     "how long a client's candles may wait for the rest of their second, to go in one write (0: as they close)"),
     ("--history-seconds", "history_seconds", int, "closed candles kept in memory per symbol"),
     ("--thread-switch-ms", "thread_switch_ms", float,
      "how long a busy thread may hold the interpreter before another waiting thread gets it"),

@@ -78,12 +78,13 @@ def start_system(settings: Settings) -> RunningSystem:
             ),
             history_seconds=settings.history_seconds,
             trade_interval_s=settings.ws_trade_interval_ms / 1000,
+            candle_linger_s=settings.ws_candle_linger_ms / 1000,
             writers=settings.ws_writers,
         )
         started.append(broadcaster)
         backfill = BackfillActor.start(settings.rest_url, settings.rest_weight_budget)
         started.append(backfill)
-        clock = ClockActor.start(settings.rest_url, settings.grace_ms)
+        clock = ClockActor.start(settings.rest_url, settings.grace_ms, broadcaster=broadcaster)
         started.append(clock)
         registry = RegistryActor.start(settings, clock, broadcaster, store, backfill)
         started.append(registry)

@@ -8,7 +8,8 @@ in one immutable ``Publish``. A writer gives each client what it is owed in one 
 write, so the candles of every symbol closing in the same second cost a client one system
 call, not one each; a client that does not keep up is handled by its consumer's backlog
 policy and never delays the others. A candle revised several times within a tick goes out
-once, at its newest revision. Limits on clients overall and per address are enforced here,
+once, at its newest revision. A group's candles wait up to ``candle_linger_s`` for the rest of
+their second (``candle_linger``), so a client gets a second's candles in one write. Limits on clients overall and per address are enforced here,
 where the client set lives, with close codes 1013 and 1008.
 
 On subscribe a client gets the latest closed candle of each symbol at once; with ``since``
@@ -32,6 +33,7 @@ from wsproto.frame_protocol import FrameProtocol
 
 from candlecast import subscriptions, wire
 from candlecast.actors.base import Actor
+from candlecast.actors.candle_linger import NOT_A_CANDLE, CandleLinger
 from candlecast.actors.consumer import CANDLE, OTHER, TRADE, Outbound
 from candlecast.actors.recent_candles import RecentCandles
 from candlecast.actors.ticker import Ticker
@@ -53,6 +55,7 @@ from candlecast.messages import (
     Publish,
     Regroup,
     ReplayTo,
+    SecondElapsed,
     SymbolDeactivated,
     Trade,
     TradesArrived,
@@ -96,6 +99,7 @@ class _FanOut:
     channel: str
     explicit_only: bool  # gap events: not for clients on the implicit default
     message: Outbound
+    second: int | None = NOT_A_CANDLE  # a candle's second
 
 
 class BroadcasterActor(Actor):
@@ -104,6 +108,7 @@ class BroadcasterActor(Actor):
         limits: ClientLimits,
         history_seconds: int = 3600,
         trade_interval_s: float = 0.05,
+        candle_linger_s: float = 0.0,
         writers: int = 2,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -133,6 +138,7 @@ class BroadcasterActor(Actor):
         self._trade_ids: dict[str, TradeIds] = {}
         self._trades_sent_at: dict[str, float] = {}
         self._trade_interval_s = trade_interval_s
+        self._linger = CandleLinger(candle_linger_s)
         self._ticker = Ticker("broadcast-tick", TICK_S, self.actor_ref, BroadcastTick)
         self._replayed = 0
         self._evicted = 0
@@ -158,6 +164,8 @@ class BroadcasterActor(Actor):
                 self._events[(symbol, open_time)] = message
             case GapEvent():
                 self._events[next(self._event_keys)] = message
+            case SecondElapsed(second=second):
+                self._linger.close(second)
             case TradesArrived(trades=trades):
                 self._stream_trades(trades)
             case BroadcastTick():
@@ -251,6 +259,10 @@ class BroadcasterActor(Actor):
         """Set (``replace``) or add to the client's subscriptions, moving it to its new group."""
         client_id = client.client_id
         before = client.group
+        # Candles waiting in either group were published before the change: the client gets
+        # those of its old group, and those of its new one come in its replay.
+        after = (pairs if replace else client.subscriptions | pairs, client.explicit if explicit is None else explicit)
+        self._release(before, after)
         before_id = self._group_ids.get(before) if client.subscriptions else None
         members = self._groups.get(before)
         if members is not None and members.pop(client_id, None) is not None and not members:
@@ -362,28 +374,46 @@ class BroadcasterActor(Actor):
     def _outbound(self, text: str, kind: str, symbol: str, trades: int = 0) -> Outbound:
         return Outbound(bytes(self._encoder.send_data(text, fin=True)), text, kind, symbol, trades)
 
-    def _fan_out(self, symbol: str, channel: str, text: str, kind: str, explicit_only: bool = False, trades: int = 0) -> None:
+    def _fan_out(
+        self, symbol: str, channel: str, text: str, kind: str,
+        explicit_only: bool = False, trades: int = 0, second: int | None = NOT_A_CANDLE,
+    ) -> None:
         """Encode once now; written to subscribers on the tick."""
         if self._has_subscribers(symbol, channel):
-            self._outgoing.append(_FanOut(channel, explicit_only, self._outbound(text, kind, symbol, trades)))
+            self._outgoing.append(_FanOut(channel, explicit_only, self._outbound(text, kind, symbol, trades), second))
 
     def _write_outgoing(self) -> None:
-        """Per group of clients with the same subscriptions, the frames they want joined once,
-        told to every writer."""
+        """Per group of clients with the same subscriptions, the frames they want now joined
+        once, told to every writer."""
         outgoing, self._outgoing = self._outgoing, []
-        if not outgoing:
-            return
+        now = self._clock()
         groups = []
-        for group in self._groups:
+        for group in self._groups if outgoing else self._linger.groups():
             pairs, explicit = group
-            batch = tuple(f.message for f in outgoing
-                          if subscriptions.wants(pairs, f.message.symbol, f.channel) and (explicit or not f.explicit_only))
+            fresh = [(f.message, f.second) for f in outgoing
+                     if subscriptions.wants(pairs, f.message.symbol, f.channel) and (explicit or not f.explicit_only)]
+            batch = self._linger.take(group, fresh, now, lambda second: self._second_complete(pairs, second))
             if batch:
-                groups.append((self._group_ids[group], batch, b"".join(out.frame for out in batch)))
+                groups.append(self._published(group, batch))
+        self._publish(groups)
+
+    def _release(self, *groups: tuple[subscriptions.Pairs, bool]) -> None:
+        """What waits for these groups, published now."""
+        self._publish([self._published(group, batch) for group in groups if (batch := self._linger.release(group))])
+
+    def _published(self, group: tuple[subscriptions.Pairs, bool], batch: tuple[Outbound, ...]) -> tuple[int, tuple[Outbound, ...], bytes]:
+        return self._group_ids[group], batch, b"".join(out.frame for out in batch)
+
+    def _publish(self, groups: list[tuple[int, tuple[Outbound, ...], bytes]]) -> None:
         if groups:
             published = Publish(tuple(groups))
             for writer in self._writers:
                 writer.tell(published)
+
+    def _second_complete(self, pairs: subscriptions.Pairs, second: int) -> bool:
+        """Whether every symbol whose candles the group wants has closed ``second``."""
+        symbols = {symbol for symbol, channel in pairs if channel == subscriptions.CANDLE}
+        return self._recent.reached(None if subscriptions.ALL_SYMBOLS in symbols else symbols, second * 1000)
 
     def _write_text(self, client_id: int, text: str) -> None:
         """One text message for one client; its writer re-encodes it if the client compresses."""
@@ -395,7 +425,7 @@ class BroadcasterActor(Actor):
         for event in events.values():
             if isinstance(event, Candle):
                 self._recent.remember(event)
-                self._fan_out(event.symbol, subscriptions.CANDLE, wire.candle_event(event), CANDLE)
+                self._fan_out(event.symbol, subscriptions.CANDLE, wire.candle_event(event), CANDLE, second=event.open_time // 1000)
             else:
                 # Clients on the implicit default expect candles only; revised candles reach them.
                 self._fan_out(event.symbol, subscriptions.CANDLE, wire.gap_event(event), OTHER, explicit_only=True)
@@ -406,6 +436,7 @@ class BroadcasterActor(Actor):
         return {
             "clients": len(self._clients),
             "delivered": sum(c.delivered for c in reported),
+            "writes": sum(c.writes for c in reported),
             "replayed": self._replayed,
             "conflated": sum(c.conflated for c in reported),
             "trades_dropped": sum(c.trades_dropped for c in reported),

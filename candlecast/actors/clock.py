@@ -1,4 +1,5 @@
-"""The clock: tells every aggregator when an exchange-time second (plus grace) has passed.
+"""The clock: tells every aggregator when an exchange-time second (plus grace) has passed, and
+the broadcaster, whose candles waiting for the rest of their second then go.
 
 Exchange time is the local clock corrected by the offset measured against ``/api/v3/time``,
 so seconds close on the exchange's boundaries even when the local clock is off.
@@ -65,10 +66,11 @@ class SecondTimer(StoppableThread):
 class ClockActor(Actor):
     def __init__(
         self, rest_url: str, grace_ms: int, now_ms: Callable[[], int] = local_ms,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = time.monotonic, broadcaster: Any = None,
     ) -> None:
         super().__init__(actor="clock")
         self._aggregators: tuple[Any, ...] = ()
+        self._broadcaster = broadcaster
         self._monotonic = monotonic
         self._due: int | None = None  # the latest second exchange time has passed (plus grace)
         self._told: int | None = None  # the latest second the aggregators were told of
@@ -126,5 +128,8 @@ class ClockActor(Actor):
                 closable = min(closable, second - 1)
         if self._told is None or closable > self._told:
             self._told = closable
+            elapsed = SecondElapsed(second=closable)
             for aggregator in self._aggregators:
-                tell_if_alive(aggregator, SecondElapsed(second=closable))  # a removed one: AggregatorsChanged is on its way
+                tell_if_alive(aggregator, elapsed)  # a removed one: AggregatorsChanged is on its way
+            if self._broadcaster is not None:
+                tell_if_alive(self._broadcaster, elapsed)

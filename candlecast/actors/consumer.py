@@ -84,6 +84,7 @@ class DeliveryCounters:
     """Totals over a writer's clients, updated by their consumers and reported to the broadcaster."""
 
     delivered: int = 0
+    writes: int = 0  # system calls that wrote: frames per write is what batching saves
     conflated: int = 0
     trades_dropped: int = 0
 
@@ -262,6 +263,7 @@ class Consumer:
             return 0
         if written:
             self._last_progress = self._clock()
+            self._counters.writes += 1
         return written
 
     def _enqueue(self, waiting: Waiting, candle_symbol: str | None) -> None:

@@ -3,6 +3,8 @@ clients that subscribe (the latest one) or reconnect with ``since`` (every one t
 
 from __future__ import annotations
 
+from typing import Iterable
+
 from candlecast.messages import Candle
 
 
@@ -22,6 +24,11 @@ class RecentCandles:
 
     def symbols(self) -> list[str]:
         return sorted(self._by_symbol)
+
+    def reached(self, symbols: Iterable[str] | None, open_time: int) -> bool:
+        """Whether each of ``symbols`` (None: every symbol) that has candles has one from ``open_time`` on."""
+        chosen = self._by_symbol.values() if symbols is None else (self._by_symbol.get(s) for s in symbols)
+        return all(next(reversed(kept)) >= open_time for kept in chosen if kept)
 
     def replay(self, symbol: str, since: int | None) -> list[Candle]:
         """The latest candle of ``symbol``, or all from open time ``since`` on, oldest first."""

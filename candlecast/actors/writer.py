@@ -272,6 +272,7 @@ class WriterActor(Actor):
         counters = WriterCounters(
             writer=self._index,
             delivered=self._counters.delivered,
+            writes=self._counters.writes,
             conflated=self._counters.conflated,
             trades_dropped=self._counters.trades_dropped,
             backlogged_clients=len(self._backlogged),

@@ -1,5 +1,5 @@
 """The clock's timer thread outliving its actor (the actor stops first) ends quietly; seconds
-wait for an upstream reader behind its socket."""
+wait for an upstream reader behind its socket; the broadcaster hears of each closed second."""
 
 from __future__ import annotations
 
@@ -46,8 +46,10 @@ class Recorder(pykka.ThreadingActor):
 def test_seconds_wait_for_a_reader_behind_its_socket(simulator: Simulator) -> None:
     now = [100.0]
     # Exchange time stands still at 0.5 s: the timer's own tell (second -1) is the only one it makes.
-    clock = ClockActor.start(simulator.rest_url, grace_ms=0, now_ms=lambda: 500, monotonic=lambda: now[0])
-    aggregator = Recorder.start()
+    aggregator, broadcaster = Recorder.start(), Recorder.start()
+    clock = ClockActor.start(
+        simulator.rest_url, grace_ms=0, now_ms=lambda: 500, monotonic=lambda: now[0], broadcaster=broadcaster,
+    )
     try:
         clock.ask(AggregatorsChanged(aggregators=(aggregator,)))
 
@@ -69,6 +71,9 @@ def test_seconds_wait_for_a_reader_behind_its_socket(simulator: Simulator) -> No
         now[0] += STUCK_AFTER_S + 1
         clock.ask(SecondElapsed(second=17))
         assert told() == [11, 12, 14, 17], "a reader that stopped saying so holds nothing back"
+        assert [second for second in broadcaster.ask("told") if second >= 0] == [11, 12, 14, 17], \
+            "the broadcaster hears of every second closed, for the candles waiting for it"
     finally:
         clock.stop()
         aggregator.stop()
+        broadcaster.stop()
