@@ -22,7 +22,7 @@ retried). After a warm-up, a window of ``--seconds`` whole seconds measures what
   the server before its clients connected;
 - ``fan-out``: the CPU of the broadcaster's and the writers' threads per frame received, from
   the server's /health, which the rest of the server (the simulator's market, aggregation)
-  does not blur as it does ``us/msg``.
+  does not blur as it does ``us/msg``; and the frames each write carried.
 
 A server that falls behind shows as frames/s under 10 per client and latency growing past the
 window; every phase has a deadline, so a step that cannot connect or deliver still ends and says so.
@@ -73,6 +73,7 @@ TCP_STATES = {"01": "ESTABLISHED", "04": "FIN_WAIT1", "05": "FIN_WAIT2", "06": "
 REPLY_TIMEOUT_S = 30.0
 HEALTH_POLL_S = 1.0
 IDLE_S = 3.0
+RUNNING_COUNTS = ("delivered", "writes", "cpu_s")  # /health counters that change all the time
 # Every client comes from 127.0.0.1; the per-address limit would refuse all but the first 1,000.
 CLIENT_LIMITS = ("--ws-max-clients=20000", "--ws-max-clients-per-ip=20000")
 EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception|Exit)\b.*")
@@ -94,6 +95,7 @@ class Window:
     cpu_s: float
     idle_cpu_s: float  # what the server spent over the same time with no clients
     fan_out_cpu_s: dict[str, float]  # the broadcaster's and the writers' threads alone, from /health
+    frames_per_write: float  # every client's, as /health counts them
     clients_cpu_s: float
     busy_cpu_s: float
     rss: int
@@ -255,12 +257,13 @@ def await_stalled_fate(server: daemon.Daemon, healthy: int, deadline: float) -> 
     return counters
 
 
-def fan_out_cpu_seconds(server: daemon.Daemon) -> dict[str, float]:
-    """CPU the broadcaster's and the writers' threads have used, as /health reports it."""
+def fan_out_counters(server: daemon.Daemon) -> dict[str, float]:
+    """CPU the broadcaster's and the writers' threads have used, frames delivered and the writes
+    that carried them, as /health reports them."""
     counters = websocket_health(server)
     if not isinstance(counters, dict):
-        return {"broadcaster": math.nan, "writers": math.nan}
-    return counters["cpu_s"]
+        return dict.fromkeys(("broadcaster", "writers", "delivered", "writes"), math.nan)
+    return counters["cpu_s"] | {"delivered": counters["delivered"], "writes": counters["writes"]}
 
 
 def sleep_until(wall_time: float) -> None:
@@ -282,11 +285,11 @@ def measure(server: daemon.Daemon, swarms: Swarms, label: str, seconds: int, rss
     with health_poller(server) as health:
         sleep_until(start_s)
         cpu_before = daemon.cpu_seconds(server.pid), swarms.cpu_seconds(), daemon.busy_cpu_seconds()
-        fan_out_before = fan_out_cpu_seconds(server)
+        fan_out_before = fan_out_counters(server)
         sleep_until(end_s)
         cpu_s, clients_cpu_s, busy_cpu_s = (after - before for after, before in zip(
             (daemon.cpu_seconds(server.pid), swarms.cpu_seconds(), daemon.busy_cpu_seconds()), cpu_before))
-        fan_out_cpu_s = {thread: cpu - fan_out_before[thread] for thread, cpu in fan_out_cpu_seconds(server).items()}
+        fan_out = {name: value - fan_out_before[name] for name, value in fan_out_counters(server).items()}
         rss, threads = daemon.rss_bytes(server.pid), daemon.thread_count(server.pid)
         time.sleep(SETTLE_S)  # let the client processes read what arrived before the end
     reports = swarms.ask_all(("report",))
@@ -301,7 +304,8 @@ def measure(server: daemon.Daemon, swarms: Swarms, label: str, seconds: int, rss
                   spreads(latencies, candles),
                   expected, sum(r["received"] for r in reports), sum(r["missing"] for r in reports),
                   revised_ages.tolist(), sum(r["duplicates"] for r in reports),
-                  cpu_s, idle_per_s * seconds, fan_out_cpu_s, clients_cpu_s, busy_cpu_s, rss, rss_before, threads,
+                  cpu_s, idle_per_s * seconds, {thread: fan_out[thread] for thread in ("broadcaster", "writers")},
+                  fan_out["delivered"] / max(1, fan_out["writes"]), clients_cpu_s, busy_cpu_s, rss, rss_before, threads,
                   dict(closes), health)
 
 
@@ -334,7 +338,8 @@ def describe_window(window: Window) -> str:
     text += (f"; CPU (one core = 100 %, the machine has {os.cpu_count() * 100} %): server {shares[0]:.0f} %, "
              f"client processes {shares[1]:.0f} %, everything else {shares[2]:.0f} %; per frame received, "
              f"the broadcaster's thread {window.fan_out_cpu_s['broadcaster'] / max(1, window.frames) * 1e6:.1f} us "
-             f"and the writers' {window.fan_out_cpu_s['writers'] / max(1, window.frames) * 1e6:.1f} us")
+             f"and the writers' {window.fan_out_cpu_s['writers'] / max(1, window.frames) * 1e6:.1f} us, "
+             f"{window.frames_per_write:.1f} frames per write")
     return text
 
 
@@ -342,7 +347,7 @@ def describe_health(samples: list[tuple[float, Any]]) -> str:
     """/health's websocket counters, one entry each time they changed other than ``delivered``."""
     shown, last = [], None
     for at, counters in samples:
-        key = {k: v for k, v in counters.items() if k != "delivered"} if isinstance(counters, dict) else counters
+        key = {k: v for k, v in counters.items() if k not in RUNNING_COUNTS} if isinstance(counters, dict) else counters
         if key != last:
             shown.append(f"+{at:.0f}s {json.dumps(key)}")
             last = key

@@ -34,7 +34,7 @@ from wsproto.frame_protocol import FrameProtocol
 from candlecast import subscriptions, wire
 from candlecast.actors.base import Actor
 from candlecast.actors.candle_linger import NOT_A_CANDLE, CandleLinger
-from candlecast.actors.consumer import CANDLE, OTHER, TRADE, Outbound
+from candlecast.actors.consumer import CANDLE, OTHER, TRADE, Outbound, replay_limit
 from candlecast.actors.recent_candles import RecentCandles
 from candlecast.actors.ticker import Ticker
 from candlecast.actors.writer import WriterActor
@@ -308,17 +308,24 @@ class BroadcasterActor(Actor):
             self._subscribe(client, client.subscriptions - command.pairs, replace=True, explicit=True)
         self._reply(client, command.op, command.request_id)
         if added or command.since is not None:
-            self._replay(client, added if command.since is None else command.pairs, command.since)
+            self._replay(client, added if command.since is None else command.pairs, command.since, command.request_id)
 
     def _reply(self, client: _Client, op: str, request_id: Any) -> None:
         reply = {"type": _REPLY_TYPES[op], "id": request_id, "subscriptions": subscriptions.describe(client.subscriptions)}
         self._write_text(client.client_id, wire.encode(reply).decode())
 
-    def _replay(self, client: _Client, pairs: subscriptions.Pairs, since: int | None) -> None:
+    def _replay(self, client: _Client, pairs: subscriptions.Pairs, since: int | None, request_id: Any = None) -> None:
         """The latest closed candle of each symbol in ``pairs`` (or all since ``since``)."""
         wanted = {symbol for symbol, channel in pairs if channel == subscriptions.CANDLE}
         symbols = self._recent.symbols() if subscriptions.ALL_SYMBOLS in wanted else sorted(wanted)
         replayed = tuple(candle for symbol in symbols for candle in self._recent.replay(symbol, since))
+        if len(replayed) > (most := replay_limit(self._limits.backlog_bytes)):
+            self._rejected["replay_too_large"] += 1
+            error = {"type": "error", "error": "replay_too_large", "id": request_id,
+                     "detail": f"since={since} would replay {len(replayed)} candles, at most {most} at once: "
+                               "ask for fewer symbols or a later since; the live stream goes on"}
+            self._write_text(client.client_id, wire.encode(error).decode())
+            return
         if replayed:
             self._writer(client.client_id).tell(ReplayTo(client.client_id, replayed))
             self._replayed += len(replayed)

@@ -45,6 +45,13 @@ REPLAY_CHUNKS_PER_FLUSH = 16  # then the writer's other clients get their turn
 REPLAY_CANDLE_BYTES = 8  # what a waiting replayed candle holds: a reference
 
 
+def replay_limit(backlog_limit: int) -> int:
+    """The most candles one replay may hold: half the hard limit, the other half left for what
+    goes live meanwhile. A longer one would have the client closed as too slow before it could
+    read it."""
+    return HARD_LIMIT_FACTOR * backlog_limit // (2 * REPLAY_CANDLE_BYTES)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Outbound:
     """One message as fanned out: its frame (uncompressed, shared by every client) and text."""

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from candlecast.actors.consumer import HARD_LIMIT_FACTOR
+from candlecast.actors.consumer import HARD_LIMIT_FACTOR, replay_limit
 from candlecast.sim import Simulator
 from candlecast.system import RunningSystem, start_system
 from tests.clients import WsClient, request, wait_for
@@ -202,3 +202,47 @@ def test_a_replay_far_past_the_hard_limit_reaches_a_client_that_reads_it_late_an
         seconds = list(dict.fromkeys(c["open_time"] for c in candles))
         assert seconds == list(range(since, seconds[-1] + 1000, 1000)), "every second once, in order"
         assert seconds[-1] >= last_watched + 2000, "then the live candles"
+
+
+def test_a_replay_longer_than_a_client_may_hold_is_refused_with_an_error_and_the_live_stream_goes_on() -> None:
+    """Past half the hard limit a replay would have the client closed as too slow before it
+    could read it: the client is told, and asks again for less."""
+    symbols = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "LTCUSDT")
+    backlog_limit = 256  # replays of at most 64 candles: 8 seconds of 8 symbols
+    most = replay_limit(backlog_limit)
+    sim = make_simulator(symbols=symbols)
+    sim.start()
+    system = start_system(settings_for(sim, symbols=symbols, ws_backlog_bytes=backlog_limit))
+    query = f"/?symbols={','.join(symbols)}&channels=candle"
+    try:
+        watcher = WsClient(system.ws_url + query)
+        watched = [m for m in watcher.collect(most // len(symbols) + 3.0) if m["type"] == "candle"]
+        watcher.close()
+        since = min(c["open_time"] for c in watched)
+        late = WsClient(system.ws_url + query + f"&since={since}")
+        try:
+            assert late.next()["type"] == "subscribed"
+            refusal = late.until(lambda m: m["type"] == "error")
+            assert refusal["error"] == "replay_too_large" and refusal["id"] is None
+            assert f"at most {most}" in refusal["detail"]
+            live = by_symbol(late.collect(2.5), "candle")
+            recent = max(c["open_time"] for c in watched) - 1000
+            late.send({"op": "subscribe", "symbols": list(symbols), "channels": ["candle"], "since": recent, "id": 7})
+            late.until(lambda m: m["type"] == "subscribed" and m["id"] == 7)
+            replayed = by_symbol(late.collect(1.0), "candle")
+            late.send({"op": "subscribe", "symbols": list(symbols), "channels": ["candle"], "since": since, "id": 8})
+            again = late.until(lambda m: m["type"] == "error")
+        finally:
+            late.close()
+        counted = health(system)
+    finally:
+        system.stop()
+        sim.stop()
+    assert again["error"] == "replay_too_large" and again["id"] == 8
+    assert set(live) == set(symbols), "live candles of every symbol after the refusal"
+    for candles in live.values():
+        seconds = [c["open_time"] for c in candles if c["revision"] == 0]
+        assert seconds == list(range(seconds[0], seconds[-1] + 1000, 1000))
+    for symbol in symbols:
+        assert recent in [c["open_time"] for c in replayed[symbol]], "a shorter replay is served"
+    assert counted["rejected"]["replay_too_large"] == 2 and counted["evicted_slow_clients"] == 0
