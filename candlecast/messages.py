@@ -399,8 +399,16 @@ class ChangeSubscriptions(Message):
 
 
 class BroadcastTick(Message):
-    """Time to send the trades held back to pace the trade channel and to retry the backlogs
-    of clients whose sockets were full."""
+    """Time to send the trades held back to pace the trade channel and what waited for the
+    rest of its second."""
+
+
+class WriterTick(Message):
+    """Time to retry the backlogs of clients whose sockets were full, and with ``report`` to
+    report the counters. A writer with no backlog and no client closing gets only the ticks
+    that report: every tick woke each writer a hundred times a second for nothing."""
+
+    report: bool
 
 
 class Publish(Message):
@@ -465,6 +473,7 @@ class WriterCounters(Message):
     backlogged_clients: int
     backlog_bytes: int
     cpu_s: float
+    busy: bool  # clients backlogged or closing: it wants every tick
 
 
 class DisconnectAll(Message):

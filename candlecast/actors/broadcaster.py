@@ -60,12 +60,15 @@ from candlecast.messages import (
     Trade,
     TradesArrived,
     WriterCounters,
+    WriterTick,
     WriteTo,
 )
 
 SERVER_FULL_CLOSE_CODE = 1013
 POLICY_CLOSE_CODE = 1008
 TICK_S = 0.01
+# Writers report their counters every this many ticks: /health may lag 100 ms behind.
+REPORT_TICKS = 10
 # Ids sent are remembered as ranges; holes (upstream gaps) add ranges, and only the newest
 # few can still be repeated by an overlapping socket.
 TRADE_ID_RANGES = 8
@@ -140,6 +143,7 @@ class BroadcasterActor(Actor):
         self._trade_interval_s = trade_interval_s
         self._linger = CandleLinger(candle_linger_s)
         self._ticker = Ticker("broadcast-tick", TICK_S, self.actor_ref, BroadcastTick)
+        self._ticks = 0
         self._replayed = 0
         self._evicted = 0
         self._rejected: collections.Counter[str] = collections.Counter()
@@ -172,8 +176,7 @@ class BroadcasterActor(Actor):
                 self._flush_trades()
                 self._publish_events()
                 self._write_outgoing()
-                for writer in self._writers:
-                    writer.tell(message)  # their backlogs to retry, their counters to report
+                self._tick_writers()
             case ClientConnected():
                 self._connect(message)
             case ChangeSubscriptions():
@@ -437,8 +440,17 @@ class BroadcasterActor(Actor):
                 # Clients on the implicit default expect candles only; revised candles reach them.
                 self._fan_out(event.symbol, subscriptions.CANDLE, wire.gap_event(event), OTHER, explicit_only=True)
 
+    def _tick_writers(self) -> None:
+        self._ticks += 1
+        report = self._ticks % REPORT_TICKS == 0
+        for index, writer in enumerate(self._writers):
+            counters = self._writer_counters.get(index)
+            if report or counters is None or counters.busy:
+                writer.tell(WriterTick(report))
+
     def _stats(self) -> dict[str, Any]:
-        """Delivery counters as the writers last reported them (when changed, at most every 100 ms)."""
+        """Delivery counters as the writers last reported them: every 100 ms when changed, and at once
+        when a writer's backlogs or closing clients start or end."""
         reported = self._writer_counters.values()
         return {
             "clients": len(self._clients),

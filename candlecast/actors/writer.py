@@ -27,7 +27,6 @@ from wsproto.frame_protocol import FrameProtocol
 from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.actors.consumer import SLOW_CLIENT_CLOSE_CODE, Consumer, DeliveryCounters, Outbound
 from candlecast.messages import (
-    BroadcastTick,
     ClientConnected,
     ClientControl,
     ClientEvicted,
@@ -38,13 +37,12 @@ from candlecast.messages import (
     ReplayTo,
     WalkOn,
     WriterCounters,
+    WriterTick,
     WriteTo,
 )
 
 # Clients written between two looks at the mailbox: about 2-5 ms of sending.
 SLICE = 256
-# /health may lag this much behind; a report every tick would be 100 messages a second per writer.
-REPORT_INTERVAL_S = 0.1
 
 Batch = tuple[tuple[Outbound, ...], bytes]
 _NOTHING: Batch = ((), b"")
@@ -88,7 +86,6 @@ class WriterActor(Actor):
         self._walking = False
         self._counters = DeliveryCounters()
         self._reported: WriterCounters | None = None
-        self._reported_at = -REPORT_INTERVAL_S
 
     def on_stop(self) -> None:
         for client in self._clients.values():
@@ -132,11 +129,17 @@ class WriterActor(Actor):
                 self._close(client_id, code, reason)
             case ClientGone(client_id=client_id, farewell=farewell):
                 self._gone_away(client_id, farewell)
-            case BroadcastTick():
+            case WriterTick(report=report):
                 self._retry_backlogs()
-                if self._clock() - self._reported_at >= REPORT_INTERVAL_S:
+                if report:
                     self._report()
+        if self._reported is not None and self._busy != self._reported.busy:
+            self._report()  # the broadcaster ticks a busy writer every tick, an idle one only to report
         return None
+
+    @property
+    def _busy(self) -> bool:
+        return bool(self._backlogged or self._closing)
 
     # --- clients -----------------------------------------------------------------------------
 
@@ -278,7 +281,8 @@ class WriterActor(Actor):
             backlogged_clients=len(self._backlogged),
             backlog_bytes=sum(c.backlog_bytes for c in self._backlogged.values()),
             cpu_s=round(time.thread_time(), 3),
+            busy=self._busy,
         )
         if counters != self._reported:
-            self._reported, self._reported_at = counters, self._clock()
+            self._reported = counters
             tell_if_alive(self._broadcaster, counters)

@@ -45,7 +45,7 @@ def test_the_candles_of_a_second_reach_a_client_in_one_write(lingering: RunningS
         client.collect(1.5)  # past the replay and the first live seconds
         delivered_before, writes_before = counters(lingering)
         received = client.collect(4.0)
-        time.sleep(0.3)  # the writers report their counters at most every 100 ms
+        time.sleep(0.3)  # the writers report their counters every 100 ms
         delivered, writes = counters(lingering)
     finally:
         client.close()
