@@ -2,7 +2,7 @@
 -> publish, and what each trade costs.
 
     python -m bench.ingest [--symbols 20] [--rates 10000,20000,40000,60000,80000,100000] [--seconds 10]
-                           [--thread-switch-ms 50]
+                           [--thread-switch-ms 50] [--ws-candle-linger-ms 100]
 
 A load generator (``bench.loadgen``, a process of its own) streams Binance trade frames at a
 rising rate; candlecast runs in this process, and one WebSocket consumer in a process of its
@@ -79,6 +79,8 @@ def main() -> None:
     parser.add_argument("--rates", default="10000,20000,40000,60000,80000,100000")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--thread-switch-ms", type=float, default=Settings().thread_switch_ms)
+    parser.add_argument("--ws-candle-linger-ms", type=int, default=Settings().ws_candle_linger_ms,
+                        help="how long the consumer's candles may wait for the rest of their second")
     args = parser.parse_args()
     configure_logging("console", "warning")
     generator = loadgen.start(args.symbols)
@@ -86,14 +88,15 @@ def main() -> None:
     settings = dataclasses.replace(
         Settings(), host="127.0.0.1", http_port=0, ws_port=0, symbols=symbols, stream_url=generator.stream_url,
         rest_url=generator.rest_url, rate_limit="", log_level="warning", ws_backlog_bytes=1 << 26,
-        thread_switch_ms=args.thread_switch_ms,
+        thread_switch_ms=args.thread_switch_ms, ws_candle_linger_ms=args.ws_candle_linger_ms,
     )
     system = start_system(settings)
     counter, requests = multiprocessing.Pipe()
     consumer = multiprocessing.get_context("spawn").Process(target=count_candles, args=(system.ws_url, requests))
     consumer.start()
     seen: list[tuple[int, int, float]] = []
-    print(f"{args.symbols} symbols, {args.seconds:g} s per step, --thread-switch-ms {args.thread_switch_ms:g}")
+    print(f"{args.symbols} symbols, {args.seconds:g} s per step, --thread-switch-ms {args.thread_switch_ms:g}, "
+          f"--ws-candle-linger-ms {args.ws_candle_linger_ms}")
     print(f"{'target/s':>9} {'sent/s':>9} {'published/s':>12} {'CPU/trade':>10} {'CPU':>6} {'RSS':>8} {'p50':>8} {'p99':>8}")
     try:
         for target in (int(r) for r in args.rates.split(",")):

@@ -9,8 +9,9 @@ write, so the candles of every symbol closing in the same second cost a client o
 call, not one each; a client that does not keep up is handled by its consumer's backlog
 policy and never delays the others. A candle revised several times within a tick goes out
 once, at its newest revision. A group's candles wait up to ``candle_linger_s`` for the rest of
-their second (``candle_linger``), so a client gets a second's candles in one write. Limits on clients overall and per address are enforced here,
-where the client set lives, with close codes 1013 and 1008.
+their second (``candle_linger``), so a client gets a second's candles in one write. Limits on
+clients overall and per address are enforced here, where the client set lives, with close
+codes 1013 and 1008.
 
 On subscribe a client gets the latest closed candle of each symbol at once; with ``since``
 every candle it missed, in order, before the live ones: replay and live stream come from the
