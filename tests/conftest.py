@@ -1,11 +1,13 @@
-"""Shared fixtures: a real simulator and a real system on ephemeral loopback ports, and a
-check after every test that no actor or thread was left running."""
+"""Shared fixtures: a real simulator and a real system on ephemeral loopback ports, a
+loopback connection whose client reads late, and a check after every test that no actor or
+thread was left running."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 import resource
+import socket
 import threading
 import time
 from pathlib import Path
@@ -90,3 +92,20 @@ def system(simulator: Simulator) -> Iterator[RunningSystem]:
     running = start_system(settings_for(simulator))
     yield running
     running.stop()
+
+
+@pytest.fixture
+def late_reader() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A loopback TCP connection whose client reads only when told: (server side, non-blocking
+    with a small send buffer; client side, a small receive buffer)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client.connect(listener.getsockname())
+    server, _ = listener.accept()
+    listener.close()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    server.setblocking(False)
+    yield server, client
+    server.close()
+    client.close()

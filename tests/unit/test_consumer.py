@@ -8,7 +8,6 @@ import json
 import socket
 import time
 from decimal import Decimal
-from typing import Iterator
 
 import pytest
 from wsproto.extensions import PerMessageDeflate
@@ -30,22 +29,6 @@ def candle(second: int) -> Candle:
         trades=1, taker_buy_volume=Decimal("0"), taker_buy_quote_volume=Decimal("0"),
         first_trade_id=second, last_trade_id=second,
     )
-
-
-@pytest.fixture
-def connection() -> Iterator[tuple[socket.socket, socket.socket]]:
-    """(server side, non-blocking with a small send buffer; client side, a small receive buffer)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    client = socket.socket()
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    client.connect(listener.getsockname())
-    server, _ = listener.accept()
-    listener.close()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-    server.setblocking(False)
-    yield server, client
-    server.close()
-    client.close()
 
 
 def encoders(compressed: bool) -> tuple[FrameProtocol, FrameProtocol]:
@@ -80,9 +63,9 @@ def read_everything(client: socket.socket, decoder: FrameProtocol, consumer: Con
 
 @pytest.mark.parametrize("compressed", [False, True], ids=["plain", "compressed"])
 def test_a_long_replay_is_written_as_the_client_reads_and_what_follows_keeps_its_place(
-    connection: tuple[socket.socket, socket.socket], compressed: bool
+    late_reader: tuple[socket.socket, socket.socket], compressed: bool
 ) -> None:
-    server, client = connection
+    server, client = late_reader
     encoder, decoder = encoders(compressed)
     counters = DeliveryCounters()
     consumer = Consumer(
