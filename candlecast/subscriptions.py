@@ -21,10 +21,6 @@ def pairs(symbols: Iterable[str] | None, channels: Iterable[str]) -> Pairs:
     return frozenset((symbol, channel) for symbol in chosen for channel in channels)
 
 
-def wants(subscriptions: Pairs, symbol: str, channel: str) -> bool:
-    return (symbol, channel) in subscriptions or (ALL_SYMBOLS, channel) in subscriptions
-
-
 def describe(subscriptions: Pairs) -> dict[str, list[str]]:
     """{"candle": [...symbols], "trade": [...]} for acknowledgements."""
     return {channel: sorted(s for s, c in subscriptions if c == channel) for channel in CHANNELS}

@@ -27,7 +27,7 @@ import collections
 import dataclasses
 import itertools
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pykka
 from wsproto.frame_protocol import FrameProtocol
@@ -73,6 +73,9 @@ REPORT_TICKS = 10
 # Ids sent are remembered as ranges; holes (upstream gaps) add ranges, and only the newest
 # few can still be repeated by an overlapping socket.
 TRADE_ID_RANGES = 8
+# Clients with the same subscriptions (and the same explicit flag) receive the same bytes.
+_GroupKey = tuple[subscriptions.Pairs, bool]
+_NO_GROUPS: frozenset[_GroupKey] = frozenset()
 _REPLY_TYPES = {"subscribe": "subscribed", "unsubscribe": "unsubscribed", "list": "subscriptions"}
 
 
@@ -93,7 +96,7 @@ class _Client:
     explicit: bool
 
     @property
-    def group(self) -> tuple[subscriptions.Pairs, bool]:
+    def group(self) -> _GroupKey:
         """Clients with the same subscriptions receive the same bytes."""
         return self.subscriptions, self.explicit
 
@@ -124,10 +127,10 @@ class BroadcasterActor(Actor):
         self._writers: list[pykka.ActorRef[Any]] = []
         self._writer_counters: dict[int, WriterCounters] = {}
         self._clients: dict[int, _Client] = {}
-        self._groups: dict[tuple[subscriptions.Pairs, bool], dict[int, _Client]] = {}
+        self._groups: dict[_GroupKey, dict[int, _Client]] = {}
         # Writers know a group by a number: compared by value, two equal sets of pairs cost
         # a comparison of every pair on each lookup.
-        self._group_ids: dict[tuple[subscriptions.Pairs, bool], int] = {}
+        self._group_ids: dict[_GroupKey, int] = {}
         self._next_group_id = itertools.count()
         self._per_address: collections.Counter[str] = collections.Counter()
         self._outgoing: list[_FanOut] = []
@@ -136,9 +139,14 @@ class BroadcasterActor(Actor):
         self._event_keys = itertools.count()
         self._recent = RecentCandles(history_seconds)
         self._held_trades: dict[str, list[Trade]] = {}
-        # How many subscription groups want each symbol's trades (ALL_SYMBOLS among them), and
-        # the ids already sent of each such symbol: overlapping upstream sockets repeat trades.
-        self._trade_groups: collections.Counter[str] = collections.Counter()
+        # Per channel, the groups that want each symbol (ALL_SYMBOLS among them): a frame finds
+        # its groups without a look at every group, which took seconds per second of candles
+        # with thousands of differently subscribed clients.
+        self._wanting: dict[str, dict[str, set[_GroupKey]]] = {subscriptions.CANDLE: {}, subscriptions.TRADE: {}}
+        # Each group's candle symbols (None: every symbol), to tell when a second is complete for it.
+        self._candle_symbols: dict[_GroupKey, frozenset[str] | None] = {}
+        # The ids already sent of each symbol whose trades someone wants: overlapping upstream
+        # sockets repeat trades.
         self._trade_ids: dict[str, TradeIds] = {}
         self._trades_sent_at: dict[str, float] = {}
         self._trade_interval_s = trade_interval_s
@@ -272,7 +280,7 @@ class BroadcasterActor(Actor):
         if members is not None and members.pop(client_id, None) is not None and not members:
             del self._groups[before]
             del self._group_ids[before]
-            self._count_trade_groups(client.subscriptions, -1)
+            self._index(before, add=False)
         client.subscriptions = pairs if replace else client.subscriptions | pairs
         if explicit is not None:
             client.explicit = explicit
@@ -280,18 +288,26 @@ class BroadcasterActor(Actor):
         if client.subscriptions:
             if client.group not in self._groups:
                 self._group_ids[client.group] = next(self._next_group_id)
-                self._count_trade_groups(client.subscriptions, 1)
+                self._index(client.group, add=True)
             self._groups.setdefault(client.group, {})[client_id] = client
             group_id = self._group_ids[client.group]
         if group_id != before_id and client_id in self._clients:
             self._writer(client_id).tell(Regroup(client_id, group_id))
 
-    def _count_trade_groups(self, pairs: subscriptions.Pairs, change: int) -> None:
-        for symbol, channel in pairs:
-            if channel == subscriptions.TRADE:
-                self._trade_groups[symbol] += change
-                if not self._trade_groups[symbol]:
-                    del self._trade_groups[symbol]
+    def _index(self, group: _GroupKey, add: bool) -> None:
+        if add:
+            symbols = frozenset(symbol for symbol, channel in group[0] if channel == subscriptions.CANDLE)
+            self._candle_symbols[group] = None if subscriptions.ALL_SYMBOLS in symbols else symbols
+        else:
+            del self._candle_symbols[group]
+        for symbol, channel in group[0]:
+            wanting = self._wanting[channel]
+            if add:
+                wanting.setdefault(symbol, set()).add(group)
+            else:
+                wanting[symbol].discard(group)
+                if not wanting[symbol]:
+                    del wanting[symbol]
 
     def _change(self, command: ChangeSubscriptions) -> None:
         client = self._clients.get(command.client_id)
@@ -338,7 +354,7 @@ class BroadcasterActor(Actor):
 
     def _stream_trades(self, trades: tuple[Trade, ...]) -> None:
         """One upstream read's trades: those of symbols someone wants, not sent before, by symbol."""
-        wanted = self._trade_groups
+        wanted = self._wanting[subscriptions.TRADE]
         if not wanted:
             return
         every_symbol = subscriptions.ALL_SYMBOLS in wanted
@@ -378,9 +394,8 @@ class BroadcasterActor(Actor):
     # --- delivery ----------------------------------------------------------------------------
 
     def _has_subscribers(self, symbol: str, channel: str) -> bool:
-        if channel == subscriptions.TRADE:
-            return symbol in self._trade_groups or subscriptions.ALL_SYMBOLS in self._trade_groups
-        return any(subscriptions.wants(pairs, symbol, channel) for pairs, _ in self._groups)
+        wanting = self._wanting[channel]
+        return symbol in wanting or subscriptions.ALL_SYMBOLS in wanting
 
     def _outbound(self, text: str, kind: str, symbol: str, trades: int = 0) -> Outbound:
         return Outbound(bytes(self._encoder.send_data(text, fin=True)), text, kind, symbol, trades)
@@ -397,22 +412,33 @@ class BroadcasterActor(Actor):
         """Per group of clients with the same subscriptions, the frames they want now joined
         once, told to every writer."""
         outgoing, self._outgoing = self._outgoing, []
+        fresh: dict[_GroupKey, list[tuple[Outbound, int | None]]] = {}
+        for f in outgoing:
+            for group in self._groups_wanting(f):
+                fresh.setdefault(group, []).append((f.message, f.second))
         now = self._clock()
         groups = []
-        for group in self._groups if outgoing else self._linger.groups():
-            pairs, explicit = group
-            fresh = [(f.message, f.second) for f in outgoing
-                     if subscriptions.wants(pairs, f.message.symbol, f.channel) and (explicit or not f.explicit_only)]
-            batch = self._linger.take(group, fresh, now, lambda second: self._second_complete(pairs, second))
+        for group in [*fresh, *(due for due in self._linger.due(now) if due not in fresh)]:
+            symbols = self._candle_symbols[group]
+            batch = self._linger.take(group, fresh.get(group, ()), now, lambda second: self._recent.reached(symbols, second * 1000))
             if batch:
                 groups.append(self._published(group, batch))
         self._publish(groups)
 
-    def _release(self, *groups: tuple[subscriptions.Pairs, bool]) -> None:
+    def _groups_wanting(self, fan_out: _FanOut) -> Iterator[_GroupKey]:
+        """Each group that wants the frame once (a group may name the symbol and ALL_SYMBOLS)."""
+        wanting = self._wanting[fan_out.channel]
+        named = wanting.get(fan_out.message.symbol, _NO_GROUPS)
+        every = wanting.get(subscriptions.ALL_SYMBOLS, _NO_GROUPS)
+        for group in itertools.chain(named, (group for group in every if group not in named)):
+            if group[1] or not fan_out.explicit_only:
+                yield group
+
+    def _release(self, *groups: _GroupKey) -> None:
         """What waits for these groups, published now."""
         self._publish([self._published(group, batch) for group in groups if (batch := self._linger.release(group))])
 
-    def _published(self, group: tuple[subscriptions.Pairs, bool], batch: tuple[Outbound, ...]) -> tuple[int, tuple[Outbound, ...], bytes]:
+    def _published(self, group: _GroupKey, batch: tuple[Outbound, ...]) -> tuple[int, tuple[Outbound, ...], bytes]:
         return self._group_ids[group], batch, b"".join(out.frame for out in batch)
 
     def _publish(self, groups: list[tuple[int, tuple[Outbound, ...], bytes]]) -> None:
@@ -420,11 +446,6 @@ class BroadcasterActor(Actor):
             published = Publish(tuple(groups))
             for writer in self._writers:
                 writer.tell(published)
-
-    def _second_complete(self, pairs: subscriptions.Pairs, second: int) -> bool:
-        """Whether every symbol whose candles the group wants has closed ``second``."""
-        symbols = {symbol for symbol, channel in pairs if channel == subscriptions.CANDLE}
-        return self._recent.reached(None if subscriptions.ALL_SYMBOLS in symbols else symbols, second * 1000)
 
     def _write_text(self, client_id: int, text: str) -> None:
         """One text message for one client; its writer re-encodes it if the client compresses."""

@@ -35,36 +35,54 @@ class _Waiting:
 class CandleLinger:
     def __init__(self, linger_s: float) -> None:
         self._linger_s = linger_s
+        # Oldest first: a group keeps its place while it waits, and starts waiting now.
         self._waiting: dict[Hashable, _Waiting] = {}
         self._closed = -1  # the clock's newest closed second
+        self._newly_closed = False
 
     def close(self, second: int) -> None:
         """Every candle of ``second`` and before has been closed (the clock's grace deadline)."""
-        self._closed = max(self._closed, second)
+        if second > self._closed:
+            self._closed = second
+            self._newly_closed = True
 
-    def groups(self) -> list[Hashable]:
-        """The groups with candles waiting."""
-        return list(self._waiting)
+    def due(self, now: float) -> list[Hashable]:
+        """The groups whose candles may go now with nothing new for them: those that waited the
+        linger (the oldest, so a tick looks at no other), or every one once the clock closed a
+        second."""
+        if self._newly_closed:
+            self._newly_closed = False
+            return list(self._waiting)
+        due = []
+        for group, waiting in self._waiting.items():
+            if now - waiting.since < self._linger_s:
+                break
+            due.append(group)
+        return due
 
     def take(self, group: Hashable, fresh: Fresh, now: float, complete: Callable[[int], bool]) -> tuple[Outbound, ...]:
         """What ``group`` is to be sent now: what waited and ``fresh``, in order; nothing while it
         all waits. ``complete(second)``: whether every candle of that second has come for it."""
-        waiting = self._waiting.pop(group, None)
+        waiting = self._waiting.get(group)
         if waiting is None:
             if not fresh:
                 return ()
             waiting = _Waiting(now, [], -1)
-        waiting.frames.extend(frame for frame, _ in fresh)
-        seconds = [second for _, second in fresh]
-        if NOT_A_CANDLE in seconds:
-            return tuple(waiting.frames)
-        waiting.second = max([waiting.second, *seconds])  # type: ignore[list-item]
-        expired = now - waiting.since >= self._linger_s or waiting.second <= self._closed
-        # Only a fresh candle can complete the second: with none, nothing changed since the last look.
-        if expired or (seconds and complete(waiting.second)):
-            return tuple(waiting.frames)
-        self._waiting[group] = waiting
-        return ()
+        candles_only = True
+        for frame, second in fresh:  # a loop: once per group and tick, with thousands of groups
+            waiting.frames.append(frame)
+            if second is NOT_A_CANDLE:
+                candles_only = False
+            elif second > waiting.second:
+                waiting.second = second
+        if candles_only:
+            expired = now - waiting.since >= self._linger_s or waiting.second <= self._closed
+            # Only a fresh candle can complete the second: with none, nothing changed since the last look.
+            if not expired and not (fresh and complete(waiting.second)):
+                self._waiting.setdefault(group, waiting)
+                return ()
+        self._waiting.pop(group, None)
+        return tuple(waiting.frames)
 
     def release(self, group: Hashable) -> tuple[Outbound, ...]:
         """Whatever the group has waiting, now (its members are about to change)."""

@@ -12,23 +12,32 @@ class RecentCandles:
     def __init__(self, seconds: int) -> None:
         self._seconds = seconds
         self._by_symbol: dict[str, dict[int, Candle]] = {}
+        self._newest: dict[str, int] = {}  # symbol -> open time of its newest candle
 
     def remember(self, candle: Candle) -> None:
         kept = self._by_symbol.setdefault(candle.symbol, {})
         kept[candle.open_time] = candle
         while len(kept) > self._seconds:
             del kept[next(iter(kept))]
+        if candle.open_time > self._newest.get(candle.symbol, -1):
+            self._newest[candle.symbol] = candle.open_time
 
     def forget(self, symbol: str) -> None:
         self._by_symbol.pop(symbol, None)
+        self._newest.pop(symbol, None)
 
     def symbols(self) -> list[str]:
         return sorted(self._by_symbol)
 
     def reached(self, symbols: Iterable[str] | None, open_time: int) -> bool:
         """Whether each of ``symbols`` (None: every symbol) that has candles has one from ``open_time`` on."""
-        chosen = self._by_symbol.values() if symbols is None else (self._by_symbol.get(s) for s in symbols)
-        return all(next(reversed(kept)) >= open_time for kept in chosen if kept)
+        newest = self._newest
+        if symbols is None:
+            return min(newest.values(), default=open_time) >= open_time
+        for symbol in symbols:  # a loop: asked once per group and tick, with thousands of groups
+            if newest.get(symbol, open_time) < open_time:
+                return False
+        return True
 
     def replay(self, symbol: str, since: int | None) -> list[Candle]:
         """The latest candle of ``symbol``, or all from open time ``since`` on, oldest first."""

@@ -54,6 +54,25 @@ def test_live_subscribe_and_unsubscribe(system: RunningSystem) -> None:
         client.close()
 
 
+def test_a_symbol_named_beside_every_symbol_arrives_once_and_only_named_ones_on_the_other_channel(
+    system: RunningSystem,
+) -> None:
+    client = WsClient(system.ws_url)
+    try:
+        client.send({"op": "subscribe", "symbols": "*", "id": 0})
+        client.until(lambda m: m["type"] == "subscribed" and m["id"] == 0)
+        client.send({"op": "subscribe", "symbols": ["btcusdt"], "channels": ["candle", "trade"], "id": 1})
+        ack = client.until(lambda m: m["type"] == "subscribed" and m["id"] == 1)
+        assert ack["subscriptions"] == {"candle": ["*", "BTCUSDT"], "trade": ["BTCUSDT"]}
+        received = [client.until(lambda m: m["type"] == "candle")] + client.collect(3.5)
+    finally:
+        client.close()
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        seconds = [m["open_time"] for m in received if m["type"] == "candle" and m["symbol"] == symbol and m["revision"] == 0]
+        assert len(seconds) >= 2 and seconds == sorted(set(seconds)), f"{symbol}: each second once"
+    assert {m["symbol"] for m in received if m["type"] == "trades"} == {"BTCUSDT"}
+
+
 def test_bad_commands_get_errors_and_the_connection_stays(system: RunningSystem) -> None:
     client = WsClient(system.ws_url + "/?channels=trade&symbols=btcusdt")
     try:

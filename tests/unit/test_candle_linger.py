@@ -29,7 +29,7 @@ def test_candles_wait_until_their_second_is_complete_then_go_together_in_order()
     complete = lambda second: asked.append(second) or True  # noqa: E731
     assert linger.take(GROUP, [(eth, 10)], now=0.1, complete=complete) == (btc, eth)
     assert asked == [10]
-    assert linger.groups() == []
+    assert linger.due(now=1e9) == [], "nothing waits"
 
 
 def test_candles_wait_at_most_the_linger() -> None:
@@ -75,11 +75,23 @@ def test_release_hands_over_what_waits() -> None:
     linger.take(GROUP, [(candle, 10)], now=0.0, complete=never)
     assert linger.release(GROUP) == (candle,)
     assert linger.release(GROUP) == ()
-    assert linger.groups() == []
+    assert linger.due(now=1e9) == [], "nothing waits"
 
 
 def test_no_linger_sends_everything_at_once() -> None:
     linger = CandleLinger(0.0)
     candle = frame("candle")
     assert linger.take(GROUP, [(candle, 10)], now=0.0, complete=never) == (candle,)
-    assert linger.groups() == []
+    assert linger.due(now=1e9) == [], "nothing waits"
+
+
+def test_due_names_the_groups_that_waited_the_linger_oldest_first_and_every_one_after_a_close() -> None:
+    linger = CandleLinger(0.25)
+    for group, now in (("a", 0.0), ("b", 0.125), ("c", 0.1875)):
+        linger.take(group, [(frame(group), 10)], now=now, complete=never)
+    linger.take("a", [(frame("a2"), 10)], now=0.1875, complete=never)  # still waiting: it keeps its place
+    assert linger.due(now=0.25) == ["a"]
+    assert linger.due(now=0.375) == ["a", "b"]
+    linger.close(10)
+    assert linger.due(now=0.375) == ["a", "b", "c"]
+    assert linger.due(now=0.375) == ["a", "b"], "a close is news once"

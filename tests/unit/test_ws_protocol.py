@@ -40,10 +40,3 @@ def test_query() -> None:
     assert parse_query("since=1795836601000") == ConnectRequest(subscriptions.DEFAULT, since=1795836601000)
     with pytest.raises(CommandError):
         parse_query("channels=depth")
-
-
-def test_wants_with_wildcards() -> None:
-    subs = frozenset({("*", "candle"), ("BTCUSDT", "trade")})
-    assert subscriptions.wants(subs, "ETHUSDT", "candle")
-    assert subscriptions.wants(subs, "BTCUSDT", "trade")
-    assert not subscriptions.wants(subs, "ETHUSDT", "trade")
