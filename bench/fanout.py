@@ -2,10 +2,12 @@
 what each client costs the server.
 
     python -m bench.fanout [--clients 1000,5000,10000] [--seconds 10] [--no-stalled]
-                           [--server-arg=--ws-compression=true ...]
+                           [--symbols 10 [--per-client K]] [--server-arg=--ws-compression=true ...]
 
-Each step starts a fresh ``run.py --simulate`` (10 symbols, logging at warning) as a process of
-its own and connects N clients, each subscribed to the 10 symbols' candles, from a few client
+Each step starts a fresh ``run.py --simulate`` (``--symbols``, 10 by default, of the simulator's
+20; logging at warning) as a process of its own and connects N clients, each subscribed to the
+symbols' candles (with ``--per-client K``, to K of them drawn at random per client: dashboards
+each watching its own list, as many subscription groups as clients), from a few client
 processes (``bench.swarm``: raw non-blocking sockets, at most ``--handshakes`` upgrades in flight,
 retried). After a warm-up, a window of ``--seconds`` whole seconds measures what arrives in it:
 
@@ -44,10 +46,12 @@ import argparse
 import array
 import contextlib
 import dataclasses
+import itertools
 import json
 import math
 import multiprocessing
 import os
+import random
 import re
 import signal
 import socket
@@ -60,10 +64,9 @@ from typing import Any, Iterator
 
 from bench import daemon, swarm
 from bench.figures import machine, percentile
+from candlecast.sim.listing import LISTING, TRADING
 
-SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT",
-           "ADAUSDT", "DOGEUSDT", "LTCUSDT", "DOTUSDT", "AVAXUSDT")
-CANDLES = f"/?symbols={','.join(s.lower() for s in SYMBOLS)}&channels=candle"
+LISTED = tuple(spec.symbol for spec in LISTING if spec.status == TRADING)
 EVERYTHING = "/?channels=candle,trade"
 STALLED_RCVBUF = 4096
 WINDOW_LEAD_S = 0.5
@@ -128,13 +131,13 @@ HEADER = (f"{'clients':>16} {'connected':>9} {'frames/s':>9} {'p50 ms':>7} {'p99
 class Swarms:
     """The client processes and their pipes; every request waits for all answers, bounded."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, symbols: tuple[str, ...]) -> None:
         context = multiprocessing.get_context("spawn")
         self._pipes = []
         self._processes = []
         for index in range(count):
             parent, child = context.Pipe()
-            process = context.Process(target=swarm.run_swarm, args=(child, list(SYMBOLS)),
+            process = context.Process(target=swarm.run_swarm, args=(child, list(symbols)),
                                       name=f"fanout-clients-{index}", daemon=True)
             process.start()
             child.close()
@@ -277,11 +280,13 @@ def idle_cpu_per_s(server: daemon.Daemon) -> float:
     return (daemon.cpu_seconds(server.pid) - before) / IDLE_S
 
 
-def measure(server: daemon.Daemon, swarms: Swarms, label: str, seconds: int, rss_before: int, idle_per_s: float) -> Window:
+def measure(
+    server: daemon.Daemon, swarms: Swarms, label: str, seconds: int, per_client: int, rss_before: int, idle_per_s: float,
+) -> Window:
     start_s = math.ceil(time.time() + WINDOW_LEAD_S)
     end_s = start_s + seconds
     connected = sum(swarms.ask_all(("window", start_s * 1000, end_s * 1000)))
-    expected = connected * len(SYMBOLS) * seconds
+    expected = connected * per_client * seconds
     with health_poller(server) as health:
         sleep_until(start_s)
         cpu_before = daemon.cpu_seconds(server.pid), swarms.cpu_seconds(), daemon.busy_cpu_seconds()
@@ -370,9 +375,16 @@ def server_log_summary(lines: list[str]) -> str:
     return ", ".join(f"{count}x {text}" for text, count in events.most_common(8)) or "nothing above info"
 
 
+def watchlists(market: tuple[str, ...], per_client: int, clients: int) -> list[str]:
+    """Each client's upgrade target: every symbol's candles, or ``per_client`` symbols drawn at random."""
+    draw = random.Random(clients)
+    chosen = (market if per_client == len(market) else draw.sample(market, per_client) for _ in range(clients))
+    return [f"/?symbols={','.join(s.lower() for s in symbols)}&channels=candle" for symbols in chosen]
+
+
 def run_step(args: argparse.Namespace, swarms: Swarms, clients: int, results: list[Window]) -> None:
-    flags = ["--symbols", ",".join(SYMBOLS), "--log-level", "warning", *CLIENT_LIMITS, *args.server_arg]
-    with daemon.candlecast(flags, ready_path=f"/ohlc/{SYMBOLS[0]}") as server:
+    flags = ["--symbols", ",".join(args.market), "--log-level", "warning", *CLIENT_LIMITS, *args.server_arg]
+    with daemon.candlecast(flags, ready_path=f"/ohlc/{args.market[0]}") as server:
         print(f"\n{clients:,} clients: server pid {server.pid}, {daemon.thread_count(server.pid)} threads, "
               f"RSS {daemon.rss_bytes(server.pid) / 2**20:.0f} MiB before connecting", flush=True)
         log_mark = len(server.log)
@@ -383,8 +395,10 @@ def run_step(args: argparse.Namespace, swarms: Swarms, clients: int, results: li
         deadline = time.monotonic() + args.connect_timeout
         shares = split(clients, len(swarms))
         concurrency = [max(1, share) for share in split(args.handshakes, len(swarms))]
-        connects = swarms.ask([("connect", server.host, server.ws_port, CANDLES, share, limit, deadline)
-                               for share, limit in zip(shares, concurrency)],
+        targets = watchlists(args.market, args.per_client, clients)
+        starts = itertools.accumulate(shares, initial=0)
+        connects = swarms.ask([("connect", server.host, server.ws_port, targets[start:start + share], limit, deadline)
+                               for start, share, limit in zip(starts, shares, concurrency)],
                               timeout_s=args.connect_timeout + REPLY_TIMEOUT_S)
         failed: Counter[str] = Counter()
         errors: Counter[str] = Counter()
@@ -397,7 +411,7 @@ def run_step(args: argparse.Namespace, swarms: Swarms, clients: int, results: li
               f"listen queue overflows on this host: {dict(listen_drops() - drops_before) or 'none'}; "
               f"server threads {daemon.thread_count(server.pid):,}", flush=True)
         time.sleep(args.warm_up)
-        baseline = measure(server, swarms, f"{clients:,}", args.seconds, rss_before, idle_per_s)
+        baseline = measure(server, swarms, f"{clients:,}", args.seconds, args.per_client, rss_before, idle_per_s)
         results.append(baseline)
         print(describe_window(baseline), flush=True)
         if args.stalled:
@@ -420,7 +434,8 @@ def stall(args: argparse.Namespace, server: daemon.Daemon, swarms: Swarms, clien
             print(f"  the stalled client could not connect: {exc!r}")
             return
         stalled_at = time.monotonic()
-        window = measure(server, swarms, f"{clients:,}+stalled", args.seconds, rss_before, baseline.idle_cpu_s / args.seconds)
+        window = measure(server, swarms, f"{clients:,}+stalled", args.seconds, args.per_client, rss_before,
+                         baseline.idle_cpu_s / args.seconds)
         after = await_stalled_fate(server, window.connected, stalled_at + args.stalled_wait)
         held_s = time.monotonic() - stalled_at
         queue = tcp_socket(server.ws_port, stalled.getsockname()[1])
@@ -450,16 +465,23 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="client processes")
     parser.add_argument("--handshakes", type=int, default=32, help="upgrades in flight at once, all processes")
     parser.add_argument("--connect-timeout", type=float, default=45.0, help="seconds to connect a step's clients")
+    parser.add_argument("--symbols", type=int, default=10, help=f"symbols the server streams, at most {len(LISTED)}")
+    parser.add_argument("--per-client", type=int, help="symbols each client watches, drawn at random (default: all)")
     parser.add_argument("--server-arg", action="append", default=[], metavar="FLAG",
                         help="passed to run.py, e.g. --server-arg=--ws-compression=true (repeatable)")
     args = parser.parse_args()
+    args.market = LISTED[:args.symbols]
+    args.per_client = args.per_client or len(args.market)
+    if not 1 <= args.per_client <= len(args.market) <= len(LISTED):
+        parser.error(f"need 1 <= --per-client <= --symbols <= {len(LISTED)}")
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up on SIGTERM as on Ctrl-C
     steps = [int(c) for c in args.clients.split(",")]
     print(machine())
-    print(f"load average at start {os.getloadavg()[0]:.2f}; {len(SYMBOLS)} symbols, candle channel, "
+    print(f"load average at start {os.getloadavg()[0]:.2f}; {len(args.market)} symbols, {args.per_client} per client, "
+          f"candle channel, "
           f"{args.seconds} s windows, {args.workers} client processes; server flags: {args.server_arg or 'defaults'}")
     results: list[Window] = []
-    swarms = Swarms(args.workers)
+    swarms = Swarms(args.workers, args.market)
     try:
         for clients in steps:
             try:

@@ -93,9 +93,9 @@ def _reason(exc: OSError) -> str:
 
 
 class _Client:
-    __slots__ = ("sock", "accept", "request", "head", "buffer", "last", "attempt", "started")
+    __slots__ = ("sock", "accept", "request", "head", "buffer", "last", "attempt", "started", "target")
 
-    def __init__(self, attempt: int, symbols: int) -> None:
+    def __init__(self, attempt: int, symbols: int, target: str) -> None:
         self.sock: socket.socket | None = None
         self.accept = b""
         self.request = b""
@@ -104,6 +104,7 @@ class _Client:
         self.last = [0] * symbols
         self.attempt = attempt
         self.started = 0.0
+        self.target = target  # path and query of its upgrade request: its subscriptions
 
 
 class Swarm:
@@ -145,9 +146,9 @@ class Swarm:
 
     def _command(self, command: tuple[Any, ...]) -> None:
         match command:
-            case ("connect", host, port, target, count, concurrency, deadline):
+            case ("connect", host, port, targets, concurrency, deadline):
                 self._connecting = {
-                    "host": host, "port": port, "target": target, "to_start": count, "concurrency": concurrency,
+                    "host": host, "port": port, "to_start": list(targets), "concurrency": concurrency,
                     "deadline": deadline, "retry": [], "failed": Counter(), "errors": Counter(),
                     "started": time.monotonic(),
                 }
@@ -188,7 +189,7 @@ class Swarm:
         for client in [c for c in self._pending if now - c.started > HANDSHAKE_TIMEOUT_S]:
             self._fail(client, "handshake timeout")
         if now >= plan["deadline"]:
-            plan["failed"]["connect deadline"] += plan["to_start"] + len(plan["retry"]) + len(self._pending)
+            plan["failed"]["connect deadline"] += len(plan["to_start"]) + len(plan["retry"]) + len(self._pending)
             for client in list(self._pending):
                 self._drop(client)
             self._finish_connecting()
@@ -199,8 +200,7 @@ class Swarm:
             if due:
                 self._start(due.pop())
             else:
-                plan["to_start"] -= 1
-                self._start(_Client(0, len(self._symbols)))
+                self._start(_Client(0, len(self._symbols), plan["to_start"].pop()))
         plan["retry"].extend(due)
         if not (self._pending or plan["to_start"] or plan["retry"]):
             self._finish_connecting()
@@ -220,7 +220,7 @@ class Swarm:
         client.attempt += 1
         client.started = time.monotonic()
         client.head = client.buffer = b""
-        client.request, client.accept = upgrade_request(plan["host"], plan["port"], plan["target"])
+        client.request, client.accept = upgrade_request(plan["host"], plan["port"], client.target)
         sock = client.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         self._pending.add(client)
