@@ -470,10 +470,10 @@ def main() -> None:
     parser.add_argument("--server-arg", action="append", default=[], metavar="FLAG",
                         help="passed to run.py, e.g. --server-arg=--ws-compression=true (repeatable)")
     args = parser.parse_args()
-    args.market = LISTED[:args.symbols]
-    args.per_client = args.per_client or len(args.market)
-    if not 1 <= args.per_client <= len(args.market) <= len(LISTED):
+    args.per_client = args.per_client or args.symbols
+    if not 1 <= args.per_client <= args.symbols <= len(LISTED):
         parser.error(f"need 1 <= --per-client <= --symbols <= {len(LISTED)}")
+    args.market = LISTED[:args.symbols]
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up on SIGTERM as on Ctrl-C
     steps = [int(c) for c in args.clients.split(",")]
     print(machine())
