@@ -126,7 +126,7 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--ws-trade-interval-ms", "ws_trade_interval_ms", int,
      "send a symbol's trades at most this often, batched (0: as they arrive)"),
     ("--ws-candle-linger-ms", "ws_candle_linger_ms", int,
-     "how long a client's candles may wait for the rest of their second, to go in one write (0: as they close)"),
+     "how long a second's candles may wait for each other, to go in one write (0: as they close)"),
     ("--history-seconds", "history_seconds", int, "closed candles kept in memory per symbol"),
     ("--thread-switch-ms", "thread_switch_ms", float,
      "how long a busy thread may hold the interpreter before another waiting thread gets it"),

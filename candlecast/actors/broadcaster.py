@@ -8,8 +8,8 @@ in one immutable ``Publish``. A writer gives each client what it is owed in one 
 write, so the candles of every symbol closing in the same second cost a client one system
 call, not one each; a client that does not keep up is handled by its consumer's backlog
 policy and never delays the others. A candle revised several times within a tick goes out
-once, at its newest revision. A group's candles wait up to ``candle_linger_s`` for the rest of
-their second (``candle_linger``), so a client gets a second's candles in one write. Limits on
+once, at its newest revision. A second's candles wait up to ``candle_linger_s`` for each other
+(``candle_linger``), so a client gets a second's candles in one write. Limits on
 clients overall and per address are enforced here, where the client set lives, with close
 codes 1013 and 1008.
 
@@ -143,14 +143,12 @@ class BroadcasterActor(Actor):
         # its groups without a look at every group, which took seconds per second of candles
         # with thousands of differently subscribed clients.
         self._wanting: dict[str, dict[str, set[_GroupKey]]] = {subscriptions.CANDLE: {}, subscriptions.TRADE: {}}
-        # Each group's candle symbols (None: every symbol), to tell when a second is complete for it.
-        self._candle_symbols: dict[_GroupKey, frozenset[str] | None] = {}
         # The ids already sent of each symbol whose trades someone wants: overlapping upstream
         # sockets repeat trades.
         self._trade_ids: dict[str, TradeIds] = {}
         self._trades_sent_at: dict[str, float] = {}
         self._trade_interval_s = trade_interval_s
-        self._linger = CandleLinger(candle_linger_s)
+        self._linger: CandleLinger[_FanOut] = CandleLinger(candle_linger_s)
         self._ticker = Ticker("broadcast-tick", TICK_S, self.actor_ref, BroadcastTick)
         self._ticks = 0
         self._replayed = 0
@@ -271,10 +269,9 @@ class BroadcasterActor(Actor):
         """Set (``replace``) or add to the client's subscriptions, moving it to its new group."""
         client_id = client.client_id
         before = client.group
-        # Candles waiting in either group were published before the change: the client gets
-        # those of its old group, and those of its new one come in its replay.
-        after = (pairs if replace else client.subscriptions | pairs, client.explicit if explicit is None else explicit)
-        self._release(before, after)
+        # Candles waiting were published before the change (its replay has them): they go by
+        # the subscriptions they were published under.
+        self._deliver(self._linger.release())
         before_id = self._group_ids.get(before) if client.subscriptions else None
         members = self._groups.get(before)
         if members is not None and members.pop(client_id, None) is not None and not members:
@@ -295,11 +292,6 @@ class BroadcasterActor(Actor):
             self._writer(client_id).tell(Regroup(client_id, group_id))
 
     def _index(self, group: _GroupKey, add: bool) -> None:
-        if add:
-            symbols = frozenset(symbol for symbol, channel in group[0] if channel == subscriptions.CANDLE)
-            self._candle_symbols[group] = None if subscriptions.ALL_SYMBOLS in symbols else symbols
-        else:
-            del self._candle_symbols[group]
         for symbol, channel in group[0]:
             wanting = self._wanting[channel]
             if add:
@@ -409,21 +401,23 @@ class BroadcasterActor(Actor):
             self._outgoing.append(_FanOut(channel, explicit_only, self._outbound(text, kind, symbol, trades), second))
 
     def _write_outgoing(self) -> None:
-        """Per group of clients with the same subscriptions, the frames they want now joined
-        once, told to every writer."""
+        """What goes out this tick: what need not wait and what waited once it may go."""
         outgoing, self._outgoing = self._outgoing, []
-        fresh: dict[_GroupKey, list[tuple[Outbound, int | None]]] = {}
-        for f in outgoing:
-            for group in self._groups_wanting(f):
-                fresh.setdefault(group, []).append((f.message, f.second))
-        now = self._clock()
-        groups = []
-        for group in [*fresh, *(due for due in self._linger.due(now) if due not in fresh)]:
-            symbols = self._candle_symbols[group]
-            batch = self._linger.take(group, fresh.get(group, ()), now, lambda second: self._recent.reached(symbols, second * 1000))
-            if batch:
-                groups.append(self._published(group, batch))
-        self._publish(groups)
+        fresh = [(fan_out, fan_out.second) for fan_out in outgoing]
+        self._deliver(self._linger.take(fresh, self._clock(), lambda second: self._recent.reached(second * 1000)))
+
+    def _deliver(self, fan_outs: list[_FanOut]) -> None:
+        """Per group of clients with the same subscriptions, the frames it wants joined once,
+        told to every writer."""
+        batches: dict[_GroupKey, list[Outbound]] = {}
+        for fan_out in fan_outs:
+            for group in self._groups_wanting(fan_out):
+                batches.setdefault(group, []).append(fan_out.message)
+        if batches:
+            published = Publish(tuple((self._group_ids[group], tuple(batch), b"".join(out.frame for out in batch))
+                                      for group, batch in batches.items()))
+            for writer in self._writers:
+                writer.tell(published)
 
     def _groups_wanting(self, fan_out: _FanOut) -> Iterator[_GroupKey]:
         """Each group that wants the frame once (a group may name the symbol and ALL_SYMBOLS)."""
@@ -433,19 +427,6 @@ class BroadcasterActor(Actor):
         for group in itertools.chain(named, (group for group in every if group not in named)):
             if group[1] or not fan_out.explicit_only:
                 yield group
-
-    def _release(self, *groups: _GroupKey) -> None:
-        """What waits for these groups, published now."""
-        self._publish([self._published(group, batch) for group in groups if (batch := self._linger.release(group))])
-
-    def _published(self, group: _GroupKey, batch: tuple[Outbound, ...]) -> tuple[int, tuple[Outbound, ...], bytes]:
-        return self._group_ids[group], batch, b"".join(out.frame for out in batch)
-
-    def _publish(self, groups: list[tuple[int, tuple[Outbound, ...], bytes]]) -> None:
-        if groups:
-            published = Publish(tuple(groups))
-            for writer in self._writers:
-                writer.tell(published)
 
     def _write_text(self, client_id: int, text: str) -> None:
         """One text message for one client; its writer re-encodes it if the client compresses."""

@@ -3,8 +3,6 @@ clients that subscribe (the latest one) or reconnect with ``since`` (every one t
 
 from __future__ import annotations
 
-from typing import Iterable
-
 from candlecast.messages import Candle
 
 
@@ -29,15 +27,9 @@ class RecentCandles:
     def symbols(self) -> list[str]:
         return sorted(self._by_symbol)
 
-    def reached(self, symbols: Iterable[str] | None, open_time: int) -> bool:
-        """Whether each of ``symbols`` (None: every symbol) that has candles has one from ``open_time`` on."""
-        newest = self._newest
-        if symbols is None:
-            return min(newest.values(), default=open_time) >= open_time
-        for symbol in symbols:  # a loop: asked once per group and tick, with thousands of groups
-            if newest.get(symbol, open_time) < open_time:
-                return False
-        return True
+    def reached(self, open_time: int) -> bool:
+        """Whether every symbol that has candles has one from ``open_time`` on."""
+        return min(self._newest.values(), default=open_time) >= open_time
 
     def replay(self, symbol: str, since: int | None) -> list[Candle]:
         """The latest candle of ``symbol``, or all from open time ``since`` on, oldest first."""
