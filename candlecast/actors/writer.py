@@ -236,7 +236,12 @@ class WriterActor(Actor):
         owed = self._due.get(key)
         if owed is None:
             chunks = [chunk for chunk in self._chunks.get(group, ()) if chunk[0] > seen]
-            owed = (tuple(out for _, batch, _ in chunks for out in batch), b"".join(joined for _, _, joined in chunks)) if chunks else _NOTHING
+            if len(chunks) == 1:  # the usual case, and with a group per client the only one worth sparing
+                owed = chunks[0][1:]
+            elif chunks:
+                owed = (tuple(out for _, batch, _ in chunks for out in batch), b"".join(joined for _, _, joined in chunks))
+            else:
+                owed = _NOTHING
             self._due[key] = owed
         return owed
 
