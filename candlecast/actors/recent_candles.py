@@ -10,26 +10,23 @@ class RecentCandles:
     def __init__(self, seconds: int) -> None:
         self._seconds = seconds
         self._by_symbol: dict[str, dict[int, Candle]] = {}
-        self._newest: dict[str, int] = {}  # symbol -> open time of its newest candle
 
     def remember(self, candle: Candle) -> None:
         kept = self._by_symbol.setdefault(candle.symbol, {})
         kept[candle.open_time] = candle
         while len(kept) > self._seconds:
             del kept[next(iter(kept))]
-        if candle.open_time > self._newest.get(candle.symbol, -1):
-            self._newest[candle.symbol] = candle.open_time
 
     def forget(self, symbol: str) -> None:
         self._by_symbol.pop(symbol, None)
-        self._newest.pop(symbol, None)
 
     def symbols(self) -> list[str]:
         return sorted(self._by_symbol)
 
     def reached(self, open_time: int) -> bool:
         """Whether every symbol that has candles has one from ``open_time`` on."""
-        return min(self._newest.values(), default=open_time) >= open_time
+        # Seconds arrive in order and revisions keep their place: each symbol's newest is its last.
+        return all(next(reversed(kept)) >= open_time for kept in self._by_symbol.values())
 
     def replay(self, symbol: str, since: int | None) -> list[Candle]:
         """The latest candle of ``symbol``, or all from open time ``since`` on, oldest first."""

@@ -11,6 +11,7 @@ import pykka
 from candlecast.actors.clock import STUCK_AFTER_S, ClockActor, SecondTimer
 from candlecast.messages import AggregatorsChanged, GetClockStats, ReaderBehind, SecondElapsed
 from candlecast.sim import Simulator
+from tests.recorder import Recorder
 
 
 class Stopped(pykka.ThreadingActor):
@@ -28,25 +29,10 @@ def test_a_timer_whose_clock_stopped_ends_without_an_error(monkeypatch: Any) -> 
     assert not timer.is_alive() and failures == []
 
 
-
-class Recorder(pykka.ThreadingActor):
-    """An aggregator as the clock sees it: it is told which seconds may close."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seconds: list[int] = []
-
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, SecondElapsed):
-            self.seconds.append(message.second)
-            return None
-        return list(self.seconds)
-
-
 def test_seconds_wait_for_a_reader_behind_its_socket(simulator: Simulator) -> None:
     now = [100.0]
     # Exchange time stands still at 0.5 s: the timer's own tell (second -1) is the only one it makes.
-    aggregator, broadcaster = Recorder.start(), Recorder.start()
+    aggregator, broadcaster = Recorder.start(SecondElapsed), Recorder.start(SecondElapsed)
     clock = ClockActor.start(
         simulator.rest_url, grace_ms=0, now_ms=lambda: 500, monotonic=lambda: now[0], broadcaster=broadcaster,
     )
@@ -54,7 +40,7 @@ def test_seconds_wait_for_a_reader_behind_its_socket(simulator: Simulator) -> No
         clock.ask(AggregatorsChanged(aggregators=(aggregator,)))
 
         def told() -> list[int]:
-            return [second for second in aggregator.ask("told") if second >= 0]
+            return [told.second for told in aggregator.ask("told") if told.second >= 0]
 
         clock.ask(ReaderBehind("upstream-1.1", 12))
         clock.ask(SecondElapsed(second=14))
@@ -71,7 +57,7 @@ def test_seconds_wait_for_a_reader_behind_its_socket(simulator: Simulator) -> No
         now[0] += STUCK_AFTER_S + 1
         clock.ask(SecondElapsed(second=17))
         assert told() == [11, 12, 14, 17], "a reader that stopped saying so holds nothing back"
-        assert [second for second in broadcaster.ask("told") if second >= 0] == [11, 12, 14, 17], \
+        assert [told.second for told in broadcaster.ask("told") if told.second >= 0] == [11, 12, 14, 17], \
             "the broadcaster hears of every second closed, for the candles waiting for it"
     finally:
         clock.stop()

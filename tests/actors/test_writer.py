@@ -6,37 +6,21 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Any
-
-import pykka
 
 from candlecast.actors.consumer import CANDLE, Outbound
 from candlecast.actors.writer import WriterActor
 from candlecast.messages import ClientConnected, Publish, Regroup, WriterCounters, WriterTick
 from tests.clients import wait_for
+from tests.recorder import Recorder
 
 GROUP = 0
-
-
-class Broadcaster(pykka.ThreadingActor):
-    """The broadcaster as a writer sees it: it is told the writer's counters."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reports: list[WriterCounters] = []
-
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, WriterCounters):
-            self.reports.append(message)
-            return None
-        return list(self.reports)
 
 
 def test_a_writer_says_at_once_when_a_client_falls_behind_and_when_it_caught_up(
     late_reader: tuple[socket.socket, socket.socket],
 ) -> None:
     server, client = late_reader
-    broadcaster = Broadcaster.start()
+    broadcaster = Recorder.start(WriterCounters)  # the broadcaster as a writer sees it: told its counters
     writer = WriterActor.start(0, broadcaster, backlog_bytes=1 << 20, stall_timeout_s=60.0)
     try:
         writer.tell(ClientConnected(1, server, "127.0.0.1", frozenset()))

@@ -5,6 +5,7 @@ with 1008. Trade frames batch trades without losing or reordering any."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -37,6 +38,20 @@ def busy_market() -> Iterator[Simulator]:
 def start(sim: Simulator, **overrides: Any) -> RunningSystem:
     limits = {"ws_backlog_bytes": 16384, "ws_socket_buffer_bytes": 65536} | overrides
     return start_system(settings_for(sim, symbols=BUSY_MARKET["symbols"], **limits))
+
+
+@contextlib.contextmanager
+def gateway(symbols: tuple[str, ...], synthetic: bool = False, **settings: Any) -> Iterator[RunningSystem]:
+    """A simulator streaming ``symbols`` (made up ones with ``synthetic``) and a system
+    subscribed to them, both stopped afterwards."""
+    sim = make_simulator(symbols=symbols, synthetic_symbols=len(symbols) if synthetic else 0)
+    sim.start()
+    system = start_system(settings_for(sim, symbols=symbols, **settings))
+    try:
+        yield system
+    finally:
+        system.stop()
+        sim.stop()
 
 
 def health(system: RunningSystem) -> dict[str, Any]:
@@ -173,11 +188,8 @@ def test_a_replay_far_past_the_hard_limit_reaches_a_client_that_reads_it_late_an
     frames counted against its backlog."""
     symbols = tuple(f"SYN{n:04d}USDT" for n in range(1, 41))
     backlog_limit = 40960  # more than a write and the live candles of the moment the client does not read
-    sim = make_simulator(symbols=symbols, synthetic_symbols=len(symbols))
-    sim.start()
-    system = start_system(settings_for(sim, symbols=symbols, ws_backlog_bytes=backlog_limit, ws_socket_buffer_bytes=4096))
     query = f"/?symbols={','.join(symbols)}&channels=candle"
-    try:
+    with gateway(symbols, synthetic=True, ws_backlog_bytes=backlog_limit, ws_socket_buffer_bytes=4096) as system:
         watcher = WsClient(system.ws_url + query)
         watched = by_symbol(watcher.collect(15.0), "candle")
         watcher.close()
@@ -191,9 +203,6 @@ def test_a_replay_far_past_the_hard_limit_reaches_a_client_that_reads_it_late_an
         finally:
             late.close()
         counted = health(system)
-    finally:
-        system.stop()
-        sim.stop()
     assert counted["evicted_slow_clients"] == 0 and counted["conflated"] == 0
     replayed = sum(len(json.dumps(c, default=str)) for candles in received.values() for c in candles if c["open_time"] <= last_watched)
     assert replayed > HARD_LIMIT_FACTOR * backlog_limit + 2 * 8192, "past the hard limit and the kernel's buffers"
@@ -210,11 +219,8 @@ def test_a_replay_longer_than_a_client_may_hold_is_refused_with_an_error_and_the
     symbols = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "LTCUSDT")
     backlog_limit = 256  # replays of at most 64 candles: about 8 seconds of 8 symbols
     most = replay_limit(backlog_limit)
-    sim = make_simulator(symbols=symbols)
-    sim.start()
-    system = start_system(settings_for(sim, symbols=symbols, ws_backlog_bytes=backlog_limit))
     query = f"/?symbols={','.join(symbols)}&channels=candle"
-    try:
+    with gateway(symbols, ws_backlog_bytes=backlog_limit) as system:
         watcher = WsClient(system.ws_url + query)
         watched: list[dict[str, Any]] = []
         deadline = time.monotonic() + 30
@@ -238,9 +244,6 @@ def test_a_replay_longer_than_a_client_may_hold_is_refused_with_an_error_and_the
         finally:
             late.close()
         counted = health(system)
-    finally:
-        system.stop()
-        sim.stop()
     assert again["error"] == "replay_too_large" and again["id"] == 8
     assert set(live) == set(symbols), "live candles of every symbol after the refusal"
     for candles in live.values():
