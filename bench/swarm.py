@@ -5,10 +5,11 @@ with a few lines of parsing; text frames are decoded by msgspec into a Struct ho
 five fields the measurement needs, so a candle costs a few microseconds. Pings are answered.
 
 Reading comes first: what a socket delivers is stamped with its arrival time and kept, and is
-parsed only while no socket has anything to read (``PARSE_CHUNK`` reads at a time). Parsing as
-it arrived made each burst of frames take the swarm several times longer to drain, so sockets
-read late measured the swarm's own backlog as server latency, and the parsing took CPU from the
-server it shares the cores with.
+parsed only once no socket has had anything to read for ``PARSE_AFTER_IDLE_S`` (``PARSE_CHUNK``
+reads at a time), i.e. after the server's burst of writes. Parsing as it arrived made each burst
+of frames take the swarm several times longer to drain, so sockets read late measured the
+swarm's own backlog as server latency; parsing in the burst's short pauses took CPU from the
+server's writes still under way on the same two cores.
 
 A swarm runs in a process of its own (``run_swarm``), driven over a Pipe by ``bench.fanout``
 with small tuples: connect, open a measurement window, report, close, stop. A window is a span
@@ -35,6 +36,7 @@ import msgspec
 
 TICK_S = 0.1
 PARSE_CHUNK = 256
+PARSE_AFTER_IDLE_S = 0.02
 HANDSHAKE_TIMEOUT_S = 10.0
 RETRIES = 3
 RETRY_DELAY_S = 0.5
@@ -127,10 +129,17 @@ class Swarm:
     # --- the loop ----------------------------------------------------------------------------
 
     def run(self) -> None:
+        last_read = time.monotonic()
         while self._running:
-            ready = self._selector.select(0 if self._unparsed else TICK_S)
-            if not ready:
-                self._parse(PARSE_CHUNK)
+            idle = time.monotonic() - last_read
+            if self._unparsed and idle >= PARSE_AFTER_IDLE_S:
+                ready = self._selector.select(0)
+                if not ready:
+                    self._parse(PARSE_CHUNK)
+            else:
+                ready = self._selector.select(PARSE_AFTER_IDLE_S - idle if self._unparsed else TICK_S)
+            if ready:
+                last_read = time.monotonic()
             for key, mask in ready:
                 if key.data is None:
                     self._command(self._control.recv())

@@ -54,7 +54,7 @@ class Settings:
     ws_max_subscriptions: int = 1024
     ws_handshake_timeout_s: float = 10.0
     ws_compression: bool = False
-    ws_writers: int = 2
+    ws_writers: int = 1
     ws_trade_interval_ms: int = 50
     ws_candle_linger_ms: int = 100
     history_seconds: int = 3600

@@ -116,7 +116,7 @@ class BroadcasterActor(Actor):
         history_seconds: int = 3600,
         trade_interval_s: float = 0.05,
         candle_linger_s: float = 0.0,
-        writers: int = 2,
+        writers: int = 1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(actor="broadcaster")

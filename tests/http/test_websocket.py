@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import websocket
 
-from candlecast.system import RunningSystem
+from candlecast.sim import Simulator
+from candlecast.system import RunningSystem, start_system
 from tests.clients import WsClient, request
+from tests.conftest import settings_for
 
 
 def test_default_client_gets_every_candle(system: RunningSystem) -> None:
@@ -166,3 +169,30 @@ def test_health_counts_the_cpu_of_the_fan_out(system: RunningSystem) -> None:
     assert set(after) == {"broadcaster", "writers"}
     assert 0 < before["writers"] < after["writers"]
     assert 0 < before["broadcaster"] < after["broadcaster"]
+
+
+def test_clients_shared_among_several_writers_each_get_every_second(simulator: Simulator) -> None:
+    """With more than one writer each owns the clients whose id falls to it; every share gets
+    the whole stream, and /health adds up what all the writers delivered."""
+    system = start_system(settings_for(simulator, ws_writers=3))
+    clients = [WsClient(system.ws_url) for _ in range(4)]  # ids fall to writers 0, 1, 2 and 0 again
+    try:
+        for client in clients:
+            client.until(lambda m: m["type"] == "candle")
+        readers = [threading.Thread(target=client.collect, args=(3.5,)) for client in clients]
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join()
+        stats = request("GET", system.rest_url + "/health").json["websocket"]
+    finally:
+        for client in clients:
+            client.close()
+        system.stop()
+    streams = [{(m["symbol"], m["open_time"]) for m in client.received if m["type"] == "candle" and m["revision"] == 0}
+               for client in clients]
+    for stream in streams:
+        for symbol in ("BTCUSDT", "ETHUSDT"):
+            seconds = sorted(t for s, t in stream if s == symbol)
+            assert len(seconds) >= 3 and seconds == list(range(seconds[0], seconds[-1] + 1000, 1000)), symbol
+    assert stats["clients"] == 4 and stats["delivered"] >= sum(len(client.received) for client in clients)
