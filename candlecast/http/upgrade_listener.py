@@ -9,9 +9,12 @@ written back as plain HTTP, so routing, errors and limits stay the app's busines
 
 from __future__ import annotations
 
+import io
+import socket
 import socketserver
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Iterable
 from urllib.parse import unquote
@@ -26,11 +29,25 @@ log = structlog.get_logger(__name__)
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
+class _ReadsByDeadline(socket.SocketIO):
+    """A socket's reads sharing one deadline. A socket timeout bounds each read alone, so a
+    client sending its request a byte at a time, each in time, would hold the connection and
+    its thread for as long as it liked."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__(sock, "rb")
+        self._deadline = deadline
+
+    def readinto(self, buffer: Any) -> int | None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("request not complete in time")
+        self._sock.settimeout(left)
+        return super().readinto(buffer)
+
+
 class _WSGIRequestHandler(BaseHTTPRequestHandler):
-    # Buffered reads (unbuffered, readline costs a system call per byte). Nothing is swallowed:
-    # a WebSocket client sends nothing after its upgrade request until it has the server's
-    # answer (RFC 6455, 4.1), so the buffer is empty when the socket is handed on.
-    rbufsize = -1
+    rbufsize = 0  # the reader setup makes is replaced by one that keeps the deadline
     protocol_version = "HTTP/1.1"
     server: "_Server"
 
@@ -38,6 +55,11 @@ class _WSGIRequestHandler(BaseHTTPRequestHandler):
         # A client that connects and sends no complete request in time loses its connection.
         self.timeout = self.server.handshake_timeout_s
         super().setup()
+        self.rfile.close()
+        # Buffered (unbuffered, readline costs a system call per byte). Nothing is swallowed:
+        # a WebSocket client sends nothing after its upgrade request until it has the server's
+        # answer (RFC 6455, 4.1), so the buffer is empty when the socket is handed on.
+        self.rfile = io.BufferedReader(_ReadsByDeadline(self.connection, time.monotonic() + self.timeout))
 
     def _call_app(self) -> None:
         self.close_connection = True

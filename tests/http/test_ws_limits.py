@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import socket
 import time
 from typing import Iterator
@@ -94,6 +95,25 @@ def test_connection_without_a_handshake_is_dropped(limited: RunningSystem) -> No
         assert client.until(lambda m: m["type"] == "candle")
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("limited", [{"ws_handshake_timeout_s": 0.5}], indirect=True)
+def test_a_request_trickled_in_slower_than_the_handshake_timeout_is_dropped(limited: RunningSystem) -> None:
+    """The timeout bounds the whole request, not each read: a client sending a byte at a time,
+    each well within the timeout of the last, holds its connection (and a thread) no longer."""
+    trickle = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"  # 0.1 s a byte: 4.7 s in all
+    with socket.create_connection(("127.0.0.1", limited.ws_port), timeout=5) as slow:
+        started = time.monotonic()
+        hung_up_after = None
+        for byte in trickle:
+            readable, _, _ = select.select([slow], [], [], 0.1)
+            if readable:
+                assert slow.recv(1024) == b"", "nothing but a hang-up"
+                hung_up_after = time.monotonic() - started
+                break
+            slow.send(bytes([byte]))
+    assert hung_up_after is not None, "the server waited for the whole trickle"
+    assert 0.4 < hung_up_after < 2.0
 
 
 @pytest.mark.parametrize("limited", [{"ws_ping_interval_s": 1.0}], indirect=True)
