@@ -171,6 +171,10 @@ class WebSocketSession:
             self._ws.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+        # simple-websocket's close() marks the connection closed without waking a receive()
+        # waiting on another thread; its reader thread wakes it only if it sees the socket end,
+        # and it stops without doing so when it finds the connection already marked closed.
+        self._ws.event.set()
 
     def _drain(self) -> None:
         while True:
