@@ -20,6 +20,10 @@ from candlecast.messages import DisconnectAll
 
 SHUTDOWN_CLOSE_CODE = 1001
 WAITRESS_BODY_BACKSTOP = 1 << 20
+# Threads for requests on the WebSocket port. An upgrade takes about a millisecond, but a client
+# sending its request slowly holds a thread up to the handshake timeout: this many such clients
+# delay the others' handshakes, rather than each taking a thread of its own.
+REQUEST_THREADS = 128
 
 
 def rest_server(app: falcon.App, host: str, port: int, max_body_bytes: int) -> WaitressThread:
@@ -46,7 +50,7 @@ class HttpServerActor(Actor):
     ) -> None:
         super().__init__(actor="http")
         self._rest = rest_server(app, host, http_port, max_body_bytes)
-        self._websocket = UpgradeListener(app, host, ws_port, "websocket-listener", handshake_timeout_s)
+        self._websocket = UpgradeListener(app, host, ws_port, "websocket-listener", handshake_timeout_s, REQUEST_THREADS)
         self._broadcaster = broadcaster
         self._reader = reader
 

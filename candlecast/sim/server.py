@@ -41,6 +41,9 @@ from candlecast.http.waitress_thread import WaitressThread
 
 ASK_TIMEOUT_S = 5.0
 HANDSHAKE_TIMEOUT_S = 10.0
+# A stream session keeps its request thread for its life. Binance allows 300 connection attempts
+# per 5 minutes from one address; no client of the simulator holds anywhere near this many.
+SESSION_THREADS = 1024
 # The market opens on the first whole second at least this far after start, so clients
 # that connect right after ``start`` see its first second complete.
 OPENING_DELAY_MS = 500
@@ -95,7 +98,9 @@ class Simulator:
             self._rest = WaitressThread(create_rest_app(exchange), self.config.host, self.config.rest_port, "sim-rest")
             known = frozenset(stream_name(spec.symbol) for spec in self._listing)
             stream_app = create_stream_app(self._hub, known, StreamOptions())
-            self._streams = UpgradeListener(stream_app, self.config.host, self.config.ws_port, "sim-streams", HANDSHAKE_TIMEOUT_S)
+            self._streams = UpgradeListener(
+                stream_app, self.config.host, self.config.ws_port, "sim-streams", HANDSHAKE_TIMEOUT_S, SESSION_THREADS
+            )
             self._rest.start()
             self._streams.start()
         except BaseException:
