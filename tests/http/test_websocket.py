@@ -9,7 +9,7 @@ import websocket
 
 from candlecast.sim import Simulator
 from candlecast.system import RunningSystem, start_system
-from tests.clients import WsClient, request
+from tests.clients import WsClient, request, wait_for
 from tests.conftest import settings_for
 
 
@@ -101,8 +101,13 @@ def test_bad_connect_query_is_refused_with_json(system: RunningSystem) -> None:
 
 
 def test_plain_http_on_the_websocket_port_reaches_the_same_app(system: RunningSystem) -> None:
-    reply = request("GET", system.ws_url.replace("ws://", "http://") + "/symbols")
+    base = system.ws_url.replace("ws://", "http://")
+    reply = request("GET", base + "/symbols")
     assert reply.status == 200 and reply.json == {"symbols": ["BTCUSDT", "ETHUSDT"]}
+    wait_for(lambda: request("GET", base + "/symbols/available").status == 200)  # exchangeInfo loaded
+    added = request("POST", base + "/add_symbol", body='{"symbol": "bnbusdt"}', headers={"Content-Type": "application/json"})
+    assert added.status == 200, added.json
+    assert "BNBUSDT" in request("GET", base + "/symbols").json["symbols"], "the request's body was read"
 
 
 def test_websocket_upgrade_on_the_rest_port_is_refused(system: RunningSystem) -> None:
