@@ -17,7 +17,6 @@ published to it before, so each client's stream stays in the order the broadcast
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import time
 from typing import Any, Callable
@@ -75,7 +74,7 @@ class WriterActor(Actor):
         self._clients: dict[int, _Written] = {}
         self._closing: dict[int, Consumer] = {}  # closed by us, socket still held by the reader
         self._backlogged: dict[int, Consumer] = {}
-        self._members: collections.Counter[int] = collections.Counter()  # group -> clients of ours in it
+        self._members: dict[int, dict[int, _Written]] = {}  # group -> its clients of ours, by id
         self._published = 0
         self._chunks: dict[int, list[tuple[int, tuple[Outbound, ...], bytes]]] = {}  # group -> (publish, frames, bytes)
         self._due: dict[tuple[int, int], Batch] = {}  # (group, seen) -> what such a client is owed now
@@ -178,12 +177,13 @@ class WriterActor(Actor):
 
     def _regroup(self, client: _Written, group: int | None) -> None:
         if client.group is not None:
-            self._members[client.group] -= 1
-            if not self._members[client.group]:
+            members = self._members[client.group]
+            del members[client.consumer.client_id]
+            if not members:
                 del self._members[client.group]
         client.group = group
         if group is not None:
-            self._members[group] += 1
+            self._members.setdefault(group, {})[client.consumer.client_id] = client
 
     def _gone_away(self, client_id: int, farewell: bytes) -> None:
         consumer = self._closing.pop(client_id, None)
@@ -197,7 +197,9 @@ class WriterActor(Actor):
 
     def _start_cycle(self) -> None:
         fresh, self._fresh = self._fresh, set()
-        self._cycle = [client for client in self._clients.values() if client.group in fresh]
+        # Found by group: a group of a few (trade subscribers, say) published to every tick
+        # does not look at every client every tick.
+        self._cycle = [client for group in fresh for client in self._members.get(group, {}).values()]
         self._cursor = 0
         self._cycle_from = self._published
         self._walking = True
