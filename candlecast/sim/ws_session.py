@@ -149,7 +149,7 @@ class WebSocketSession:
             return None
 
     def finish(self) -> None:
-        """End the sender thread; called by the thread that accepted the session."""
+        """End the sender and reader threads; called by the thread that accepted the session."""
         if self._ws.connected:
             self.close(1000, "")
         else:
@@ -158,6 +158,9 @@ class WebSocketSession:
         if self._sender.is_alive():
             self.abort()
             self._sender.join()
+        # The sender ends by cutting the socket, which ends simple-websocket's reader thread;
+        # a receive() woken by that cut returns before the reader has quite finished.
+        self._ws.thread.join(CLOSE_HANDSHAKE_S)
 
     def _outbox_put_stop(self) -> None:
         try:
