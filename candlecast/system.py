@@ -17,6 +17,7 @@ from candlecast.actors.broadcaster import BroadcasterActor, ClientLimits
 from candlecast.actors.clock import ClockActor
 from candlecast.actors.registry import RegistryActor
 from candlecast.actors.store import StoreActor
+from candlecast.cpu_affinity import threads_started_on
 from candlecast.http.app import create_app
 from candlecast.http.resources import Actors
 from candlecast.http.server import HttpServerActor
@@ -66,7 +67,8 @@ def start_system(settings: Settings) -> RunningSystem:
     sys.setswitchinterval(settings.thread_switch_ms / 1000)
     started: list[pykka.ActorRef[Any]] = []
     try:
-        store = StoreActor.start(settings.history_seconds)
+        with threads_started_on(settings.rest_cpu):  # REST asks the store: see cpu_affinity
+            store = StoreActor.start(settings.history_seconds)
         started.append(store)
         broadcaster = BroadcasterActor.start(
             ClientLimits(
@@ -104,7 +106,7 @@ def start_system(settings: Settings) -> RunningSystem:
         )
         http = HttpServerActor.start(
             app, settings.host, settings.http_port, settings.ws_port, settings.max_body_bytes,
-            settings.ws_handshake_timeout_s, broadcaster, reader,
+            settings.ws_handshake_timeout_s, broadcaster, reader, settings.rest_cpu,
         )
         started.append(http)
         proxy = http.proxy()

@@ -26,11 +26,11 @@ WAITRESS_BODY_BACKSTOP = 1 << 20
 REQUEST_THREADS = 128
 
 
-def rest_server(app: falcon.App, host: str, port: int, max_body_bytes: int) -> WaitressThread:
+def rest_server(app: falcon.App, host: str, port: int, max_body_bytes: int, cpu: int | None = None) -> WaitressThread:
     """The REST port's waitress, built in one place so the REST benchmark's bare-app ceiling
     runs on exactly the settings the daemon uses."""
     return WaitressThread(
-        app, host, port, name="rest-server", threads=8, ident="candlecast",
+        app, host, port, name="rest-server", threads=8, cpu=cpu, ident="candlecast",
         # A backstop only: the app answers oversized bodies itself, with JSON.
         max_request_body_size=max(WAITRESS_BODY_BACKSTOP, max_body_bytes), clear_untrusted_proxy_headers=True,
     )
@@ -47,9 +47,10 @@ class HttpServerActor(Actor):
         handshake_timeout_s: float,
         broadcaster: Any,
         reader: ClientReader,
+        rest_cpu: int | None = None,
     ) -> None:
         super().__init__(actor="http")
-        self._rest = rest_server(app, host, http_port, max_body_bytes)
+        self._rest = rest_server(app, host, http_port, max_body_bytes, rest_cpu)
         self._websocket = UpgradeListener(app, host, ws_port, "websocket-listener", handshake_timeout_s, REQUEST_THREADS)
         self._broadcaster = broadcaster
         self._reader = reader

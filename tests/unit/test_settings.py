@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from candlecast.cpu_affinity import usable_cpus
 from candlecast.settings import TESTNET_REST_URL, TESTNET_STREAM_URL, Settings, parse_settings
 
 
@@ -38,7 +39,10 @@ def test_dotenv_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.ws_port == 9911 and settings.simulate
 
 
-@pytest.mark.parametrize("argv", [["--symbols", "BTC USDT"], ["--http-port", "x"], ["--log-format", "xml"]])
+@pytest.mark.parametrize("argv", [
+    ["--symbols", "BTC USDT"], ["--http-port", "x"], ["--log-format", "xml"], ["--rest-cpu", "one"],
+    ["--rest-cpu", str(max(usable_cpus() or {0}) + 1)],
+])
 def test_bad_values_exit_with_usage(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         parse_settings(argv, environ={})
@@ -48,3 +52,10 @@ def test_bad_values_exit_with_usage(argv: list[str]) -> None:
 def test_bad_environment_value_is_reported() -> None:
     with pytest.raises(SystemExit):
         parse_settings([], environ={"CANDLECAST_HTTP_PORT": "eighty"})
+
+
+@pytest.mark.skipif(not usable_cpus(), reason="this platform cannot pin threads to a CPU")
+def test_rest_cpu_is_one_this_process_may_use() -> None:
+    cpu = max(usable_cpus())
+    assert parse_settings(["--rest-cpu", str(cpu)], environ={}).rest_cpu == cpu
+    assert parse_settings([], environ={"CANDLECAST_REST_CPU": "none"}).rest_cpu is None
