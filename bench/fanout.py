@@ -11,7 +11,9 @@ each watching its own list, as many subscription groups as clients), from a few 
 processes (``bench.swarm``: raw non-blocking sockets, at most ``--handshakes`` upgrades in flight,
 retried). After a warm-up, a window of ``--seconds`` whole seconds measures what arrives in it:
 
-- candle latency: arrival minus the end of the candle's second (``close_time`` + 1 ms), revision 0;
+- candle latency: arrival minus the end of the candle's second (``close_time`` + 1 ms), revision 0,
+  with arrival the time a client read it and (``arrived p99``) the time the kernel received it
+  (see ``bench.swarm``): the clients share the server's cores and are not always there at once;
 - spread: each candle's latency at a client minus its least latency at any client, the delay of
   the fan-out alone. The simulator's market is seeded, so a window later in a run always sees
   the same seconds, and how soon a candle closes (a trade of the next second, or the grace
@@ -88,7 +90,8 @@ class Window:
     connected: int
     seconds: int
     frames: int
-    latencies: list[float]
+    latencies: list[float]  # by the clients' read times
+    arrival_latencies: list[float]  # the same candles by the kernel's arrival times (bench.swarm)
     spreads: list[float]  # each latency minus the least latency of the same candle at any client
     expected: int
     received: int
@@ -110,6 +113,9 @@ class Window:
     def p(self, fraction: float) -> float:
         return percentile(self.latencies, fraction) if self.latencies else math.nan
 
+    def arrived(self, fraction: float) -> float:
+        return percentile(self.arrival_latencies, fraction) if self.arrival_latencies else math.nan
+
     def spread(self, fraction: float) -> float:
         return percentile(self.spreads, fraction) if self.spreads else math.nan
 
@@ -118,13 +124,13 @@ class Window:
         grown = (self.rss - self.rss_before) / max(1, self.connected) / 1024
         return (f"{self.label:>16} {self.connected:>9,} {self.frames / self.seconds:>9,.0f} "
                 f"{self.p(0.5):>7.1f} {self.p(0.99):>7.1f} {max(self.latencies, default=math.nan):>8.1f} "
-                f"{self.spread(0.99):>10.1f} "
+                f"{self.arrived(0.99):>11.1f} {self.spread(0.99):>10.1f} "
                 f"{self.missing:>8,} {len(self.revised_ages):>8,} {self.cpu_s / self.seconds * 100:>5.0f}% "
                 f"{max(0.0, self.cpu_s - self.idle_cpu_s) / frames * 1e6:>7.1f} {sum(self.fan_out_cpu_s.values()) / frames * 1e6:>7.1f} "
                 f"{self.rss / 2**20:>7.0f} {grown:>10.1f} {self.threads:>7,}")
 
 
-HEADER = (f"{'clients':>16} {'connected':>9} {'frames/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>8} {'spread p99':>10} "
+HEADER = (f"{'clients':>16} {'connected':>9} {'frames/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>8} {'arrived p99':>11} {'spread p99':>10} "
           f"{'missing':>8} {'revised':>8} {'CPU':>6} {'us/msg':>7} {'fan-out':>7} {'RSS MiB':>7} {'KiB/client':>10} {'threads':>7}")
 
 
@@ -298,15 +304,17 @@ def measure(
         rss, threads = daemon.rss_bytes(server.pid), daemon.thread_count(server.pid)
         time.sleep(SETTLE_S)  # let the client processes read what arrived before the end
     reports = swarms.ask_all(("report",))
-    latencies, candles, revised_ages = array.array("d"), array.array("q"), array.array("d")
+    latencies, arrival_latencies = array.array("d"), array.array("d")
+    candles, revised_ages = array.array("q"), array.array("d")
     closes: Counter[str] = Counter()
     for report in reports:
         latencies.frombytes(report["latencies"])
+        arrival_latencies.frombytes(report["arrival_latencies"])
         candles.frombytes(report["candles"])
         revised_ages.frombytes(report["revised_ages"])
         closes.update(report["closes"])
     return Window(label, connected, seconds, sum(r["frames"] for r in reports), latencies.tolist(),
-                  spreads(latencies, candles),
+                  arrival_latencies.tolist(), spreads(latencies, candles),
                   expected, sum(r["received"] for r in reports), sum(r["missing"] for r in reports),
                   revised_ages.tolist(), sum(r["duplicates"] for r in reports),
                   cpu_s, idle_per_s * seconds, {thread: fan_out[thread] for thread in ("broadcaster", "writers")},
@@ -334,7 +342,8 @@ def describe_window(window: Window) -> str:
     if window.duplicates:
         text += f"; {window.duplicates:,} repeated or out of order"
     if window.latencies:
-        text += (f"; latency p50 {statistics.median(window.latencies):.1f} ms p99 {window.p(0.99):.1f} ms, "
+        text += (f"; latency p50 {statistics.median(window.latencies):.1f} ms p99 {window.p(0.99):.1f} ms "
+                 f"(by the kernel's arrival time p50 {window.arrived(0.5):.1f} ms p99 {window.arrived(0.99):.1f} ms), "
                  f"after the candle's first client p50 {window.spread(0.5):.1f} ms p99 {window.spread(0.99):.1f} ms")
     if window.closes:
         text += f"; clients lost since connecting: {window.closes}"

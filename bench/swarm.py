@@ -11,6 +11,13 @@ of frames take the swarm several times longer to drain, so sockets read late mea
 swarm's own backlog as server latency; parsing in the burst's short pauses took CPU from the
 server's writes still under way on the same two cores.
 
+Each read also carries the kernel's receive timestamp (``SO_TIMESTAMPNS``, Linux): when the
+bytes reached the client's socket, which is when the server's write of them completed on
+loopback. A candle's latency is measured both ways, by that arrival and by the read; their
+difference is the time the swarm took to get to a socket, which a client on a machine of its
+own would not share with the server. Where no timestamp comes (another platform, or the first
+reads before the kernel turns stamping on), the arrival is the read time.
+
 A swarm runs in a process of its own (``run_swarm``), driven over a Pipe by ``bench.fanout``
 with small tuples: connect, open a measurement window, report, close, stop. A window is a span
 of arrival (wall) time: what arrives inside it is measured, however late it is. Its loop
@@ -27,6 +34,8 @@ import os
 import selectors
 import signal
 import socket
+import struct
+import sys
 import time
 from collections import Counter, deque
 from multiprocessing.connection import Connection
@@ -42,6 +51,10 @@ RETRIES = 3
 RETRY_DELAY_S = 0.5
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_TEXT, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x8, 0x9, 0xA
+# Linux's SO_TIMESTAMPNS (the socket module does not name it): each read's ancillary data then
+# holds a struct timespec, the wall-clock time its last bytes arrived.
+SO_TIMESTAMPNS = 35 if sys.platform == "linux" else None
+TIMESTAMP_SPACE = socket.CMSG_SPACE(16)
 
 
 class Event(msgspec.Struct):
@@ -88,6 +101,15 @@ def masked_frame(opcode: int, payload: bytes) -> bytes:
     return bytes((0x80 | opcode, 0x80 | len(payload))) + mask + body
 
 
+def arrival_ms(ancillary: list[tuple[int, int, bytes]], read_ms: float) -> float:
+    """The kernel's receive time of a read, in ms, or ``read_ms`` if the read carried none."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanoseconds = struct.unpack("qq", data[:16])
+            return seconds * 1000 + nanoseconds / 1e6
+    return read_ms
+
+
 def _reason(exc: OSError) -> str:
     if isinstance(exc, socket.timeout):
         return "timeout"
@@ -123,7 +145,7 @@ class Swarm:
         self._running = True
         self._connecting: dict[str, Any] | None = None
         self._closes: Counter[str] = Counter()
-        self._unparsed: deque[tuple[_Client, bytes, float]] = deque()  # (client, data, arrival ms)
+        self._unparsed: deque[tuple[_Client, bytes, float, float]] = deque()  # (client, data, read ms, arrival ms)
         self._window(0, 0)
 
     # --- the loop ----------------------------------------------------------------------------
@@ -168,7 +190,8 @@ class Swarm:
             case ("report",):
                 self._parse(len(self._unparsed))
                 self._control.send({
-                    "latencies": self._latencies.tobytes(), "candles": self._candles.tobytes(),
+                    "latencies": self._latencies.tobytes(), "arrival_latencies": self._arrival_latencies.tobytes(),
+                    "candles": self._candles.tobytes(),
                     "revised_ages": self._revised_ages.tobytes(),
                     "frames": self._frames, "received": self._received, "missing": self._missing,
                     "duplicates": self._duplicates, "open": len(self._open), "closes": dict(self._closes),
@@ -181,7 +204,8 @@ class Swarm:
 
     def _window(self, start_ms: int, end_ms: int) -> None:
         self._start_ms, self._end_ms = start_ms, end_ms
-        self._latencies = array.array("d")
+        self._latencies = array.array("d")  # by read time
+        self._arrival_latencies = array.array("d")  # the same candles by the kernel's arrival time
         self._candles = array.array("q")  # which candle each latency is of: candle_key()
         self._frames = 0
         self._received = 0
@@ -232,6 +256,8 @@ class Swarm:
         client.request, client.accept = upgrade_request(plan["host"], plan["port"], client.target)
         sock = client.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
+        if SO_TIMESTAMPNS is not None:
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self._pending.add(client)
         code = sock.connect_ex((plan["host"], plan["port"]))
         if code not in (0, errno.EINPROGRESS):
@@ -267,7 +293,8 @@ class Swarm:
         client.head = b""
         rest = head[end + 4:]
         if rest:
-            self._unparsed.append((client, rest, time.time() * 1000))
+            now_ms = time.time() * 1000
+            self._unparsed.append((client, rest, now_ms, now_ms))
 
     def _fail(self, client: _Client, reason: str) -> None:
         plan = self._connecting
@@ -286,7 +313,7 @@ class Swarm:
     def _on_readable(self, client: _Client) -> None:
         assert client.sock is not None
         try:
-            data = client.sock.recv(65536)
+            data, ancillary, _, _ = client.sock.recvmsg(65536, TIMESTAMP_SPACE)
         except BlockingIOError:
             return
         except OSError as exc:
@@ -298,7 +325,8 @@ class Swarm:
         if client in self._pending:
             self._on_handshake_data(client, data)
         else:
-            self._unparsed.append((client, data, time.time() * 1000))
+            read_ms = time.time() * 1000
+            self._unparsed.append((client, data, read_ms, arrival_ms(ancillary, read_ms)))
 
     def _lost(self, client: _Client, reason: str) -> None:
         if client in self._pending:
@@ -311,11 +339,11 @@ class Swarm:
         """The oldest ``reads`` reads, in arrival order; those of a client dropped since are skipped."""
         unparsed = self._unparsed
         for _ in range(min(reads, len(unparsed))):
-            client, data, now_ms = unparsed.popleft()
+            client, data, read_ms, arrived_ms = unparsed.popleft()
             if client.sock is not None:
-                self._on_frames(client, data, now_ms)
+                self._on_frames(client, data, read_ms, arrived_ms)
 
-    def _on_frames(self, client: _Client, data: bytes, now_ms: float) -> None:
+    def _on_frames(self, client: _Client, data: bytes, read_ms: float, arrived_ms: float) -> None:
         buffer = client.buffer + data if client.buffer else data
         size = len(buffer)
         position = 0
@@ -336,7 +364,7 @@ class Swarm:
             frames += 1
             position = end
             if opcode == OP_TEXT:
-                self._on_text(client, buffer[start:end], now_ms)
+                self._on_text(client, buffer[start:end], read_ms, arrived_ms)
             elif opcode == OP_PING:
                 self._send(client, masked_frame(OP_PONG, buffer[start:end]))
             elif opcode == OP_CLOSE:
@@ -345,10 +373,10 @@ class Swarm:
                 self._drop(client)
                 return
         client.buffer = buffer[position:] if position < size else b""
-        if self._start_ms <= now_ms < self._end_ms:
+        if self._start_ms <= read_ms < self._end_ms:
             self._frames += frames
 
-    def _on_text(self, client: _Client, payload: bytes, now_ms: float) -> None:
+    def _on_text(self, client: _Client, payload: bytes, read_ms: float, arrived_ms: float) -> None:
         """A first-published candle arriving inside the window: its latency, and the seconds
         skipped since the symbol's previous candle on this client (tracked outside the window too).
         Of re-published candles (revision > 0) only the age is kept."""
@@ -356,8 +384,8 @@ class Swarm:
         if event.type != "candle":
             return
         if event.revision != 0:
-            if self._start_ms <= now_ms < self._end_ms:
-                self._revised_ages.append(now_ms - (event.close_time + 1))
+            if self._start_ms <= read_ms < self._end_ms:
+                self._revised_ages.append(read_ms - (event.close_time + 1))
             return
         index = self._symbols.get(event.symbol)
         if index is None:
@@ -365,7 +393,7 @@ class Swarm:
         last = client.last[index]
         if event.open_time > last:
             client.last[index] = event.open_time
-        if not self._start_ms <= now_ms < self._end_ms:
+        if not self._start_ms <= read_ms < self._end_ms:
             return
         if event.open_time <= last:
             self._duplicates += 1
@@ -373,7 +401,8 @@ class Swarm:
         if last:
             self._missing += (event.open_time - last) // 1000 - 1
         self._received += 1
-        self._latencies.append(now_ms - (event.close_time + 1))
+        self._latencies.append(read_ms - (event.close_time + 1))
+        self._arrival_latencies.append(arrived_ms - (event.close_time + 1))
         self._candles.append(candle_key(index, event.open_time))
 
     def _send(self, client: _Client, frame: bytes) -> None:
