@@ -24,6 +24,9 @@ WAITRESS_BODY_BACKSTOP = 1 << 20
 # sending its request slowly holds a thread up to the handshake timeout: this many such clients
 # delay the others' handshakes, rather than each taking a thread of its own.
 REQUEST_THREADS = 128
+# Requests in progress per address: clients behind one NAT reconnecting together get through
+# (beyond this, 429 and they retry), and one address cannot hold more than half the threads.
+REQUESTS_PER_ADDRESS = REQUEST_THREADS // 2
 
 
 def rest_server(app: falcon.App, host: str, port: int, max_body_bytes: int, cpu: int | None = None) -> WaitressThread:
@@ -51,7 +54,9 @@ class HttpServerActor(Actor):
     ) -> None:
         super().__init__(actor="http")
         self._rest = rest_server(app, host, http_port, max_body_bytes, rest_cpu)
-        self._websocket = UpgradeListener(app, host, ws_port, "websocket-listener", handshake_timeout_s, REQUEST_THREADS)
+        self._websocket = UpgradeListener(
+            app, host, ws_port, "websocket-listener", handshake_timeout_s, REQUEST_THREADS, REQUESTS_PER_ADDRESS,
+        )
         self._broadcaster = broadcaster
         self._reader = reader
 

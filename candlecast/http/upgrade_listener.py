@@ -10,13 +10,16 @@ written back as plain HTTP, so routing, errors and limits stay the app's busines
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import io
+import queue
 import socket
 import socketserver
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
+from collections import Counter
 from typing import Any, Callable, Iterable
 from urllib.parse import unquote
 
@@ -28,6 +31,15 @@ SOCKET_KEY = "werkzeug.socket"
 log = structlog.get_logger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+# The answer to an address over its share of the request threads, written without reading its
+# request (reading is what it would hold a thread for).
+_BUSY_BODY = b'{"error":"too many requests","detail":"too many requests from this address are in progress; retry"}'
+BUSY_RESPONSE = (
+    b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
+)
+READ_BEFORE_REFUSAL_CLOSE = 1 << 16
 
 
 class _ReadsByDeadline(socket.SocketIO):
@@ -118,16 +130,46 @@ class _WSGIRequestHandler(BaseHTTPRequestHandler):
 class _Server(socketserver.TCPServer):
     """Requests run on a pool of reused threads. A thread started per connection held the
     accept loop until the new thread first ran, which on a busy server was milliseconds:
-    10,000 clients reconnecting took 33-41 s to get through, against 14 s now."""
+    10,000 clients reconnecting took 33-41 s to get through, against 14 s now.
+
+    One address may have at most ``per_address`` requests in progress (queued or served): a
+    client sending requests slowly holds a thread each up to the handshake timeout, and one
+    address holding every thread would stall everyone's upgrades. Beyond that it is answered
+    429 at once. The accept thread owns the count; request threads tell it, over a queue, which
+    address finished."""
 
     allow_reuse_address = True
     request_queue_size = 1024  # thousands of clients may reconnect at once
 
-    def __init__(self, address: tuple[str, int], app: WSGIApp, handshake_timeout_s: float, threads: int, name: str) -> None:
+    def __init__(
+        self, address: tuple[str, int], app: WSGIApp, handshake_timeout_s: float, threads: int, per_address: int,
+        name: str,
+    ) -> None:
         self.app = app
         self.handshake_timeout_s = handshake_timeout_s
         self._requests = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix=f"{name}-request")
+        self._per_address = per_address
+        self._in_progress: Counter[str] = Counter()
+        self._finished: queue.SimpleQueue[str] = queue.SimpleQueue()
         super().__init__(address, _WSGIRequestHandler)
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        while not self._finished.empty():
+            done = self._finished.get()
+            self._in_progress[done] -= 1
+            if not self._in_progress[done]:
+                del self._in_progress[done]
+        peer = client_address[0]
+        if self._in_progress[peer] >= self._per_address:
+            log.info("request refused: too many in progress from its address", peer=peer, limit=self._per_address)
+            with contextlib.suppress(OSError):  # a full buffer or a client already gone: just close
+                request.send(BUSY_RESPONSE, socket.MSG_DONTWAIT)
+                # What already arrived is read, not to reset the connection (and lose the answer)
+                # by closing with unread data.
+                request.recv(READ_BEFORE_REFUSAL_CLOSE, socket.MSG_DONTWAIT)
+            return False
+        self._in_progress[peer] += 1
+        return True
 
     def process_request(self, request: Any, client_address: Any) -> None:
         self._requests.submit(self._serve, request, client_address)
@@ -139,6 +181,7 @@ class _Server(socketserver.TCPServer):
             self.handle_error(request, client_address)
         finally:
             self.shutdown_request(request)
+            self._finished.put(client_address[0])
 
     def server_close(self) -> None:
         super().server_close()
@@ -152,10 +195,13 @@ class _Server(socketserver.TCPServer):
 
 class UpgradeListener:
     """Owns the listening socket, its accept thread and the ``threads`` that serve requests;
-    a request that finds them all busy waits for one. ``close`` joins them."""
+    a request that finds them all busy waits for one, unless its address already has
+    ``per_address`` in progress. ``close`` joins them."""
 
-    def __init__(self, app: WSGIApp, host: str, port: int, name: str, handshake_timeout_s: float, threads: int) -> None:
-        self._server = _Server((host, port), app, handshake_timeout_s, threads, name)
+    def __init__(
+        self, app: WSGIApp, host: str, port: int, name: str, handshake_timeout_s: float, threads: int, per_address: int,
+    ) -> None:
+        self._server = _Server((host, port), app, handshake_timeout_s, threads, per_address, name)
         # A short poll interval keeps shutdown quick; the cost is a wakeup every 50 ms.
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=False

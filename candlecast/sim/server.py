@@ -99,7 +99,8 @@ class Simulator:
             known = frozenset(stream_name(spec.symbol) for spec in self._listing)
             stream_app = create_stream_app(self._hub, known, StreamOptions())
             self._streams = UpgradeListener(
-                stream_app, self.config.host, self.config.ws_port, "sim-streams", HANDSHAKE_TIMEOUT_S, SESSION_THREADS
+                stream_app, self.config.host, self.config.ws_port, "sim-streams", HANDSHAKE_TIMEOUT_S, SESSION_THREADS,
+                per_address=SESSION_THREADS,  # every session comes from the gateway's one address
             )
             self._rest.start()
             self._streams.start()

@@ -1,16 +1,18 @@
 """The WebSocket port's listener serves requests on a bounded set of reused threads: many
 requests take no more threads than given, one finding them all busy waits rather than being
-refused, and closing joins them."""
+refused unless its address already has its share in progress, and closing joins them."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 import time
 from typing import Any, Callable, Iterable, Iterator
 
 from candlecast.http.upgrade_listener import UpgradeListener
+from tests.clients import wait_for
 
 NAME = "test-listener"
 
@@ -21,8 +23,8 @@ def echo_path(environ: dict[str, Any], start_response: Callable[..., Any]) -> It
 
 
 @contextlib.contextmanager
-def listening(threads: int, handshake_timeout_s: float) -> Iterator[UpgradeListener]:
-    listener = UpgradeListener(echo_path, "127.0.0.1", 0, NAME, handshake_timeout_s, threads)
+def listening(threads: int, handshake_timeout_s: float, per_address: int = 1000) -> Iterator[UpgradeListener]:
+    listener = UpgradeListener(echo_path, "127.0.0.1", 0, NAME, handshake_timeout_s, threads, per_address)
     listener.start()
     try:
         yield listener
@@ -59,3 +61,26 @@ def test_a_request_finding_every_thread_busy_waits_for_one() -> None:
             waited = time.monotonic() - started
             assert slow.recv(1024) == b"", "the slow client was hung up on"
     assert 0.5 < waited < 4.0, "served once the slow client's timeout freed the thread"
+
+
+def test_an_address_with_its_share_in_progress_is_answered_429_at_once_and_served_again_once_one_ends() -> None:
+    with listening(threads=4, handshake_timeout_s=5.0, per_address=2) as listener:
+        slow = [socket.create_connection(("127.0.0.1", listener.port), timeout=5) for _ in range(2)]
+        try:
+            for sock in slow:
+                sock.sendall(b"GET / HTTP/1.1\r\n")  # unfinished: each holds a thread
+            wait_for(lambda: len(request_threads()) == 2)
+            started = time.monotonic()
+            with socket.create_connection(("127.0.0.1", listener.port), timeout=5) as third:
+                third.sendall(b"GET /third HTTP/1.1\r\nHost: x\r\n\r\n")
+                refused = b"".join(iter(lambda: third.recv(4096), b""))
+            assert time.monotonic() - started < 1.0, "answered without waiting for a thread"
+            head, _, body = refused.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 429 ") and b"Retry-After: 1" in head
+            assert json.loads(body)["error"] == "too many requests"
+        finally:
+            slow[0].close()
+        wait_for(lambda: get(listener.port, "/again").endswith(b"path /again"))
+        slow[1].sendall(b"Host: x\r\n\r\n")
+        assert b"".join(iter(lambda: slow[1].recv(4096), b"")).endswith(b"path /"), "the other slow request was kept"
+        slow[1].close()
