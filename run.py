@@ -10,6 +10,7 @@ from contextlib import ExitStack
 
 import structlog
 
+from candlecast.cpu_affinity import threads_started_on
 from candlecast.logs import configure_logging
 from candlecast.settings import parse_settings
 from candlecast.system import start_system
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop_requested.set())
     with ExitStack() as running:
+        running.enter_context(threads_started_on(settings.cpus))  # the simulator's threads too
         if settings.simulate:
             from candlecast.sim import Simulator, SimulatorConfig
 

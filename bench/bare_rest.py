@@ -2,7 +2,7 @@
 daemon's own waitress settings and logging, with nothing of candlecast in the request path,
 so ``bench.rest`` shows how much of a request is waitress and Falcon and how much is ours.
 
-    python -m bench.bare_rest --port 8000 [--rest-cpu N]
+    python -m bench.bare_rest --port 8000
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--rest-cpu", type=int, help="run the server's threads on this CPU only, as the daemon's flag")
     args = parser.parse_args()
     configure_logging("json", "info")
     app = falcon.App()
@@ -43,7 +42,7 @@ def main() -> None:
     # Blocked before the server's threads start, so they inherit the mask and only sigwait sees them.
     stop_signals = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
-    server = rest_server(app, args.host, args.port, Settings().max_body_bytes, args.rest_cpu)
+    server = rest_server(app, args.host, args.port, Settings().max_body_bytes)
     server.start()
     signal.sigwait(stop_signals)
     server.stop()

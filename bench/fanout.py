@@ -3,6 +3,7 @@ what each client costs the server.
 
     python -m bench.fanout [--clients 1000,5000,10000] [--seconds 10] [--no-stalled]
                            [--symbols 10 [--per-client K]] [--server-arg=--ws-compression=true ...]
+                           [--server-cpus LIST]
 
 Each step starts a fresh ``run.py --simulate`` (``--symbols``, 10 by default, of the simulator's
 20; logging at warning) as a process of its own and connects N clients, each subscribed to the
@@ -39,7 +40,8 @@ until the server drops it.
 
 The clients share the machine's cores with the server, as in ``bench.rest``; the CPU figures are
 the server's alone. ``--server-arg`` (repeatable) is passed to ``run.py`` last, so other
-connection settings can be compared on the same load.
+connection settings can be compared on the same load; ``--server-cpus`` confines the server
+process to those CPUs (``taskset``), the clients keeping every CPU.
 """
 
 from __future__ import annotations
@@ -393,7 +395,7 @@ def watchlists(market: tuple[str, ...], per_client: int, clients: int) -> list[s
 
 def run_step(args: argparse.Namespace, swarms: Swarms, clients: int, results: list[Window]) -> None:
     flags = ["--symbols", ",".join(args.market), "--log-level", "warning", *CLIENT_LIMITS, *args.server_arg]
-    with daemon.candlecast(flags, ready_path=f"/ohlc/{args.market[0]}") as server:
+    with daemon.candlecast(flags, ready_path=f"/ohlc/{args.market[0]}", cpus=args.server_cpus) as server:
         print(f"\n{clients:,} clients: server pid {server.pid}, {daemon.thread_count(server.pid)} threads, "
               f"RSS {daemon.rss_bytes(server.pid) / 2**20:.0f} MiB before connecting", flush=True)
         log_mark = len(server.log)
@@ -478,6 +480,8 @@ def main() -> None:
     parser.add_argument("--per-client", type=int, help="symbols each client watches, drawn at random (default: all)")
     parser.add_argument("--server-arg", action="append", default=[], metavar="FLAG",
                         help="passed to run.py, e.g. --server-arg=--ws-compression=true (repeatable)")
+    parser.add_argument("--server-cpus", default="", metavar="LIST",
+                        help="run the server on these CPUs only (taskset's list, e.g. 1)")
     args = parser.parse_args()
     args.per_client = args.per_client or args.symbols
     if not 1 <= args.per_client <= args.symbols <= len(LISTED):
@@ -488,7 +492,8 @@ def main() -> None:
     print(machine())
     print(f"load average at start {os.getloadavg()[0]:.2f}; {len(args.market)} symbols, {args.per_client} per client, "
           f"candle channel, "
-          f"{args.seconds} s windows, {args.workers} client processes; server flags: {args.server_arg or 'defaults'}")
+          f"{args.seconds} s windows, {args.workers} client processes; server flags: {args.server_arg or 'defaults'}"
+          + (f"; server on CPU {args.server_cpus} only" if args.server_cpus else ""))
     results: list[Window] = []
     swarms = Swarms(args.workers, args.market)
     try:

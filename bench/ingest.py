@@ -2,7 +2,7 @@
 -> publish, and what each trade costs.
 
     python -m bench.ingest [--symbols 20] [--rates 10000,20000,40000,60000,80000,100000] [--seconds 10]
-                           [--thread-switch-ms 50] [--ws-candle-linger-ms 100]
+                           [--thread-switch-ms 50] [--ws-candle-linger-ms 100] [--cpus LIST]
 
 A load generator (``bench.loadgen``, a process of its own) streams Binance trade frames at a
 rising rate; candlecast runs in this process, and one WebSocket consumer in a process of its
@@ -13,7 +13,8 @@ the generator wrote (less than the target when this process did not read them: t
 makes no stale backlog), the trades/s published in candles when first published (revision 0),
 CPU of this process per published trade and as a share of one core, RSS, and candle latency
 (arrival minus the end of the candle's second) p50/p99. A step is sustained when the published
-count keeps up with the target and latency does not grow.
+count keeps up with the target and latency does not grow. ``--cpus`` is the daemon's flag: candlecast
+(every thread it starts) runs on those CPUs only; the generator and the consumer keep every CPU.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import websocket
 
 from bench import loadgen
 from bench.figures import percentile
+from candlecast.cpu_affinity import parse_cpu_list
 from candlecast.logs import configure_logging
 from candlecast.settings import Settings
 from candlecast.system import start_system
@@ -81,6 +83,7 @@ def main() -> None:
     parser.add_argument("--thread-switch-ms", type=float, default=Settings().thread_switch_ms)
     parser.add_argument("--ws-candle-linger-ms", type=int, default=Settings().ws_candle_linger_ms,
                         help="how long the consumer's candles may wait for the rest of their second")
+    parser.add_argument("--cpus", type=parse_cpu_list, default=frozenset(), help="as the daemon's flag, e.g. 1")
     args = parser.parse_args()
     configure_logging("console", "warning")
     generator = loadgen.start(args.symbols)
@@ -88,7 +91,7 @@ def main() -> None:
     settings = dataclasses.replace(
         Settings(), host="127.0.0.1", http_port=0, ws_port=0, symbols=symbols, stream_url=generator.stream_url,
         rest_url=generator.rest_url, rate_limit="", log_level="warning", ws_backlog_bytes=1 << 26,
-        thread_switch_ms=args.thread_switch_ms, ws_candle_linger_ms=args.ws_candle_linger_ms,
+        thread_switch_ms=args.thread_switch_ms, ws_candle_linger_ms=args.ws_candle_linger_ms, cpus=tuple(sorted(args.cpus)),
     )
     system = start_system(settings)
     counter, requests = multiprocessing.Pipe()
@@ -96,7 +99,8 @@ def main() -> None:
     consumer.start()
     seen: list[tuple[int, int, float]] = []
     print(f"{args.symbols} symbols, {args.seconds:g} s per step, --thread-switch-ms {args.thread_switch_ms:g}, "
-          f"--ws-candle-linger-ms {args.ws_candle_linger_ms}")
+          f"--ws-candle-linger-ms {args.ws_candle_linger_ms}"
+          + (f", --cpus {','.join(map(str, sorted(args.cpus)))}" if args.cpus else ""))
     print(f"{'target/s':>9} {'sent/s':>9} {'published/s':>12} {'CPU/trade':>10} {'CPU':>6} {'RSS':>8} {'p50':>8} {'p99':>8}")
     try:
         for target in (int(r) for r in args.rates.split(",")):

@@ -2,7 +2,7 @@
 concurrent clients, for candlecast and for a bare app on the same waitress (the ceiling).
 
     python -m bench.rest [--seconds 10] [--clients 1,16] [--repeat 1] [--generator auto|wrk|python]
-                         [--no-ceiling] [--server-cpus LIST] [--rest-cpu N]
+                         [--no-ceiling] [--server-cpus LIST]
 
 Starts ``run.py --simulate`` as a process of its own and drives it over keep-alive HTTP/1.1
 connections, each sending requests back to back. The load comes from ``wrk`` when it is on
@@ -15,9 +15,7 @@ broadcaster) is measured over ``--idle-seconds``; each step prints the server's 
 as measured and net of that idle rate, the load generator's CPU, and what everything else on the
 machine used meanwhile, so a busy neighbour shows in the figures. Then the same steps against
 ``bench.bare_rest``: a constant candle-sized body on the daemon's waitress settings, the most
-this machine serves today with waitress and Falcon alone. ``--rest-cpu N`` passes the daemon's
-flag of that name to both servers (their REST threads, and candlecast's store, on CPU N only);
-``--server-cpus`` confines the whole server processes instead.
+this machine serves today with waitress and Falcon alone.
 """
 
 from __future__ import annotations
@@ -162,8 +160,6 @@ def main() -> None:
                         help="also measure the bare Falcon app on the same waitress settings")
     parser.add_argument("--server-cpus", default="", metavar="LIST",
                         help="run the servers on these CPUs only (taskset's list, e.g. 1)")
-    parser.add_argument("--rest-cpu", default="", metavar="N",
-                        help="the servers' own --rest-cpu: their REST threads on this CPU only")
     args = parser.parse_args()
     name = args.generator
     if name == "auto":
@@ -174,14 +170,11 @@ def main() -> None:
           + ("" if name == "wrk" else " (one process per client; `apt-get install wrk` for a lighter generator)"))
     if args.server_cpus:
         print(f"servers run on CPU {args.server_cpus} only")
-    rest_cpu = ["--rest-cpu", args.rest_cpu] if args.rest_cpu else []
-    if args.rest_cpu:
-        print(f"REST threads on CPU {args.rest_cpu} only")
-    with daemon.candlecast(["--log-level", "info", *rest_cpu], ready_path=PATH, cpus=args.server_cpus) as server:
+    with daemon.candlecast(["--log-level", "info"], ready_path=PATH, cpus=args.server_cpus) as server:
         run_steps("candlecast", server, generator, name, args)
     if args.ceiling:
         port = daemon.free_port()
-        bare_command = [sys.executable, "-m", "bench.bare_rest", "--port", str(port), *rest_cpu]
+        bare_command = [sys.executable, "-m", "bench.bare_rest", "--port", str(port)]
         with daemon.serving(bare_command, port, 0, PATH, cpus=args.server_cpus) as bare:
             run_steps("bare app", bare, generator, name, args)
 

@@ -1,18 +1,19 @@
-"""Keeping a group of threads on one CPU.
+"""Keeping the daemon's threads on chosen CPUs (``--cpus``).
 
-A REST request passes from waitress's poll thread to a worker, from the worker to the store
-and back, and back to the poll thread. Each handoff wakes a thread; on a virtual machine
-waking one that sleeps on the other core costs far more CPU than the Python around it
-(see README, REST). Threads kept on one CPU hand over on that core. Linux only: there a
-thread starts with the CPU set of the thread that started it, so pinning the starting thread
-for a moment pins everything it starts.
+Work passes between threads all the time: a REST request from waitress's poll thread to a
+worker, to the store and back; a trade from the connection's reader to an aggregator, to the
+broadcaster and a writer; and every thread hands the interpreter lock to the next. Each handoff
+wakes a thread, and on a virtual machine waking one that sleeps on another core costs far more
+CPU than the Python around it (see README, Performance). Linux only: there a thread starts with
+the CPU set of the thread that starts it, so pinning the starting thread for a moment pins
+everything it starts.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+from typing import Iterable, Iterator
 
 
 def usable_cpus() -> frozenset[int]:
@@ -22,14 +23,29 @@ def usable_cpus() -> frozenset[int]:
     return frozenset(os.sched_getaffinity(0))
 
 
+def parse_cpu_list(text: str) -> frozenset[int]:
+    """``taskset``'s list notation: "1", "0,2", "0-3"; empty for "" or "any". ValueError on anything else."""
+    if text.strip().lower() in ("", "any"):
+        return frozenset()
+    cpus: set[int] = set()
+    for item in text.split(","):
+        first, dash, last = item.strip().partition("-")
+        low, high = int(first), int(last if dash else first)
+        if not 0 <= low <= high:
+            raise ValueError(f"not a CPU range: {item.strip()!r}")
+        cpus.update(range(low, high + 1))
+    return frozenset(cpus)
+
+
 @contextlib.contextmanager
-def threads_started_on(cpu: int | None) -> Iterator[None]:
-    """Threads started inside run on ``cpu`` only; with None nothing changes."""
-    if cpu is None:
+def threads_started_on(cpus: Iterable[int]) -> Iterator[None]:
+    """Threads started inside run on ``cpus`` only; with none given nothing changes."""
+    chosen = set(cpus)
+    if not chosen:
         yield
         return
     before = os.sched_getaffinity(0)  # pid 0: on Linux, the calling thread alone
-    os.sched_setaffinity(0, {cpu})
+    os.sched_setaffinity(0, chosen)
     try:
         yield
     finally:

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from dotenv import find_dotenv, load_dotenv
 
 from candlecast.binance import is_valid_symbol, normalize_symbol
-from candlecast.cpu_affinity import usable_cpus
+from candlecast.cpu_affinity import parse_cpu_list, usable_cpus
 
 BINANCE_STREAM_URL = "wss://data-stream.binance.vision"
 BINANCE_REST_URL = "https://api.binance.com"
@@ -60,7 +60,7 @@ class Settings:
     ws_candle_linger_ms: int = 100
     history_seconds: int = 3600
     thread_switch_ms: float = 50.0
-    rest_cpu: int | None = None
+    cpus: tuple[int, ...] = ()
     sim_seed: int = 1
     sim_trades_per_second: float = 8.0
     log_format: str = "auto"
@@ -84,18 +84,17 @@ def _flag(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"not a boolean: {text!r}")
 
 
-def _cpu(text: str) -> int | None:
-    if text.strip().lower() in ("", "none"):
-        return None
+def _cpus(text: str) -> tuple[int, ...]:
     try:
-        cpu = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a CPU number: {text!r}") from None
+        cpus = parse_cpu_list(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a CPU list (e.g. 1, 0,2 or 0-3): {text!r}") from exc
     usable = usable_cpus()
-    if cpu not in usable:
+    if not cpus <= usable:
         raise argparse.ArgumentTypeError(
-            f"CPU {cpu} is not one this process may run on (usable: {sorted(usable) or 'none on this platform'})")
-    return cpu
+            f"CPUs {sorted(cpus - usable)} are not ones this process may run on "
+            f"(usable: {sorted(usable) or 'none on this platform'})")
+    return tuple(sorted(cpus))
 
 
 # (flag, Settings field, type, help). Every flag reads CANDLECAST_<FIELD> from the environment.
@@ -146,8 +145,8 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--history-seconds", "history_seconds", int, "closed candles kept in memory per symbol"),
     ("--thread-switch-ms", "thread_switch_ms", float,
      "how long a busy thread may hold the interpreter before another waiting thread gets it"),
-    ("--rest-cpu", "rest_cpu", _cpu,
-     "run the REST server's threads and the store it asks on this CPU only (Linux); none: anywhere"),
+    ("--cpus", "cpus", _cpus,
+     "run the daemon on these CPUs only, taskset's list (e.g. 1 or 0-3; Linux)"),
     ("--sim-seed", "sim_seed", int, "seed of the simulator's trade stream"),
     ("--sim-trades-per-second", "sim_trades_per_second", float, "mean simulated trades per second per symbol"),
     ("--log-format", "log_format", str, "console, json or auto (console on a terminal)"),
@@ -176,7 +175,7 @@ def parse_settings(argv: Sequence[str] | None = None, environ: dict[str, str] | 
                 default = kind(environ[env_name])
             except (ValueError, argparse.ArgumentTypeError) as exc:
                 parser.error(f"{env_name}: {exc}")
-        shown = ",".join(default) if isinstance(default, tuple) else "none" if default is None else default
+        shown = (",".join(map(str, default)) or "any") if isinstance(default, tuple) else default
         parser.add_argument(flag, dest=field, type=kind, default=default, help=f"{help_text} (default: {shown}; env {env_name})")
     args = parser.parse_args(argv)
     values = vars(args)

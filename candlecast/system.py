@@ -60,6 +60,12 @@ def _display_host(host: str) -> str:
 
 
 def start_system(settings: Settings) -> RunningSystem:
+    """Every thread the system starts, and every thread those start, runs on ``--cpus``."""
+    with threads_started_on(settings.cpus):
+        return _start_actors(settings)
+
+
+def _start_actors(settings: Settings) -> RunningSystem:
     # Process-wide. A thread waiting for the GIL asks its holder to let go every switch
     # interval; the reader, pool, broadcaster and writer threads mostly give it up on their
     # own, waiting on a socket or a mailbox, so forced switches only add handoffs (20 symbols
@@ -67,8 +73,7 @@ def start_system(settings: Settings) -> RunningSystem:
     sys.setswitchinterval(settings.thread_switch_ms / 1000)
     started: list[pykka.ActorRef[Any]] = []
     try:
-        with threads_started_on(settings.rest_cpu):  # REST asks the store: see cpu_affinity
-            store = StoreActor.start(settings.history_seconds)
+        store = StoreActor.start(settings.history_seconds)
         started.append(store)
         broadcaster = BroadcasterActor.start(
             ClientLimits(
@@ -106,7 +111,7 @@ def start_system(settings: Settings) -> RunningSystem:
         )
         http = HttpServerActor.start(
             app, settings.host, settings.http_port, settings.ws_port, settings.max_body_bytes,
-            settings.ws_handshake_timeout_s, broadcaster, reader, settings.rest_cpu,
+            settings.ws_handshake_timeout_s, broadcaster, reader,
         )
         started.append(http)
         proxy = http.proxy()

@@ -29,11 +29,11 @@ REQUEST_THREADS = 128
 REQUESTS_PER_ADDRESS = REQUEST_THREADS // 2
 
 
-def rest_server(app: falcon.App, host: str, port: int, max_body_bytes: int, cpu: int | None = None) -> WaitressThread:
+def rest_server(app: falcon.App, host: str, port: int, max_body_bytes: int) -> WaitressThread:
     """The REST port's waitress, built in one place so the REST benchmark's bare-app ceiling
     runs on exactly the settings the daemon uses."""
     return WaitressThread(
-        app, host, port, name="rest-server", threads=8, cpu=cpu, ident="candlecast",
+        app, host, port, name="rest-server", threads=8, ident="candlecast",
         # A backstop only: the app answers oversized bodies itself, with JSON.
         max_request_body_size=max(WAITRESS_BODY_BACKSTOP, max_body_bytes), clear_untrusted_proxy_headers=True,
     )
@@ -50,10 +50,9 @@ class HttpServerActor(Actor):
         handshake_timeout_s: float,
         broadcaster: Any,
         reader: ClientReader,
-        rest_cpu: int | None = None,
     ) -> None:
         super().__init__(actor="http")
-        self._rest = rest_server(app, host, http_port, max_body_bytes, rest_cpu)
+        self._rest = rest_server(app, host, http_port, max_body_bytes)
         self._websocket = UpgradeListener(
             app, host, ws_port, "websocket-listener", handshake_timeout_s, REQUEST_THREADS, REQUESTS_PER_ADDRESS,
         )

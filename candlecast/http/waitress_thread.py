@@ -13,23 +13,17 @@ from typing import Any
 import waitress
 from waitress import wasyncore
 
-from candlecast.cpu_affinity import threads_started_on
 from candlecast.http.upgrade_listener import WSGIApp
 
 
 class WaitressThread:
-    def __init__(
-        self, app: WSGIApp, host: str, port: int, name: str, threads: int = 4, cpu: int | None = None, **options: Any,
-    ) -> None:
-        """`options` are waitress's own settings (ident, max_request_body_size, ...); with `cpu`
-        the loop and the worker threads run on that CPU only."""
-        self._cpu = cpu
+    def __init__(self, app: WSGIApp, host: str, port: int, name: str, threads: int = 4, **options: Any) -> None:
+        """`options` are waitress's own settings (ident, max_request_body_size, ...)."""
         self._map: dict[Any, Any] = {}
         # poll(), not waitress's default select(): select() fails on descriptors past 1024, which
         # a process holding a thousand WebSocket clients hands out to new REST connections.
         options.setdefault("asyncore_use_poll", True)
-        with threads_started_on(cpu):  # waitress starts its workers here
-            self._server = waitress.create_server(app, map=self._map, host=host, port=port, threads=threads, **options)
+        self._server = waitress.create_server(app, map=self._map, host=host, port=port, threads=threads, **options)
         self._thread = threading.Thread(target=self._server.run, name=name, daemon=False)
 
     @property
@@ -37,8 +31,7 @@ class WaitressThread:
         return int(self._server.effective_port)
 
     def start(self) -> None:
-        with threads_started_on(self._cpu):
-            self._thread.start()
+        self._thread.start()
 
     def stop(self) -> None:
         if self._thread.is_alive():

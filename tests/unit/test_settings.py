@@ -40,8 +40,8 @@ def test_dotenv_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 
 @pytest.mark.parametrize("argv", [
-    ["--symbols", "BTC USDT"], ["--http-port", "x"], ["--log-format", "xml"], ["--rest-cpu", "one"],
-    ["--rest-cpu", str(max(usable_cpus() or {0}) + 1)],
+    ["--symbols", "BTC USDT"], ["--http-port", "x"], ["--log-format", "xml"], ["--cpus", "one"], ["--cpus", "3-1"],
+    ["--cpus", str(max(usable_cpus() or {0}) + 1)],
 ])
 def test_bad_values_exit_with_usage(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
@@ -55,7 +55,9 @@ def test_bad_environment_value_is_reported() -> None:
 
 
 @pytest.mark.skipif(not usable_cpus(), reason="this platform cannot pin threads to a CPU")
-def test_rest_cpu_is_one_this_process_may_use() -> None:
-    cpu = max(usable_cpus())
-    assert parse_settings(["--rest-cpu", str(cpu)], environ={}).rest_cpu == cpu
-    assert parse_settings([], environ={"CANDLECAST_REST_CPU": "none"}).rest_cpu is None
+def test_cpus_are_a_list_this_process_may_use() -> None:
+    usable = sorted(usable_cpus())
+    assert parse_settings(["--cpus", str(usable[-1])], environ={}).cpus == (usable[-1],)
+    everything = f"{usable[0]}-{usable[-1]}" if usable == list(range(usable[0], usable[-1] + 1)) else ",".join(map(str, usable))
+    assert parse_settings([], environ={"CANDLECAST_CPUS": everything}).cpus == tuple(usable)
+    assert parse_settings(["--cpus", ""], environ={}).cpus == ()
