@@ -199,7 +199,7 @@ class WriterActor(Actor):
         fresh, self._fresh = self._fresh, set()
         # Found by group: a group of a few (trade subscribers, say) published to every tick
         # does not look at every client every tick.
-        self._cycle = [client for group in fresh for client in self._members.get(group, {}).values()]
+        self._cycle = [client for group in fresh if group in self._members for client in self._members[group].values()]
         self._cursor = 0
         self._cycle_from = self._published
         self._walking = True
