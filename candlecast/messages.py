@@ -454,6 +454,13 @@ class WalkOn(Message):
     """A writer's cue to itself: write to the next slice of its clients."""
 
 
+class UpgradeRefused(Message):
+    """The WebSocket port answered a connection 429 without reading its request: its address
+    already had its share of the request threads in progress."""
+
+    peer: str
+
+
 class ClientEvicted(Message):
     """A writer closed a client too slow for the backlog policy (1008)."""
 

@@ -60,6 +60,7 @@ from candlecast.messages import (
     SymbolDeactivated,
     Trade,
     TradesArrived,
+    UpgradeRefused,
     WriterCounters,
     WriterTick,
     WriteTo,
@@ -197,6 +198,8 @@ class BroadcasterActor(Actor):
                 if client_id in self._clients:
                     self._forget(client_id)
                 self._writer(client_id).tell(message)
+            case UpgradeRefused():
+                self._rejected["requests_in_progress"] += 1
             case ClientEvicted(client_id=client_id):
                 self._evicted += 1
                 if client_id in self._clients:

@@ -12,11 +12,11 @@ from typing import Any
 
 import falcon
 
-from candlecast.actors.base import Actor
+from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.http.client_reader import ClientReader
 from candlecast.http.upgrade_listener import UpgradeListener
 from candlecast.http.waitress_thread import WaitressThread
-from candlecast.messages import DisconnectAll
+from candlecast.messages import DisconnectAll, UpgradeRefused
 
 SHUTDOWN_CLOSE_CODE = 1001
 WAITRESS_BODY_BACKSTOP = 1 << 20
@@ -55,6 +55,7 @@ class HttpServerActor(Actor):
         self._rest = rest_server(app, host, http_port, max_body_bytes)
         self._websocket = UpgradeListener(
             app, host, ws_port, "websocket-listener", handshake_timeout_s, REQUEST_THREADS, REQUESTS_PER_ADDRESS,
+            on_refused=lambda peer: tell_if_alive(broadcaster, UpgradeRefused(peer)),
         )
         self._broadcaster = broadcaster
         self._reader = reader

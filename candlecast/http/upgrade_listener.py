@@ -18,8 +18,8 @@ import socketserver
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 from collections import Counter
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Iterable
 from urllib.parse import unquote
 
@@ -143,9 +143,10 @@ class _Server(socketserver.TCPServer):
 
     def __init__(
         self, address: tuple[str, int], app: WSGIApp, handshake_timeout_s: float, threads: int, per_address: int,
-        name: str,
+        name: str, on_refused: Callable[[str], None],
     ) -> None:
         self.app = app
+        self._on_refused = on_refused
         self.handshake_timeout_s = handshake_timeout_s
         self._requests = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix=f"{name}-request")
         self._per_address = per_address
@@ -162,6 +163,7 @@ class _Server(socketserver.TCPServer):
         peer = client_address[0]
         if self._in_progress[peer] >= self._per_address:
             log.info("request refused: too many in progress from its address", peer=peer, limit=self._per_address)
+            self._on_refused(peer)
             with contextlib.suppress(OSError):  # a full buffer or a client already gone: just close
                 request.send(BUSY_RESPONSE, socket.MSG_DONTWAIT)
                 # What already arrived is read, not to reset the connection (and lose the answer)
@@ -196,12 +198,14 @@ class _Server(socketserver.TCPServer):
 class UpgradeListener:
     """Owns the listening socket, its accept thread and the ``threads`` that serve requests;
     a request that finds them all busy waits for one, unless its address already has
-    ``per_address`` in progress. ``close`` joins them."""
+    ``per_address`` in progress: then it is refused, and ``on_refused`` told its address (on the
+    accept thread, so it must not block). ``close`` joins them."""
 
     def __init__(
         self, app: WSGIApp, host: str, port: int, name: str, handshake_timeout_s: float, threads: int, per_address: int,
+        on_refused: Callable[[str], None] = lambda peer: None,
     ) -> None:
-        self._server = _Server((host, port), app, handshake_timeout_s, threads, per_address, name)
+        self._server = _Server((host, port), app, handshake_timeout_s, threads, per_address, name, on_refused)
         # A short poll interval keeps shutdown quick; the cost is a wakeup every 50 ms.
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=False

@@ -23,8 +23,10 @@ def echo_path(environ: dict[str, Any], start_response: Callable[..., Any]) -> It
 
 
 @contextlib.contextmanager
-def listening(threads: int, handshake_timeout_s: float, per_address: int = 1000) -> Iterator[UpgradeListener]:
-    listener = UpgradeListener(echo_path, "127.0.0.1", 0, NAME, handshake_timeout_s, threads, per_address)
+def listening(
+    threads: int, handshake_timeout_s: float, per_address: int = 1000, on_refused: Callable[[str], None] = print,
+) -> Iterator[UpgradeListener]:
+    listener = UpgradeListener(echo_path, "127.0.0.1", 0, NAME, handshake_timeout_s, threads, per_address, on_refused)
     listener.start()
     try:
         yield listener
@@ -64,7 +66,8 @@ def test_a_request_finding_every_thread_busy_waits_for_one() -> None:
 
 
 def test_an_address_with_its_share_in_progress_is_answered_429_at_once_and_served_again_once_one_ends() -> None:
-    with listening(threads=4, handshake_timeout_s=5.0, per_address=2) as listener:
+    refused_peers: list[str] = []
+    with listening(threads=4, handshake_timeout_s=5.0, per_address=2, on_refused=refused_peers.append) as listener:
         slow = [socket.create_connection(("127.0.0.1", listener.port), timeout=5) for _ in range(2)]
         try:
             for sock in slow:
@@ -78,6 +81,7 @@ def test_an_address_with_its_share_in_progress_is_answered_429_at_once_and_serve
             head, _, body = refused.partition(b"\r\n\r\n")
             assert head.startswith(b"HTTP/1.1 429 ") and b"Retry-After: 1" in head
             assert json.loads(body)["error"] == "too many requests"
+            assert refused_peers == ["127.0.0.1"]
         finally:
             slow[0].close()
         wait_for(lambda: get(listener.port, "/again").endswith(b"path /again"))

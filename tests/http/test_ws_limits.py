@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import select
 import socket
+import threading
 import time
 from typing import Iterator
 
 import pytest
+import websocket
 
+from candlecast.http.server import REQUESTS_PER_ADDRESS
 from candlecast.sim import Simulator
 from candlecast.system import RunningSystem, start_system
 from tests.clients import WsClient, request, wait_for
@@ -114,6 +117,36 @@ def test_a_request_trickled_in_slower_than_the_handshake_timeout_is_dropped(limi
             slow.send(bytes([byte]))
     assert hung_up_after is not None, "the server waited for the whole trickle"
     assert 0.4 < hung_up_after < 2.0
+
+
+def test_an_address_holding_half_the_request_threads_is_answered_429_and_counted(system: RunningSystem) -> None:
+    slow = [socket.create_connection(("127.0.0.1", system.ws_port), timeout=5) for _ in range(REQUESTS_PER_ADDRESS)]
+    try:
+        for sock in slow:
+            sock.sendall(b"GET / HTTP/1.1\r\n")  # unfinished: each holds a request thread
+        wait_for(lambda: len([t for t in threading.enumerate() if "websocket-listener-request" in t.name])
+                 >= REQUESTS_PER_ADDRESS)
+        with socket.create_connection(("127.0.0.1", system.ws_port), timeout=5) as refused:
+            answer = b"".join(iter(lambda: refused.recv(4096), b""))
+        assert answer.startswith(b"HTTP/1.1 429 ")
+        assert wait_for(lambda: health(system)["rejected"].get("requests_in_progress") == 1)
+    finally:
+        for sock in slow:
+            sock.close()
+    # The address is served again once its requests have ended on the server, a moment after.
+    client = wait_for(lambda: connect_or_none(system.ws_url))
+    try:
+        assert client.until(lambda m: m["type"] == "candle")
+    finally:
+        client.close()
+
+
+def connect_or_none(url: str) -> WsClient | None:
+    try:
+        return WsClient(url)
+    except websocket.WebSocketBadStatusException as refused:
+        assert refused.status_code == 429
+        return None
 
 
 @pytest.mark.parametrize("limited", [{"ws_ping_interval_s": 1.0}], indirect=True)
