@@ -2,7 +2,7 @@
 concurrent clients, for candlecast and for a bare app on the same waitress (the ceiling).
 
     python -m bench.rest [--seconds 10] [--clients 1,16] [--repeat 1] [--generator auto|wrk|python]
-                         [--no-ceiling] [--server-cpus LIST]
+                         [--no-ceiling] [--server-cpus LIST] [--server-arg=--cpus=1 ...]
 
 Starts ``run.py --simulate`` as a process of its own and drives it over keep-alive HTTP/1.1
 connections, each sending requests back to back. The load comes from ``wrk`` when it is on
@@ -15,7 +15,8 @@ broadcaster) is measured over ``--idle-seconds``; each step prints the server's 
 as measured and net of that idle rate, the load generator's CPU, and what everything else on the
 machine used meanwhile, so a busy neighbour shows in the figures. Then the same steps against
 ``bench.bare_rest``: a constant candle-sized body on the daemon's waitress settings, the most
-this machine serves today with waitress and Falcon alone.
+this machine serves today with waitress and Falcon alone. ``--server-cpus`` confines both
+servers with ``taskset``; ``--server-arg`` (repeatable) passes a flag to candlecast alone.
 """
 
 from __future__ import annotations
@@ -160,6 +161,8 @@ def main() -> None:
                         help="also measure the bare Falcon app on the same waitress settings")
     parser.add_argument("--server-cpus", default="", metavar="LIST",
                         help="run the servers on these CPUs only (taskset's list, e.g. 1)")
+    parser.add_argument("--server-arg", action="append", default=[], metavar="FLAG",
+                        help="passed to run.py, e.g. --server-arg=--cpus=1 (repeatable)")
     args = parser.parse_args()
     name = args.generator
     if name == "auto":
@@ -170,7 +173,9 @@ def main() -> None:
           + ("" if name == "wrk" else " (one process per client; `apt-get install wrk` for a lighter generator)"))
     if args.server_cpus:
         print(f"servers run on CPU {args.server_cpus} only")
-    with daemon.candlecast(["--log-level", "info"], ready_path=PATH, cpus=args.server_cpus) as server:
+    if args.server_arg:
+        print(f"candlecast flags: {' '.join(args.server_arg)}")
+    with daemon.candlecast(["--log-level", "info", *args.server_arg], ready_path=PATH, cpus=args.server_cpus) as server:
         run_steps("candlecast", server, generator, name, args)
     if args.ceiling:
         port = daemon.free_port()
