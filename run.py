@@ -24,7 +24,6 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop_requested.set())
     with ExitStack() as running:
-        running.enter_context(threads_started_on(settings.cpus))  # the simulator's threads too
         if settings.simulate:
             from candlecast.sim import Simulator, SimulatorConfig
 
@@ -32,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
                 host="127.0.0.1", rest_port=0, ws_port=0,
                 seed=settings.sim_seed, trades_per_second=settings.sim_trades_per_second,
             ))
-            simulator.start()
+            with threads_started_on(settings.cpus):  # start_system confines the system's own threads
+                simulator.start()
             running.callback(simulator.stop)
             log.info("simulator running", rest_url=simulator.rest_url, stream_url=simulator.stream_url)
             settings = dataclasses.replace(settings, stream_url=simulator.stream_url, rest_url=simulator.rest_url)

@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--thread-switch-ms", type=float, default=Settings().thread_switch_ms)
     parser.add_argument("--ws-candle-linger-ms", type=int, default=Settings().ws_candle_linger_ms,
                         help="how long the consumer's candles may wait for the rest of their second")
-    parser.add_argument("--cpus", type=parse_cpu_list, default=frozenset(), help="as the daemon's flag, e.g. 1")
+    parser.add_argument("--cpus", type=parse_cpu_list, default=(), help="as the daemon's flag, e.g. 1")
     args = parser.parse_args()
     configure_logging("console", "warning")
     generator = loadgen.start(args.symbols)
@@ -91,7 +91,7 @@ def main() -> None:
     settings = dataclasses.replace(
         Settings(), host="127.0.0.1", http_port=0, ws_port=0, symbols=symbols, stream_url=generator.stream_url,
         rest_url=generator.rest_url, rate_limit="", log_level="warning", ws_backlog_bytes=1 << 26,
-        thread_switch_ms=args.thread_switch_ms, ws_candle_linger_ms=args.ws_candle_linger_ms, cpus=tuple(sorted(args.cpus)),
+        thread_switch_ms=args.thread_switch_ms, ws_candle_linger_ms=args.ws_candle_linger_ms, cpus=args.cpus,
     )
     system = start_system(settings)
     counter, requests = multiprocessing.Pipe()
@@ -100,7 +100,7 @@ def main() -> None:
     seen: list[tuple[int, int, float]] = []
     print(f"{args.symbols} symbols, {args.seconds:g} s per step, --thread-switch-ms {args.thread_switch_ms:g}, "
           f"--ws-candle-linger-ms {args.ws_candle_linger_ms}"
-          + (f", --cpus {','.join(map(str, sorted(args.cpus)))}" if args.cpus else ""))
+          + (f", --cpus {','.join(map(str, args.cpus))}" if args.cpus else ""))
     print(f"{'target/s':>9} {'sent/s':>9} {'published/s':>12} {'CPU/trade':>10} {'CPU':>6} {'RSS':>8} {'p50':>8} {'p99':>8}")
     try:
         for target in (int(r) for r in args.rates.split(",")):

@@ -23,10 +23,10 @@ def usable_cpus() -> frozenset[int]:
     return frozenset(os.sched_getaffinity(0))
 
 
-def parse_cpu_list(text: str) -> frozenset[int]:
-    """``taskset``'s list notation: "1", "0,2", "0-3"; empty for "" or "any". ValueError on anything else."""
+def parse_cpu_list(text: str) -> tuple[int, ...]:
+    """``taskset``'s list notation: "1", "0,2", "0-3", in order; empty for "" or "any". ValueError on anything else."""
     if text.strip().lower() in ("", "any"):
-        return frozenset()
+        return ()
     cpus: set[int] = set()
     for item in text.split(","):
         first, dash, last = item.strip().partition("-")
@@ -34,7 +34,7 @@ def parse_cpu_list(text: str) -> frozenset[int]:
         if not 0 <= low <= high:
             raise ValueError(f"not a CPU range: {item.strip()!r}")
         cpus.update(range(low, high + 1))
-    return frozenset(cpus)
+    return tuple(sorted(cpus))
 
 
 @contextlib.contextmanager

@@ -90,11 +90,11 @@ def _cpus(text: str) -> tuple[int, ...]:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a CPU list (e.g. 1, 0,2 or 0-3): {text!r}") from exc
     usable = usable_cpus()
-    if not cpus <= usable:
+    if unusable := sorted(set(cpus) - usable):
         raise argparse.ArgumentTypeError(
-            f"CPUs {sorted(cpus - usable)} are not ones this process may run on "
+            f"CPUs {unusable} are not ones this process may run on "
             f"(usable: {sorted(usable) or 'none on this platform'})")
-    return tuple(sorted(cpus))
+    return cpus
 
 
 # (flag, Settings field, type, help). Every flag reads CANDLECAST_<FIELD> from the environment.

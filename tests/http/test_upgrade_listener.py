@@ -24,7 +24,8 @@ def echo_path(environ: dict[str, Any], start_response: Callable[..., Any]) -> It
 
 @contextlib.contextmanager
 def listening(
-    threads: int, handshake_timeout_s: float, per_address: int = 1000, on_refused: Callable[[str], None] = print,
+    threads: int, handshake_timeout_s: float, per_address: int = 1000,
+    on_refused: Callable[[str], None] = lambda peer: None,
 ) -> Iterator[UpgradeListener]:
     listener = UpgradeListener(echo_path, "127.0.0.1", 0, NAME, handshake_timeout_s, threads, per_address, on_refused)
     listener.start()
