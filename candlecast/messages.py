@@ -330,7 +330,8 @@ class SymbolDeactivated(Message):
 
 
 class GetLatestCandle(Query):
-    """Answered with the latest closed candle's JSON body as REST serves it, encoded once per candle."""
+    """Answered with the latest closed candle's JSON body as REST serves it, encoded once per candle;
+    REST asks only what ``LatestCandles`` does not have, for the error that says why."""
 
     symbol: str
 
@@ -342,6 +343,11 @@ class GetCandles(Query):
 
 class GetTick(Query):
     symbol: str
+
+
+class Barrier(Query):
+    """Answered once the actor has handled every message told to it before: the asker then sees
+    what those messages did."""
 
 
 class GetGapStats(Query):

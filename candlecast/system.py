@@ -22,6 +22,7 @@ from candlecast.http.app import create_app
 from candlecast.http.resources import Actors
 from candlecast.http.server import HttpServerActor
 from candlecast.http.client_reader import ClientReader
+from candlecast.latest_candles import LatestCandles
 from candlecast.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -73,7 +74,8 @@ def _start_actors(settings: Settings) -> RunningSystem:
     sys.setswitchinterval(settings.thread_switch_ms / 1000)
     started: list[pykka.ActorRef[Any]] = []
     try:
-        store = StoreActor.start(settings.history_seconds)
+        latest = LatestCandles()
+        store = StoreActor.start(settings.history_seconds, latest)
         started.append(store)
         broadcaster = BroadcasterActor.start(
             ClientLimits(
@@ -102,6 +104,7 @@ def _start_actors(settings: Settings) -> RunningSystem:
         reader = ClientReader(broadcaster, settings.ws_ping_interval_s, settings.ws_max_message_bytes)
         app = create_app(
             actors,
+            latest,
             reader,
             settings.ws_compression,
             settings.ws_socket_buffer_bytes,

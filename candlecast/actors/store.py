@@ -2,8 +2,8 @@
 of every active symbol, in memory, and each symbol's gap counters for /health. A revised
 candle replaces the one with the same open time.
 
-The latest candle of a symbol is answered as its REST body, encoded on the first ask after it
-arrived and kept until the next one: /ohlc is asked far more often than a candle closes."""
+The latest candle of a symbol is encoded as its REST body once, when it arrives, and published
+to ``LatestCandles``, where REST reads it without asking (``latest_candles`` says why)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from typing import Any
 from candlecast import wire
 from candlecast.actors.base import Actor
 from candlecast.errors import NoDataYet, NotSubscribed
+from candlecast.latest_candles import LatestCandles
 from candlecast.messages import (
+    Barrier,
     Candle,
     GapEvent,
     GetCandles,
@@ -28,13 +30,13 @@ from candlecast.messages import (
 
 
 class StoreActor(Actor):
-    def __init__(self, history_seconds: int) -> None:
+    def __init__(self, history_seconds: int, latest: LatestCandles) -> None:
         super().__init__(actor="store")
         self._history_seconds = history_seconds
+        self._latest = latest
         self._candles: dict[str, deque[Candle]] = {}
         self._ticks: dict[str, Trade] = {}
         self._gaps: dict[str, dict[str, int]] = {}
-        self._latest_bodies: dict[str, bytes] = {}
 
     def handle(self, message: Any) -> Any:
         match message:
@@ -42,7 +44,8 @@ class StoreActor(Actor):
                 history = self._candles.get(symbol)
                 if history is not None:
                     self._keep(history, message)
-                    self._latest_bodies.pop(symbol, None)
+                    if history[-1] is message:
+                        self._latest.publish(symbol, wire.encode(wire.candle_body(message)))
             case GapEvent(symbol=symbol, kind=kind):
                 counters = self._gaps.setdefault(symbol, {"gap": 0, "recovered": 0, "unrecoverable": 0})
                 counters[kind] += 1
@@ -56,12 +59,15 @@ class StoreActor(Actor):
                 self._note_ticks(trades)
             case SymbolActivated(symbol=symbol):
                 self._candles.setdefault(symbol, deque(maxlen=self._history_seconds))
+                self._latest.add(symbol)
             case SymbolDeactivated(symbol=symbol):
                 self._candles.pop(symbol, None)
                 self._ticks.pop(symbol, None)
-                self._latest_bodies.pop(symbol, None)
+                self._latest.remove(symbol)
             case GetLatestCandle(symbol=symbol):
                 return self._latest_body(symbol)
+            case Barrier():
+                return None
             case GetCandles(symbol=symbol, limit=limit):
                 history = self._history(symbol)
                 return tuple(history)[-limit:] if limit else ()
@@ -96,12 +102,10 @@ class StoreActor(Actor):
                 return
 
     def _latest_body(self, symbol: str) -> bytes:
-        body = self._latest_bodies.get(symbol)
+        self._history(symbol)
+        body = self._latest.body(symbol)
         if body is None:
-            history = self._history(symbol)
-            if not history:
-                raise NoDataYet(f"no closed candle for {symbol} yet")
-            body = self._latest_bodies[symbol] = wire.encode(wire.candle_body(history[-1]))
+            raise NoDataYet(f"no closed candle for {symbol} yet")
         return body
 
     def _history(self, symbol: str) -> deque[Candle]:

@@ -1,5 +1,6 @@
 """REST resources. Paths and response shapes of the established API are kept as they were;
-each resource asks one actor, always with a timeout (503 when it does not answer)."""
+each resource asks one actor, always with a timeout (503 when it does not answer), except
+that /ohlc first reads what the store published (``latest_candles``)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import msgspec
 
 from candlecast import wire
 from candlecast.binance import is_valid_symbol, normalize_symbol
+from candlecast.latest_candles import LatestCandles
 from candlecast.messages import (
     AddSymbol,
+    Barrier,
     GetBackfillStats,
     GetClockStats,
     GetBroadcastStats,
@@ -147,6 +150,9 @@ class AddSymbolResource(Resource):
 class RemoveSymbolResource(Resource):
     def on_delete(self, req: falcon.Request, resp: falcon.Response, symbol: str) -> None:
         removed = self._actors.ask(self._actors.registry, RemoveSymbol(symbol=path_symbol(symbol)))
+        # The registry has told the store; once the store has let the symbol go, /ohlc (which
+        # reads what the store published) no longer answers a candle of it.
+        self._actors.ask(self._actors.store, Barrier())
         respond(resp, {"message": f"unsubscribed from {removed}"})
 
 
@@ -157,8 +163,16 @@ class TickResource(Resource):
 
 
 class OhlcResource(Resource):
+    def __init__(self, actors: Actors, latest: LatestCandles) -> None:
+        super().__init__(actors)
+        self._latest = latest
+
     def on_get(self, req: falcon.Request, resp: falcon.Response, symbol: str) -> None:
-        respond_encoded(resp, self._actors.ask(self._actors.store, GetLatestCandle(symbol=path_symbol(symbol))))
+        symbol = path_symbol(symbol)
+        body = self._latest.body(symbol)
+        if body is None:  # not subscribed, just added or no candle yet: the store answers which
+            body = self._actors.ask(self._actors.store, GetLatestCandle(symbol=symbol))
+        respond_encoded(resp, body)
 
 
 class CandlesResource(Resource):

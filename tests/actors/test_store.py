@@ -1,5 +1,5 @@
-"""The store actor as REST asks it: the latest candle's body follows every new candle and
-every revision, though it is encoded once per candle."""
+"""The store actor as REST reads it: the latest candle's body, published to ``LatestCandles``
+and answered when asked, follows every new candle and every revision of the latest."""
 
 from __future__ import annotations
 
@@ -13,15 +13,21 @@ import pytest
 from candlecast.actors.store import StoreActor
 from candlecast.candles import empty_candle
 from candlecast.errors import NoDataYet, NotSubscribed
-from candlecast.messages import GetLatestCandle, SymbolActivated, SymbolDeactivated
+from candlecast.latest_candles import LatestCandles
+from candlecast.messages import Barrier, GetLatestCandle, SymbolActivated, SymbolDeactivated
 
 SYMBOL = "BTCUSDT"
 ASK_TIMEOUT_S = 2.0
 
 
 @pytest.fixture
-def store() -> Iterator[Any]:
-    ref = StoreActor.start(history_seconds=60)
+def published() -> LatestCandles:
+    return LatestCandles()
+
+
+@pytest.fixture
+def store(published: LatestCandles) -> Iterator[Any]:
+    ref = StoreActor.start(history_seconds=60, latest=published)
     ref.tell(SymbolActivated(symbol=SYMBOL))
     yield ref
     ref.stop()
@@ -29,6 +35,13 @@ def store() -> Iterator[Any]:
 
 def latest(store: Any) -> dict[str, Any]:
     return json.loads(store.ask(GetLatestCandle(symbol=SYMBOL), timeout=ASK_TIMEOUT_S))
+
+
+def published_body(store: Any, published: LatestCandles) -> dict[str, Any] | None:
+    """What REST reads without asking, once the store has handled what it was told."""
+    store.ask(Barrier(), timeout=ASK_TIMEOUT_S)
+    body = published.body(SYMBOL)
+    return None if body is None else json.loads(body)
 
 
 def test_latest_candle_follows_new_candles_and_revisions(store: Any) -> None:
@@ -53,5 +66,25 @@ def test_latest_candle_of_a_removed_symbol_is_not_subscribed(store: Any) -> None
     with pytest.raises(NotSubscribed):
         store.ask(GetLatestCandle(symbol=SYMBOL), timeout=ASK_TIMEOUT_S)
     store.tell(SymbolActivated(symbol=SYMBOL))
+    with pytest.raises(NoDataYet):
+        store.ask(GetLatestCandle(symbol=SYMBOL), timeout=ASK_TIMEOUT_S)
+
+
+def test_published_body_is_the_latest_candle_and_nothing_of_a_removed_symbol(store: Any, published: LatestCandles) -> None:
+    assert published_body(store, published) is None, "subscribed, no candle yet"
+    first = empty_candle(SYMBOL, 1_795_836_601, Decimal("43012.15"))
+    second = empty_candle(SYMBOL, 1_795_836_602, Decimal("43012.15"))
+    store.tell(first)
+    store.tell(second)
+    assert published_body(store, published) == latest(store)
+    assert published_body(store, published)["open_time"] == second.open_time
+    store.tell(msgspec.structs.replace(first, close=Decimal("43000"), revision=1))
+    assert published_body(store, published)["open_time"] == second.open_time, "an older revision is not the latest"
+    store.tell(msgspec.structs.replace(second, close=Decimal("43013.02"), revision=1))
+    assert (published_body(store, published) or {}).get("revision") == 1
+    store.tell(SymbolDeactivated(symbol=SYMBOL))
+    assert published_body(store, published) is None
+    store.tell(SymbolActivated(symbol=SYMBOL))
+    assert published_body(store, published) is None, "subscribed again: nothing of before"
     with pytest.raises(NoDataYet):
         store.ask(GetLatestCandle(symbol=SYMBOL), timeout=ASK_TIMEOUT_S)

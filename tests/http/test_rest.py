@@ -53,6 +53,21 @@ def test_add_and_remove_symbol(system: RunningSystem) -> None:
     assert request("GET", system.rest_url + "/symbols").json == {"symbols": ["BTCUSDT", "ETHUSDT"]}
 
 
+def test_latest_candle_follows_removal_and_adding_again(system: RunningSystem) -> None:
+    """/ohlc reads what the store published: right after a removal it answers 'Not subscribed',
+    and after adding again nothing of the first subscription."""
+    candle = wait_for(lambda: (r := request("GET", system.rest_url + "/ohlc/ETHUSDT")).status == 200 and r.json)
+    assert candle["symbol"] == "ETHUSDT"
+    assert request("DELETE", system.rest_url + "/remove_symbol/ETHUSDT").status == 200
+    assert assert_error(request("GET", system.rest_url + "/ohlc/ETHUSDT"), 404)["error"] == "Not subscribed"
+    assert post_symbol(system, '{"symbol": "ETHUSDT"}').status == 200
+    reply = request("GET", system.rest_url + "/ohlc/ETHUSDT")
+    if reply.status == 200:  # a second closed already: a candle of the new subscription
+        assert reply.json["open_time"] > candle["open_time"]
+    else:
+        assert assert_error(reply, 404)["error"] == "No data yet"
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [
@@ -113,7 +128,7 @@ def test_actor_that_cannot_answer_gives_503(system: RunningSystem) -> None:
     # An answer from the registry means it has started (and told the store what it needed to).
     assert request("GET", system.rest_url + "/symbols").status == 200
     system.store.stop()
-    assert_error(request("GET", system.rest_url + "/ohlc/BTCUSDT"), 503)
+    assert_error(request("GET", system.rest_url + "/candles/BTCUSDT"), 503)
     assert request("GET", system.rest_url + "/symbols").status == 200, "the rest of the system still answers"
 
 
