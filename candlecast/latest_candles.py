@@ -2,9 +2,9 @@
 without asking the store.
 
 An ask is two thread handoffs, the request's thread to the store's and back, and on a small
-virtual machine those cost more than the rest of the request (README, REST). /ohlc is asked
-far more often than a candle closes, so the store publishes each symbol's latest body here
-once, and REST reads it.
+virtual machine those cost more than the rest of the request (docs/performance.md, REST).
+/ohlc is asked far more often than a candle closes, so the store publishes each symbol's
+latest body here once, and REST reads it.
 
 One writer, the store, and nothing published is ever changed in place: a symbol coming or going
 replaces the whole mapping of symbols to slots, a candle replaces its slot's body. A reader sees
