@@ -21,7 +21,7 @@ CANDLE = (
     b'{"symbol":"BTCUSDT","open_time":1795836601000,"close_time":1795836601999,"open":43012.15,'
     b'"high":43013.02,"low":43011.90,"close":43012.88,"volume":0.41230000,"quote_volume":17733.9528713,'
     b'"trades":9,"taker_buy_volume":0.20010000,"taker_buy_quote_volume":8606.78131,"first_trade_id":3900012,'
-    b'"last_trade_id":3900020,"revision":0,"complete":true,"timestamp":"2026-11-24T03:30:01.000Z"}'
+    b'"last_trade_id":3900020,"revision":0,"complete":true,"timestamp":"2026-11-28T03:30:01.000Z"}'
 )
 
 

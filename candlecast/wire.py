@@ -4,8 +4,9 @@ epoch-millisecond times and ISO-8601 UTC timestamps."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any
+import functools
+import time
+from typing import Any, Sequence
 
 import msgspec
 
@@ -18,15 +19,31 @@ def encode(value: Any) -> bytes:
     return _encoder.encode(value)
 
 
+@functools.lru_cache(maxsize=4096)
+def _utc_second(epoch_s: int) -> str:
+    """Formatted once per second: every symbol's candles of a second, and its trades, share it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_s))
+
+
 def iso_timestamp(epoch_ms: int) -> str:
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    seconds, millis = divmod(epoch_ms, 1000)
+    return f"{_utc_second(seconds)}.{millis:03d}Z"
 
 
-def candle_body(candle: Candle) -> dict[str, Any]:
-    body = msgspec.structs.asdict(candle)
-    body["timestamp"] = iso_timestamp(candle.open_time)
-    return body
+def _candle_members(candle: Candle) -> bytes:
+    """A candle's JSON members without the braces: its fields in order, then its timestamp.
+    msgspec encodes the struct itself, a third of the cost of a dict per candle, which adds up
+    in a /candles answer of an hour (3,600 candles) and in every replay."""
+    return b'%s,"timestamp":"%s"' % (_encoder.encode(candle)[1:-1], iso_timestamp(candle.open_time).encode())
+
+
+def candle_json(candle: Candle) -> bytes:
+    return b"{%s}" % _candle_members(candle)
+
+
+def candles_json(candles: Sequence[Candle]) -> list[msgspec.Raw]:
+    """Candles to embed in a larger body as they are."""
+    return [msgspec.Raw(candle_json(candle)) for candle in candles]
 
 
 def trade_body(trade: Trade) -> dict[str, Any]:
@@ -42,7 +59,7 @@ def trade_body(trade: Trade) -> dict[str, Any]:
 
 
 def candle_event(candle: Candle) -> str:
-    return encode({"type": "candle", **candle_body(candle)}).decode()
+    return (b'{"type":"candle",%s}' % _candle_members(candle)).decode()
 
 
 def trades_event(symbol: str, trades: tuple[Trade, ...]) -> str:

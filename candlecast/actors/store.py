@@ -45,7 +45,7 @@ class StoreActor(Actor):
                 if history is not None:
                     self._keep(history, message)
                     if history[-1] is message:
-                        self._latest.publish(symbol, wire.encode(wire.candle_body(message)))
+                        self._latest.publish(symbol, wire.candle_json(message))
             case GapEvent(symbol=symbol, kind=kind):
                 counters = self._gaps.setdefault(symbol, {"gap": 0, "recovered": 0, "unrecoverable": 0})
                 counters[kind] += 1

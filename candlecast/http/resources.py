@@ -186,5 +186,5 @@ class CandlesResource(Resource):
         respond(resp, {
             "symbol": normalize_symbol(symbol),
             "count": len(candles),
-            "candles": [wire.candle_body(c) for c in candles],
+            "candles": wire.candles_json(candles),
         })
