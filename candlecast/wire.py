@@ -21,7 +21,8 @@ def encode(value: Any) -> bytes:
 
 @functools.lru_cache(maxsize=4096)
 def _utc_second(epoch_s: int) -> str:
-    """Formatted once per second: every symbol's candles of a second, and its trades, share it."""
+    """Formatted once per second: every symbol's candles of a second, and its trades, share it.
+    The memo holds results of a pure function only, so threads sharing it share no state."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_s))
 
 
