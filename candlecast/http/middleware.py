@@ -4,27 +4,44 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Callable
 
 import falcon
-from limits import parse_many, storage, strategies
+from limits import RateLimitItem, parse_many, storage, strategies
 
 
 class RateLimit:
-    """Per-client-IP limits in ``limits`` notation, e.g. "50/second;1000/minute"."""
+    """Per-client-IP limits in ``limits`` notation, e.g. "50/second;1000/minute".
+
+    Every request counts once, before anything else (a WebSocket upgrade too). A resource whose
+    answer can cost far more than a plain request's says so with ``weight(req)``, and the rest
+    is charged once the request is routed, up to a whole limit's amount: a client asking for
+    an hour of candles 50 times a second would otherwise hold the interpreter, and every other
+    client's stream with it, for half of every second."""
 
     def __init__(self, spec: str) -> None:
         self._items = parse_many(spec)
         self._limiter = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._charge(req, lambda item: 1)
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict) -> None:
+        weigh = getattr(resource, "weight", None)
+        if weigh is not None:
+            weight = weigh(req)
+            self._charge(req, lambda item: min(weight, item.amount) - 1, f"; this request counts as {weight}")
+
+    def _charge(self, req: falcon.Request, cost: Callable[[RateLimitItem], int], why: str = "") -> None:
         key = req.remote_addr or "unknown"
         for item in self._items:
-            if not self._limiter.hit(item, key):
+            charged = cost(item)
+            if charged > 0 and not self._limiter.hit(item, key, cost=charged):
                 reset_at = self._limiter.get_window_stats(item, key).reset_time
                 retry_after = max(1, math.ceil(reset_at - time.time()))
                 raise falcon.HTTPTooManyRequests(
                     title="Too many requests",
-                    description=f"limit {item} per client exceeded; retry in {retry_after} s",
+                    description=f"limit {item} per client exceeded{why}; retry in {retry_after} s",
                     retry_after=retry_after,
                 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Iterator
 
@@ -145,6 +146,21 @@ def test_rate_limit_is_429_with_retry_after(limited_system: RunningSystem) -> No
     assert limited and replies[0].status == 200
     assert_error(limited[0], 429)
     assert int(limited[0].headers["retry-after"]) >= 1
+
+
+def test_a_long_history_counts_as_more_requests(limited_system: RunningSystem) -> None:
+    """At 5 a second: 10 candles count as one request; an hour of candles (3,600, 37 requests'
+    worth) takes the whole second's 5, and is refused once anything else came first."""
+    url = limited_system.rest_url
+    assert [request("GET", url + "/candles/BTCUSDT?limit=10").status for _ in range(5)] == [200] * 5
+    assert_error(request("GET", url + "/symbols"), 429)
+    time.sleep(1.1)
+    assert request("GET", url + "/candles/BTCUSDT?limit=3600").status == 200
+    assert_error(request("GET", url + "/symbols"), 429)
+    time.sleep(1.1)
+    assert request("GET", url + "/symbols").status == 200
+    refused = assert_error(request("GET", url + "/candles/BTCUSDT?limit=3600"), 429)
+    assert "counts as 37" in refused["detail"]
 
 
 def test_rest_answers_with_descriptors_past_1024(system: RunningSystem, descriptors_past_1024: None) -> None:
