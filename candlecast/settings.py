@@ -11,6 +11,7 @@ import os
 from typing import Any, Sequence
 
 from dotenv import find_dotenv, load_dotenv
+from limits import parse_many
 
 from candlecast.binance import is_valid_symbol, normalize_symbol
 from candlecast.cpu_affinity import parse_cpu_list, usable_cpus
@@ -50,6 +51,7 @@ class Settings:
     ws_ping_interval_s: float = 20.0
     ws_send_timeout_s: float = 10.0
     ws_max_message_bytes: int = 4096
+    ws_message_rate: str = "10/second"
     ws_max_clients: int = 10000
     ws_max_clients_per_ip: int = 1000
     ws_max_subscriptions: int = 1024
@@ -82,6 +84,16 @@ def _flag(text: str) -> bool:
     if lowered in ("0", "false", "no", "off", ""):
         return False
     raise argparse.ArgumentTypeError(f"not a boolean: {text!r}")
+
+
+def _limits(text: str) -> str:
+    """Rates in the notation of the ``limits`` library ("50/second;1000/minute"); empty: none."""
+    if text.strip():
+        try:
+            parse_many(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"not a rate in 'limits' notation (e.g. 50/second): {text!r}") from exc
+    return text
 
 
 def _cpus(text: str) -> tuple[int, ...]:
@@ -120,7 +132,7 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--rest-weight-budget", "rest_weight_budget", int, "REST request weight per minute to stay under (Binance: 6000)"),
     ("--backfill-window-s", "backfill_window_s", int, "how far back gaps are repaired and late trades applied"),
     ("--ask-timeout-s", "ask_timeout_s", float, "how long REST waits for an actor before answering 503"),
-    ("--rate-limit", "rate_limit", str, "per-IP request limit in 'limits' notation; empty disables"),
+    ("--rate-limit", "rate_limit", _limits, "per-IP request limit in 'limits' notation; empty disables"),
     ("--max-body-bytes", "max_body_bytes", int, "largest accepted request body (413 above)"),
     ("--ws-backlog-bytes", "ws_backlog_bytes", int,
      "bytes waiting per WebSocket client before its candles conflate and its trades drop"),
@@ -131,6 +143,8 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--ws-send-timeout-s", "ws_send_timeout_s", float,
      "close (1008) a client with data waiting whose socket accepts nothing this long"),
     ("--ws-max-message-bytes", "ws_max_message_bytes", int, "largest accepted client message (1009 above)"),
+    ("--ws-message-rate", "ws_message_rate", _limits, "messages (commands, pings, pongs) a WebSocket client may send, "
+     "'limits' notation (1008 above); empty disables"),
     ("--ws-max-clients", "ws_max_clients", int, "WebSocket clients served at once (1013 above)"),
     ("--ws-max-clients-per-ip", "ws_max_clients_per_ip", int, "WebSocket clients per address (1008 above)"),
     ("--ws-max-subscriptions", "ws_max_subscriptions", int, "(symbol, channel) subscriptions per WebSocket client"),

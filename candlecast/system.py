@@ -101,7 +101,9 @@ def _start_actors(settings: Settings) -> RunningSystem:
             registry=registry, store=store, broadcaster=broadcaster, backfill=backfill, clock=clock,
             timeout_s=settings.ask_timeout_s,
         )
-        reader = ClientReader(broadcaster, settings.ws_ping_interval_s, settings.ws_max_message_bytes)
+        reader = ClientReader(
+            broadcaster, settings.ws_ping_interval_s, settings.ws_max_message_bytes, settings.ws_message_rate,
+        )
         app = create_app(
             actors,
             latest,

@@ -17,8 +17,9 @@ import time
 from typing import Any, Callable
 
 import pykka
+from limits import parse_many, storage, strategies
 from wsproto import WSConnection
-from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
@@ -54,12 +55,16 @@ class ClientReader(StoppableThread):
         broadcaster: Any,
         ping_interval_s: float,
         max_message_bytes: int,
+        message_rate: str = "",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``message_rate``: messages a client may send, in ``limits`` notation; empty: any."""
         super().__init__("websocket-reader")
         self._broadcaster = broadcaster
         self._ping_interval_s = ping_interval_s
         self._max_message_bytes = max_message_bytes
+        self._message_limits = parse_many(message_rate) if message_rate else []
+        self._messages = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
         self._clock = clock
         self._arrivals: queue.SimpleQueue[_Reading] = queue.SimpleQueue()
         self._wake_read, self._wake_write = socket.socketpair()
@@ -135,6 +140,9 @@ class ClientReader(StoppableThread):
         try:
             client.connection.receive_data(data)
             for event in client.connection.events():
+                if isinstance(event, (Ping, Pong)) or (isinstance(event, (TextMessage, BytesMessage)) and event.message_finished):
+                    if not self._within_rate(client):
+                        return
                 if isinstance(event, (TextMessage, BytesMessage)):
                     if not self._take_part(client, event):
                         return
@@ -145,6 +153,15 @@ class ClientReader(StoppableThread):
                     return
         except (LocalProtocolError, RemoteProtocolError) as exc:
             self._let_go(client, f"protocol error: {exc}")
+
+    def _within_rate(self, client: _Reading) -> bool:
+        """Count one message of the client's; False once it is over a limit, and let go."""
+        for limit in self._message_limits:
+            if not self._messages.hit(limit, str(client.client_id)):
+                too_many = CloseConnection(CloseReason.POLICY_VIOLATION, f"too many messages (limit {limit})")
+                self._let_go(client, "too many messages", self._close_frame(client, too_many))
+                return False
+        return True
 
     def _take_part(self, client: _Reading, event: TextMessage | BytesMessage) -> bool:
         client.parts.append(event.data)

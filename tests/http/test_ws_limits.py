@@ -161,3 +161,24 @@ def test_client_that_stops_answering_pings_is_dropped(limited: RunningSystem) ->
     finally:
         reading.close()
         silent.close()
+
+
+@pytest.mark.parametrize("limited", [{"ws_message_rate": "3/second"}], indirect=True)
+def test_a_client_sending_too_many_messages_is_closed_and_counted(limited: RunningSystem) -> None:
+    calm = WsClient(limited.ws_url)
+    chatty = WsClient(limited.ws_url)
+    try:
+        for request_id in range(3):
+            calm.send({"op": "list", "id": request_id})
+            chatty.send({"op": "list", "id": request_id})
+        assert calm.until(lambda m: m.get("id") == 2)["type"] == "subscriptions"
+        chatty.send({"op": "list", "id": 3})
+        assert chatty.closed_with() == (1008, "too many messages (limit 3 per 1 second)")
+        wait_for(lambda: health(limited)["disconnects"] == {"too many messages": 1})
+        time.sleep(1.1)
+        calm.send({"op": "list", "id": 4})
+        assert calm.until(lambda m: m.get("id") == 4)["type"] == "subscriptions", "a second later it may send again"
+        assert calm.until(lambda m: m["type"] == "candle")
+    finally:
+        calm.close()
+        chatty.close()

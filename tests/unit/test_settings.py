@@ -41,12 +41,17 @@ def test_dotenv_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 @pytest.mark.parametrize("argv", [
     ["--symbols", "BTC USDT"], ["--http-port", "x"], ["--log-format", "xml"], ["--cpus", "one"], ["--cpus", "3-1"],
-    ["--cpus", str(max(usable_cpus() or {0}) + 1)],
+    ["--cpus", str(max(usable_cpus() or {0}) + 1)], ["--rate-limit", "bogus"], ["--ws-message-rate", "5/sec"],
 ])
 def test_bad_values_exit_with_usage(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         parse_settings(argv, environ={})
     assert exit_info.value.code == 2
+
+
+def test_rates_are_limits_notation_and_empty_turns_them_off() -> None:
+    settings = parse_settings(["--rate-limit", "50/second;1000/minute", "--ws-message-rate", ""], environ={})
+    assert (settings.rate_limit, settings.ws_message_rate) == ("50/second;1000/minute", "")
 
 
 def test_bad_environment_value_is_reported() -> None:
