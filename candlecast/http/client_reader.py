@@ -9,6 +9,7 @@ from two threads never interleave. It pings clients that have been quiet for
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import queue
 import selectors
@@ -17,7 +18,7 @@ import time
 from typing import Any, Callable
 
 import pykka
-from limits import parse_many, storage, strategies
+from limits import RateLimitItem, parse_many
 from wsproto import WSConnection
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 from wsproto.frame_protocol import CloseReason
@@ -32,6 +33,23 @@ RECEIVE_BYTES = 65536
 PING_TIMEOUT_CLOSE_CODE = 1011
 
 
+class _Window:
+    """When a client's last ``limit.amount`` messages came: one more within the limit's time of
+    the oldest is one too many."""
+
+    __slots__ = ("limit", "_times")
+
+    def __init__(self, limit: RateLimitItem) -> None:
+        self.limit = limit
+        self._times: collections.deque[float] = collections.deque(maxlen=limit.amount)
+
+    def admit(self, now: float) -> bool:
+        if len(self._times) == self.limit.amount and now - self._times[0] < self.limit.get_expiry():
+            return False
+        self._times.append(now)
+        return True
+
+
 @dataclasses.dataclass
 class _Reading:
     """What the reader knows of one client; only the reader's thread touches it."""
@@ -43,6 +61,7 @@ class _Reading:
     pinged: bool = False
     parts: list[str | bytes] = dataclasses.field(default_factory=list)
     message_bytes: int = 0
+    windows: tuple[_Window, ...] = ()
 
 
 def error_text(detail: str, request_id: Any = None) -> str:
@@ -63,8 +82,7 @@ class ClientReader(StoppableThread):
         self._broadcaster = broadcaster
         self._ping_interval_s = ping_interval_s
         self._max_message_bytes = max_message_bytes
-        self._message_limits = parse_many(message_rate) if message_rate else []
-        self._messages = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
+        self._message_limits = tuple(parse_many(message_rate)) if message_rate else ()
         self._clock = clock
         self._arrivals: queue.SimpleQueue[_Reading] = queue.SimpleQueue()
         self._wake_read, self._wake_write = socket.socketpair()
@@ -74,7 +92,8 @@ class ClientReader(StoppableThread):
 
     def add(self, client_id: int, sock: socket.socket, connection: WSConnection) -> None:
         """Hand over a client after its handshake; called from the handshake's thread."""
-        self._arrivals.put(_Reading(client_id, sock, connection, self._clock()))
+        windows = tuple(_Window(limit) for limit in self._message_limits)
+        self._arrivals.put(_Reading(client_id, sock, connection, self._clock(), windows=windows))
         self._wake()
 
     def stop(self) -> None:
@@ -156,9 +175,10 @@ class ClientReader(StoppableThread):
 
     def _within_rate(self, client: _Reading) -> bool:
         """Count one message of the client's; False once it is over a limit, and let go."""
-        for limit in self._message_limits:
-            if not self._messages.hit(limit, str(client.client_id)):
-                too_many = CloseConnection(CloseReason.POLICY_VIOLATION, f"too many messages (limit {limit})")
+        now = self._clock()
+        for window in client.windows:
+            if not window.admit(now):
+                too_many = CloseConnection(CloseReason.POLICY_VIOLATION, f"too many messages (limit {window.limit})")
                 self._let_go(client, "too many messages", self._close_frame(client, too_many))
                 return False
         return True
