@@ -64,6 +64,11 @@ class _Reading:
     windows: tuple[_Window, ...] = ()
 
 
+def _whole_message(event: Any) -> bool:
+    """What counts against the message rate: a ping, a pong, or a text or binary message's last frame."""
+    return isinstance(event, (Ping, Pong)) or (isinstance(event, (TextMessage, BytesMessage)) and event.message_finished)
+
+
 def error_text(detail: str, request_id: Any = None) -> str:
     return wire.encode({"type": "error", "error": "bad_command", "detail": detail, "id": request_id}).decode()
 
@@ -159,9 +164,8 @@ class ClientReader(StoppableThread):
         try:
             client.connection.receive_data(data)
             for event in client.connection.events():
-                if isinstance(event, (Ping, Pong)) or (isinstance(event, (TextMessage, BytesMessage)) and event.message_finished):
-                    if not self._within_rate(client):
-                        return
+                if _whole_message(event) and not self._within_rate(client):
+                    return
                 if isinstance(event, (TextMessage, BytesMessage)):
                     if not self._take_part(client, event):
                         return
