@@ -32,6 +32,7 @@ from candlecast.settings import Settings
 TICKS_PER_SECOND = round(1 / TICK_S)
 CLOSING_TICKS = 20  # a second's candles close over its first 200 ms
 PRICE = Decimal("43012.90")
+IDLE_TICKER_S = 3600.0  # the broadcaster's own ticker, started as in the daemon, never fires here
 
 
 class CountingSink:
@@ -45,6 +46,9 @@ class CountingSink:
         if isinstance(message, Publish):
             self.publishes += 1
             self.frames += sum(len(batch) for _, batch, _ in message.groups)
+
+    def stop(self) -> None:
+        """Stopped with the broadcaster: nothing to let go of."""
 
 
 class SteppedClock:
@@ -67,9 +71,11 @@ def one_second(symbols: list[str], clients: int, per_client: int, groups: int, l
     """(CPU seconds, frames told to writers, publishes) for one second of every symbol's candles."""
     clock = SteppedClock()
     limits = ClientLimits(clients, clients, per_client, 1 << 20, 10.0)
-    broadcaster = BroadcasterActor(limits, candle_linger_s=linger_ms / 1000, writers=1, clock=clock)
     sink = CountingSink()
-    broadcaster._writers = [sink]  # type: ignore[list-item]  # no writer threads: the broadcaster's work alone
+    # No writer threads, and no ticks but the bench's own: the broadcaster's work alone.
+    broadcaster = BroadcasterActor(limits, candle_linger_s=linger_ms / 1000, writers=1, clock=clock,
+                                   start_writer=lambda index, _: sink, tick_s=IDLE_TICKER_S)
+    broadcaster.on_start()
     rnd = random.Random(seed)
     watchlists = [sorted(rnd.sample(symbols, per_client)) for _ in range(groups)]
     for client_id in range(clients):
@@ -86,7 +92,9 @@ def one_second(symbols: list[str], clients: int, per_client: int, groups: int, l
         for symbol in symbols[tick * per_tick:(tick + 1) * per_tick]:
             broadcaster.handle(candle(symbol, second))
         broadcaster.handle(BroadcastTick())
-    return time.process_time() - started, sink.frames, sink.publishes
+    cpu = time.process_time() - started
+    broadcaster.on_stop()
+    return cpu, sink.frames, sink.publishes
 
 
 def main() -> None:

@@ -418,8 +418,9 @@ class WriterTick(Message):
 
 
 class Publish(Message):
-    """What one broadcaster tick fans out, for every writer: per group of identically
-    subscribed clients (its number), the frames (``Outbound``) it wants and their bytes joined once."""
+    """What the broadcaster fans out at one tick (or once a second is complete), for every
+    writer: per group of identically subscribed clients (its number), the frames
+    (``Outbound``) it wants and their bytes joined once."""
 
     groups: tuple[tuple[int, tuple[Any, ...], bytes], ...]
 

@@ -1,7 +1,8 @@
 """The broadcaster fans candles, gap events and trades out to WebSocket clients by subscription.
 
 It owns the clients' subscriptions and the encoding: each message is encoded into a WebSocket
-frame once. Candles, gap events and trades go out on a tick (every ``TICK_S``): for each group
+frame once. Candles, gap events and trades go out on a tick (every ``TICK_S``), and at once
+when a candle completes its second (``closed_seconds``): for each group
 of clients with the same subscriptions the frames they want are joined once, and every writer
 (``WriterActor``, each owning the writing half of a share of the clients) is told the result
 in one immutable ``Publish``. A writer gives each client what it is owed in one non-blocking
@@ -35,6 +36,7 @@ from wsproto.frame_protocol import FrameProtocol
 from candlecast import subscriptions, wire
 from candlecast.actors.base import Actor
 from candlecast.actors.candle_linger import NOT_A_CANDLE, CandleLinger
+from candlecast.actors.closed_seconds import ClosedSeconds
 from candlecast.actors.consumer import CANDLE, OTHER, TRADE, Outbound, replay_limit
 from candlecast.actors.recent_candles import RecentCandles
 from candlecast.actors.ticker import Ticker
@@ -71,6 +73,10 @@ POLICY_CLOSE_CODE = 1008
 TICK_S = 0.01
 # Writers report their counters every this many ticks: /health may lag 100 ms behind.
 REPORT_TICKS = 10
+
+# Starts writer ``index`` for the broadcaster; what it returns is told ``Publish``es and stopped with it.
+WriterStart = Callable[[int, "pykka.ActorRef[Any]"], Any]
+
 # Ids sent are remembered as ranges; holes (upstream gaps) add ranges, and only the newest
 # few can still be repeated by an overlapping socket.
 TRADE_ID_RANGES = 8
@@ -119,12 +125,15 @@ class BroadcasterActor(Actor):
         candle_linger_s: float = 0.0,
         writers: int = 1,
         clock: Callable[[], float] = time.monotonic,
+        start_writer: WriterStart | None = None,
+        tick_s: float = TICK_S,
     ) -> None:
         super().__init__(actor="broadcaster")
         self._limits = limits
         self._clock = clock
         self._encoder = FrameProtocol(client=False, extensions=[])
         self._writer_count = writers
+        self._start_writer = start_writer or self._start_writer_actor
         self._writers: list[pykka.ActorRef[Any]] = []
         self._writer_counters: dict[int, WriterCounters] = {}
         self._clients: dict[int, _Client] = {}
@@ -150,7 +159,8 @@ class BroadcasterActor(Actor):
         self._trades_sent_at: dict[str, float] = {}
         self._trade_interval_s = trade_interval_s
         self._linger: CandleLinger[_FanOut] = CandleLinger(candle_linger_s)
-        self._ticker = Ticker("broadcast-tick", TICK_S, self.actor_ref, BroadcastTick)
+        self._closed_seconds = ClosedSeconds()
+        self._ticker = Ticker("broadcast-tick", tick_s, self.actor_ref, BroadcastTick)
         self._ticks = 0
         self._replayed = 0
         self._evicted = 0
@@ -158,10 +168,12 @@ class BroadcasterActor(Actor):
         self._gone: collections.Counter[str] = collections.Counter()
 
     def on_start(self) -> None:
-        limits = self._limits
-        self._writers = [WriterActor.start(index, self.actor_ref, limits.backlog_bytes, limits.stall_timeout_s, self._clock)
-                         for index in range(self._writer_count)]
+        self._writers = [self._start_writer(index, self.actor_ref) for index in range(self._writer_count)]
         self._ticker.start()
+
+    def _start_writer_actor(self, index: int, broadcaster: pykka.ActorRef[Any]) -> pykka.ActorRef[Any]:
+        limits = self._limits
+        return WriterActor.start(index, broadcaster, limits.backlog_bytes, limits.stall_timeout_s, self._clock)
 
     def on_stop(self) -> None:
         self._ticker.stop()
@@ -174,6 +186,8 @@ class BroadcasterActor(Actor):
                 # A newer revision of a candle still waiting replaces it, at the newest place.
                 self._events.pop((symbol, open_time), None)
                 self._events[(symbol, open_time)] = message
+                if self._closed_seconds.add(symbol, open_time // 1000):
+                    self._publish()  # the last symbol closed this second: no need to wait for the tick
             case GapEvent():
                 self._events[next(self._event_keys)] = message
             case SecondElapsed(second=second):
@@ -181,9 +195,7 @@ class BroadcasterActor(Actor):
             case TradesArrived(trades=trades):
                 self._stream_trades(trades)
             case BroadcastTick():
-                self._flush_trades()
-                self._publish_events()
-                self._write_outgoing()
+                self._publish()
                 self._tick_writers()
             case ClientConnected():
                 self._connect(message)
@@ -208,6 +220,7 @@ class BroadcasterActor(Actor):
                 self._writer_counters[index] = message
             case SymbolDeactivated(symbol=symbol):
                 self._recent.forget(symbol)
+                self._closed_seconds.forget(symbol)
                 self._trade_ids.pop(symbol, None)
                 self._held_trades.pop(symbol, None)
                 self._trades_sent_at.pop(symbol, None)
@@ -403,11 +416,16 @@ class BroadcasterActor(Actor):
         if self._has_subscribers(symbol, channel):
             self._outgoing.append(_FanOut(channel, explicit_only, self._outbound(text, kind, symbol, trades), second))
 
+    def _publish(self) -> None:
+        self._flush_trades()
+        self._publish_events()
+        self._write_outgoing()
+
     def _write_outgoing(self) -> None:
         """What goes out this tick: what need not wait and what waited once it may go."""
         outgoing, self._outgoing = self._outgoing, []
         fresh = [(fan_out, fan_out.second) for fan_out in outgoing]
-        self._deliver(self._linger.take(fresh, self._clock(), lambda second: self._recent.reached(second * 1000)))
+        self._deliver(self._linger.take(fresh, self._clock(), self._closed_seconds.complete))
 
     def _deliver(self, fan_outs: list[_FanOut]) -> None:
         """Per group of clients with the same subscriptions, the frames it wants joined once,

@@ -23,11 +23,6 @@ class RecentCandles:
     def symbols(self) -> list[str]:
         return sorted(self._by_symbol)
 
-    def reached(self, open_time: int) -> bool:
-        """Whether every symbol that has candles has one from ``open_time`` on."""
-        # Seconds arrive in order and revisions keep their place: each symbol's newest is its last.
-        return all(next(reversed(kept)) >= open_time for kept in self._by_symbol.values())
-
     def replay(self, symbol: str, since: int | None) -> list[Candle]:
         """The latest candle of ``symbol``, or all from open time ``since`` on, oldest first."""
         kept = self._by_symbol.get(symbol)

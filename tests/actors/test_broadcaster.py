@@ -1,0 +1,71 @@
+"""The broadcaster publishes a second's candles the moment its last symbol closes it, without
+waiting for its tick; a second some symbol has yet to close waits (for the tick's linger)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any, Iterator
+
+import pytest
+
+from candlecast import subscriptions
+from candlecast.actors.broadcaster import BroadcasterActor, ClientLimits
+from candlecast.candles import empty_candle
+from candlecast.messages import ClientConnected, GetBroadcastStats, Publish, SymbolDeactivated
+from tests.recorder import Recorder
+
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+SECOND = 1_795_836_601
+PRICE = Decimal("43012.15")
+NEVER_S = 3600.0  # the tick: never within a test
+ASK_TIMEOUT_S = 5.0
+
+
+@pytest.fixture
+def writer() -> Iterator[Any]:
+    recorder = Recorder.start(Publish)
+    yield recorder
+    recorder.stop()  # the broadcaster stopped it already, unless the test failed first
+
+
+@pytest.fixture
+def broadcaster(writer: Any) -> Iterator[Any]:
+    limits = ClientLimits(max_clients=10, max_clients_per_address=10, max_subscriptions=10, backlog_bytes=1 << 20, stall_timeout_s=10.0)
+    ref = BroadcasterActor.start(limits, candle_linger_s=NEVER_S, start_writer=lambda index, _: writer, tick_s=NEVER_S)
+    ref.tell(ClientConnected(1, None, "127.0.0.1", subscriptions.pairs(list(SYMBOLS), [subscriptions.CANDLE])))
+    yield ref
+    ref.stop()
+
+
+def published(broadcaster: Any, writer: Any) -> list[list[tuple[str, int]]]:
+    """(symbol, open time) of the candles in each publish so far, once the broadcaster has
+    handled everything told before: its Publish reaches the writer before this ask does."""
+    broadcaster.ask(GetBroadcastStats(), timeout=ASK_TIMEOUT_S)
+    publishes = writer.ask("publishes", timeout=ASK_TIMEOUT_S)
+    return [[(event["symbol"], event["open_time"]) for event in map(json.loads, (out.text for _, batch, _ in p.groups for out in batch))]
+            for p in publishes]
+
+
+def close(broadcaster: Any, second: int, symbols: tuple[str, ...] = SYMBOLS) -> None:
+    for symbol in symbols:
+        broadcaster.tell(empty_candle(symbol, second, PRICE))
+
+
+def test_a_second_goes_out_when_its_last_symbol_closes_it(broadcaster: Any, writer: Any) -> None:
+    close(broadcaster, SECOND)  # every symbol's first candle: the set of symbols is known from here on
+    assert published(broadcaster, writer) == [], "a symbol's first candle completes nothing"
+
+    close(broadcaster, SECOND + 1, SYMBOLS[:-1])
+    assert published(broadcaster, writer) == [], "SOLUSDT has not closed the second yet"
+
+    close(broadcaster, SECOND + 1, SYMBOLS[-1:])
+    at = (SECOND + 1) * 1000
+    assert published(broadcaster, writer) == [[(s, SECOND * 1000) for s in SYMBOLS] + [(s, at) for s in SYMBOLS]]
+
+
+def test_a_symbol_removed_no_longer_holds_a_second(broadcaster: Any, writer: Any) -> None:
+    close(broadcaster, SECOND)
+    broadcaster.tell(SymbolDeactivated(symbol="SOLUSDT"))
+    close(broadcaster, SECOND + 1, SYMBOLS[:-1])
+    assert published(broadcaster, writer)[-1][-2:] == [("BTCUSDT", (SECOND + 1) * 1000), ("ETHUSDT", (SECOND + 1) * 1000)]
