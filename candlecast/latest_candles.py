@@ -47,3 +47,7 @@ class LatestCandles:
 
     def publish(self, symbol: str, body: bytes) -> None:
         self._slots[symbol].body = body
+
+    def clear(self) -> None:
+        """The store stopped: nothing here is kept current any more, so REST asks it (and hears it is gone)."""
+        self._slots = MappingProxyType({})

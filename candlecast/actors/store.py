@@ -38,6 +38,9 @@ class StoreActor(Actor):
         self._ticks: dict[str, Trade] = {}
         self._gaps: dict[str, dict[str, int]] = {}
 
+    def on_stop(self) -> None:
+        self._latest.clear()
+
     def handle(self, message: Any) -> Any:
         match message:
             case Candle(symbol=symbol):

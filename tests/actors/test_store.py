@@ -88,3 +88,13 @@ def test_published_body_is_the_latest_candle_and_nothing_of_a_removed_symbol(sto
     assert published_body(store, published) is None, "subscribed again: nothing of before"
     with pytest.raises(NoDataYet):
         store.ask(GetLatestCandle(symbol=SYMBOL), timeout=ASK_TIMEOUT_S)
+
+
+def test_a_stopped_store_leaves_nothing_published(published: LatestCandles) -> None:
+    """REST then asks the store, and answers 503 instead of a candle no longer kept current."""
+    store = StoreActor.start(history_seconds=60, latest=published)
+    store.tell(SymbolActivated(symbol=SYMBOL))
+    store.tell(empty_candle(SYMBOL, 1_795_836_601, Decimal("43012.15")))
+    assert published_body(store, published) is not None
+    store.stop()
+    assert published.body(SYMBOL) is None
