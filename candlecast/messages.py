@@ -331,7 +331,7 @@ class SymbolDeactivated(Message):
 
 class GetLatestCandle(Query):
     """Answered with the latest closed candle's JSON body as REST serves it, encoded once per candle;
-    REST asks only what ``LatestCandles`` does not have, for the error that says why."""
+    REST asks only what ``Latest`` does not have, for the error that says why."""
 
     symbol: str
 

@@ -22,7 +22,7 @@ from candlecast.http.app import create_app
 from candlecast.http.resources import Actors
 from candlecast.http.server import HttpServerActor
 from candlecast.http.client_reader import ClientReader
-from candlecast.latest_candles import LatestCandles
+from candlecast.latest import Latest
 from candlecast.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -74,7 +74,7 @@ def _start_actors(settings: Settings) -> RunningSystem:
     sys.setswitchinterval(settings.thread_switch_ms / 1000)
     started: list[pykka.ActorRef[Any]] = []
     try:
-        latest = LatestCandles()
+        latest = Latest()
         store = StoreActor.start(settings.history_seconds, latest)
         started.append(store)
         broadcaster = BroadcasterActor.start(

@@ -3,7 +3,7 @@ of every active symbol, in memory, and each symbol's gap counters for /health. A
 candle replaces the one with the same open time.
 
 The latest candle of a symbol is encoded as its REST body once, when it arrives, and published
-to ``LatestCandles``, where REST reads it without asking (``latest_candles`` says why)."""
+with the latest trade to ``Latest``, where REST reads them without asking (``latest`` says why)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 from candlecast import wire
 from candlecast.actors.base import Actor
 from candlecast.errors import NoDataYet, NotSubscribed
-from candlecast.latest_candles import LatestCandles
+from candlecast.latest import Latest
 from candlecast.messages import (
     Barrier,
     Candle,
@@ -24,18 +24,16 @@ from candlecast.messages import (
     GetTick,
     SymbolActivated,
     SymbolDeactivated,
-    Trade,
     TradesArrived,
 )
 
 
 class StoreActor(Actor):
-    def __init__(self, history_seconds: int, latest: LatestCandles) -> None:
+    def __init__(self, history_seconds: int, latest: Latest) -> None:
         super().__init__(actor="store")
         self._history_seconds = history_seconds
         self._latest = latest
         self._candles: dict[str, deque[Candle]] = {}
-        self._ticks: dict[str, Trade] = {}
         self._gaps: dict[str, dict[str, int]] = {}
 
     def on_stop(self) -> None:
@@ -48,7 +46,7 @@ class StoreActor(Actor):
                 if history is not None:
                     self._keep(history, message)
                     if history[-1] is message:
-                        self._latest.publish(symbol, wire.candle_json(message))
+                        self._latest.publish_candle(symbol, wire.candle_json(message))
             case GapEvent(symbol=symbol, kind=kind):
                 counters = self._gaps.setdefault(symbol, {"gap": 0, "recovered": 0, "unrecoverable": 0})
                 counters[kind] += 1
@@ -59,13 +57,12 @@ class StoreActor(Actor):
                     for symbol, c in self._gaps.items()
                 }
             case TradesArrived(trades=trades):
-                self._note_ticks(trades)
+                self._latest.publish_trades(trades)
             case SymbolActivated(symbol=symbol):
                 self._candles.setdefault(symbol, deque(maxlen=self._history_seconds))
                 self._latest.add(symbol)
             case SymbolDeactivated(symbol=symbol):
                 self._candles.pop(symbol, None)
-                self._ticks.pop(symbol, None)
                 self._latest.remove(symbol)
             case GetLatestCandle(symbol=symbol):
                 return self._latest_body(symbol)
@@ -76,21 +73,11 @@ class StoreActor(Actor):
                 return tuple(history)[-limit:] if limit else ()
             case GetTick(symbol=symbol):
                 self._history(symbol)
-                tick = self._ticks.get(symbol)
+                tick = self._latest.trade(symbol)
                 if tick is None:
                     raise NoDataYet(f"no trade for {symbol} yet")
                 return tick
         return None
-
-    def _note_ticks(self, trades: tuple[Trade, ...]) -> None:
-        """The newest trade of each active symbol; an older one arriving late (two sockets
-        overlapping) does not replace it."""
-        ticks, active = self._ticks, self._candles
-        for trade in trades:
-            if trade.symbol in active:
-                latest = ticks.get(trade.symbol)
-                if latest is None or trade.trade_id > latest.trade_id:
-                    ticks[trade.symbol] = trade
 
     @staticmethod
     def _keep(history: deque[Candle], candle: Candle) -> None:
@@ -106,7 +93,7 @@ class StoreActor(Actor):
 
     def _latest_body(self, symbol: str) -> bytes:
         self._history(symbol)
-        body = self._latest.body(symbol)
+        body = self._latest.candle(symbol)
         if body is None:
             raise NoDataYet(f"no closed candle for {symbol} yet")
         return body

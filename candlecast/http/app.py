@@ -8,12 +8,12 @@ from candlecast.http import errors, resources
 from candlecast.http.middleware import BodyLimit, RateLimit
 from candlecast.http.client_reader import ClientReader
 from candlecast.http.websocket import WebSocketUpgrade
-from candlecast.latest_candles import LatestCandles
+from candlecast.latest import Latest
 
 
 def create_app(
     actors: resources.Actors,
-    latest: LatestCandles,
+    latest: Latest,
     reader: ClientReader,
     compression: bool,
     socket_buffer_bytes: int,
@@ -32,7 +32,7 @@ def create_app(
     app.add_route("/symbols/available", resources.AvailableSymbolsResource(actors))
     app.add_route("/add_symbol", resources.AddSymbolResource(actors))
     app.add_route("/remove_symbol/{symbol}", resources.RemoveSymbolResource(actors))
-    app.add_route("/tick/{symbol}", resources.TickResource(actors))
+    app.add_route("/tick/{symbol}", resources.TickResource(actors, latest))
     app.add_route("/ohlc/{symbol}", resources.OhlcResource(actors, latest))
     app.add_route("/candles/{symbol}", resources.CandlesResource(actors, history_seconds))
     return app

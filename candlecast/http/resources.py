@@ -1,6 +1,6 @@
 """REST resources. Paths and response shapes of the established API are kept as they were;
 each resource asks one actor, always with a timeout (503 when it does not answer), except
-that /ohlc first reads what the store published (``latest_candles``)."""
+that /ohlc and /tick first read what the store published (``latest``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import msgspec
 
 from candlecast import wire
 from candlecast.binance import is_valid_symbol, normalize_symbol
-from candlecast.latest_candles import LatestCandles
+from candlecast.latest import Latest
 from candlecast.messages import (
     AddSymbol,
     Barrier,
@@ -156,20 +156,25 @@ class RemoveSymbolResource(Resource):
         respond(resp, {"message": f"unsubscribed from {removed}"})
 
 
-class TickResource(Resource):
-    def on_get(self, req: falcon.Request, resp: falcon.Response, symbol: str) -> None:
-        trade = self._actors.ask(self._actors.store, GetTick(symbol=path_symbol(symbol)))
-        respond(resp, wire.trade_body(trade))
-
-
-class OhlcResource(Resource):
-    def __init__(self, actors: Actors, latest: LatestCandles) -> None:
+class _LatestResource(Resource):
+    def __init__(self, actors: Actors, latest: Latest) -> None:
         super().__init__(actors)
         self._latest = latest
 
+
+class TickResource(_LatestResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, symbol: str) -> None:
         symbol = path_symbol(symbol)
-        body = self._latest.body(symbol)
+        trade = self._latest.trade(symbol)
+        if trade is None:  # not subscribed, just added or no trade yet: the store answers which
+            trade = self._actors.ask(self._actors.store, GetTick(symbol=symbol))
+        respond(resp, wire.trade_body(trade))
+
+
+class OhlcResource(_LatestResource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, symbol: str) -> None:
+        symbol = path_symbol(symbol)
+        body = self._latest.candle(symbol)
         if body is None:  # not subscribed, just added or no candle yet: the store answers which
             body = self._actors.ask(self._actors.store, GetLatestCandle(symbol=symbol))
         respond_encoded(resp, body)

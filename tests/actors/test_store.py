@@ -1,4 +1,4 @@
-"""The store actor as REST reads it: the latest candle's body, published to ``LatestCandles``
+"""The store actor as REST reads it: the latest candle's body, published to ``Latest``
 and answered when asked, follows every new candle and every revision of the latest."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from candlecast.actors.store import StoreActor
 from candlecast.candles import empty_candle
 from candlecast.errors import NoDataYet, NotSubscribed
-from candlecast.latest_candles import LatestCandles
+from candlecast.latest import Latest
 from candlecast.messages import Barrier, GetLatestCandle, SymbolActivated, SymbolDeactivated
 
 SYMBOL = "BTCUSDT"
@@ -21,12 +21,12 @@ ASK_TIMEOUT_S = 2.0
 
 
 @pytest.fixture
-def published() -> LatestCandles:
-    return LatestCandles()
+def published() -> Latest:
+    return Latest()
 
 
 @pytest.fixture
-def store(published: LatestCandles) -> Iterator[Any]:
+def store(published: Latest) -> Iterator[Any]:
     ref = StoreActor.start(history_seconds=60, latest=published)
     ref.tell(SymbolActivated(symbol=SYMBOL))
     yield ref
@@ -37,10 +37,10 @@ def latest(store: Any) -> dict[str, Any]:
     return json.loads(store.ask(GetLatestCandle(symbol=SYMBOL), timeout=ASK_TIMEOUT_S))
 
 
-def published_body(store: Any, published: LatestCandles) -> dict[str, Any] | None:
+def published_body(store: Any, published: Latest) -> dict[str, Any] | None:
     """What REST reads without asking, once the store has handled what it was told."""
     store.ask(Barrier(), timeout=ASK_TIMEOUT_S)
-    body = published.body(SYMBOL)
+    body = published.candle(SYMBOL)
     return None if body is None else json.loads(body)
 
 
@@ -70,7 +70,7 @@ def test_latest_candle_of_a_removed_symbol_is_not_subscribed(store: Any) -> None
         store.ask(GetLatestCandle(symbol=SYMBOL), timeout=ASK_TIMEOUT_S)
 
 
-def test_published_body_is_the_latest_candle_and_nothing_of_a_removed_symbol(store: Any, published: LatestCandles) -> None:
+def test_published_body_is_the_latest_candle_and_nothing_of_a_removed_symbol(store: Any, published: Latest) -> None:
     assert published_body(store, published) is None, "subscribed, no candle yet"
     first = empty_candle(SYMBOL, 1_795_836_601, Decimal("43012.15"))
     second = empty_candle(SYMBOL, 1_795_836_602, Decimal("43012.15"))
@@ -90,11 +90,11 @@ def test_published_body_is_the_latest_candle_and_nothing_of_a_removed_symbol(sto
         store.ask(GetLatestCandle(symbol=SYMBOL), timeout=ASK_TIMEOUT_S)
 
 
-def test_a_stopped_store_leaves_nothing_published(published: LatestCandles) -> None:
+def test_a_stopped_store_leaves_nothing_published(published: Latest) -> None:
     """REST then asks the store, and answers 503 instead of a candle no longer kept current."""
     store = StoreActor.start(history_seconds=60, latest=published)
     store.tell(SymbolActivated(symbol=SYMBOL))
     store.tell(empty_candle(SYMBOL, 1_795_836_601, Decimal("43012.15")))
     assert published_body(store, published) is not None
     store.stop()
-    assert published.body(SYMBOL) is None
+    assert published.candle(SYMBOL) is None

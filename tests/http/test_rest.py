@@ -54,17 +54,19 @@ def test_add_and_remove_symbol(system: RunningSystem) -> None:
     assert request("GET", system.rest_url + "/symbols").json == {"symbols": ["BTCUSDT", "ETHUSDT"]}
 
 
-def test_latest_candle_follows_removal_and_adding_again(system: RunningSystem) -> None:
-    """/ohlc reads what the store published: right after a removal it answers 'Not subscribed',
-    and after adding again nothing of the first subscription."""
-    candle = wait_for(lambda: (r := request("GET", system.rest_url + "/ohlc/ETHUSDT")).status == 200 and r.json)
-    assert candle["symbol"] == "ETHUSDT"
+@pytest.mark.parametrize(("route", "newer_by"), [("/ohlc", "open_time"), ("/tick", "trade_id")])
+def test_latest_candle_and_trade_follow_removal_and_adding_again(system: RunningSystem, route: str, newer_by: str) -> None:
+    """/ohlc and /tick read what the store published: right after a removal they answer 'Not
+    subscribed', and after adding again nothing of the first subscription."""
+    url = system.rest_url + route + "/ETHUSDT"
+    latest = wait_for(lambda: (r := request("GET", url)).status == 200 and r.json)
+    assert latest["symbol"] == "ETHUSDT"
     assert request("DELETE", system.rest_url + "/remove_symbol/ETHUSDT").status == 200
-    assert assert_error(request("GET", system.rest_url + "/ohlc/ETHUSDT"), 404)["error"] == "Not subscribed"
+    assert assert_error(request("GET", url), 404)["error"] == "Not subscribed"
     assert post_symbol(system, '{"symbol": "ETHUSDT"}').status == 200
-    reply = request("GET", system.rest_url + "/ohlc/ETHUSDT")
-    if reply.status == 200:  # a second closed already: a candle of the new subscription
-        assert reply.json["open_time"] > candle["open_time"]
+    reply = request("GET", url)
+    if reply.status == 200:  # the new subscription's first already
+        assert reply.json[newer_by] > latest[newer_by]
     else:
         assert assert_error(reply, 404)["error"] == "No data yet"
 
@@ -128,8 +130,10 @@ def test_unknown_route_and_method_are_json_errors(system: RunningSystem) -> None
 def test_actor_that_cannot_answer_gives_503(system: RunningSystem) -> None:
     # An answer from the registry means it has started (and told the store what it needed to).
     assert request("GET", system.rest_url + "/symbols").status == 200
+    wait_for(lambda: request("GET", system.rest_url + "/ohlc/BTCUSDT").status == 200, timeout=15)
     system.store.stop()
-    assert_error(request("GET", system.rest_url + "/candles/BTCUSDT"), 503)
+    for path in ("/candles/BTCUSDT", "/ohlc/BTCUSDT", "/tick/BTCUSDT"):  # nothing published by a store gone
+        assert_error(request("GET", system.rest_url + path), 503)
     assert request("GET", system.rest_url + "/symbols").status == 200, "the rest of the system still answers"
 
 
