@@ -114,11 +114,12 @@ class SecondElapsed(MarketData):
 
 class ReaderBehind(Message):
     """An upstream reader behind its socket has not read past ``second`` by the grace period:
-    seconds from it on may still get trades it has yet to read. None: it is not behind (or has
-    stopped)."""
+    seconds from it on of the ``symbols`` it reads may still get trades it has yet to read.
+    None: it is not behind (or has stopped), and holds no symbol."""
 
     reader: str
     second: int | None
+    symbols: frozenset[str] = frozenset()
 
 
 class ClockOffsetMeasured(MarketData):
@@ -273,9 +274,9 @@ class FlushRequests(Message):
 
 
 class AggregatorsChanged(Message):
-    """The complete set of aggregators the clock ticks, replacing the previous one."""
+    """The complete set of aggregators the clock ticks, by symbol, replacing the previous one."""
 
-    aggregators: tuple[Any, ...]
+    aggregators: tuple[tuple[str, Any], ...]
 
 
 # --- backfill ------------------------------------------------------------------------------

@@ -4,9 +4,11 @@ the broadcaster, whose candles waiting for the rest of their second then go.
 Exchange time is the local clock corrected by the offset measured against ``/api/v3/time``,
 so seconds close on the exchange's boundaries even when the local clock is off.
 
-A second also waits for every upstream reader behind its socket to read past it
-(``ReaderBehind``, see ``read_progress``): its trades are in the socket, not late. A reader
-that has not said so again for ``STUCK_AFTER_S`` no longer holds seconds back.
+A second of a symbol also waits for every upstream reader of that symbol behind its socket
+to read past it (``ReaderBehind``, see ``read_progress``): its trades are in the socket, not
+late. Other readers' symbols close on time: one socket's burst does not hold every candle. A
+reader that has not said so again for ``STUCK_AFTER_S`` no longer holds seconds back. The
+broadcaster hears of a second once every symbol has closed it.
 """
 
 from __future__ import annotations
@@ -69,12 +71,14 @@ class ClockActor(Actor):
         monotonic: Callable[[], float] = time.monotonic, broadcaster: Any = None,
     ) -> None:
         super().__init__(actor="clock")
-        self._aggregators: tuple[Any, ...] = ()
+        self._aggregators: dict[str, Any] = {}  # by symbol
         self._broadcaster = broadcaster
         self._monotonic = monotonic
         self._due: int | None = None  # the latest second exchange time has passed (plus grace)
-        self._told: int | None = None  # the latest second the aggregators were told of
-        self._behind: dict[str, tuple[int, float]] = {}  # reader -> (first second it may still add to, when it said so)
+        self._told: dict[str, int] = {}  # the latest second each symbol's aggregator was told of
+        self._told_all: int | None = None  # the latest second every symbol closed: the broadcaster's
+        # reader -> (the first second it may still add to, the symbols it reads, when it said so)
+        self._behind: dict[str, tuple[int, frozenset[str], float]] = {}
         self._timer = SecondTimer(self.actor_ref, grace_ms, now_ms)
         self._sync = Poller(
             name="clock-sync",
@@ -95,7 +99,7 @@ class ClockActor(Actor):
     def handle(self, message: Any) -> Any:
         match message:
             case GetClockStats():
-                waiting = self._due - self._told if self._due is not None and self._told is not None else 0
+                waiting = self._due - self._told_all if self._due is not None and self._told_all is not None else 0
                 return {"readers_behind": len(self._behind), "seconds_waiting": waiting}
             case SecondElapsed(second=second):
                 self._due = second
@@ -103,11 +107,12 @@ class ClockActor(Actor):
             case ReaderBehind(reader=reader, second=None):
                 self._behind.pop(reader, None)
                 self._close_due()
-            case ReaderBehind(reader=reader, second=second):
-                self._behind[reader] = (second, self._monotonic())
+            case ReaderBehind(reader=reader, second=int(second), symbols=symbols):
+                self._behind[reader] = (second, symbols, self._monotonic())
                 self._close_due()
             case AggregatorsChanged(aggregators=aggregators):
-                self._aggregators = aggregators
+                self._aggregators = dict(aggregators)
+                self._told = {symbol: told for symbol, told in self._told.items() if symbol in self._aggregators}
             case ClockOffsetMeasured(offset_ms=offset):
                 if abs(offset - self._timer.offset_ms) > 50:
                     self.log.info("exchange clock offset", offset_ms=offset)
@@ -115,21 +120,31 @@ class ClockActor(Actor):
         return None
 
     def _close_due(self) -> None:
-        """Tell the aggregators the latest second that is due and no reader behind is still reading."""
+        """Tell each aggregator the latest second that is due and that no reader of its symbol
+        behind its socket is still reading."""
         if self._due is None:
             return
-        closable = self._due
+        due = self._due
         now = self._monotonic()
-        for reader, (second, said_at) in list(self._behind.items()):
+        held: dict[str, int] = {}  # symbol -> the latest second it may close, below due
+        for reader, (second, symbols, said_at) in list(self._behind.items()):
             if now - said_at > STUCK_AFTER_S:
                 self.log.warning("upstream reader stopped reporting; seconds close without it", reader=reader)
                 del self._behind[reader]
-            else:
-                closable = min(closable, second - 1)
-        if self._told is None or closable > self._told:
-            self._told = closable
-            elapsed = SecondElapsed(second=closable)
-            for aggregator in self._aggregators:
-                tell_if_alive(aggregator, elapsed)  # a removed one: AggregatorsChanged is on its way
+                continue
+            for symbol in symbols:
+                held[symbol] = min(held.get(symbol, due), second - 1)
+        elapsed: dict[int, SecondElapsed] = {}  # one message per second told, shared by its aggregators
+        for symbol, aggregator in self._aggregators.items():
+            closable = held.get(symbol, due)
+            if closable > self._told.get(symbol, closable - 1):
+                self._told[symbol] = closable
+                told = elapsed.get(closable)
+                if told is None:
+                    told = elapsed[closable] = SecondElapsed(second=closable)
+                tell_if_alive(aggregator, told)  # a removed one: AggregatorsChanged is on its way
+        closed_by_all = min(held.values(), default=due)
+        if self._told_all is None or closed_by_all > self._told_all:
+            self._told_all = closed_by_all
             if self._broadcaster is not None:
-                tell_if_alive(self._broadcaster, elapsed)
+                tell_if_alive(self._broadcaster, SecondElapsed(second=closed_by_all))

@@ -7,8 +7,9 @@ then revised batch by batch as they came, every flat candle after them re-priced
 work per trade that grew with the lag, and the pipeline, once behind, stayed behind even
 after the load dropped. A reader that finds more waiting in its socket as a read returns
 (``FrameReader.more_waiting``) is behind, and tells the clock the first second it has not
-read past by the grace period; the clock closes nothing from that second on until the reader
-moves on or catches up (a read after which nothing waits). Trades arriving from the exchange
+read past by the grace period and the symbols it reads; the clock closes nothing of those
+symbols from that second on until the reader moves on or catches up (a read after which
+nothing waits), while other readers' symbols close on time. Trades arriving from the exchange
 late stay what they were: revisions after the grace period.
 Pure data: it lives inside one reader thread.
 """
@@ -16,6 +17,7 @@ Pure data: it lives inside one reader thread.
 from __future__ import annotations
 
 import math
+from typing import Collection
 
 from candlecast.messages import ReaderBehind, Trade
 
@@ -44,15 +46,16 @@ class ReadProgress:
             return None
         return (self._newest_ms - self._grace_ms) // 1000
 
-    def after_read(self, more_waiting: bool, arrived: list[Trade], now: float) -> ReaderBehind | None:
-        """What to tell the clock after a read at ``now`` (monotonic seconds), if anything."""
+    def after_read(self, more_waiting: bool, arrived: list[Trade], now: float, reading: Collection[str]) -> ReaderBehind | None:
+        """What to tell the clock after a read at ``now`` (monotonic seconds), if anything;
+        ``reading``: the symbols the reader reads, whose seconds wait while it is behind."""
         if arrived and (self._newest_ms is None or arrived[-1].time > self._newest_ms):
             self._newest_ms = arrived[-1].time
         open_from = self.open_from
         if more_waiting and open_from is not None:
             if self._told != open_from or now - self._told_at >= REPEAT_S:
                 self._told, self._told_at = open_from, now
-                return ReaderBehind(self._reader, open_from)
+                return ReaderBehind(self._reader, open_from, frozenset(reading))
             return None
         if not more_waiting and self._told is not None:
             self._told = None

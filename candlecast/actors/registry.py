@@ -144,7 +144,7 @@ class RegistryActor(Actor):
         )
         self._aggregators[symbol] = aggregator
         self._store.tell(SymbolActivated(symbol=symbol))
-        self._clock.tell(AggregatorsChanged(aggregators=tuple(self._aggregators.values())))
+        self._clock.tell(AggregatorsChanged(aggregators=tuple(self._aggregators.items())))
         connection = self._connection_with_room()
         connection.symbols.add(symbol)
         connection.ref.tell(Watch(symbol=symbol, aggregator=aggregator))
@@ -159,7 +159,7 @@ class RegistryActor(Actor):
                     del self._connections[connection_id]
                     connection.ref.stop(block=False)
         self._aggregators.pop(symbol).stop(block=False)
-        self._clock.tell(AggregatorsChanged(aggregators=tuple(self._aggregators.values())))
+        self._clock.tell(AggregatorsChanged(aggregators=tuple(self._aggregators.items())))
         for owner in (self._store, self._broadcaster):
             owner.tell(SymbolDeactivated(symbol=symbol))
         self.log.info("symbol unsubscribed", symbol=symbol)

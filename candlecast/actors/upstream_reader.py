@@ -175,7 +175,7 @@ class UpstreamReader(threading.Thread):
                 if arrived:
                     held.add(arrived, last_frame)
                     arrivals.add(arrived, last_frame)
-                self._tell_clock(progress.after_read(frames.more_waiting, arrived, last_frame), held, progress)
+                self._tell_clock(progress.after_read(frames.more_waiting, arrived, last_frame, self.routes), held, progress)
                 self._deliver(held.take_due(last_frame))
                 self._tell_listeners(arrivals.take_due(last_frame))
                 if last_frame - last_report >= REPORT_EVERY_S:

@@ -1,5 +1,6 @@
-"""The clock's timer thread outliving its actor (the actor stops first) ends quietly; seconds
-wait for an upstream reader behind its socket; the broadcaster hears of each closed second."""
+"""The clock's timer thread outliving its actor (the actor stops first) ends quietly; a
+symbol's seconds wait for an upstream reader of it behind its socket, other symbols' do not;
+the broadcaster hears of each second every symbol closed."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from candlecast.actors.clock import STUCK_AFTER_S, ClockActor, SecondTimer
 from candlecast.messages import AggregatorsChanged, GetClockStats, ReaderBehind, SecondElapsed
 from candlecast.sim import Simulator
 from tests.recorder import Recorder
+
+
+SYMBOL = "BTCUSDT"
+READING = frozenset({SYMBOL, "ETHUSDT"})
 
 
 class Stopped(pykka.ThreadingActor):
@@ -37,21 +42,21 @@ def test_seconds_wait_for_a_reader_behind_its_socket(simulator: Simulator) -> No
         simulator.rest_url, grace_ms=0, now_ms=lambda: 500, monotonic=lambda: now[0], broadcaster=broadcaster,
     )
     try:
-        clock.ask(AggregatorsChanged(aggregators=(aggregator,)))
+        clock.ask(AggregatorsChanged(aggregators=((SYMBOL, aggregator),)))
 
         def told() -> list[int]:
             return [told.second for told in aggregator.ask("told") if told.second >= 0]
 
-        clock.ask(ReaderBehind("upstream-1.1", 12))
+        clock.ask(ReaderBehind("upstream-1.1", 12, READING))
         clock.ask(SecondElapsed(second=14))
         assert told() == [11], "the seconds the reader is still reading wait"
         assert clock.ask(GetClockStats()) == {"readers_behind": 1, "seconds_waiting": 3}
-        clock.ask(ReaderBehind("upstream-1.1", 13))
+        clock.ask(ReaderBehind("upstream-1.1", 13, READING))
         assert told() == [11, 12]
         clock.ask(ReaderBehind("upstream-1.1", None))
         assert told() == [11, 12, 14], "caught up: every due second closes"
         assert clock.ask(GetClockStats()) == {"readers_behind": 0, "seconds_waiting": 0}
-        clock.ask(ReaderBehind("upstream-2.1", 15))
+        clock.ask(ReaderBehind("upstream-2.1", 15, READING))
         clock.ask(SecondElapsed(second=16))
         assert told() == [11, 12, 14]
         now[0] += STUCK_AFTER_S + 1
@@ -63,3 +68,26 @@ def test_seconds_wait_for_a_reader_behind_its_socket(simulator: Simulator) -> No
         clock.stop()
         aggregator.stop()
         broadcaster.stop()
+
+
+def test_a_reader_behind_holds_only_its_own_symbols(simulator: Simulator) -> None:
+    behind, on_time, broadcaster = (Recorder.start(SecondElapsed) for _ in range(3))
+    clock = ClockActor.start(simulator.rest_url, grace_ms=0, now_ms=lambda: 500, broadcaster=broadcaster)
+
+    def told(recorder: Any) -> list[int]:
+        return [told.second for told in recorder.ask("told") if told.second >= 0]
+
+    try:
+        clock.ask(AggregatorsChanged(aggregators=(("BTCUSDT", behind), ("SOLUSDT", on_time))))
+        clock.ask(ReaderBehind("upstream-1.1", 12, frozenset({"BTCUSDT"})))
+        clock.ask(SecondElapsed(second=13))
+        clock.ask(SecondElapsed(second=14))
+        assert told(behind) == [11]
+        assert told(on_time) == [13, 14], "another reader's symbol closes on time"
+        assert told(broadcaster) == [11], "the broadcaster hears of a second once every symbol closed it"
+        assert clock.ask(GetClockStats()) == {"readers_behind": 1, "seconds_waiting": 3}
+        clock.ask(ReaderBehind("upstream-1.1", None))
+        assert told(behind) == [11, 14] and told(on_time) == [13, 14] and told(broadcaster) == [11, 14]
+    finally:
+        for actor in (clock, behind, on_time, broadcaster):
+            actor.stop()
