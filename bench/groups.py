@@ -26,7 +26,7 @@ from typing import Any
 
 from candlecast import subscriptions
 from candlecast.actors.broadcaster import TICK_S, BroadcasterActor, ClientLimits
-from candlecast.messages import BroadcastTick, Candle, ClientConnected, Publish
+from candlecast.messages import BroadcastTick, Candle, ClientConnected, Publish, SymbolActivated
 from candlecast.settings import Settings
 
 TICKS_PER_SECOND = round(1 / TICK_S)
@@ -83,6 +83,7 @@ def one_second(symbols: list[str], clients: int, per_client: int, groups: int, l
         broadcaster.handle(ClientConnected(client_id, None, f"10.0.{client_id // 250}.{client_id % 250}", pairs))
     second, per_tick = 100, -(-len(symbols) // CLOSING_TICKS)
     for earlier in symbols:
+        broadcaster.handle(SymbolActivated(earlier))
         broadcaster.handle(candle(earlier, second - 1))  # every symbol has a last candle, as when live
     broadcaster.handle(BroadcastTick())
     sink.frames = sink.publishes = 0

@@ -59,6 +59,7 @@ from candlecast.messages import (
     Regroup,
     ReplayTo,
     SecondElapsed,
+    SymbolActivated,
     SymbolDeactivated,
     Trade,
     TradesArrived,
@@ -160,6 +161,7 @@ class BroadcasterActor(Actor):
         self._trade_interval_s = trade_interval_s
         self._linger: CandleLinger[_FanOut] = CandleLinger(candle_linger_s)
         self._closed_seconds = ClosedSeconds()
+        self._active: set[str] = set()  # symbols subscribed upstream: whose candles are for clients
         self._ticker = Ticker("broadcast-tick", tick_s, self.actor_ref, BroadcastTick)
         self._ticks = 0
         self._replayed = 0
@@ -182,6 +184,8 @@ class BroadcasterActor(Actor):
 
     def handle(self, message: Any) -> Any:
         match message:
+            case Candle(symbol=symbol) | GapEvent(symbol=symbol) if symbol not in self._active:
+                pass  # sent by an aggregator stopping as its symbol was removed: for no one now
             case Candle(symbol=symbol, open_time=open_time):
                 # A newer revision of a candle still waiting replaces it, at the newest place.
                 self._events.pop((symbol, open_time), None)
@@ -218,7 +222,10 @@ class BroadcasterActor(Actor):
                     self._forget(client_id)
             case WriterCounters(writer=index):
                 self._writer_counters[index] = message
+            case SymbolActivated(symbol=symbol):
+                self._active.add(symbol)
             case SymbolDeactivated(symbol=symbol):
+                self._active.discard(symbol)
                 self._recent.forget(symbol)
                 self._closed_seconds.forget(symbol)
                 self._trade_ids.pop(symbol, None)

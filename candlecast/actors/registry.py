@@ -138,12 +138,14 @@ class RegistryActor(Actor):
             self._deactivate(symbol)
 
     def _activate(self, symbol: str) -> None:
+        # Before the aggregator exists: what it sends them comes after.
+        for owner in (self._store, self._broadcaster):
+            owner.tell(SymbolActivated(symbol=symbol))
         aggregator = AggregatorActor.start(
             self._aggregator_pool, symbol, self._settings.empty_candles, self._settings.backfill_window_s,
             self._broadcaster, self._store, self._backfill,
         )
         self._aggregators[symbol] = aggregator
-        self._store.tell(SymbolActivated(symbol=symbol))
         self._clock.tell(AggregatorsChanged(aggregators=tuple(self._aggregators.items())))
         connection = self._connection_with_room()
         connection.symbols.add(symbol)

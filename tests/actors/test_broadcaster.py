@@ -1,5 +1,7 @@
 """The broadcaster publishes a second's candles the moment its last symbol closes it, without
-waiting for its tick; a second some symbol has yet to close waits (for the tick's linger)."""
+waiting for its tick; a second some symbol has yet to close waits (for the tick's linger). A
+candle of a symbol already removed (its aggregator was still closing it) reaches no one and
+holds no second."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pytest
 from candlecast import subscriptions
 from candlecast.actors.broadcaster import BroadcasterActor, ClientLimits
 from candlecast.candles import empty_candle
-from candlecast.messages import ClientConnected, GetBroadcastStats, Publish, SymbolDeactivated
+from candlecast.messages import ClientConnected, GetBroadcastStats, Publish, SymbolActivated, SymbolDeactivated
 from tests.recorder import Recorder
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
@@ -33,6 +35,8 @@ def writer() -> Iterator[Any]:
 def broadcaster(writer: Any) -> Iterator[Any]:
     limits = ClientLimits(max_clients=10, max_clients_per_address=10, max_subscriptions=10, backlog_bytes=1 << 20, stall_timeout_s=10.0)
     ref = BroadcasterActor.start(limits, candle_linger_s=NEVER_S, start_writer=lambda index, _: writer, tick_s=NEVER_S)
+    for symbol in SYMBOLS:
+        ref.tell(SymbolActivated(symbol))
     ref.tell(ClientConnected(1, None, "127.0.0.1", subscriptions.pairs(list(SYMBOLS), [subscriptions.CANDLE])))
     yield ref
     ref.stop()
@@ -67,5 +71,13 @@ def test_a_second_goes_out_when_its_last_symbol_closes_it(broadcaster: Any, writ
 def test_a_symbol_removed_no_longer_holds_a_second(broadcaster: Any, writer: Any) -> None:
     close(broadcaster, SECOND)
     broadcaster.tell(SymbolDeactivated(symbol="SOLUSDT"))
+    close(broadcaster, SECOND + 1, SYMBOLS[-1:])  # its aggregator, stopping, closed one more second
+    assert published(broadcaster, writer) == []
     close(broadcaster, SECOND + 1, SYMBOLS[:-1])
-    assert published(broadcaster, writer)[-1][-2:] == [("BTCUSDT", (SECOND + 1) * 1000), ("ETHUSDT", (SECOND + 1) * 1000)]
+    seconds = [event for publish in published(broadcaster, writer) for event in publish]
+    assert ("SOLUSDT", (SECOND + 1) * 1000) not in seconds, "for no one: its symbol is gone"
+    assert seconds[-2:] == [("BTCUSDT", (SECOND + 1) * 1000), ("ETHUSDT", (SECOND + 1) * 1000)]
+
+    close(broadcaster, SECOND + 2, SYMBOLS[:-1])
+    assert published(broadcaster, writer)[-1] == [(s, (SECOND + 2) * 1000) for s in SYMBOLS[:-1]], \
+        "the late candle left nothing behind to wait for"
