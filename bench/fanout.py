@@ -3,7 +3,7 @@ what each client costs the server.
 
     python -m bench.fanout [--clients 1000,5000,10000] [--seconds 10] [--no-stalled]
                            [--symbols 10 [--per-client K]] [--server-arg=--ws-compression=true ...]
-                           [--server-cpus LIST]
+                           [--server-cpus LIST] [--client-cpus LIST]
 
 Each step starts a fresh ``run.py --simulate`` (``--symbols``, 10 by default, of the simulator's
 20; logging at warning) as a process of its own and connects N clients, each subscribed to the
@@ -41,7 +41,8 @@ until the server drops it.
 The clients share the machine's cores with the server, as in ``bench.rest``; the CPU figures are
 the server's alone. ``--server-arg`` (repeatable) is passed to ``run.py`` last, so other
 connection settings can be compared on the same load; ``--server-cpus`` confines the server
-process to those CPUs (``taskset``), the clients keeping every CPU.
+process to those CPUs (``taskset``), ``--client-cpus`` the client processes: with both, each
+side has CPUs of its own, as clients on other machines would leave the server its cores.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ from typing import Any, Iterator
 
 from bench import daemon, swarm
 from bench.figures import machine, percentile
+from candlecast.cpu_affinity import parse_cpu_list
 from candlecast.sim.listing import LISTING, TRADING
 
 LISTED = tuple(spec.symbol for spec in LISTING if spec.status == TRADING)
@@ -139,7 +141,7 @@ HEADER = (f"{'clients':>16} {'connected':>9} {'frames/s':>9} {'p50 ms':>7} {'p99
 class Swarms:
     """The client processes and their pipes; every request waits for all answers, bounded."""
 
-    def __init__(self, count: int, symbols: tuple[str, ...]) -> None:
+    def __init__(self, count: int, symbols: tuple[str, ...], cpus: tuple[int, ...]) -> None:
         context = multiprocessing.get_context("spawn")
         self._pipes = []
         self._processes = []
@@ -148,6 +150,8 @@ class Swarms:
             process = context.Process(target=swarm.run_swarm, args=(child, list(symbols)),
                                       name=f"fanout-clients-{index}", daemon=True)
             process.start()
+            if cpus:
+                os.sched_setaffinity(process.pid, cpus)  # type: ignore[arg-type]  # started, so it has one
             child.close()
             self._pipes.append(parent)
             self._processes.append(process)
@@ -482,7 +486,13 @@ def main() -> None:
                         help="passed to run.py, e.g. --server-arg=--ws-compression=true (repeatable)")
     parser.add_argument("--server-cpus", default="", metavar="LIST",
                         help="run the server on these CPUs only (taskset's list, e.g. 1)")
+    parser.add_argument("--client-cpus", default="", metavar="LIST",
+                        help="run the client processes on these CPUs only (taskset's list, e.g. 0)")
     args = parser.parse_args()
+    try:
+        client_cpus = parse_cpu_list(args.client_cpus)
+    except ValueError as exc:
+        parser.error(f"--client-cpus: {exc}")
     args.per_client = args.per_client or args.symbols
     if not 1 <= args.per_client <= args.symbols <= len(LISTED):
         parser.error(f"need 1 <= --per-client <= --symbols <= {len(LISTED)}")
@@ -493,9 +503,10 @@ def main() -> None:
     print(f"load average at start {os.getloadavg()[0]:.2f}; {len(args.market)} symbols, {args.per_client} per client, "
           f"candle channel, "
           f"{args.seconds} s windows, {args.workers} client processes; server flags: {args.server_arg or 'defaults'}"
-          + (f"; server on CPU {args.server_cpus} only" if args.server_cpus else ""))
+          + (f"; server on CPU {args.server_cpus} only" if args.server_cpus else "")
+          + (f"; clients on CPU {args.client_cpus} only" if client_cpus else ""))
     results: list[Window] = []
-    swarms = Swarms(args.workers, args.market)
+    swarms = Swarms(args.workers, args.market, client_cpus)
     try:
         for clients in steps:
             try:
