@@ -14,7 +14,7 @@ broadcaster hears of a second once every symbol has closed it.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.actors.poller import Poller
@@ -105,11 +105,12 @@ class ClockActor(Actor):
                 self._due = second
                 self._close_due()
             case ReaderBehind(reader=reader, second=None):
-                self._behind.pop(reader, None)
-                self._close_due()
+                self._release(self._behind.pop(reader, None))
             case ReaderBehind(reader=reader, second=int(second), symbols=symbols):
+                previous = self._behind.get(reader)
                 self._behind[reader] = (second, symbols, self._monotonic())
-                self._close_due()
+                if previous is not None and previous[0] < second:
+                    self._release(previous)
             case AggregatorsChanged(aggregators=aggregators):
                 self._aggregators = dict(aggregators)
                 self._told = {symbol: told for symbol, told in self._told.items() if symbol in self._aggregators}
@@ -119,31 +120,42 @@ class ClockActor(Actor):
                 self._timer.offset_ms = offset
         return None
 
-    def _close_due(self) -> None:
-        """Tell each aggregator the latest second that is due and that no reader of its symbol
-        behind its socket is still reading."""
+    def _release(self, hold: tuple[int, frozenset[str], float] | None) -> None:
+        """A reader's hold ended or moved on: only its symbols may close more, and only if it
+        held any second that is due. A reader a little behind, within the seconds not yet due,
+        says so many times a second; each costs a look at nothing."""
+        if hold is not None and self._due is not None and hold[0] <= self._due:
+            self._close_due(hold[1])
+
+    def _close_due(self, symbols: Iterable[str] | None = None) -> None:
+        """Tell the aggregators of ``symbols`` (None: every one) the latest second that is due
+        and that no reader of their symbol behind its socket is still reading."""
         if self._due is None:
             return
         due = self._due
         now = self._monotonic()
-        held: dict[str, int] = {}  # symbol -> the latest second it may close, below due
-        for reader, (second, symbols, said_at) in list(self._behind.items()):
+        for reader, (_, _, said_at) in list(self._behind.items()):
             if now - said_at > STUCK_AFTER_S:
                 self.log.warning("upstream reader stopped reporting; seconds close without it", reader=reader)
                 del self._behind[reader]
-                continue
-            for symbol in symbols:
-                held[symbol] = min(held.get(symbol, due), second - 1)
+        holds = [(second - 1, reading) for second, reading, _ in self._behind.values() if second <= due and reading]
+        aggregators = self._aggregators
         elapsed: dict[int, SecondElapsed] = {}  # one message per second told, shared by its aggregators
-        for symbol, aggregator in self._aggregators.items():
-            closable = held.get(symbol, due)
+        for symbol in aggregators if symbols is None else symbols:
+            aggregator = aggregators.get(symbol)
+            if aggregator is None:
+                continue
+            closable = due
+            for held_to, reading in holds:
+                if held_to < closable and symbol in reading:
+                    closable = held_to
             if closable > self._told.get(symbol, closable - 1):
                 self._told[symbol] = closable
                 told = elapsed.get(closable)
                 if told is None:
                     told = elapsed[closable] = SecondElapsed(second=closable)
                 tell_if_alive(aggregator, told)  # a removed one: AggregatorsChanged is on its way
-        closed_by_all = min(held.values(), default=due)
+        closed_by_all = min([due, *(held_to for held_to, _ in holds)])
         if self._told_all is None or closed_by_all > self._told_all:
             self._told_all = closed_by_all
             if self._broadcaster is not None:
