@@ -88,6 +88,12 @@ def test_a_reader_behind_holds_only_its_own_symbols(simulator: Simulator) -> Non
         assert clock.ask(GetClockStats()) == {"readers_behind": 1, "seconds_waiting": 3}
         clock.ask(ReaderBehind("upstream-1.1", None))
         assert told(behind) == [11, 14] and told(on_time) == [13, 14] and told(broadcaster) == [11, 14]
+        clock.ask(ReaderBehind("upstream-1.1", 15, frozenset({"BTCUSDT"})))  # behind, in a second not yet due
+        assert told(behind) == [11, 14]
+        clock.ask(SecondElapsed(second=15))
+        assert told(behind) == [11, 14] and told(on_time) == [13, 14, 15], "15 due now: held for the reader"
+        clock.ask(ReaderBehind("upstream-1.1", 16, frozenset({"BTCUSDT"})))
+        assert told(behind) == [11, 14, 15] and told(broadcaster) == [11, 14, 15], "read past 15: it closes"
     finally:
         for actor in (clock, behind, on_time, broadcaster):
             actor.stop()
