@@ -12,6 +12,7 @@ import structlog
 
 from candlecast.cpu_affinity import threads_started_on
 from candlecast.logs import configure_logging
+from candlecast.open_files import OTHER_DESCRIPTORS, raise_open_files_limit
 from candlecast.settings import parse_settings
 from candlecast.system import start_system
 
@@ -20,6 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = parse_settings(argv)
     configure_logging(settings.log_format, settings.log_level)
     log = structlog.get_logger("candlecast.run")
+    open_files = raise_open_files_limit()
+    if open_files is not None:
+        before, after = open_files
+        if after != before:
+            log.info("open files limit raised", before=before, after=after)
+        if after < settings.ws_max_clients + OTHER_DESCRIPTORS:
+            log.warning("open files limit below what --ws-max-clients needs; clients past it are refused",
+                        limit=after, ws_max_clients=settings.ws_max_clients)
     stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop_requested.set())

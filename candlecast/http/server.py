@@ -29,11 +29,20 @@ REQUEST_THREADS = 128
 REQUESTS_PER_ADDRESS = REQUEST_THREADS // 2
 
 
+# waitress stops accepting at its connection limit (100 by default) and closes an idle
+# connection only after 120 s: a client leaking keep-alive connections, or anyone holding 100
+# open, had every other REST client wait. Idle connections cost a descriptor each, no thread.
+REST_CONNECTION_LIMIT = 1000
+REST_IDLE_TIMEOUT_S = 30
+REST_IDLE_CHECK_S = 5
+
+
 def rest_server(app: falcon.App, host: str, port: int, max_body_bytes: int) -> WaitressThread:
     """The REST port's waitress, built in one place so the REST benchmark's bare-app ceiling
     runs on exactly the settings the daemon uses."""
     return WaitressThread(
         app, host, port, name="rest-server", threads=8, ident="candlecast",
+        connection_limit=REST_CONNECTION_LIMIT, channel_timeout=REST_IDLE_TIMEOUT_S, cleanup_interval=REST_IDLE_CHECK_S,
         # A backstop only: the app answers oversized bodies itself, with JSON.
         max_request_body_size=max(WAITRESS_BODY_BACKSTOP, max_body_bytes), clear_untrusted_proxy_headers=True,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from decimal import Decimal
 from typing import Iterator
@@ -176,3 +177,15 @@ def test_rest_answers_with_descriptors_past_1024(system: RunningSystem, descript
     """New REST connections get descriptors select() cannot watch; waitress must poll them instead."""
     for _ in range(3):
         assert request("GET", system.rest_url + "/").status == 200
+
+
+def test_idle_connections_do_not_lock_other_clients_out(system: RunningSystem) -> None:
+    """A client that opens connections and leaves them idle (a leak, or on purpose) past
+    waitress's default limit of 100 must not keep others from an answer."""
+    host, port = system.rest_url.removeprefix("http://").split(":")
+    idle = [socket.create_connection((host, int(port)), timeout=5) for _ in range(150)]
+    try:
+        assert request("GET", system.rest_url + "/symbols").status == 200
+    finally:
+        for connection in idle:
+            connection.close()

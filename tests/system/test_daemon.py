@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -20,12 +21,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Daemon:
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, open_files: int | None = None) -> None:
+        """``open_files``: the soft open-file limit it starts with, as a system might set it."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             [sys.executable, "run.py", "--http-port", "0", "--ws-port", "0", "--host", "127.0.0.1",
              "--log-format", "json", *args],
             cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+            preexec_fn=None if open_files is None else lambda: lower_open_files(open_files),
         )
         self.lines: list[dict[str, Any]] = []
 
@@ -48,12 +51,24 @@ class Daemon:
         return self.process.returncode, time.monotonic() - started, rest
 
 
+def lower_open_files(soft: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+
+def open_files_limits(pid: int) -> tuple[int, int]:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return int(soft), int(hard)
+    raise AssertionError("no open files line")
+
+
 @pytest.fixture
 def daemon_factory() -> Iterator[Any]:
     started: list[Daemon] = []
 
-    def start(*args: str) -> Daemon:
-        daemon = Daemon(*args)
+    def start(*args: str, open_files: int | None = None) -> Daemon:
+        daemon = Daemon(*args, open_files=open_files)
         started.append(daemon)
         return daemon
 
@@ -103,3 +118,18 @@ def test_without_upstream_rest_answers_and_warnings_have_no_traceback(daemon_fac
     warnings = [json.loads(line) for line in rest.splitlines() if line.startswith("{")] + daemon.lines
     assert sum(1 for w in warnings if w.get("event") == "upstream unavailable, retrying") >= 2
     assert "Traceback" not in rest and not any("exception" in w for w in warnings)
+
+
+@pytest.mark.skipif(not Path("/proc/self/limits").exists(), reason="reads the limit from /proc (Linux)")
+def test_the_daemon_raises_its_open_files_limit_to_the_systems(daemon_factory: Any) -> None:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY or hard <= 256:
+        pytest.skip(f"the hard open-files limit here is {hard}: nothing to raise to")
+    daemon = daemon_factory("--ws-max-clients", str(1 << 30), open_files=256)
+    raised = daemon.read_until("open files limit raised")
+    assert raised["before"] == 256 and raised["after"] == hard
+    assert open_files_limits(daemon.process.pid) == (hard, hard)
+    warning = daemon.read_until("open files limit below what --ws-max-clients needs; clients past it are refused")
+    assert warning["limit"] == hard and warning["ws_max_clients"] == 1 << 30
+    code, _, _ = daemon.stop(signal.SIGTERM)
+    assert code == 0

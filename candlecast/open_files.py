@@ -1,0 +1,31 @@
+"""The daemon's open-file limit, raised at start to what the system allows.
+
+Every WebSocket client, REST connection and upstream socket is a file descriptor. Many systems
+start a process with a soft limit of 1,024 under a far higher hard limit, and the default
+``--ws-max-clients`` of 10,000 would then fail near the 1,000th client with "too many open
+files". As servers built for many connections do (nginx's ``worker_rlimit_nofile``), the
+daemon raises its own soft limit to the hard one; past that only the operator can help.
+"""
+
+from __future__ import annotations
+
+import sys
+
+# Beyond WebSocket clients: REST connections, upstream sockets, the listeners, logs.
+OTHER_DESCRIPTORS = 1200
+
+
+def raise_open_files_limit() -> tuple[int, int] | None:
+    """Soft limit up to the hard one: (before, after); None where there is no such limit."""
+    if sys.platform == "win32":
+        return None
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft == hard:  # infinity: macOS, where the kernel caps it anyway
+        return soft, soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        return soft, soft
+    return soft, hard
