@@ -11,6 +11,7 @@ from contextlib import ExitStack
 import structlog
 
 from candlecast.cpu_affinity import threads_started_on
+from candlecast.http.server import ListenError
 from candlecast.logs import configure_logging
 from candlecast.open_files import OTHER_DESCRIPTORS, raise_open_files_limit
 from candlecast.settings import parse_settings
@@ -45,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
             running.callback(simulator.stop)
             log.info("simulator running", rest_url=simulator.rest_url, stream_url=simulator.stream_url)
             settings = dataclasses.replace(settings, stream_url=simulator.stream_url, rest_url=simulator.rest_url)
-        system = start_system(settings)
+        try:
+            system = start_system(settings)
+        except ListenError as exc:
+            log.error("cannot start", error=str(exc))
+            return 1
         running.callback(system.stop)
         stop_requested.wait()
         log.info("shutting down")

@@ -1,14 +1,16 @@
 """The actor that owns both listeners, waitress for REST and the WebSocket port, and the
 thread that reads every WebSocket client.
 
-Binding happens at construction (so the system knows the ports before anything starts);
+Binding happens at construction (so the system knows the ports before anything starts, and a
+port that cannot be had ends the start with a ``ListenError`` naming it);
 serving starts in on_start on threads of the listeners' own, and on_stop closes both,
 telling the broadcaster to close every WebSocket client first.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 import falcon
 
@@ -48,6 +50,18 @@ def rest_server(app: falcon.App, host: str, port: int, max_body_bytes: int) -> W
     )
 
 
+class ListenError(Exception):
+    """A port could not be listened on (taken, or not ours to take); the message names it."""
+
+
+@contextlib.contextmanager
+def _listening(what: str, host: str, port: int) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise ListenError(f"cannot listen on {host}:{port} for {what}: {exc.strerror or exc}") from exc
+
+
 class HttpServerActor(Actor):
     def __init__(
         self,
@@ -61,11 +75,17 @@ class HttpServerActor(Actor):
         reader: ClientReader,
     ) -> None:
         super().__init__(actor="http")
-        self._rest = rest_server(app, host, http_port, max_body_bytes)
-        self._websocket = UpgradeListener(
-            app, host, ws_port, "websocket-listener", handshake_timeout_s, REQUEST_THREADS, REQUESTS_PER_ADDRESS,
-            on_refused=lambda peer: tell_if_alive(broadcaster, UpgradeRefused(peer)),
-        )
+        with _listening("REST", host, http_port):
+            self._rest = rest_server(app, host, http_port, max_body_bytes)
+        try:
+            with _listening("WebSocket", host, ws_port):
+                self._websocket = UpgradeListener(
+                    app, host, ws_port, "websocket-listener", handshake_timeout_s, REQUEST_THREADS, REQUESTS_PER_ADDRESS,
+                    on_refused=lambda peer: tell_if_alive(broadcaster, UpgradeRefused(peer)),
+                )
+        except ListenError:
+            self._rest.stop()  # bound, never started: its port goes back
+            raise
         self._broadcaster = broadcaster
         self._reader = reader
 

@@ -9,6 +9,7 @@ from typing import Iterator
 
 import pytest
 
+from candlecast.http.server import ListenError
 from candlecast.sim import Simulator
 from candlecast.system import RunningSystem, start_system
 from tests.clients import Reply, request, wait_for
@@ -189,3 +190,17 @@ def test_idle_connections_do_not_lock_other_clients_out(system: RunningSystem) -
     finally:
         for connection in idle:
             connection.close()
+
+
+def test_a_websocket_port_taken_lets_the_rest_port_go_again(simulator: Simulator) -> None:
+    """The REST port is bound first; a start ended by the WebSocket port must not keep it."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            rest_port = probe.getsockname()[1]
+        with pytest.raises(ListenError, match=f"127.0.0.1:{taken.getsockname()[1]} for WebSocket"):
+            start_system(settings_for(simulator, http_port=rest_port, ws_port=taken.getsockname()[1]))
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", rest_port))

@@ -133,3 +133,23 @@ def test_the_daemon_raises_its_open_files_limit_to_the_systems(daemon_factory: A
     assert warning["limit"] == hard and warning["ws_max_clients"] == 1 << 30
     code, _, _ = daemon.stop(signal.SIGTERM)
     assert code == 0
+
+
+@pytest.mark.parametrize("taken_flag", ["--http-port", "--ws-port"])
+def test_a_port_already_taken_ends_the_start_with_an_error_naming_it(taken_flag: str) -> None:
+    """No traceback: one error line naming the port, and exit code 1."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        taken_port = taken.getsockname()[1]
+        other_flag = "--ws-port" if taken_flag == "--http-port" else "--http-port"
+        other_port = closed_port()
+        finished = subprocess.run(
+            [sys.executable, "run.py", "--simulate", "--host", "127.0.0.1", "--log-format", "json",
+             taken_flag, str(taken_port), other_flag, str(other_port)],
+            cwd=ROOT, capture_output=True, text=True, timeout=30,
+        )
+    assert finished.returncode == 1 and "Traceback" not in finished.stderr, finished.stderr
+    errors = [json.loads(line) for line in finished.stderr.splitlines() if '"cannot start"' in line]
+    assert len(errors) == 1 and f"127.0.0.1:{taken_port}" in errors[0]["error"], finished.stderr
+    assert "Address already in use" in errors[0]["error"]
