@@ -55,10 +55,15 @@ def respond_encoded(resp: falcon.Response, body: bytes) -> None:
     resp.data = body
 
 
+# A symbol has at most 20 characters; what is echoed of a longer one in an error is cut here.
+ECHOED_CHARS = 40
+
+
 def path_symbol(raw: str) -> str:
     symbol = normalize_symbol(raw)
     if not is_valid_symbol(symbol):
-        raise falcon.HTTPBadRequest(title="Invalid symbol", description=f"{raw!r} is not a symbol")
+        shown = raw if len(raw) <= ECHOED_CHARS else raw[:ECHOED_CHARS] + "..."
+        raise falcon.HTTPBadRequest(title="Invalid symbol", description=f"{shown!r} is not a symbol")
     return symbol
 
 

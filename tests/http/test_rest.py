@@ -204,3 +204,8 @@ def test_a_websocket_port_taken_lets_the_rest_port_go_again(simulator: Simulator
             start_system(settings_for(simulator, http_port=rest_port, ws_port=taken.getsockname()[1]))
     with socket.socket() as again:
         again.bind(("127.0.0.1", rest_port))
+
+
+def test_an_overlong_symbol_is_refused_without_echoing_it_whole(system: RunningSystem) -> None:
+    error = assert_error(request("GET", system.rest_url + "/ohlc/" + "A" * 20_000), 400)
+    assert error["error"] == "Invalid symbol" and error["detail"] == f"'{'A' * 40}...' is not a symbol"
