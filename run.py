@@ -11,7 +11,7 @@ from contextlib import ExitStack
 import structlog
 
 from candlecast.cpu_affinity import threads_started_on
-from candlecast.http.server import ListenError
+from candlecast.http.server import REST_CONNECTION_LIMIT, ListenError
 from candlecast.logs import configure_logging
 from candlecast.open_files import OTHER_DESCRIPTORS, raise_open_files_limit
 from candlecast.settings import parse_settings
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         before, after = open_files
         if after != before:
             log.info("open files limit raised", before=before, after=after)
-        if after < settings.ws_max_clients + OTHER_DESCRIPTORS:
+        if after < settings.ws_max_clients + REST_CONNECTION_LIMIT + OTHER_DESCRIPTORS:
             log.warning("open files limit below what --ws-max-clients needs; clients past it are refused",
                         limit=after, ws_max_clients=settings.ws_max_clients)
     stop_requested = threading.Event()

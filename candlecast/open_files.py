@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import sys
 
-# Beyond WebSocket clients: REST connections, upstream sockets, the listeners, logs.
-OTHER_DESCRIPTORS = 1200
+# Beyond WebSocket clients and REST connections: upstream sockets, the listeners, logs.
+OTHER_DESCRIPTORS = 200
 
 
 def raise_open_files_limit() -> tuple[int, int] | None:
