@@ -180,7 +180,13 @@ class ExchangeHub(Actor):
         return None
 
     def _read(self, symbol: str) -> TradeRecord:
-        return self._records.get(symbol) or TradeRecord()
+        return self._records.get(symbol) or TradeRecord(self._config.kept_trades)
+
+    def _record(self, symbol: str) -> TradeRecord:
+        record = self._records.get(symbol)
+        if record is None:
+            record = self._records[symbol] = TradeRecord(self._config.kept_trades)
+        return record
 
     def _stats(self) -> SimulatorStats:
         return SimulatorStats(
@@ -250,7 +256,7 @@ class ExchangeHub(Actor):
 
     def _publish(self, trades: tuple[Trade, ...]) -> None:
         for trade in trades:
-            self._records.setdefault(trade.symbol, TradeRecord()).append(trade)
+            self._record(trade.symbol).append(trade)
         event_time = self._clock()
         named = [(trade, stream_name(trade.symbol)) for trade in trades if not self._skipped(trade)]
         frames: dict[tuple[int, bool], str] = {}

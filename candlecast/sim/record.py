@@ -2,8 +2,8 @@
 
 Trades are grouped into aggregate trades as they arrive (consecutive trades with the same
 price, side and time, as one taker order filling several makers), so ``aggTrades`` ids stay
-stable however often they are asked for. The oldest trades are dropped past ``limit`` so a
-long-running simulator does not grow without bound.
+stable however often they are asked for. The oldest trades are dropped past ``limit``
+(``SimulatorConfig.kept_trades``) so a long-running simulator does not grow without bound.
 """
 
 from __future__ import annotations
@@ -16,9 +16,6 @@ import msgspec
 from candlecast.binance import rest_agg_trade, rest_trade
 from candlecast.messages import Trade
 
-# Per symbol: hours of trades at the default rate, a bounded memory for a long-running demo.
-HISTORY_LIMIT = 100_000
-
 
 class _Aggregate(msgspec.Struct, frozen=True):
     agg_id: int
@@ -28,7 +25,7 @@ class _Aggregate(msgspec.Struct, frozen=True):
 
 
 class TradeRecord:
-    def __init__(self, limit: int = HISTORY_LIMIT) -> None:
+    def __init__(self, limit: int) -> None:
         self._limit = limit
         self._trades: list[Trade] = []
         self._aggregates: list[_Aggregate] = []

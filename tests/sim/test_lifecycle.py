@@ -57,6 +57,8 @@ def test_configuration_is_checked() -> None:
         Simulator(SimulatorConfig(symbols=("LUNAUSDT",)))
     with pytest.raises(ValueError):
         SimulatorConfig(trades_per_second=0)
+    with pytest.raises(ValueError):
+        SimulatorConfig(kept_trades=0)
     with pytest.raises(RuntimeError):
         Simulator(SimulatorConfig()).rest_url  # noqa: B018
 

@@ -13,6 +13,7 @@ import pytest
 from candlecast import binance
 from candlecast.messages import Trade
 from candlecast.sim import Simulator
+from tests.clients import wait_for
 from tests.sim.conftest import now_ms, wait_for_trades
 
 OFFSET_MS = 90_000
@@ -103,6 +104,16 @@ def check_agg_trades(sim: Simulator) -> None:
     assert any(row["l"] > row["f"] for row in rows), "bursts give multi-trade aggregates"
     second = rows[1]["a"]
     assert get(sim, f"/api/v3/aggTrades?symbol=BTCUSDT&fromId={second}&limit=2")[1] == rows[1:3]
+
+
+def test_a_long_run_keeps_only_the_newest_trades(make_sim: Any) -> None:
+    sim = make_sim(symbols=("BTCUSDT",), trades_per_second=200.0, kept_trades=40)
+    first_id = wait_for_trades(sim, "BTCUSDT", 1)[0].trade_id
+    kept = wait_for(lambda: (trades := sim.trades("BTCUSDT"))[-1].trade_id > first_id + 200 and trades)
+    assert 40 <= len(kept) <= 50, "forgotten in steps of a quarter of the limit"
+    assert [t.trade_id for t in kept] == list(range(kept[0].trade_id, kept[0].trade_id + len(kept)))
+    status, rows = get(sim, f"/api/v3/historicalTrades?symbol=BTCUSDT&fromId={first_id}&limit=5")
+    assert status == 200 and rows[0]["id"] >= kept[0].trade_id > first_id, "from the oldest still kept"
 
 
 ERRORS = [
