@@ -11,6 +11,8 @@ candles a second would take this process's CPU and wait for its interpreter lock
 latency measured would be the consumer's). For each step it prints the target rate, the trades/s
 the generator wrote (less than the target when this process did not read them: the generator
 makes no stale backlog), the trades/s published in candles when first published (revision 0),
+how many symbols traded in a second on average (candles with trades; every symbol, as the
+generator spreads its trades evenly),
 CPU of this process per published trade and as a share of one core, RSS, and candle latency
 (arrival minus the end of the candle's second) p50/p99. A step is sustained when the published
 count keeps up with the target and latency does not grow. ``--cpus`` is the daemon's flag: candlecast
@@ -101,7 +103,7 @@ def main() -> None:
     print(f"{args.symbols} symbols, {args.seconds:g} s per step, --thread-switch-ms {args.thread_switch_ms:g}, "
           f"--ws-candle-linger-ms {args.ws_candle_linger_ms}"
           + (f", --cpus {','.join(map(str, args.cpus))}" if args.cpus else ""))
-    print(f"{'target/s':>9} {'sent/s':>9} {'published/s':>12} {'CPU/trade':>10} {'CPU':>6} {'RSS':>8} {'p50':>8} {'p99':>8}")
+    print(f"{'target/s':>9} {'sent/s':>9} {'published/s':>12} {'trading':>8} {'CPU/trade':>10} {'CPU':>6} {'RSS':>8} {'p50':>8} {'p99':>8}")
     try:
         for target in (int(r) for r in args.rates.split(",")):
             generator.rate.value = target
@@ -117,10 +119,11 @@ def main() -> None:
             seen.extend(counter.recv())
             window = [(t, n, lat) for t, n, lat in seen if start_second * 1000 <= t < end_second * 1000]
             published = sum(n for _, n, _ in window) / args.seconds
+            trading = sum(1 for _, n, _ in window if n) / args.seconds
             latencies = [lat for _, _, lat in window]
             p50 = percentile(latencies, 0.5) if latencies else float("nan")
             p99 = percentile(latencies, 0.99) if latencies else float("nan")
-            print(f"{target:>9,} {sent:>9,.0f} {published:>12,.0f} {cpu / max(1.0, published * args.seconds) * 1e6:>8.1f}us "
+            print(f"{target:>9,} {sent:>9,.0f} {published:>12,.0f} {trading:>8,.0f} {cpu / max(1.0, published * args.seconds) * 1e6:>8.1f}us "
                   f"{cpu / args.seconds * 100:>5.0f}% {rss_mib():>6.0f}MiB {p50:>6.0f}ms {p99:>6.0f}ms", flush=True)
     finally:
         generator.rate.value = 0

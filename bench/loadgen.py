@@ -80,6 +80,7 @@ class _Stream:
         self._next_ids = next_ids
         self._ws = WSConnection(ConnectionType.SERVER)
         self._streams: list[str] = []
+        self._turn = 0  # the stream the next trade goes to: every stream trades at the same rate
         self._owed = 0.0
         self._last_write = time.monotonic()
         self._partial = ""
@@ -137,13 +138,14 @@ class _Stream:
         now = time.time_ns() // 1_000_000
         frames = []
         for index in range(count):
-            stream = self._streams[index % len(self._streams)]
+            stream = self._streams[(self._turn + index) % len(self._streams)]
             symbol = stream.split("@")[0].upper()
             trade_id = self._next_ids.get(symbol, 1)
             self._next_ids[symbol] = trade_id + 1
             text = FRAME.format(stream=stream, now=now, symbol=symbol, id=trade_id,
                                 price=f"{100 + trade_id % 100}.00000000", maker="true" if index % 2 else "false")
             frames.append(text_frame(text.encode()))
+        self._turn = (self._turn + count) % len(self._streams)
         self._sock.sendall(b"".join(frames))
         with self._sent.get_lock():
             self._sent.value += count
