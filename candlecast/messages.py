@@ -355,6 +355,10 @@ class GetGapStats(Query):
     """Answered with {symbol: {"opened", "recovered", "unrecoverable", "open"}}."""
 
 
+class GetHistoryStats(Query):
+    """Answered with {"symbols", "candles"}: the closed candles the store keeps."""
+
+
 # --- broadcaster ---------------------------------------------------------------------------
 
 

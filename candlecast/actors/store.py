@@ -20,6 +20,7 @@ from candlecast.messages import (
     GapEvent,
     GetCandles,
     GetGapStats,
+    GetHistoryStats,
     GetLatestCandle,
     GetTick,
     SymbolActivated,
@@ -56,6 +57,8 @@ class StoreActor(Actor):
                              "open": c["gap"] - c["recovered"] - c["unrecoverable"]}
                     for symbol, c in self._gaps.items()
                 }
+            case GetHistoryStats():
+                return {"symbols": len(self._candles), "candles": sum(len(history) for history in self._candles.values())}
             case TradesArrived(trades=trades):
                 self._latest.publish_trades(trades)
             case SymbolActivated(symbol=symbol):

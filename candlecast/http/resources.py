@@ -21,6 +21,7 @@ from candlecast.messages import (
     GetBroadcastStats,
     GetCandles,
     GetGapStats,
+    GetHistoryStats,
     GetLatestCandle,
     GetTick,
     GetUpstreamStatus,
@@ -29,6 +30,7 @@ from candlecast.messages import (
     RemoveSymbol,
     UpstreamStatus,
 )
+from candlecast.process_stats import process_stats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +134,8 @@ class HealthResource(Resource):
             "status": "ok" if status.connected else "degraded",
             "upstream": upstream,
             "websocket": self._actors.ask(self._actors.broadcaster, GetBroadcastStats()),
+            "history": self._actors.ask(self._actors.store, GetHistoryStats()),
+            "process": process_stats(),
         })
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import threading
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -209,3 +212,17 @@ def test_a_websocket_port_taken_lets_the_rest_port_go_again(simulator: Simulator
 def test_an_overlong_symbol_is_refused_without_echoing_it_whole(system: RunningSystem) -> None:
     error = assert_error(request("GET", system.rest_url + "/ohlc/" + "A" * 20_000), 400)
     assert error["error"] == "Invalid symbol" and error["detail"] == f"'{'A' * 40}...' is not a symbol"
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="process figures come from /proc (Linux)")
+def test_health_reports_the_history_kept_and_what_the_process_holds(system: RunningSystem) -> None:
+    wait_for(lambda: request("GET", system.rest_url + "/candles/BTCUSDT").json["count"] >= 2, timeout=15)
+    kept = sum(request("GET", system.rest_url + f"/candles/{s}?limit=3600").json["count"] for s in ("BTCUSDT", "ETHUSDT"))
+    health = request("GET", system.rest_url + "/health").json
+    assert health["history"]["symbols"] == 2
+    assert kept <= health["history"]["candles"] <= kept + 4, "what /candles serves, a second or two later"
+    process = health["process"]
+    rss = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    assert abs(process["rss_bytes"] - rss) < 16 << 20, (process["rss_bytes"], rss)
+    assert abs(process["threads"] - threading.active_count()) <= 4
+    assert abs(process["open_files"] - len(os.listdir("/proc/self/fd"))) <= 8
