@@ -16,8 +16,9 @@ class SimulatorConfig:
 
     ``kept_trades`` bounds each symbol's trade history, what REST serves. Binance keeps every
     trade; here each costs about 420 bytes, and at 100,000 a symbol a simulator left running
-    grew by about 90 KB a second towards 1 GB. 5,000 is about 10 minutes of a symbol at the default rate, far more than
-    a reconnecting gateway asks for, and at most about 50 MB for the 20 listed symbols.
+    grew by about 90 KB a second towards 1 GB. 5,000 is about 10 minutes of a symbol at the
+    default rate, far more than a reconnecting gateway asks for, and at most about 50 MB for
+    the 20 listed symbols.
     """
 
     host: str = "127.0.0.1"
