@@ -57,6 +57,7 @@ class Settings:
     ws_send_timeout_s: float = 10.0
     ws_max_message_bytes: int = 4096
     ws_message_rate: str = "10/second"
+    ws_max_message_frames: int = 16
     ws_max_clients: int = 10000
     ws_max_clients_per_ip: int = 1000
     ws_max_subscriptions: int = 1024
@@ -157,8 +158,9 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--ws-send-timeout-s", "ws_send_timeout_s", float,
      "close (1008) a client with data waiting whose socket accepts nothing this long"),
     ("--ws-max-message-bytes", "ws_max_message_bytes", int, "largest accepted client message (1009 above)"),
-    ("--ws-message-rate", "ws_message_rate", _limits, "messages (commands, pings, pongs) a WebSocket client may send, "
-     "'limits' notation (1008 above); empty disables"),
+    ("--ws-message-rate", "ws_message_rate", _limits, "frames (commands and their fragments, pings, pongs) a WebSocket "
+     "client may send, 'limits' notation (1008 above); empty disables"),
+    ("--ws-max-message-frames", "ws_max_message_frames", int, "frames (fragments) of one client message (1009 above)"),
     ("--ws-max-clients", "ws_max_clients", int, "WebSocket clients served at once (1013 above)"),
     ("--ws-max-clients-per-ip", "ws_max_clients_per_ip", int, "WebSocket clients per address (1008 above)"),
     ("--ws-max-subscriptions", "ws_max_subscriptions", int, "(symbol, channel) subscriptions per WebSocket client"),

@@ -105,6 +105,7 @@ def _start_actors(settings: Settings) -> RunningSystem:
         )
         reader = ClientReader(
             broadcaster, settings.ws_ping_interval_s, settings.ws_max_message_bytes, settings.ws_message_rate,
+            settings.ws_max_message_frames,
         )
         app = create_app(
             actors,

@@ -56,14 +56,19 @@ HOSTILE_CLOSED = {
 
 
 @pytest.fixture
-def watched(system: RunningSystem) -> Iterator[tuple[RunningSystem, WsClient]]:
-    """The system and a healthy client already receiving candles."""
-    healthy = WsClient(system.ws_url)
+def watched(simulator: Simulator) -> Iterator[tuple[RunningSystem, WsClient]]:
+    """A system taking messages big enough for a 5,000-digit number, and a healthy client
+    already receiving candles."""
+    system = start_system(settings_for(simulator, ws_max_message_bytes=16384))
     try:
-        healthy.until(lambda m: m["type"] == "candle")
-        yield system, healthy
+        healthy = WsClient(system.ws_url)
+        try:
+            healthy.until(lambda m: m["type"] == "candle")
+            yield system, healthy
+        finally:
+            healthy.close()
     finally:
-        healthy.close()
+        system.stop()
 
 
 def still_served(system: RunningSystem, healthy: WsClient, request_id: int) -> None:
