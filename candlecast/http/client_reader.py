@@ -125,7 +125,7 @@ class ClientReader(StoppableThread):
         """Serve until stopped; returns early only once the broadcaster is gone."""
         self._selector.register(self._wake_read, selectors.EVENT_READ)
         check_every = max(0.05, self._ping_interval_s / 4)
-        next_check = self._clock() + check_every
+        next_check = 0.0  # the first turn checks, and reads the clock where a failure is caught
         try:
             while not self.stopped.is_set():
                 try:
@@ -252,7 +252,8 @@ class ClientReader(StoppableThread):
         else:
             too_big = ""
         if too_big:
-            self._let_go(client, "message too big", client.connection.send(CloseConnection(CloseReason.MESSAGE_TOO_BIG, too_big)))
+            close = CloseConnection(CloseReason.MESSAGE_TOO_BIG, too_big)
+            self._let_go(client, "message too big", self._close_frame(client, close))
             return False
         if event.message_finished:
             parts, client.parts, client.message_bytes, client.message_frames = client.parts, [], 0, 0

@@ -127,7 +127,8 @@ def test_a_message_in_fragments_is_one_command(system: RunningSystem) -> None:
     client = WsClient(system.ws_url + "/?channels=trade")
     try:
         client.next()
-        client.socket.sock.sendall(raw_frame(TEXT, b'{"op": ', fin=False) + raw_frame(CONTINUATION, b'"list", "id": 5}'))
+        fragments = raw_frame(TEXT, b'{"op": ', fin=False) + raw_frame(CONTINUATION, b'"list", "id": 5}')
+        client.socket.sock.sendall(fragments)
         assert client.until(lambda m: m.get("id") == 5)["type"] == "subscriptions"
     finally:
         client.close()
