@@ -104,8 +104,8 @@ def _start_actors(settings: Settings) -> RunningSystem:
             timeout_s=settings.ask_timeout_s,
         )
         reader = ClientReader(
-            broadcaster, settings.ws_ping_interval_s, settings.ws_max_message_bytes, settings.ws_message_rate,
-            settings.ws_max_message_frames,
+            broadcaster, settings.ws_ping_interval_s, settings.ws_max_message_bytes, settings.ws_max_message_frames,
+            settings.ws_message_rate,
         )
         app = create_app(
             actors,

@@ -89,13 +89,13 @@ class ClientReader(StoppableThread):
         broadcaster: Any,
         ping_interval_s: float,
         max_message_bytes: int,
+        max_message_frames: int,
         message_rate: str = "",
-        max_message_frames: int = 16,
         clock: Callable[[], float] = time.monotonic,
         on_ended: Callable[[ThreadEnded], object] | None = None,
     ) -> None:
-        """``message_rate``: frames a client may send, in ``limits`` notation; empty: any.
-        ``max_message_frames``: fragments of one message, so empty ones cannot go on forever."""
+        """``max_message_frames``: fragments of one message, so empty ones cannot go on forever.
+        ``message_rate``: frames a client may send, in ``limits`` notation; empty: any."""
         super().__init__("websocket-reader", on_ended)
         self._broadcaster = broadcaster
         self._ping_interval_s = ping_interval_s

@@ -1,7 +1,7 @@
 """The WebSocket bridge's client protocol, parsed and checked without any I/O.
 
 Commands: {"op": "subscribe"|"unsubscribe"|"list", "symbols": [...], "channels": [...],
-"since": open_time, "id": any}. Connect-time subscriptions:
+"since": open_time, "id": short string | integer | null}. Connect-time subscriptions:
 ?symbols=btcusdt,ethusdt&channels=candle,trade&since=open_time.
 """
 
@@ -65,7 +65,7 @@ def _decode(text: str | bytes) -> Any:
     limit, numbers out of range, text that is not UTF-8) is the client's error."""
     try:
         return msgspec.json.decode(text)
-    except (msgspec.DecodeError, RecursionError, ValueError) as exc:  # UnicodeError is a ValueError
+    except (msgspec.DecodeError, RecursionError, ValueError, OverflowError) as exc:  # UnicodeError is a ValueError
         raise CommandError(f"not JSON: {exc}") from exc
 
 

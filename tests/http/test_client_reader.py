@@ -79,6 +79,11 @@ def recorder() -> Iterator[pykka.ActorRef[Any]]:
     ref.stop()
 
 
+def reader_for(recorder: pykka.ActorRef[Any], **options: Any) -> ClientReader:
+    settings: dict[str, Any] = {"ping_interval_s": 30.0, "max_message_bytes": 4096, "max_message_frames": 16}
+    return ClientReader(recorder, **{**settings, **options})
+
+
 def told(recorder: pykka.ActorRef[Any], kind: type) -> list[Any]:
     return [m for m in recorder.ask("told", timeout=2) if isinstance(m, kind)]
 
@@ -88,7 +93,7 @@ def answered(recorder: pykka.ActorRef[Any], client_id: int, request_id: int) -> 
 
 
 def test_a_client_that_fails_is_let_go_with_1011_and_the_others_are_served(recorder: pykka.ActorRef[Any]) -> None:
-    reader = ClientReader(recorder, ping_interval_s=30.0, max_message_bytes=4096)
+    reader = reader_for(recorder)
     reader.start()
     broken = Peer(reader, 1, BrokenConnection(ConnectionType.SERVER))
     healthy = Peer(reader, 2, Connection(ConnectionType.SERVER))
@@ -111,7 +116,7 @@ def test_a_client_that_fails_is_let_go_with_1011_and_the_others_are_served(recor
 
 def test_a_failing_turn_is_logged_and_the_loop_goes_on(recorder: pykka.ActorRef[Any]) -> None:
     clock = FailingClock()
-    reader = ClientReader(recorder, ping_interval_s=0.2, max_message_bytes=4096, clock=clock)
+    reader = reader_for(recorder, ping_interval_s=0.2, clock=clock)
     reader.start()
     try:
         with capture_logs() as logs:
@@ -136,7 +141,7 @@ def test_a_failing_turn_is_logged_and_the_loop_goes_on(recorder: pykka.ActorRef[
 def test_a_reader_whose_broadcaster_is_gone_reports_its_end() -> None:
     recorder = Recorder.start()
     ended: list[ThreadEnded] = []
-    reader = ClientReader(recorder, ping_interval_s=30.0, max_message_bytes=4096, on_ended=ended.append)
+    reader = reader_for(recorder, on_ended=ended.append)
     reader.start()
     client = Peer(reader, 1, Connection(ConnectionType.SERVER))
     try:
