@@ -235,6 +235,7 @@ def test_an_offset_stepped_forward_then_back_closes_every_second_once_in_order(
 ) -> None:
     watched = watched_clocks(simulator.rest_url, ExchangeTime())
     wait_until(lambda: watched.stats()["in_sync"])
+    watched.first_told()
     wall_offset_ms = watched.exchange_time.wall_offset_ms()
     watched.clock.ask(ClockOffsetMeasured(offset_ms=wall_offset_ms + 3_000, round_trip_ms=1))
     ahead = (local_ms() + 3_000) // 1000 - 1
