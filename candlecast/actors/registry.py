@@ -136,12 +136,12 @@ class RegistryActor(Actor):
         return None
 
     def _check_can_add(self, symbol: str) -> None:
+        if symbol in self._aggregators:  # halted or not
+            raise AlreadySubscribed(f"{symbol} is already subscribed")
         if self._trading is None:
             raise ExchangeInfoUnavailable("exchangeInfo has not loaded yet; cannot validate symbols")
         if symbol not in self._trading:
             raise InvalidSymbol(f"{symbol} is not a symbol Binance is trading")
-        if symbol in self._aggregators:
-            raise AlreadySubscribed(f"{symbol} is already subscribed")
         if len(self._aggregators) >= self._settings.max_symbols:
             limit = self._settings.max_symbols
             raise TooManySymbols(f"{limit} symbols are subscribed, the most --max-symbols allows; remove one first")
