@@ -26,6 +26,8 @@ USED_WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 # Binance's weights reset each minute: a Retry-After that cannot be read means "next minute".
 DEFAULT_RETRY_AFTER_S = 60.0
 MIN_RETRY_AFTER_S = 1.0
+# A ban (418) may last longer: after this the request is made again and its answer says how
+# much longer, so a lying or broken header delays a caller by minutes, never for good.
 MAX_RETRY_AFTER_S = 300.0
 # What a body that is not the JSON expected raises while decoding: msgspec's own errors, a
 # string that is not UTF-8, and nesting past the decoder's recursion limit.

@@ -224,8 +224,8 @@ def parse_settings(argv: Sequence[str] | None = None, environ: dict[str, str] | 
             parser.error(f"--{field.replace('_', '-')} must be at least 1")
     if values["thread_switch_ms"] <= 0:
         parser.error("--thread-switch-ms must be positive")
-    if values["exchange_info_interval_s"] <= 0:
-        parser.error("--exchange-info-interval-s must be positive")
+    if not 0 < values["exchange_info_interval_s"] < float("inf"):  # NaN fails too
+        parser.error("--exchange-info-interval-s must be a positive number of seconds")
     if values["max_symbols"] < 1:
         parser.error("--max-symbols must be at least 1")
     if len(values["symbols"]) > values["max_symbols"]:
