@@ -178,6 +178,10 @@ class ListAvailable(Query):
     """Answered with the sorted tuple of symbols the exchange is TRADING."""
 
 
+class ListHalted(Query):
+    """Answered with the sorted tuple of subscribed symbols the exchange is not TRADING now."""
+
+
 class GetUpstreamStatus(Query):
     """Answered with an ``UpstreamStatus``."""
 
@@ -226,8 +230,11 @@ class ConnectionStatus(msgspec.Struct, frozen=True):
 
 
 class UpstreamStatus(msgspec.Struct, frozen=True):
+    """``halted``: subscribed symbols the latest exchangeInfo does not show TRADING."""
+
     exchange_info_loaded: bool
     connections: tuple[ConnectionStatus, ...]
+    halted: tuple[str, ...] = ()
 
     @property
     def connected(self) -> bool:
