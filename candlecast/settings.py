@@ -333,8 +333,11 @@ def parse_settings(argv: Sequence[str] | None = None, environ: dict[str, str] | 
             parser.error(f".env: {exc}")
         environ = dict(os.environ)
     defaults = Settings()
-    parser.add_argument("--simulate", action="store_true", help="run against the built-in Binance simulator")
-    parser.add_argument("--testnet", action="store_true", help="use Binance's spot testnet endpoints")
+    # The switches' variables are read whatever the flags say, so a bad one is refused like any other.
+    simulate, testnet = (_from_environ(parser, environ, field, _flag, False) for field in ("simulate", "testnet"))
+    parser.add_argument("--simulate", action="store_true", default=simulate,
+                        help="run against the built-in Binance simulator")
+    parser.add_argument("--testnet", action="store_true", default=testnet, help="use Binance's spot testnet endpoints")
     for flag, field, kind, help_text in _OPTIONS:
         default = _from_environ(parser, environ, field, kind, getattr(defaults, field))
         shown = (",".join(map(str, default)) or "any") if isinstance(default, tuple) else default
@@ -342,8 +345,6 @@ def parse_settings(argv: Sequence[str] | None = None, environ: dict[str, str] | 
                             help=f"{help_text} (default: {shown}; env CANDLECAST_{field.upper()})")
     args = parser.parse_args(argv)
     values = vars(args)
-    values["simulate"] = args.simulate or _from_environ(parser, environ, "simulate", _flag, False)
-    values["testnet"] = args.testnet or _from_environ(parser, environ, "testnet", _flag, False)
     if values["testnet"]:
         if values["stream_url"] == BINANCE_STREAM_URL:
             values["stream_url"] = TESTNET_STREAM_URL
