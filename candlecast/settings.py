@@ -341,8 +341,9 @@ def parse_settings(argv: Sequence[str] | None = None, environ: dict[str, str] | 
     for flag, field, kind, help_text in _OPTIONS:
         default = _from_environ(parser, environ, field, kind, getattr(defaults, field))
         shown = (",".join(map(str, default)) or "any") if isinstance(default, tuple) else default
+        accepted = f"{kind.accepted}; " if isinstance(kind, Range) else ""
         parser.add_argument(flag, dest=field, type=kind, default=default,
-                            help=f"{help_text} (default: {shown}; env CANDLECAST_{field.upper()})")
+                            help=f"{help_text} ({accepted}default: {shown}; env CANDLECAST_{field.upper()})")
     args = parser.parse_args(argv)
     values = vars(args)
     if values["testnet"]:
