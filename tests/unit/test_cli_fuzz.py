@@ -19,7 +19,7 @@ from candlecast.sim import SimulatorConfig
 ROOT = Path(__file__).resolve().parents[2]
 FLAGS = [flag for flag, *_ in _OPTIONS]
 VARIABLES = [f"CANDLECAST_{field.upper()}" for _, field, *_ in _OPTIONS] + ["CANDLECAST_SIMULATE", "CANDLECAST_TESTNET"]
-EXITED = 30.0  # seconds a refusing process is given; one that starts instead runs until killed
+REFUSAL_TIMEOUT_S = 30.0  # seconds a refusing process is given; one that starts instead runs until killed
 
 values = st.one_of(
     st.text(max_size=24),
@@ -74,7 +74,7 @@ def _refused(command: list[str], env: dict[str, str], cwd: Path) -> list[str]:
     traceback. Returns its stderr lines."""
     clean = {name: value for name, value in os.environ.items() if not name.startswith("CANDLECAST_")}
     finished = subprocess.run(
-        command, env={**clean, "PYTHONPATH": str(ROOT), **env}, cwd=cwd, capture_output=True, text=True, timeout=EXITED,
+        command, env={**clean, "PYTHONPATH": str(ROOT), **env}, cwd=cwd, capture_output=True, text=True, timeout=REFUSAL_TIMEOUT_S,
     )
     assert "Traceback" not in finished.stderr
     assert finished.returncode == 2, finished.stderr[-2000:]
