@@ -74,7 +74,8 @@ def _refused(command: list[str], env: dict[str, str], cwd: Path) -> list[str]:
     traceback. Returns its stderr lines."""
     clean = {name: value for name, value in os.environ.items() if not name.startswith("CANDLECAST_")}
     finished = subprocess.run(
-        command, env={**clean, "PYTHONPATH": str(ROOT), **env}, cwd=cwd, capture_output=True, text=True, timeout=REFUSAL_TIMEOUT_S,
+        command, env={**clean, "PYTHONPATH": str(ROOT), **env}, cwd=cwd, capture_output=True, text=True,
+        timeout=REFUSAL_TIMEOUT_S,
     )
     assert "Traceback" not in finished.stderr
     assert finished.returncode == 2, finished.stderr[-2000:]
