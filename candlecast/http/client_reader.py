@@ -241,8 +241,7 @@ class ClientReader(StoppableThread):
 
     def _take_part(self, client: _Reading, event: TextMessage | BytesMessage) -> bool:
         """Add a piece of a message; False once the message is over a limit, and let go."""
-        if isinstance(event, TextMessage):
-            client.parts.append(event.data)
+        client.parts.append(event.data)
         client.message_bytes += len(event.data)
         client.message_frames += int(event.frame_finished)
         if client.message_bytes > self._max_message_bytes:
@@ -257,13 +256,10 @@ class ClientReader(StoppableThread):
             return False
         if event.message_finished:
             parts, client.parts, client.message_bytes, client.message_frames = client.parts, [], 0, 0
-            if isinstance(event, TextMessage):
-                self._command(client.client_id, "".join(parts))
-            else:
-                self._tell(ClientNotice(client.client_id, error_text("commands are JSON in text frames, not binary")))
+            self._command(client.client_id, "".join(parts) if isinstance(event, TextMessage) else b"".join(parts))  # type: ignore[arg-type]
         return True
 
-    def _command(self, client_id: int, text: str) -> None:
+    def _command(self, client_id: int, text: str | bytes) -> None:
         try:
             command = parse_command(text)
         except CommandError as exc:

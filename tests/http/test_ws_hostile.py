@@ -44,7 +44,6 @@ HOSTILE_ANSWERED = {
     "a nested id": text('{"op": "list", "id": ' + "[" * 900 + "]" * 900 + "}"),
     "unknown fields": text('{"op": "list", "junk": 1}'),
     "not an object": text("42"),
-    "a binary frame": raw_frame(BINARY, b'{"op": "list"}'),
     "binary garbage": raw_frame(BINARY, b"\xff\x00\xfe"),
 }
 
@@ -95,6 +94,17 @@ def test_hostile_message_gets_an_error_and_everyone_is_still_served(
         still_served(system, healthy, 2)
     finally:
         hostile.close()
+
+
+def test_a_command_in_a_binary_frame_is_carried_out(watched: tuple[RunningSystem, WsClient]) -> None:
+    system, healthy = watched
+    client = WsClient(system.ws_url + "/?channels=trade")
+    try:
+        client.next()
+        client.socket.sock.sendall(raw_frame(BINARY, b'{"op": "list", "id": 7}'))
+        assert client.until(lambda m: m.get("id") == 7)["type"] == "subscriptions"
+    finally:
+        client.close()
 
 
 @pytest.mark.parametrize(("frame", "code"), HOSTILE_CLOSED.values(), ids=HOSTILE_CLOSED.keys())
