@@ -348,11 +348,6 @@ def rest_agg_trade(agg_id: int, trades: Sequence[Trade]) -> dict[str, Any]:
     }
 
 
-def trading_symbols(exchange_info: dict[str, Any]) -> frozenset[str]:
-    """Symbols whose status is TRADING in an ``/api/v3/exchangeInfo`` response."""
-    return frozenset(s["symbol"] for s in exchange_info.get("symbols", ()) if s.get("status") == "TRADING")
-
-
 class RestTradeRow(msgspec.Struct, frozen=True):
     """One element of ``/api/v3/historicalTrades``."""
 

@@ -145,9 +145,18 @@ class ReaderBehind(Message):
 
 
 class ClockOffsetMeasured(MarketData):
-    """Exchange time minus local time, from ``/api/v3/time``."""
+    """Exchange time minus monotonic time, from ``/api/v3/time``, and how long the request took
+    (the answer was made somewhere within it)."""
 
     offset_ms: int
+    round_trip_ms: int
+
+
+class WallClockStepped(Message):
+    """The machine's wall clock moved against the monotonic clock by ``step_ms`` between two
+    wakes of the clock's timer: stepped (by NTP or by hand) or the machine was suspended."""
+
+    step_ms: int
 
 
 # --- registry ------------------------------------------------------------------------------
@@ -167,6 +176,10 @@ class ListSymbols(Query):
 
 class ListAvailable(Query):
     """Answered with the sorted tuple of symbols the exchange is TRADING."""
+
+
+class ListHalted(Query):
+    """Answered with the sorted tuple of subscribed symbols the exchange is not TRADING now."""
 
 
 class GetUpstreamStatus(Query):
@@ -222,8 +235,11 @@ class ConnectionStatus(msgspec.Struct, frozen=True):
 
 
 class UpstreamStatus(msgspec.Struct, frozen=True):
+    """``halted``: subscribed symbols the latest exchangeInfo does not show TRADING."""
+
     exchange_info_loaded: bool
     connections: tuple[ConnectionStatus, ...]
+    halted: tuple[str, ...] = ()
 
     @property
     def connected(self) -> bool:
@@ -350,8 +366,8 @@ class BackfillFailed(Message):
 
 
 class GetClockStats(Query):
-    """Answered with a dict: upstream readers behind their socket, and the seconds due to close
-    that wait for them."""
+    """Answered with a dict: upstream readers behind their socket, the seconds due to close
+    that wait for them, and how the exchange's clock is known (offset, refusals, steps)."""
 
 
 class GetBackfillStats(Query):

@@ -44,6 +44,7 @@ class Settings:
     rest_weight_budget: int = 4800
     backfill_window_s: int = 3600
     max_symbols: int = 1000
+    exchange_info_interval_s: float = 3600.0
     max_trade_ahead_ms: int = 2000
     max_trade_behind_ms: int = 30000
     max_clock_offset_ms: int = 10000
@@ -137,6 +138,8 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--rest-weight-budget", "rest_weight_budget", int, "REST request weight per minute to stay under (Binance: 6000)"),
     ("--backfill-window-s", "backfill_window_s", int, "how far back gaps are repaired and late trades applied"),
     ("--max-symbols", "max_symbols", int, "symbols subscribed at once (adding more answers 409)"),
+    ("--exchange-info-interval-s", "exchange_info_interval_s", float,
+     "how often exchangeInfo is read again to see which subscribed symbols are halted"),
     ("--max-trade-ahead-ms", "max_trade_ahead_ms", int,
      "reject (and backfill as a gap) a trade stamped this far past the exchange's current time"),
     ("--max-trade-behind-ms", "max_trade_behind_ms", int,
@@ -221,4 +224,11 @@ def parse_settings(argv: Sequence[str] | None = None, environ: dict[str, str] | 
             parser.error(f"--{field.replace('_', '-')} must be at least 1")
     if values["thread_switch_ms"] <= 0:
         parser.error("--thread-switch-ms must be positive")
+    if not 0 < values["exchange_info_interval_s"] < float("inf"):  # NaN fails too
+        parser.error("--exchange-info-interval-s must be a positive number of seconds")
+    if values["max_symbols"] < 1:
+        parser.error("--max-symbols must be at least 1")
+    if len(values["symbols"]) > values["max_symbols"]:
+        parser.error(f"--symbols lists {len(values['symbols'])} symbols, more than --max-symbols allows "
+                     f"({values['max_symbols']})")
     return Settings(**values)

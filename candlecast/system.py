@@ -95,7 +95,9 @@ def _start_actors(settings: Settings) -> RunningSystem:
         backfill = BackfillActor.start(settings.rest_url, settings.rest_weight_budget)
         started.append(backfill)
         exchange_time = ExchangeTime()
-        clock = ClockActor.start(settings.rest_url, settings.grace_ms, exchange_time, broadcaster=broadcaster)
+        clock = ClockActor.start(
+            settings.rest_url, settings.grace_ms, settings.max_clock_offset_ms, exchange_time, broadcaster=broadcaster,
+        )
         started.append(clock)
         registry = RegistryActor.start(settings, clock, broadcaster, store, backfill, exchange_time)
         started.append(registry)

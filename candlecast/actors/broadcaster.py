@@ -365,14 +365,15 @@ class BroadcasterActor(Actor):
         """The latest closed candle of each symbol in ``pairs`` (or all since ``since``)."""
         wanted = {symbol for symbol, channel in pairs if channel == subscriptions.CANDLE}
         symbols = self._recent.symbols() if subscriptions.ALL_SYMBOLS in wanted else sorted(wanted)
-        replayed = tuple(candle for symbol in symbols for candle in self._recent.replay(symbol, since))
-        if len(replayed) > (most := replay_limit(self._limits.backlog_bytes)):
+        most = replay_limit(self._limits.backlog_bytes)
+        if self._recent.count(symbols, since, most) > most:
             self._rejected["replay_too_large"] += 1
             error = {"type": "error", "error": "replay_too_large", "id": request_id,
-                     "detail": f"since={since} would replay {len(replayed)} candles, at most {most} at once: "
+                     "detail": f"since={since} would replay more than {most} candles at once: "
                                "ask for fewer symbols or a later since; the live stream goes on"}
             self._write_text(client.client_id, wire.encode(error).decode())
             return
+        replayed = tuple(candle for symbol in symbols for candle in self._recent.replay(symbol, since))
         if replayed:
             self._writer(client.client_id).tell(ReplayTo(client.client_id, replayed))
             self._replayed += len(replayed)

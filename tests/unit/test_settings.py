@@ -42,6 +42,8 @@ def test_dotenv_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.mark.parametrize("argv", [
     ["--symbols", "BTC USDT"], ["--http-port", "x"], ["--log-format", "xml"], ["--cpus", "one"], ["--cpus", "3-1"],
     ["--cpus", str(max(usable_cpus() or {0}) + 1)], ["--rate-limit", "bogus"], ["--ws-message-rate", "5/sec"],
+    ["--symbols", "BTCUSDT,ETHUSDT,SOLUSDT", "--max-symbols", "2"], ["--max-symbols", "0"],
+    ["--exchange-info-interval-s", "0"], ["--exchange-info-interval-s", "nan"], ["--exchange-info-interval-s", "inf"],
 ])
 def test_bad_values_exit_with_usage(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
