@@ -186,7 +186,9 @@ class ConnectionActor(Actor):
     def _reader_ended(self, ended: ThreadEnded) -> None:
         """A reader's loop ended unexpectedly: its socket is lost like any other, and a new
         reader takes its place while the supervisor allows; past that the connection fails."""
-        readers = [r for r in (self._reader, self._replacement, self._retiring) if r is not None and r.name == ended.thread]
+        readers = [
+            r for r in (self._reader, self._replacement, self._retiring) if r is not None and r.name == ended.thread
+        ]
         if not readers:
             return  # stopped meanwhile
         (reader,) = readers

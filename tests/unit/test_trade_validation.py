@@ -87,7 +87,9 @@ def test_a_trade_frame_with_bytes_changed_parses_sane_or_is_rejected(data: st.Da
     parse_or_reject(bytes(frame), EARLIEST, LATEST)
 
 
-@pytest.mark.parametrize("price", ["NaN", "sNaN", "Infinity", "-Infinity", "1e999999", "1e-31", "0", "-2", "1." + "0" * 40])
+@pytest.mark.parametrize(
+    "price", ["NaN", "sNaN", "Infinity", "-Infinity", "1e999999", "1e-31", "0", "-2", "1." + "0" * 40]
+)
 def test_prices_no_trade_has_are_rejected_and_name_the_trade(price: str) -> None:
     frame = json.dumps({"stream": STREAM, "data": {**VALID_EVENT, "p": price}})
     with pytest.raises(binance.MalformedFrame, match="price"):
