@@ -225,20 +225,13 @@ def check_trade(trade: Trade, earliest_ms: int = EARLIEST_TIME_MS, latest_ms: in
     """``trade`` if it is one the exchange could have made at a time within ``earliest_ms``..
     ``latest_ms``: ids within 0..``MAX_TRADE_ID``, price and quantity ``sane_decimal``; else
     ``MalformedFrame`` saying what is wrong. Every trade from upstream, streamed or fetched,
-    passes here before anything counts it, so the common case is one expression."""
-    price, quantity = trade.price, trade.quantity
-    try:
-        sane = (
-            _SMALLEST <= price < _TOO_LARGE  # False for infinities, zero and negatives
-            and _SMALLEST <= quantity < _TOO_LARGE
-            and 0 <= trade.trade_id <= trade.trade_id + trade.count - 1 <= MAX_TRADE_ID
-            and earliest_ms <= trade.time <= latest_ms
-            and (len(str(price)) <= MAX_SIGNIFICANT_DIGITS or _digits(price) <= MAX_SIGNIFICANT_DIGITS)
-            and (len(str(quantity)) <= MAX_SIGNIFICANT_DIGITS or _digits(quantity) <= MAX_SIGNIFICANT_DIGITS)
-        )
-    except InvalidOperation:  # NaN, which cannot be ordered
-        sane = False
-    if sane:
+    passes here before anything counts it."""
+    if (
+        0 <= trade.trade_id <= trade.trade_id + trade.count - 1 <= MAX_TRADE_ID
+        and earliest_ms <= trade.time <= latest_ms
+        and sane_decimal(trade.price)
+        and sane_decimal(trade.quantity)
+    ):
         return trade
     reason = f"bad trade {trade.symbol} {trade.trade_id}: {_trade_fault(trade, earliest_ms, latest_ms)}"
     raise MalformedFrame(reason[:_REASON_CHARS])
@@ -259,14 +252,12 @@ def sane_decimal(value: Decimal) -> bool:
     +-``MAX_ADJUSTED_EXPONENT`` and at most ``MAX_SIGNIFICANT_DIGITS`` digits. A string no longer
     than that bound has no more digits than it, which spares nearly every value the costlier count."""
     try:
-        in_range = _SMALLEST <= value < _TOO_LARGE
-    except InvalidOperation:
+        in_range = _SMALLEST <= value < _TOO_LARGE  # False for infinities, zero and negatives
+    except InvalidOperation:  # NaN, which cannot be ordered
         return False
-    return in_range and (len(str(value)) <= MAX_SIGNIFICANT_DIGITS or _digits(value) <= MAX_SIGNIFICANT_DIGITS)
-
-
-def _digits(value: Decimal) -> int:
-    return len(value.as_tuple().digits)
+    return in_range and (
+        len(str(value)) <= MAX_SIGNIFICANT_DIGITS or len(value.as_tuple().digits) <= MAX_SIGNIFICANT_DIGITS
+    )
 
 
 def _decimal_fault(value: Decimal) -> str:

@@ -290,7 +290,7 @@ class StreamResumed(Message):
 
 class FrameRejected(Message):
     """The reader thread dropped a malformed frame; counted by the connection. ``trade``: it
-    was a frame of a trade stream (a trade is missing, whether or not its id could be read)."""
+    named a trade of a symbol the reader streams, told to that symbol's aggregator as missing."""
 
     reason: str
     trade: bool = False
