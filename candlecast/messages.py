@@ -203,6 +203,8 @@ class ConnectionStateChanged(Message):
     state: str
     detail: str = ""
     rejected_frames: int = 0
+    rejected_trades: int = 0
+    reader_restarts: int = 0
     streams: int = 0
     last_frame_at: float | None = None
     reconnects: int = 0
@@ -214,13 +216,16 @@ class ConnectionStateChanged(Message):
 class ConnectionStatus(msgspec.Struct, frozen=True):
     """One upstream connection as GET /health shows it. ``control_requests``: SUBSCRIBE,
     UNSUBSCRIBE and LIST_SUBSCRIPTIONS sent; ``resubscribed``: streams the server's list was
-    missing and that were asked for again."""
+    missing and that were asked for again; ``rejected_trades``: the rejected frames that were
+    trades; ``reader_restarts``: times its reader thread ended unexpectedly and was replaced."""
 
     connection_id: int
     state: str
     detail: str
     rejected_frames: int
     symbols: tuple[str, ...]
+    rejected_trades: int = 0
+    reader_restarts: int = 0
     streams: int = 0
     last_frame_age_s: float | None = None
     reconnects: int = 0
@@ -284,8 +289,20 @@ class StreamResumed(Message):
 
 
 class FrameRejected(Message):
-    """The reader thread dropped a malformed frame; counted by the connection."""
+    """The reader thread dropped a malformed frame; counted by the connection. ``trade``: it
+    named a trade of a symbol the reader streams, told to that symbol's aggregator as missing."""
 
+    reason: str
+    trade: bool = False
+
+
+class TradeRejected(Message):
+    """The reader refused trade ``trade_id`` of ``symbol`` (``reason``): told to its aggregator,
+    which treats the id as missing at once, so the candles it may belong to are flagged and the
+    true trade is fetched over REST."""
+
+    symbol: str
+    trade_id: int
     reason: str
 
 

@@ -218,6 +218,8 @@ class RegistryActor(Actor):
                     detail=c.state.detail,
                     rejected_frames=c.state.rejected_frames,
                     symbols=tuple(sorted(c.symbols)),
+                    rejected_trades=c.state.rejected_trades,
+                    reader_restarts=c.state.reader_restarts,
                     streams=c.state.streams,
                     last_frame_age_s=None if c.state.last_frame_at is None else round(now - c.state.last_frame_at, 3),
                     reconnects=c.state.reconnects,
