@@ -8,16 +8,28 @@ any order (late and recovered trades arrive out of order) and give the same cand
 
 from __future__ import annotations
 
+import decimal
 from decimal import Decimal
 from typing import Any, Container, Sequence
 
 import msgspec
 
+from candlecast.binance import MAX_ADJUSTED_EXPONENT, MAX_SIGNIFICANT_DIGITS
 from candlecast.gaps import OPENED, RECOVERED, UNRECOVERABLE, Gap, GapBook
 from candlecast.messages import Candle, RequestBackfill, Trade, TradesRecovered
 from candlecast.trade_ids import Hole, TradeIds
 
 ZERO = Decimal(0)
+
+# Sums never round. A price or quantity has at most MAX_SIGNIFICANT_DIGITS digits and an adjusted
+# exponent within +-MAX_ADJUSTED_EXPONENT (binance.check_trade), so the digits from the largest
+# sum of 10**20 products down to the last digit of the smallest product fit in this many.
+# Python's default of 28 would round large quote volumes. Threads take their decimal context
+# from DefaultContext when they first use one, and this module is imported before the system
+# starts any.
+EXACT_DIGITS = 2 * (2 * MAX_ADJUSTED_EXPONENT + MAX_SIGNIFICANT_DIGITS) + 40
+decimal.DefaultContext.prec = EXACT_DIGITS
+decimal.getcontext().prec = EXACT_DIGITS
 NO_TRADE_ID = -1
 
 

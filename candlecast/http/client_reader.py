@@ -23,13 +23,13 @@ from typing import Any, Callable
 
 import pykka
 import structlog
-from limits import RateLimitItem, parse_many
 from wsproto import ConnectionState, WSConnection
 from wsproto.events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from candlecast import wire
+from candlecast.rate_window import RateWindow, parse_rates
 from candlecast.actors.stoppable import StoppableThread
 from candlecast.http.ws_protocol import CommandError, parse_command
 from candlecast.messages import ChangeSubscriptions, ClientControl, ClientGone, ClientNotice, ThreadEnded
@@ -39,23 +39,6 @@ log = structlog.get_logger(__name__)
 RECEIVE_BYTES = 65536
 PING_TIMEOUT_CLOSE_CODE = 1011
 FAULT_PAUSE_S = 0.1
-
-
-class _Window:
-    """When a client's last ``limit.amount`` messages came: one more within the limit's time of
-    the oldest is one too many."""
-
-    __slots__ = ("limit", "_times")
-
-    def __init__(self, limit: RateLimitItem) -> None:
-        self.limit = limit
-        self._times: collections.deque[float] = collections.deque(maxlen=limit.amount)
-
-    def admit(self, now: float) -> bool:
-        if len(self._times) == self.limit.amount and now - self._times[0] < self.limit.get_expiry():
-            return False
-        self._times.append(now)
-        return True
 
 
 @dataclasses.dataclass
@@ -70,7 +53,7 @@ class _Reading:
     parts: list[str] = dataclasses.field(default_factory=list)
     message_bytes: int = 0
     message_frames: int = 0
-    windows: tuple[_Window, ...] = ()
+    windows: tuple[RateWindow, ...] = ()
 
 
 def _frame_ends(event: Event) -> bool:
@@ -101,7 +84,7 @@ class ClientReader(StoppableThread):
         self._ping_interval_s = ping_interval_s
         self._max_message_bytes = max_message_bytes
         self._max_message_frames = max_message_frames
-        self._message_limits = tuple(parse_many(message_rate)) if message_rate else ()
+        self._message_limits = parse_rates(message_rate)
         self._clock = clock
         self._arrivals: queue.SimpleQueue[_Reading] = queue.SimpleQueue()
         self._wake_read, self._wake_write = socket.socketpair()
@@ -112,7 +95,7 @@ class ClientReader(StoppableThread):
 
     def add(self, client_id: int, sock: socket.socket, connection: WSConnection) -> None:
         """Hand over a client after its handshake; called from the handshake's thread."""
-        windows = tuple(_Window(limit) for limit in self._message_limits)
+        windows = tuple(RateWindow(limit) for limit in self._message_limits)
         self._arrivals.put(_Reading(client_id, sock, connection, self._clock(), windows=windows))
         self._wake()
 

@@ -3,6 +3,8 @@ that arrive late, twice, or only later through a backfill."""
 
 from __future__ import annotations
 
+import decimal
+import threading
 from decimal import Decimal
 from typing import Any
 
@@ -10,7 +12,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from candlecast.candles import CandleSeries
+from candlecast.candles import CandleBuilder, CandleSeries
 from candlecast.messages import Candle, GapEvent, RequestBackfill, Trade, TradesRecovered
 from tests.reference import reference_candles
 
@@ -381,3 +383,28 @@ def test_a_trade_far_ahead_is_refused_and_flagged_and_the_clock_fills_no_more_th
     series.elapse(12 + 86_400, out)
     published = [c for c in out if isinstance(c, Candle)]
     assert len(published) == 60 and published[-1].open_time == (12 + 86_400) * 1000
+
+
+def test_large_quote_volumes_are_exact_on_any_thread() -> None:
+    """40-digit prices and quantities (the most check_trade admits) multiply and add up without
+    rounding, on a thread started after the system's modules were imported too."""
+    price = Decimal("1234567890123456789012345678.901234567891")
+    quantity = Decimal("9876543210987654321.098765432109876543211")
+    trades = [
+        Trade(symbol="BTCUSDT", trade_id=1, price=price, quantity=quantity, time=BASE_SECOND * 1000, buyer_is_maker=False),
+        Trade(symbol="BTCUSDT", trade_id=2, price=Decimal("1E-30"), quantity=Decimal("1E-30"),
+              time=BASE_SECOND * 1000 + 1, buyer_is_maker=False),
+    ]
+    wide = decimal.Context(prec=1000)  # so the expectation itself cannot round
+    exact = wide.add(wide.multiply(price, quantity), Decimal("1E-60"))
+    results: list[Decimal] = []
+
+    def aggregate() -> None:
+        builder = CandleBuilder(trades[0])
+        builder.add(trades[1])
+        results.append(builder.build().quote_volume)
+
+    worker = threading.Thread(target=aggregate)
+    worker.start()
+    worker.join()
+    assert results == [exact] and len(exact.as_tuple().digits) > 100
