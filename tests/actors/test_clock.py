@@ -27,10 +27,10 @@ from candlecast.messages import (
     WallClockStepped,
 )
 from candlecast.sim import Simulator
+from tests.clients import wait_for
 from tests.conftest import make_simulator
 from tests.recorder import Recorder
 from tests.time_server import TimeServer, true_time
-from tests.waiting import wait_until
 
 
 SYMBOL = "BTCUSDT"
@@ -156,7 +156,7 @@ class Watched:
         return bool(told) and told[-1] >= second
 
     def first_told(self) -> int:
-        wait_until(self.told)
+        wait_for(self.told)
         return self.told()[0]
 
     def assert_none_ahead_of(self, now_ms: Callable[[], int]) -> None:
@@ -190,7 +190,7 @@ def test_an_exchange_clock_20_s_off_is_refused_and_seconds_close_on_the_local_cl
     try:
         with capture_logs() as logs:
             watched = watched_clocks(simulator.rest_url, ExchangeTime())
-            wait_until(lambda: watched.stats()["offsets_refused"] >= 1)
+            wait_for(lambda: watched.stats()["offsets_refused"] >= 1)
             offset_ms = watched.exchange_time.offset_ms
             for _ in range(2):  # the same reading again: counted, not logged again
                 watched.clock.ask(ClockOffsetMeasured(offset_ms=offset_ms + 20_000, round_trip_ms=1))
@@ -201,7 +201,7 @@ def test_an_exchange_clock_20_s_off_is_refused_and_seconds_close_on_the_local_cl
         assert len(refusals) == 1 and refusals[0]["log_level"] == "warning"
         assert refusals[0]["reason"] == "too far from the local clock" and refusals[0]["offset_ms"] >= 19_000
         first = watched.first_told()
-        wait_until(lambda: watched.told_up_to(first + 2))
+        wait_for(lambda: watched.told_up_to(first + 2))
         watched.assert_none_ahead_of(local_ms)
     finally:
         simulator.stop()
@@ -219,14 +219,14 @@ def test_a_malformed_time_answer_is_a_retried_failure_never_a_reading(
         good = true_time()
         server.answer = lambda: answers.pop() if answers else good()
         watched = watched_clocks(server.url, ExchangeTime())
-        wait_until(lambda: watched.stats()["in_sync"])
+        wait_for(lambda: watched.stats()["in_sync"])
         assert server.time_requests == 2 and watched.stats()["offsets_refused"] == 0
         assert abs(watched.exchange_time.now_ms() - local_ms()) < 1000
         failures = [entry for entry in logs if entry["event"] == "upstream request failed"]
         assert len(failures) == 1 and "/api/v3/time" in failures[0]["error"], "one clear warning, no traceback"
         assert watched.clock.ask(GetComponents())["clock-sync"].restarts == 0
         first = watched.first_told()
-        wait_until(lambda: watched.told_up_to(first + 1))
+        wait_for(lambda: watched.told_up_to(first + 1))
         watched.assert_none_ahead_of(local_ms)
 
 
@@ -234,15 +234,15 @@ def test_an_offset_stepped_forward_then_back_closes_every_second_once_in_order(
     simulator: Simulator, watched_clocks: Callable[[str, ExchangeTime], Watched],
 ) -> None:
     watched = watched_clocks(simulator.rest_url, ExchangeTime())
-    wait_until(lambda: watched.stats()["in_sync"])
+    wait_for(lambda: watched.stats()["in_sync"])
     watched.first_told()
     wall_offset_ms = watched.exchange_time.wall_offset_ms()
     watched.clock.ask(ClockOffsetMeasured(offset_ms=wall_offset_ms + 3_000, round_trip_ms=1))
     ahead = (local_ms() + 3_000) // 1000 - 1
-    wait_until(lambda: watched.told_up_to(ahead))
+    wait_for(lambda: watched.told_up_to(ahead))
     watched.clock.ask(ClockOffsetMeasured(offset_ms=wall_offset_ms, round_trip_ms=1))
     assert watched.stats()["in_sync"] is True and watched.stats()["offsets_refused"] == 0
-    wait_until(lambda: watched.told_up_to(ahead + 2), timeout_s=15)
+    wait_for(lambda: watched.told_up_to(ahead + 2), timeout=15)
     told = watched.told()
     assert told == list(range(told[0], told[-1] + 1)), "every second once, in order, none skipped"
     watched.assert_none_ahead_of(watched.exchange_time.now_ms)
@@ -253,9 +253,9 @@ def test_a_step_of_the_wall_clock_is_counted_and_leaves_exchange_time_alone(
 ) -> None:
     step_ns = [0]
     watched = watched_clocks(simulator.rest_url, ExchangeTime(wall_ns=lambda: time.time_ns() + step_ns[0]))
-    wait_until(lambda: watched.stats()["in_sync"])
+    wait_for(lambda: watched.stats()["in_sync"])
     step_ns[0] = 20_000 * NS_PER_MS  # the machine's clock is stepped wrong by 20 s
-    wait_until(lambda: watched.stats()["offsets_refused"] == 1)
+    wait_for(lambda: watched.stats()["offsets_refused"] == 1)
     stats = watched.stats()
     assert stats["wall_clock_steps"] == 1 and stats["in_sync"] is False and abs(stats["offset_ms"]) < 1000
     assert abs(watched.exchange_time.now_ms() - local_ms()) < 1000, "the exchange's clock was read again: it agrees"
@@ -272,14 +272,14 @@ def test_after_a_suspend_the_exchange_clock_is_read_again_at_once(
         server.answer = lambda: true_time(slept_ms[0])()
         exchange_time = ExchangeTime(wall_ns=lambda: time.time_ns() + slept_ms[0] * NS_PER_MS)
         watched = watched_clocks(server.url, exchange_time)
-        wait_until(lambda: watched.stats()["in_sync"])
+        wait_for(lambda: watched.stats()["in_sync"])
         slept_ms[0] = 20_000
-        wait_until(lambda: server.time_requests == 2 and watched.stats()["in_sync"])
+        wait_for(lambda: server.time_requests == 2 and watched.stats()["in_sync"])
         stats = watched.stats()
         assert stats["wall_clock_steps"] == 1 and stats["offsets_refused"] == 0 and abs(stats["offset_ms"]) < 1000
         assert abs(exchange_time.now_ms() - (local_ms() + 20_000)) < 1000
         awake = (local_ms() + 20_000) // 1000 - 1
-        wait_until(lambda: watched.told_up_to(awake))
+        wait_for(lambda: watched.told_up_to(awake))
         told = watched.told()
         assert told == list(range(told[0], told[-1] + 1)), "the seconds slept through close in turn"
 
@@ -295,18 +295,18 @@ def test_the_timer_tells_of_a_wall_clock_step_and_closes_each_second_once_in_ord
         def told() -> list[Any]:
             return clock.ask("told")
 
-        wait_until(lambda: told())
+        wait_for(lambda: told())
         first = told()[0].second
         wall_step[0] = 20_000 * NS_PER_MS
-        wait_until(lambda: any(isinstance(message, WallClockStepped) for message in told()))
+        wait_for(lambda: any(isinstance(message, WallClockStepped) for message in told()))
         assert [m for m in told() if isinstance(m, WallClockStepped)] == [WallClockStepped(step_ms=20_000)]
         assert [m.second for m in told() if isinstance(m, SecondElapsed)] == [first], "exchange time stood still"
         exchange_time.offset_ms += 5_000
-        wait_until(lambda: told()[-1] == SecondElapsed(second=first + 5))
+        wait_for(lambda: told()[-1] == SecondElapsed(second=first + 5))
         assert [m.second for m in told() if isinstance(m, SecondElapsed)] == list(range(first, first + 6))
         exchange_time.offset_ms -= 3_000
         monotonic[0] += 4_000 * NS_PER_MS
-        wait_until(lambda: told()[-1] == SecondElapsed(second=first + 6), timeout_s=5)
+        wait_for(lambda: told()[-1] == SecondElapsed(second=first + 6), timeout=5)
         assert [m.second for m in told() if isinstance(m, SecondElapsed)] == list(range(first, first + 7))
     finally:
         timer.stop()

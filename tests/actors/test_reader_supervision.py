@@ -26,8 +26,8 @@ from candlecast.messages import (
     Watch,
 )
 from candlecast.sim import Simulator
+from tests.clients import wait_for
 from tests.conftest import make_simulator, settings_for
-from tests.waiting import wait_until
 
 SYMBOL = "BTCUSDT"
 
@@ -87,22 +87,22 @@ def readers_alive() -> list[str]:
 
 def test_a_reader_whose_loop_ends_is_replaced_and_its_streams_resume(sim: Simulator) -> None:
     connection, registry, aggregator = start(sim, FailingAttempts(range(2, 3)))
-    wait_until(lambda: (state := last_state(registry)) is not None and state.state == "connected")
+    wait_for(lambda: (state := last_state(registry)) is not None and state.state == "connected")
     sim.drop_connections()
-    wait_until(lambda: readers_alive() == ["upstream-1.2"] and sim.connections_accepted == 2)
-    wait_until(lambda: (state := last_state(registry)) is not None and state.state == "connected")
+    wait_for(lambda: readers_alive() == ["upstream-1.2"] and sim.connections_accepted == 2)
+    wait_for(lambda: (state := last_state(registry)) is not None and state.state == "connected")
     assert last_state(registry).reader_restarts == 1
     told = aggregator.ask("messages")
     kinds = [type(m) for m in told if isinstance(m, (StreamInterrupted, StreamResumed))]
     assert kinds == [StreamInterrupted, StreamResumed]
     resumed_at = next(i for i, m in enumerate(told) if isinstance(m, StreamResumed))
-    wait_until(lambda: any(isinstance(m, TradeBatch) for m in aggregator.ask("messages")[resumed_at:]))
+    wait_for(lambda: any(isinstance(m, TradeBatch) for m in aggregator.ask("messages")[resumed_at:]))
     connection.stop()
 
 
 def test_a_reader_that_keeps_ending_leaves_the_connection_failed(sim: Simulator) -> None:
     connection, registry, _ = start(sim, FailingAttempts(range(1, 1000)))
-    wait_until(lambda: (state := last_state(registry)) is not None and state.state == "failed")
+    wait_for(lambda: (state := last_state(registry)) is not None and state.state == "failed")
     state = last_state(registry)
     assert state is not None and state.reader_restarts == 5 and "RuntimeError: injected" in state.detail
     assert readers_alive() == []
@@ -135,10 +135,10 @@ def test_a_fault_while_handling_a_read_costs_the_socket_not_the_thread(sim: Simu
     reader.routes = RoutesFailingOnce({SYMBOL: aggregator})
     reader.start()
     try:
-        wait_until(lambda: len([m for m in connection.ask("messages") if isinstance(m, UpstreamConnected)]) == 2)
+        wait_for(lambda: len([m for m in connection.ask("messages") if isinstance(m, UpstreamConnected)]) == 2)
         (lost,) = [m for m in connection.ask("messages") if isinstance(m, UpstreamDisconnected)]
         assert lost.reason.startswith("disconnected: reader error: RuntimeError: injected")
-        wait_until(lambda: any(isinstance(m, TradeBatch) for m in aggregator.ask("messages")))
+        wait_for(lambda: any(isinstance(m, TradeBatch) for m in aggregator.ask("messages")))
         assert reader.is_alive() and ended == []
     finally:
         reader.stop()

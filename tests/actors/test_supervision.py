@@ -12,7 +12,7 @@ from candlecast.actors.stoppable import StoppableThread
 from candlecast.actors.supervision import FAILED, RUNNING, Supervisor
 from candlecast.actors.ticker import Ticker
 from candlecast.messages import ComponentHealth, GetComponents, ThreadEnded
-from tests.waiting import wait_until
+from tests.clients import wait_for
 
 
 class Owner(Actor):
@@ -65,7 +65,7 @@ def _components(owner: Any) -> dict[str, ComponentHealth]:
 def test_a_ticker_that_fails_is_restarted_then_reported_failed() -> None:
     owner = Owner.start(_failing_ticker, restarts=3)
     try:
-        wait_until(lambda: _components(owner)["ticker"].state == FAILED, timeout_s=10)
+        wait_for(lambda: _components(owner)["ticker"].state == FAILED, timeout=10)
         health = _components(owner)["ticker"]
         assert health.restarts == 3 and "ZeroDivisionError: injected" in health.last_error
         assert owner.ask("made") == 4
@@ -76,7 +76,7 @@ def test_a_ticker_that_fails_is_restarted_then_reported_failed() -> None:
 def test_a_poller_whose_loop_ends_is_restarted() -> None:
     owner = Owner.start(_failing_poller, restarts=1000)
     try:
-        wait_until(lambda: _components(owner)["poller"].restarts >= 2, timeout_s=10)
+        wait_for(lambda: _components(owner)["poller"].restarts >= 2, timeout=10)
         assert _components(owner)["poller"].state == RUNNING
         assert "RuntimeError: injected" in _components(owner)["poller"].last_error
     finally:
@@ -98,7 +98,7 @@ def test_a_poller_survives_an_answer_it_cannot_use() -> None:
     poller: Poller[int] = Poller("poller", fetch, delivered.append, interval_s=10, retry_cap_s=0.01)
     poller.start()
     try:
-        assert fetched.wait(10) and wait_until(lambda: delivered == [1], timeout_s=5)
+        assert fetched.wait(10) and wait_for(lambda: delivered == [1], timeout=5)
         assert poller.failures == 2 and poller.is_alive()
     finally:
         poller.stop()

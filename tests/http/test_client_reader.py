@@ -15,7 +15,7 @@ from wsproto.frame_protocol import FrameProtocol
 
 from candlecast.http.client_reader import ClientReader
 from candlecast.messages import ChangeSubscriptions, ClientGone, ThreadEnded
-from tests.waiting import wait_until
+from tests.clients import wait_for
 
 
 class Recorder(pykka.ThreadingActor):
@@ -100,13 +100,13 @@ def test_a_client_that_fails_is_let_go_with_1011_and_the_others_are_served(recor
     try:
         with capture_logs() as logs:
             broken.send('{"op": "list", "id": 1}')
-            wait_until(lambda: told(recorder, ClientGone))
+            wait_for(lambda: told(recorder, ClientGone))
         gone = told(recorder, ClientGone)
         assert [(g.client_id, g.reason) for g in gone] == [(1, "internal error")]
         assert gone[0].farewell[2:4] == (1011).to_bytes(2, "big") and gone[0].farewell.endswith(b"internal error")
         assert [(e["event"], e.get("exc_info"), e["client_id"]) for e in logs] == [("websocket client failed", True, 1)]
         healthy.send('{"op": "list", "id": 2}')
-        wait_until(lambda: answered(recorder, 2, 2))
+        wait_for(lambda: answered(recorder, 2, 2))
         assert reader.is_alive()
     finally:
         reader.stop()
@@ -121,7 +121,7 @@ def test_a_failing_turn_is_logged_and_the_loop_goes_on(recorder: pykka.ActorRef[
     try:
         with capture_logs() as logs:
             clock.failures = 5  # no client yet: the loop's own reading of the clock fails
-            wait_until(lambda: clock.failures == 0 and len(logs) == 3)
+            wait_for(lambda: clock.failures == 0 and len(logs) == 3)
         assert [(e["event"], e["log_level"], e.get("times")) for e in logs] == [
             ("websocket reader turn failed", "error", None),
             ("websocket reader turn failed", "warning", 2),
@@ -130,7 +130,7 @@ def test_a_failing_turn_is_logged_and_the_loop_goes_on(recorder: pykka.ActorRef[
         client = Peer(reader, 1, Connection(ConnectionType.SERVER))
         try:
             client.send('{"op": "list", "id": 1}')
-            wait_until(lambda: answered(recorder, 1, 1))
+            wait_for(lambda: answered(recorder, 1, 1))
         finally:
             client.close()
         assert reader.is_alive()
@@ -147,7 +147,7 @@ def test_a_reader_whose_broadcaster_is_gone_reports_its_end() -> None:
     try:
         recorder.stop()
         client.send('{"op": "list", "id": 1}')
-        wait_until(lambda: ended)
+        wait_for(lambda: ended)
         assert ended == [ThreadEnded(thread="websocket-reader", cause="its loop returned")]
     finally:
         reader.stop()

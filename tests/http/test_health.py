@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from candlecast.sim import Simulator
 from candlecast.system import RunningSystem, start_system
-from tests.clients import request
+from tests.clients import request, wait_for
 from tests.conftest import settings_for
-from tests.waiting import wait_until
 
 
 def _health(system: RunningSystem) -> dict:
@@ -15,7 +14,7 @@ def _health(system: RunningSystem) -> dict:
 
 
 def test_a_streaming_system_is_ok_ready_and_alive(system: RunningSystem) -> None:
-    wait_until(lambda: _health(system)["status"] == "ok", timeout_s=15)
+    wait_for(lambda: _health(system)["status"] == "ok", timeout=15)
     health = _health(system)
     assert health["problems"] == []
     assert {name: c["state"] for name, c in health["components"].items()} == {
@@ -32,9 +31,9 @@ def test_a_streaming_system_is_ok_ready_and_alive(system: RunningSystem) -> None
 def test_a_lost_upstream_is_degraded_and_not_ready_while_the_process_lives(simulator: Simulator) -> None:
     running = start_system(settings_for(simulator, reconnect_max_s=0.5))
     try:
-        wait_until(lambda: _health(running)["status"] == "ok", timeout_s=15)
+        wait_for(lambda: _health(running)["status"] == "ok", timeout=15)
         simulator.stop()
-        wait_until(lambda: _health(running)["status"] == "degraded", timeout_s=15)
+        wait_for(lambda: _health(running)["status"] == "degraded", timeout=15)
         assert any("upstream connection 1" in p for p in _health(running)["problems"])
         ready = request("GET", running.rest_url + "/readyz")
         assert ready.status == 503 and ready.json["error"] == "Not ready"

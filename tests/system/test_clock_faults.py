@@ -9,10 +9,9 @@ import time
 from typing import Any
 
 from candlecast.system import RunningSystem, start_system
-from tests.clients import WsClient, request
+from tests.clients import WsClient, request, wait_for
 from tests.conftest import make_simulator, settings_for
 from tests.time_server import TimeServer, true_time
-from tests.waiting import wait_until
 
 # The simulator and the system share this machine's clock: a candle can only arrive after its
 # second ended, but for the time the client takes to note it. A wrong clock is seconds off.
@@ -48,7 +47,7 @@ def test_an_exchange_clock_20_s_ahead_is_refused_until_it_agrees_again() -> None
                 ready = request("GET", running.rest_url + "/readyz")
                 assert ready.status == 503 and "exchange clock not in sync" in ready.json["detail"]
                 server.answer = true_time()
-                wait_until(lambda: clock(running)["in_sync"], timeout_s=20)
+                wait_for(lambda: clock(running)["in_sync"], timeout=20)
                 agreed = clock(running)
                 assert abs(agreed["offset_ms"]) < 1000 and agreed["last_sync_age_s"] is not None
                 assert agreed["offsets_refused"] >= 1 and agreed["wall_clock_steps"] == 0
