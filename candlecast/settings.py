@@ -46,6 +46,7 @@ class Settings:
     ask_timeout_s: float = 2.0
     rate_limit: str = "50/second"
     max_body_bytes: int = 4096
+    rest_max_connections_per_ip: int = 100
     ws_backlog_bytes: int = 1 << 20
     ws_socket_buffer_bytes: int = 1 << 18
     ws_ping_interval_s: float = 20.0
@@ -56,6 +57,8 @@ class Settings:
     ws_max_clients_per_ip: int = 1000
     ws_max_subscriptions: int = 1024
     ws_handshake_timeout_s: float = 10.0
+    ws_max_upgrades_per_ip: int = 8
+    ws_max_pending_upgrades: int = 1024
     ws_compression: bool = False
     ws_writers: int = 1
     ws_trade_interval_ms: int = 50
@@ -67,6 +70,7 @@ class Settings:
     sim_trades_per_second: float = 8.0
     log_format: str = "auto"
     log_level: str = "info"
+    shutdown_timeout_s: float = 4.5
 
 
 def _symbols(text: str) -> tuple[str, ...]:
@@ -134,6 +138,8 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--ask-timeout-s", "ask_timeout_s", float, "how long REST waits for an actor before answering 503"),
     ("--rate-limit", "rate_limit", _limits, "per-IP request limit in 'limits' notation; empty disables"),
     ("--max-body-bytes", "max_body_bytes", int, "largest accepted request body (413 above)"),
+    ("--rest-max-connections-per-ip", "rest_max_connections_per_ip", int,
+     "open REST connections per address (429 and closed above)"),
     ("--ws-backlog-bytes", "ws_backlog_bytes", int,
      "bytes waiting per WebSocket client before its candles conflate and its trades drop"),
     ("--ws-socket-buffer-bytes", "ws_socket_buffer_bytes", int,
@@ -150,6 +156,10 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--ws-max-subscriptions", "ws_max_subscriptions", int, "(symbol, channel) subscriptions per WebSocket client"),
     ("--ws-handshake-timeout-s", "ws_handshake_timeout_s", float,
      "drop a connection that has not completed its WebSocket handshake in this time"),
+    ("--ws-max-upgrades-per-ip", "ws_max_upgrades_per_ip", int,
+     "requests in progress (queued or being read) per address on the WebSocket port (429 above)"),
+    ("--ws-max-pending-upgrades", "ws_max_pending_upgrades", int,
+     "requests in progress in all on the WebSocket port (503 above)"),
     ("--ws-compression", "ws_compression", _flag, "negotiate permessage-deflate with clients that offer it"),
     ("--ws-writers", "ws_writers", int, "threads writing to WebSocket clients, each owning a share of them"),
     ("--ws-trade-interval-ms", "ws_trade_interval_ms", int,
@@ -165,6 +175,8 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--sim-trades-per-second", "sim_trades_per_second", float, "mean simulated trades per second per symbol"),
     ("--log-format", "log_format", str, "console, json or auto (console on a terminal)"),
     ("--log-level", "log_level", str, "debug, info, warning or error"),
+    ("--shutdown-timeout-s", "shutdown_timeout_s", float,
+     "after SIGTERM/SIGINT, exit (code 1, naming the threads still running) if stopping takes longer"),
 )
 
 
@@ -202,9 +214,13 @@ def parse_settings(argv: Sequence[str] | None = None, environ: dict[str, str] | 
             values["rest_url"] = TESTNET_REST_URL
     if values["log_format"] not in ("auto", "console", "json"):
         parser.error("--log-format must be console, json or auto")
-    for field in ("aggregator_threads", "ws_writers"):
+    for field in (
+        "aggregator_threads", "ws_writers", "rest_max_connections_per_ip", "ws_max_upgrades_per_ip",
+        "ws_max_pending_upgrades",
+    ):
         if values[field] < 1:
             parser.error(f"--{field.replace('_', '-')} must be at least 1")
-    if values["thread_switch_ms"] <= 0:
-        parser.error("--thread-switch-ms must be positive")
+    for field in ("thread_switch_ms", "shutdown_timeout_s"):
+        if values[field] <= 0:
+            parser.error(f"--{field.replace('_', '-')} must be positive")
     return Settings(**values)
