@@ -21,6 +21,28 @@ class Query(msgspec.Struct, frozen=True):
     """Base of every message that is asked; a failure goes back to the asker."""
 
 
+# --- supervision ---------------------------------------------------------------------------
+
+
+class ThreadEnded(Message):
+    """An owned thread's loop ended while nobody asked it to stop; told to its owner."""
+
+    thread: str
+    cause: str
+
+
+class GetComponents(Query):
+    """Every component an actor owns (its threads), as ``{name: ComponentHealth}``."""
+
+
+class ComponentHealth(msgspec.Struct, frozen=True):
+    """One component as /health shows it: ``running``, ``restarting`` or ``failed``."""
+
+    state: str
+    restarts: int = 0
+    last_error: str = ""
+
+
 # --- market data ---------------------------------------------------------------------------
 
 

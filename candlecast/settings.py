@@ -43,6 +43,11 @@ class Settings:
     connect_attempts: str = "300/5 minutes"
     rest_weight_budget: int = 4800
     backfill_window_s: int = 3600
+    max_symbols: int = 1000
+    max_trade_ahead_ms: int = 2000
+    max_trade_behind_ms: int = 30000
+    max_clock_offset_ms: int = 10000
+    upstream_max_rejects: str = "100/minute"
     ask_timeout_s: float = 2.0
     rate_limit: str = "50/second"
     max_body_bytes: int = 4096
@@ -135,6 +140,15 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--connect-attempts", "connect_attempts", str, "upstream connection attempts allowed per IP, 'limits' notation"),
     ("--rest-weight-budget", "rest_weight_budget", int, "REST request weight per minute to stay under (Binance: 6000)"),
     ("--backfill-window-s", "backfill_window_s", int, "how far back gaps are repaired and late trades applied"),
+    ("--max-symbols", "max_symbols", int, "symbols subscribed at once (adding more answers 409)"),
+    ("--max-trade-ahead-ms", "max_trade_ahead_ms", int,
+     "reject (and backfill as a gap) a trade stamped this far past the exchange's current time"),
+    ("--max-trade-behind-ms", "max_trade_behind_ms", int,
+     "reject (and backfill as a gap) a trade read this long after its exchange time"),
+    ("--max-clock-offset-ms", "max_clock_offset_ms", int,
+     "refuse an /api/v3/time reading this far from the local clock (the last good offset is kept)"),
+    ("--upstream-max-rejects", "upstream_max_rejects", _limits,
+     "rejected upstream frames per connection, 'limits' notation, before it is reconnected; empty disables"),
     ("--ask-timeout-s", "ask_timeout_s", float, "how long REST waits for an actor before answering 503"),
     ("--rate-limit", "rate_limit", _limits, "per-IP request limit in 'limits' notation; empty disables"),
     ("--max-body-bytes", "max_body_bytes", int, "largest accepted request body (413 above)"),

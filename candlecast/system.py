@@ -18,6 +18,7 @@ from candlecast.actors.clock import ClockActor
 from candlecast.actors.registry import RegistryActor
 from candlecast.actors.store import StoreActor
 from candlecast.cpu_affinity import threads_started_on
+from candlecast.exchange_time import ExchangeTime
 from candlecast.http.app import create_app
 from candlecast.http.resources import Actors
 from candlecast.http.server import ConnectionLimits, HttpServerActor
@@ -93,9 +94,10 @@ def _start_actors(settings: Settings) -> RunningSystem:
         started.append(broadcaster)
         backfill = BackfillActor.start(settings.rest_url, settings.rest_weight_budget)
         started.append(backfill)
-        clock = ClockActor.start(settings.rest_url, settings.grace_ms, broadcaster=broadcaster)
+        exchange_time = ExchangeTime()
+        clock = ClockActor.start(settings.rest_url, settings.grace_ms, exchange_time, broadcaster=broadcaster)
         started.append(clock)
-        registry = RegistryActor.start(settings, clock, broadcaster, store, backfill)
+        registry = RegistryActor.start(settings, clock, broadcaster, store, backfill, exchange_time)
         started.append(registry)
         actors = Actors(
             registry=registry, store=store, broadcaster=broadcaster, backfill=backfill, clock=clock,

@@ -1,8 +1,8 @@
 """The clock: tells every aggregator when an exchange-time second (plus grace) has passed, and
 the broadcaster, whose candles waiting for the rest of their second then go.
 
-Exchange time is the local clock corrected by the offset measured against ``/api/v3/time``,
-so seconds close on the exchange's boundaries even when the local clock is off.
+Exchange time (``ExchangeTime``) is the monotonic clock plus the offset measured against
+``/api/v3/time``, so seconds close on the exchange's boundaries even when the local clock is off.
 
 A second of a symbol also waits for every upstream reader of that symbol behind its socket
 to read past it (``ReaderBehind``, see ``read_progress``): its trades are in the socket, not
@@ -19,43 +19,47 @@ from typing import Any, Callable, Iterable
 from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.actors.poller import Poller
 from candlecast.actors.stoppable import StoppableThread
-from candlecast.messages import AggregatorsChanged, ClockOffsetMeasured, GetClockStats, ReaderBehind, SecondElapsed
+from candlecast.actors.supervision import Supervisor
+from candlecast.exchange_time import ExchangeTime
+from candlecast.messages import (
+    AggregatorsChanged,
+    ClockOffsetMeasured,
+    GetClockStats,
+    ReaderBehind,
+    SecondElapsed,
+    ThreadEnded,
+)
 from candlecast.rest_client import get_json
 
 TIME_SYNC_INTERVAL_S = 300.0
 STUCK_AFTER_S = 5.0
 
 
-def local_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def measure_offset_ms(rest_url: str, now_ms: Callable[[], int] = local_ms) -> int:
-    """Exchange time minus local time, assuming the reply was made halfway through the request."""
-    sent = now_ms()
+def measure_offset_ms(rest_url: str, monotonic_ms: Callable[[], int]) -> int:
+    """Exchange time minus monotonic time, assuming the reply was made halfway through the request."""
+    sent = monotonic_ms()
     server_time = get_json(rest_url, "/api/v3/time")["serverTime"]
-    received = now_ms()
+    received = monotonic_ms()
     return int(server_time - (sent + received) // 2)
 
 
 class SecondTimer(StoppableThread):
-    """Wakes at each exchange second boundary plus grace and tells the clock actor.
+    """Wakes at each exchange second boundary plus grace and tells the clock actor."""
 
-    ``offset_ms`` is replaced (never mutated) by the clock actor; the thread reads the
-    current value at each wake.
-    """
-
-    def __init__(self, clock: Any, grace_ms: int, now_ms: Callable[[], int]) -> None:
-        super().__init__("clock-timer")
-        self.offset_ms = 0
+    def __init__(
+        self, clock: Any, grace_ms: int, now_ms: Callable[[], int],
+        on_ended: Callable[[ThreadEnded], object] | None = None,
+    ) -> None:
+        """``now_ms``: the exchange's current time, read at each wake."""
+        super().__init__("clock-timer", on_ended)
         self._clock = clock
         self._grace_ms = grace_ms
         self._now_ms = now_ms
 
-    def run(self) -> None:
+    def loop(self) -> None:
         last_told: int | None = None
         while not self.stopped.is_set():
-            exchange_now = self._now_ms() + self.offset_ms
+            exchange_now = self._now_ms()
             due = (exchange_now - self._grace_ms) // 1000 - 1
             if last_told is None or due > last_told:
                 if not tell_if_alive(self._clock, SecondElapsed(second=due)):
@@ -67,10 +71,15 @@ class SecondTimer(StoppableThread):
 
 class ClockActor(Actor):
     def __init__(
-        self, rest_url: str, grace_ms: int, now_ms: Callable[[], int] = local_ms,
+        self, rest_url: str, grace_ms: int, exchange_time: ExchangeTime | None = None,
         monotonic: Callable[[], float] = time.monotonic, broadcaster: Any = None,
     ) -> None:
         super().__init__(actor="clock")
+        self._rest_url = rest_url
+        self._grace_ms = grace_ms
+        self._exchange_time = exchange_time or ExchangeTime()
+        self.supervisor = Supervisor()
+        self._in_sync = False  # an offset has been measured against the exchange
         self._aggregators: dict[str, Any] = {}  # by symbol
         self._broadcaster = broadcaster
         self._monotonic = monotonic
@@ -79,18 +88,28 @@ class ClockActor(Actor):
         self._told_all: int | None = None  # the latest second every symbol closed: the broadcaster's
         # reader -> (the first second it may still add to, the symbols it reads, when it said so)
         self._behind: dict[str, tuple[int, frozenset[str], float]] = {}
-        self._timer = SecondTimer(self.actor_ref, grace_ms, now_ms)
-        self._sync = Poller(
+        self._timer = self._new_timer()
+        self._sync = self._new_sync()
+
+    def _tell_ended(self, ended: ThreadEnded) -> None:
+        tell_if_alive(self.actor_ref, ended)
+
+    def _new_timer(self) -> SecondTimer:
+        return SecondTimer(self.actor_ref, self._grace_ms, self._exchange_time.now_ms, on_ended=self._tell_ended)
+
+    def _new_sync(self) -> Poller[int]:
+        return Poller(
             name="clock-sync",
-            fetch=lambda: measure_offset_ms(rest_url, now_ms),
+            fetch=lambda: measure_offset_ms(self._rest_url, self._exchange_time.monotonic_ms),
             deliver=lambda offset: self.actor_ref.tell(ClockOffsetMeasured(offset_ms=offset)),
             interval_s=TIME_SYNC_INTERVAL_S,
             retry_cap_s=60.0,
+            on_ended=self._tell_ended,
         )
 
     def on_start(self) -> None:
-        self._timer.start()
-        self._sync.start()
+        self.supervisor.start(self._timer)
+        self.supervisor.start(self._sync)
 
     def on_stop(self) -> None:
         self._sync.stop()
@@ -100,7 +119,7 @@ class ClockActor(Actor):
         match message:
             case GetClockStats():
                 waiting = self._due - self._told_all if self._due is not None and self._told_all is not None else 0
-                return {"readers_behind": len(self._behind), "seconds_waiting": waiting}
+                return {"readers_behind": len(self._behind), "seconds_waiting": waiting, "in_sync": self._in_sync}
             case SecondElapsed(second=second):
                 self._due = second
                 self._close_due()
@@ -115,9 +134,14 @@ class ClockActor(Actor):
                 self._aggregators = dict(aggregators)
                 self._told = {symbol: told for symbol, told in self._told.items() if symbol in self._aggregators}
             case ClockOffsetMeasured(offset_ms=offset):
-                if abs(offset - self._timer.offset_ms) > 50:
-                    self.log.info("exchange clock offset", offset_ms=offset)
-                self._timer.offset_ms = offset
+                exchange_time = self._exchange_time
+                if abs(offset - exchange_time.offset_ms) > 50:
+                    self.log.info("exchange clock offset", offset_ms=offset - exchange_time.wall_offset_ms())
+                exchange_time.offset_ms = offset
+                self._in_sync = True
+            case ThreadEnded():
+                self._timer = self.supervisor.restart(message, self._timer, self._new_timer)
+                self._sync = self.supervisor.restart(message, self._sync, self._new_sync)
         return None
 
     def _release(self, hold: tuple[int, frozenset[str], float] | None) -> None:

@@ -43,6 +43,7 @@ from candlecast.messages import (
     UpstreamDisconnected,
     Watch,
 )
+from candlecast.exchange_time import ExchangeTime
 from candlecast.settings import Settings
 
 # Connections opened together would otherwise all rotate together.
@@ -58,6 +59,7 @@ class ConnectionActor(Actor):
         registry: Any,
         trade_listeners: tuple[Any, ...],
         clock: Any,
+        exchange_time: ExchangeTime,
         rng: random.Random | None = None,
     ) -> None:
         super().__init__(actor="connection", connection=connection_id)
@@ -67,6 +69,7 @@ class ConnectionActor(Actor):
         self._registry = registry
         self._trade_listeners = trade_listeners
         self._clock = clock
+        self._exchange_time = exchange_time
         self._rng = rng or random.Random()
         self._routes: dict[str, Any] = {}
         self._reader: UpstreamReader | None = None
@@ -151,6 +154,7 @@ class ConnectionActor(Actor):
             grace_ms=self._settings.grace_ms,
             trade_listeners=self._trade_listeners,
             clock=self._clock,
+            exchange_time=self._exchange_time,
         )
         reader = UpstreamReader(self.actor_ref, self._id, next(self._reader_ids), options)
         reader.routes = MappingProxyType(dict(self._routes))

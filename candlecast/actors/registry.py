@@ -14,11 +14,13 @@ import pykka
 
 from candlecast import binance
 from candlecast.actors.aggregator import AggregatorActor
-from candlecast.actors.base import Actor
+from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.actors.connect_attempts import ConnectAttempts
 from candlecast.actors.connection import ConnectionActor
 from candlecast.actors.poller import Poller
 from candlecast.actors.pool import ActorPool
+from candlecast.actors.supervision import Supervisor
+from candlecast.exchange_time import ExchangeTime
 from candlecast.errors import AlreadySubscribed, ExchangeInfoUnavailable, InvalidSymbol, NotSubscribed
 from candlecast.messages import (
     AddSymbol,
@@ -32,6 +34,7 @@ from candlecast.messages import (
     RemoveSymbol,
     SymbolActivated,
     SymbolDeactivated,
+    ThreadEnded,
     Unwatch,
     UpstreamStatus,
     Watch,
@@ -56,10 +59,12 @@ class _Connection:
 class RegistryActor(Actor):
     def __init__(
         self, settings: Settings, clock: Any, broadcaster: Any, store: Any, backfill: Any,
-        now: Callable[[], float] = time.monotonic,
+        exchange_time: ExchangeTime, now: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(actor="registry")
         self._settings = settings
+        self._exchange_time = exchange_time
+        self.supervisor = Supervisor()
         self._clock = clock
         self._backfill = backfill
         self._broadcaster = broadcaster
@@ -71,12 +76,16 @@ class RegistryActor(Actor):
         self._connection_ids = itertools.count(1)
         self._connect_attempts = ConnectAttempts(settings.connect_attempts)
         self._now = now
-        self._exchange_info = Poller(
+        self._exchange_info = self._new_exchange_info()
+
+    def _new_exchange_info(self) -> Poller[frozenset[str]]:
+        return Poller(
             name="exchange-info",
-            fetch=lambda: binance.trading_symbols(get_json(settings.rest_url, "/api/v3/exchangeInfo")),
+            fetch=lambda: binance.trading_symbols(get_json(self._settings.rest_url, "/api/v3/exchangeInfo")),
             deliver=lambda trading: self.actor_ref.tell(ExchangeInfoLoaded(trading=trading)),
             interval_s=EXCHANGE_INFO_INTERVAL_S,
-            retry_cap_s=settings.reconnect_max_s,
+            retry_cap_s=self._settings.reconnect_max_s,
+            on_ended=lambda ended: tell_if_alive(self.actor_ref, ended),
         )
 
     def on_start(self) -> None:
@@ -84,7 +93,7 @@ class RegistryActor(Actor):
         # Initial symbols start streaming at once; exchangeInfo confirms them when it arrives.
         for symbol in self._settings.symbols:
             self._activate(symbol)
-        self._exchange_info.start()
+        self.supervisor.start(self._exchange_info)
 
     def on_stop(self) -> None:
         """Connections first (no more trades), then every aggregator at once: each finishes
@@ -115,6 +124,8 @@ class RegistryActor(Actor):
                 return self._status()
             case ExchangeInfoLoaded(trading=trading):
                 self._apply_exchange_info(trading)
+            case ThreadEnded():
+                self._exchange_info = self.supervisor.restart(message, self._exchange_info, self._new_exchange_info)
             case ConnectionStateChanged(connection_id=connection_id):
                 if connection_id in self._connections:
                     self._connections[connection_id].state = message
@@ -173,7 +184,7 @@ class RegistryActor(Actor):
         connection_id = next(self._connection_ids)
         ref = ConnectionActor.start(
             connection_id, self._settings, self._connect_attempts, self.actor_ref, (self._broadcaster, self._store),
-            self._clock,
+            self._clock, self._exchange_time,
         )
         connection = _Connection(ref)
         self._connections[connection_id] = connection

@@ -36,6 +36,7 @@ from candlecast.actors.frame_reader import FrameReader, UpstreamClosed
 from candlecast.actors.held_trades import HeldTrades
 from candlecast.actors.read_progress import ReadProgress
 from candlecast.backoff import full_jitter
+from candlecast.exchange_time import ExchangeTime
 from candlecast.messages import (
     FrameRejected,
     FramesArriving,
@@ -72,6 +73,7 @@ class ReaderOptions:
     grace_ms: int
     trade_listeners: tuple[Any, ...]
     clock: Any
+    exchange_time: ExchangeTime
 
 
 class UpstreamReader(threading.Thread):

@@ -16,12 +16,7 @@ from candlecast.latest import Latest
 from candlecast.messages import (
     AddSymbol,
     Barrier,
-    GetBackfillStats,
-    GetClockStats,
-    GetBroadcastStats,
     GetCandles,
-    GetGapStats,
-    GetHistoryStats,
     GetLatestCandle,
     GetTick,
     GetUpstreamStatus,
@@ -30,7 +25,6 @@ from candlecast.messages import (
     RemoveSymbol,
     UpstreamStatus,
 )
-from candlecast.process_stats import process_stats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,22 +115,6 @@ class StatusResource(Resource):
             "message": "candlecast is running",
             "symbols": list(symbols),
             "upstream": "connected" if status.connected else "disconnected",
-        })
-
-
-class HealthResource(Resource):
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        status = self._actors.ask(self._actors.registry, GetUpstreamStatus())
-        gaps = self._actors.ask(self._actors.store, GetGapStats())
-        upstream = upstream_summary(status, gaps)
-        upstream["backfill"] = self._actors.ask(self._actors.backfill, GetBackfillStats())
-        upstream["clock"] = self._actors.ask(self._actors.clock, GetClockStats())
-        respond(resp, {
-            "status": "ok" if status.connected else "degraded",
-            "upstream": upstream,
-            "websocket": self._actors.ask(self._actors.broadcaster, GetBroadcastStats()),
-            "history": self._actors.ask(self._actors.store, GetHistoryStats()),
-            "process": process_stats(),
         })
 
 

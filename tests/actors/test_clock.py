@@ -10,12 +10,23 @@ from typing import Any
 import pykka
 
 from candlecast.actors.clock import STUCK_AFTER_S, ClockActor, SecondTimer
+from candlecast.exchange_time import NS_PER_MS, ExchangeTime
 from candlecast.messages import AggregatorsChanged, GetClockStats, ReaderBehind, SecondElapsed
 from candlecast.sim import Simulator
 from tests.recorder import Recorder
 
 
 SYMBOL = "BTCUSDT"
+
+
+def held(clock: Any) -> dict[str, int]:
+    stats = clock.ask(GetClockStats())
+    return {"readers_behind": stats["readers_behind"], "seconds_waiting": stats["seconds_waiting"]}
+
+
+def standing_still() -> ExchangeTime:
+    """Exchange time that stands still at 0.5 s after the epoch until the clock measures an offset."""
+    return ExchangeTime(monotonic_ns=lambda: 500 * NS_PER_MS, wall_ns=lambda: 500 * NS_PER_MS)
 READING = frozenset({SYMBOL, "ETHUSDT"})
 
 
@@ -39,7 +50,7 @@ def test_seconds_wait_for_a_reader_behind_its_socket(simulator: Simulator) -> No
     # Exchange time stands still at 0.5 s: the timer's own tell (second -1) is the only one it makes.
     aggregator, broadcaster = Recorder.start(SecondElapsed), Recorder.start(SecondElapsed)
     clock = ClockActor.start(
-        simulator.rest_url, grace_ms=0, now_ms=lambda: 500, monotonic=lambda: now[0], broadcaster=broadcaster,
+        simulator.rest_url, grace_ms=0, exchange_time=standing_still(), monotonic=lambda: now[0], broadcaster=broadcaster,
     )
     try:
         clock.ask(AggregatorsChanged(aggregators=((SYMBOL, aggregator),)))
@@ -50,12 +61,12 @@ def test_seconds_wait_for_a_reader_behind_its_socket(simulator: Simulator) -> No
         clock.ask(ReaderBehind("upstream-1.1", 12, READING))
         clock.ask(SecondElapsed(second=14))
         assert told() == [11], "the seconds the reader is still reading wait"
-        assert clock.ask(GetClockStats()) == {"readers_behind": 1, "seconds_waiting": 3}
+        assert held(clock) == {"readers_behind": 1, "seconds_waiting": 3}
         clock.ask(ReaderBehind("upstream-1.1", 13, READING))
         assert told() == [11, 12]
         clock.ask(ReaderBehind("upstream-1.1", None))
         assert told() == [11, 12, 14], "caught up: every due second closes"
-        assert clock.ask(GetClockStats()) == {"readers_behind": 0, "seconds_waiting": 0}
+        assert held(clock) == {"readers_behind": 0, "seconds_waiting": 0}
         clock.ask(ReaderBehind("upstream-2.1", 15, READING))
         clock.ask(SecondElapsed(second=16))
         assert told() == [11, 12, 14]
@@ -72,7 +83,7 @@ def test_seconds_wait_for_a_reader_behind_its_socket(simulator: Simulator) -> No
 
 def test_a_reader_behind_holds_only_its_own_symbols(simulator: Simulator) -> None:
     behind, on_time, broadcaster = (Recorder.start(SecondElapsed) for _ in range(3))
-    clock = ClockActor.start(simulator.rest_url, grace_ms=0, now_ms=lambda: 500, broadcaster=broadcaster)
+    clock = ClockActor.start(simulator.rest_url, grace_ms=0, exchange_time=standing_still(), broadcaster=broadcaster)
 
     def told(recorder: Any) -> list[int]:
         return [told.second for told in recorder.ask("told") if told.second >= 0]
@@ -85,7 +96,7 @@ def test_a_reader_behind_holds_only_its_own_symbols(simulator: Simulator) -> Non
         assert told(behind) == [11]
         assert told(on_time) == [13, 14], "another reader's symbol closes on time"
         assert told(broadcaster) == [11], "the broadcaster hears of a second once every symbol closed it"
-        assert clock.ask(GetClockStats()) == {"readers_behind": 1, "seconds_waiting": 3}
+        assert held(clock) == {"readers_behind": 1, "seconds_waiting": 3}
         clock.ask(ReaderBehind("upstream-1.1", None))
         assert told(behind) == [11, 14] and told(on_time) == [13, 14] and told(broadcaster) == [11, 14]
         clock.ask(ReaderBehind("upstream-1.1", 15, frozenset({"BTCUSDT"})))  # behind, in a second not yet due

@@ -1,0 +1,33 @@
+"""The exchange's clock as best known here: the monotonic clock plus a measured offset.
+
+Built on the monotonic clock, so a step of the machine's wall clock moves nothing; the offset
+starts as the wall clock's and is then measured against ``/api/v3/time``. Any thread may read
+it; only the clock actor replaces ``offset_ms`` (an int, replaced whole, never mutated).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+NS_PER_MS = 1_000_000
+
+
+class ExchangeTime:
+    def __init__(
+        self, monotonic_ns: Callable[[], int] = time.monotonic_ns, wall_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._monotonic_ns = monotonic_ns
+        self._wall_ns = wall_ns
+        self.offset_ms = self.wall_offset_ms()
+
+    def now_ms(self) -> int:
+        """The exchange's current time, epoch milliseconds."""
+        return self._monotonic_ns() // NS_PER_MS + self.offset_ms
+
+    def monotonic_ms(self) -> int:
+        return self._monotonic_ns() // NS_PER_MS
+
+    def wall_offset_ms(self) -> int:
+        """What the offset would be if the wall clock were the exchange's: wall minus monotonic."""
+        return (self._wall_ns() - self._monotonic_ns()) // NS_PER_MS
