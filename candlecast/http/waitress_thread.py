@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 import waitress
+from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 from waitress.task import ErrorTask
@@ -102,17 +103,17 @@ class _ConnectionsPerAddress:
             del self._open[peer]
 
 
-def _close_all(map: dict[Any, Any]) -> None:
-    """Close every connection and listener. A connection closes through ``handle_close``, which
-    also wakes a worker waiting to hand it more output (a client that stopped reading); a
-    plain close would leave that worker waiting for good."""
+def _close_connections_and_listeners(map: dict[Any, Any]) -> None:
+    """Close every connection and listening socket in ``map``, leaving the trigger open: a worker
+    ending its task pulls it. A connection closes through ``handle_close``, which also wakes a
+    worker waiting to hand it more output (a client that stopped reading); a plain close would
+    leave that worker waiting for good. A listener's own ``close`` would close the trigger too."""
     for dispatcher in list(map.values()):
         with contextlib.suppress(OSError):  # a socket already gone
             if isinstance(dispatcher, HTTPChannel):
                 dispatcher.handle_close()
-            else:
-                dispatcher.close()
-    map.clear()
+            elif isinstance(dispatcher, BaseWSGIServer):
+                wasyncore.dispatcher.close(dispatcher)
 
 
 class WaitressThread:
@@ -140,9 +141,13 @@ class WaitressThread:
         self._thread.start()
 
     def stop(self) -> None:
-        if self._thread.is_alive():
-            self._server.trigger.pull_trigger(lambda: _close_all(self._map))
-            self._thread.join()
-        else:
-            _close_all(self._map)
+        trigger = self._server.trigger
+        if not self._thread.is_alive():
+            wasyncore.close_all(self._map)
+            self._server.task_dispatcher.shutdown(timeout=WORKERS_STOP_WAIT_S)
+            return
+        trigger.pull_trigger(lambda: _close_connections_and_listeners(self._map))
         self._server.task_dispatcher.shutdown(timeout=WORKERS_STOP_WAIT_S)
+        # Last, once the workers have ended; the map then empty, the loop ends.
+        trigger.pull_trigger(trigger.close)
+        self._thread.join()
