@@ -115,6 +115,7 @@ class _WSGIRequestHandler(BaseHTTPRequestHandler):
             key = "HTTP_" + name.upper().replace("-", "_")
             if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
                 environ[key] = value
+        self.server.calling_app(self.request, environ)
         response: dict[str, Any] = {}
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
@@ -172,8 +173,9 @@ class _Server(socketserver.TCPServer):
     429 at once; beyond ``max_pending`` in all, anyone is answered 503. The accept thread owns
     the counts; request threads tell it, over a queue, which address finished.
 
-    Closing shuts every request's socket down, so a request still arriving ends at once
-    instead of holding the close for the rest of its handshake timeout."""
+    Closing shuts down the socket of every request the app has not taken over (upgraded), so a
+    request still arriving ends at once instead of holding the close for the rest of its
+    handshake timeout; ending an upgraded connection is the app's business."""
 
     allow_reuse_address = True
     request_queue_size = 1024  # thousands of clients may reconnect at once
@@ -191,8 +193,9 @@ class _Server(socketserver.TCPServer):
         self._in_progress: Counter[str] = Counter()
         self._pending = 0
         self._finished: queue.SimpleQueue[str] = queue.SimpleQueue()
-        # Request sockets not yet closed, for close() to shut down; request threads remove theirs.
-        self._open_requests: set[socket.socket] = set()
+        # Request sockets not yet closed, with their environ once the app has it, for close() to
+        # shut down; request threads remove theirs.
+        self._open_requests: dict[socket.socket, dict[str, Any]] = {}
         self._open_requests_lock = threading.Lock()
         super().__init__(address, _WSGIRequestHandler)
 
@@ -221,8 +224,12 @@ class _Server(socketserver.TCPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._open_requests_lock:
-            self._open_requests.add(request)
+            self._open_requests[request] = {}
         self._requests.submit(self._serve, request, client_address)
+
+    def calling_app(self, request: socket.socket, environ: dict[str, Any]) -> None:
+        with self._open_requests_lock:
+            self._open_requests[request] = environ
 
     def _serve(self, request: Any, client_address: Any) -> None:
         try:
@@ -231,7 +238,7 @@ class _Server(socketserver.TCPServer):
             self.handle_error(request, client_address)
         finally:
             with self._open_requests_lock:
-                self._open_requests.discard(request)
+                del self._open_requests[request]
             self.shutdown_request(request)
             self._finished.put(client_address[0])
 
@@ -239,9 +246,10 @@ class _Server(socketserver.TCPServer):
         super().server_close()
         # Under the lock, so no socket is closed (and its descriptor reused) while shut down here.
         with self._open_requests_lock:
-            for request in self._open_requests:
-                with contextlib.suppress(OSError):  # already detached for an upgrade, or gone
-                    request.shutdown(socket.SHUT_RDWR)
+            for request, environ in self._open_requests.items():
+                if not environ.get(UPGRADED_KEY):
+                    with contextlib.suppress(OSError):  # already detached for an upgrade, or gone
+                        request.shutdown(socket.SHUT_RDWR)
         self._requests.shutdown(wait=True)
 
     def handle_error(self, request: Any, client_address: tuple[str, int]) -> None:
@@ -255,7 +263,8 @@ class UpgradeListener:
     a request that finds them all busy waits for one, unless its address already has
     ``per_address`` in progress, or ``max_pending`` (None: no bound) are in progress in all:
     then it is refused, and ``on_refused`` told its address (on the accept thread, so it must
-    not block). ``close`` ends the requests still in progress and joins their threads."""
+    not block). ``close`` ends the requests still in progress that the app has not taken over,
+    and joins their threads."""
 
     def __init__(
         self, app: WSGIApp, host: str, port: int, name: str, handshake_timeout_s: float, threads: int, per_address: int,
@@ -282,5 +291,6 @@ class UpgradeListener:
             self._thread.join()
 
     def close(self) -> None:
-        """End the requests and handshakes in progress, wait for their threads, release the port."""
+        """End the requests and handshakes in progress (not upgraded connections: the app ends
+        those), wait for their threads, release the port."""
         self._server.server_close()

@@ -57,7 +57,9 @@ class _Channel(HTTPChannel):
 
     error_task_class = _JsonErrorTask
 
-    def __init__(self, server: Any, sock: Any, addr: Any, adj: Any, map: Any, connections: "_ConnectionsPerAddress"):
+    def __init__(
+        self, server: Any, sock: Any, addr: Any, adj: Any, map: Any, connections: "_ConnectionsPerAddress"
+    ) -> None:
         self._connections = connections
         self._peer = addr[0]
         self._counted = False
@@ -148,6 +150,8 @@ class WaitressThread:
             return
         trigger.pull_trigger(lambda: _close_connections_and_listeners(self._map))
         self._server.task_dispatcher.shutdown(timeout=WORKERS_STOP_WAIT_S)
-        # Last, once the workers have ended; the map then empty, the loop ends.
-        trigger.pull_trigger(trigger.close)
+        # The trigger leaves the map last, which ends the loop, and closes once the loop has
+        # ended: a thunk closing it could run before its own pull writes to it.
+        trigger.pull_trigger(trigger.del_channel)
         self._thread.join()
+        trigger.close()
