@@ -42,6 +42,8 @@ def test_dotenv_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.mark.parametrize("argv", [
     ["--symbols", "BTC USDT"], ["--http-port", "x"], ["--log-format", "xml"], ["--cpus", "one"], ["--cpus", "3-1"],
     ["--cpus", str(max(usable_cpus() or {0}) + 1)], ["--rate-limit", "bogus"], ["--ws-message-rate", "5/sec"],
+    ["--rest-max-connections-per-ip", "0"], ["--ws-max-upgrades-per-ip", "0"], ["--ws-max-pending-upgrades", "0"],
+    ["--shutdown-timeout-s", "0"],
 ])
 def test_bad_values_exit_with_usage(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
