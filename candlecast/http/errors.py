@@ -33,10 +33,15 @@ def error_body(title: str, detail: str) -> bytes:
     return wire.encode({"error": title, "detail": detail or title})
 
 
+def status_title(phrase: str) -> str:
+    """An HTTP reason phrase as the app's error titles read ("Too many requests")."""
+    return phrase[:1] + phrase[1:].lower()
+
+
 def raw_error_response(status: HTTPStatus, detail: str, retry_after_s: int | None = None) -> bytes:
     """A whole HTTP/1.1 answer in the app's JSON error shape, for a listener that answers before
     (or instead of) the app: it closes the connection."""
-    body = error_body(status.phrase, detail)
+    body = error_body(status_title(status.phrase), detail)
     retry = b"" if retry_after_s is None else b"Retry-After: %d\r\n" % retry_after_s
     return (
         b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\nConnection: close\r\n\r\n%s"

@@ -28,7 +28,7 @@ from urllib.parse import unquote_to_bytes
 
 import structlog
 
-from candlecast.http.errors import answer_refusal, error_body, raw_error_response
+from candlecast.http.errors import answer_refusal, error_body, raw_error_response, status_title
 
 UPGRADED_KEY = "candlecast.upgraded"
 SOCKET_KEY = "werkzeug.socket"
@@ -157,7 +157,7 @@ class _WSGIRequestHandler(BaseHTTPRequestHandler):
         self.request_version = self.protocol_version
         status = HTTPStatus(code) if code < 500 else HTTPStatus.BAD_REQUEST
         self._answer(status.value, status.phrase, [("Content-Type", "application/json")],
-                     error_body(status.phrase, message or status.description))
+                     error_body(status_title(status.phrase), message or status.description))
 
     def log_message(self, format: str, *args: Any) -> None:
         """Request logging belongs to the app's middleware, not to stderr."""

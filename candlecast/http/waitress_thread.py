@@ -23,7 +23,7 @@ from waitress.server import BaseWSGIServer
 from waitress.task import ErrorTask
 from waitress.utilities import ServerNotImplemented
 
-from candlecast.http.errors import answer_refusal, error_body, raw_error_response
+from candlecast.http.errors import answer_refusal, error_body, raw_error_response, status_title
 from candlecast.http.upgrade_listener import WSGIApp
 
 log = structlog.get_logger(__name__)
@@ -44,7 +44,7 @@ class _JsonErrorTask(ErrorTask):
     def execute(self) -> None:
         error = self.request.error
         code, reason = (400, "Bad Request") if isinstance(error, ServerNotImplemented) else (error.code, error.reason)
-        body = error_body(reason, error.body)
+        body = error_body(status_title(reason), error.body)
         self.status = f"{code} {reason}"
         self.response_headers.append(("Content-Type", "application/json"))
         self.set_close_on_finish()

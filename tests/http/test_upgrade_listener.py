@@ -106,7 +106,7 @@ def test_an_address_with_its_share_in_progress_is_answered_429_at_once_and_serve
             assert time.monotonic() - started < 1.0, "answered without waiting for a thread"
             head, _, body = refused.partition(b"\r\n\r\n")
             assert head.startswith(b"HTTP/1.1 429 ") and b"Retry-After: 1" in head
-            assert json.loads(body)["error"] == "Too Many Requests"
+            assert json.loads(body)["error"] == "Too many requests"
             assert refused_peers == ["127.0.0.1"]
         finally:
             slow[0].close()
