@@ -95,7 +95,9 @@ def _start_actors(settings: Settings) -> RunningSystem:
         backfill = BackfillActor.start(settings.rest_url, settings.rest_weight_budget)
         started.append(backfill)
         exchange_time = ExchangeTime()
-        clock = ClockActor.start(settings.rest_url, settings.grace_ms, exchange_time, broadcaster=broadcaster)
+        clock = ClockActor.start(
+            settings.rest_url, settings.grace_ms, settings.max_clock_offset_ms, exchange_time, broadcaster=broadcaster,
+        )
         started.append(clock)
         registry = RegistryActor.start(settings, clock, broadcaster, store, backfill, exchange_time)
         started.append(registry)
@@ -104,7 +106,8 @@ def _start_actors(settings: Settings) -> RunningSystem:
             timeout_s=settings.ask_timeout_s,
         )
         reader = ClientReader(
-            broadcaster, settings.ws_ping_interval_s, settings.ws_max_message_bytes, settings.ws_message_rate,
+            broadcaster, settings.ws_ping_interval_s, settings.ws_max_message_bytes, settings.ws_max_message_frames,
+            settings.ws_message_rate,
         )
         app = create_app(
             actors,

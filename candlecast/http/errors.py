@@ -18,11 +18,13 @@ from candlecast.errors import (
     InvalidSymbol,
     NoDataYet,
     NotSubscribed,
+    TooManySymbols,
 )
 
 _DOMAIN_ERRORS: dict[type[CandlecastError], tuple[str, str]] = {
     InvalidSymbol: (falcon.HTTP_400, "Invalid symbol"),
     AlreadySubscribed: (falcon.HTTP_409, "Already subscribed"),
+    TooManySymbols: (falcon.HTTP_409, "Too many symbols"),
     NotSubscribed: (falcon.HTTP_404, "Not subscribed"),
     NoDataYet: (falcon.HTTP_404, "No data yet"),
     ExchangeInfoUnavailable: (falcon.HTTP_503, "Service unavailable"),

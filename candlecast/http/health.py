@@ -2,7 +2,8 @@
 ``/livez`` (the process answers) and ``/readyz`` (it serves what it promises: 503 otherwise).
 
 ``/health`` is ``ok`` only when nothing is wrong: every upstream connection streaming,
-exchangeInfo loaded, no gap open, every owned thread running, the clock in sync.
+exchangeInfo loaded, no subscribed symbol halted, no gap open, every owned thread running, the
+clock in sync.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from candlecast.messages import (
 from candlecast.process_stats import process_stats
 
 OK, DEGRADED = "ok", "degraded"
+# The problem line names this many halted symbols; the upstream section lists them all.
+HALTED_SHOWN = 10
 
 
 def _components(actors: Actors) -> dict[str, dict[str, Any]]:
@@ -41,6 +44,9 @@ def _problems(upstream: dict[str, Any], components: dict[str, dict[str, Any]]) -
     problems = []
     if not upstream["exchange_info_loaded"]:
         problems.append("exchangeInfo not loaded")
+    if halted := upstream["halted"]:
+        shown = ", ".join(halted[:HALTED_SHOWN]) + (", ..." if len(halted) > HALTED_SHOWN else "")
+        problems.append(f"{len(halted)} subscribed symbol(s) halted (not TRADING on the exchange): {shown}")
     for connection in upstream["connections"]:
         if connection["state"] != "connected":
             problems.append(f"upstream connection {connection['connection_id']} {connection['state']}")
@@ -69,7 +75,9 @@ def _not_ready(actors: Actors) -> list[str]:
 class HealthResource(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         actors = self._actors
-        upstream = upstream_summary(actors.ask(actors.registry, GetUpstreamStatus()), actors.ask(actors.store, GetGapStats()))
+        status = actors.ask(actors.registry, GetUpstreamStatus())
+        upstream = upstream_summary(status, actors.ask(actors.store, GetGapStats()))
+        upstream["halted"] = list(status.halted)
         upstream["backfill"] = actors.ask(actors.backfill, GetBackfillStats())
         upstream["clock"] = actors.ask(actors.clock, GetClockStats())
         components = _components(actors)

@@ -21,6 +21,7 @@ from candlecast.messages import (
     GetTick,
     GetUpstreamStatus,
     ListAvailable,
+    ListHalted,
     ListSymbols,
     RemoveSymbol,
     UpstreamStatus,
@@ -126,7 +127,11 @@ class AvailableSymbolsResource(Resource):
 
 class SymbolsResource(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        respond(resp, {"symbols": list(self._actors.ask(self._actors.registry, ListSymbols()))})
+        registry = self._actors.registry
+        respond(resp, {
+            "symbols": list(self._actors.ask(registry, ListSymbols())),
+            "halted": list(self._actors.ask(registry, ListHalted())),
+        })
 
 
 class AddSymbolResource(Resource):

@@ -40,7 +40,7 @@ def post_symbol(system: RunningSystem, body: bytes | str, headers: dict[str, str
 def test_status_and_symbol_lists(system: RunningSystem) -> None:
     status = wait_for(lambda: (r := request("GET", system.rest_url + "/")).json["upstream"] == "connected" and r)
     assert status.status == 200 and status.json["message"]
-    assert request("GET", system.rest_url + "/symbols").json == {"symbols": ["BTCUSDT", "ETHUSDT"]}
+    assert request("GET", system.rest_url + "/symbols").json == {"symbols": ["BTCUSDT", "ETHUSDT"], "halted": []}
     available = wait_for(lambda: (r := request("GET", system.rest_url + "/symbols/available")).status == 200 and r)
     assert available.json["count"] == len(available.json["symbols"]) > 10
     assert "BTCUSDT" in available.json["symbols"]
@@ -57,7 +57,7 @@ def test_add_and_remove_symbol(system: RunningSystem) -> None:
     removed = request("DELETE", system.rest_url + "/remove_symbol/Solusdt")
     assert removed.status == 200 and removed.json["message"]
     assert_error(request("DELETE", system.rest_url + "/remove_symbol/SOLUSDT"), 404)
-    assert request("GET", system.rest_url + "/symbols").json == {"symbols": ["BTCUSDT", "ETHUSDT"]}
+    assert request("GET", system.rest_url + "/symbols").json == {"symbols": ["BTCUSDT", "ETHUSDT"], "halted": []}
 
 
 @pytest.mark.parametrize(("route", "newer_by"), [("/ohlc", "open_time"), ("/tick", "trade_id")])
@@ -95,7 +95,7 @@ def test_latest_candle_and_trade_follow_removal_and_adding_again(system: Running
 def test_add_symbol_rejects_bad_input(system: RunningSystem, body: str | bytes, status: int) -> None:
     wait_for(lambda: request("GET", system.rest_url + "/symbols/available").status == 200)
     assert_error(post_symbol(system, body), status)
-    assert request("GET", system.rest_url + "/symbols").json == {"symbols": ["BTCUSDT", "ETHUSDT"]}
+    assert request("GET", system.rest_url + "/symbols").json == {"symbols": ["BTCUSDT", "ETHUSDT"], "halted": []}
 
 
 def test_oversized_body_is_413(system: RunningSystem) -> None:
