@@ -54,6 +54,7 @@ class Settings:
     ask_timeout_s: float = 2.0
     rate_limit: str = "50/second"
     max_body_bytes: int = 4096
+    rest_max_connections_per_ip: int = 100
     ws_backlog_bytes: int = 1 << 20
     ws_socket_buffer_bytes: int = 1 << 18
     ws_ping_interval_s: float = 20.0
@@ -65,6 +66,8 @@ class Settings:
     ws_max_clients_per_ip: int = 1000
     ws_max_subscriptions: int = 1024
     ws_handshake_timeout_s: float = 10.0
+    ws_max_upgrades_per_ip: int = 8
+    ws_max_pending_upgrades: int = 1024
     ws_compression: bool = False
     ws_writers: int = 1
     ws_trade_interval_ms: int = 50
@@ -76,6 +79,7 @@ class Settings:
     sim_trades_per_second: float = 8.0
     log_format: str = "auto"
     log_level: str = "info"
+    shutdown_timeout_s: float = 4.5
 
 
 def _symbols(text: str) -> tuple[str, ...]:
@@ -264,6 +268,8 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--ask-timeout-s", "ask_timeout_s", _seconds(300), "how long REST waits for an actor before answering 503"),
     ("--rate-limit", "rate_limit", _limits, "per-IP request limit in 'limits' notation; empty disables"),
     ("--max-body-bytes", "max_body_bytes", _bytes(1 << 20), "largest accepted request body (413 above)"),
+    ("--rest-max-connections-per-ip", "rest_max_connections_per_ip", _count(1_000_000),
+     "open REST connections per address (429 and closed above)"),
     ("--ws-backlog-bytes", "ws_backlog_bytes", _bytes(1 << 30),
      "bytes waiting per WebSocket client before its candles conflate and its trades drop"),
     ("--ws-socket-buffer-bytes", "ws_socket_buffer_bytes", _bytes(1 << 30),
@@ -284,6 +290,10 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
      "(symbol, channel) subscriptions per WebSocket client"),
     ("--ws-handshake-timeout-s", "ws_handshake_timeout_s", _seconds(3600),
      "drop a connection that has not completed its WebSocket handshake in this time"),
+    ("--ws-max-upgrades-per-ip", "ws_max_upgrades_per_ip", _count(1_000_000),
+     "requests in progress (queued or being read) per address on the WebSocket port (429 above)"),
+    ("--ws-max-pending-upgrades", "ws_max_pending_upgrades", _count(1_000_000),
+     "requests in progress in all on the WebSocket port (503 above)"),
     ("--ws-compression", "ws_compression", _flag, "negotiate permessage-deflate with clients that offer it"),
     ("--ws-writers", "ws_writers", _count(256), "threads writing to WebSocket clients, each owning a share of them"),
     ("--ws-trade-interval-ms", "ws_trade_interval_ms", _ms(0, 60_000),
@@ -300,6 +310,8 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
      "mean simulated trades per second per symbol"),
     ("--log-format", "log_format", LOG_FORMAT, "console, json or auto (console on a terminal)"),
     ("--log-level", "log_level", LOG_LEVEL, "debug, info, warning or error"),
+    ("--shutdown-timeout-s", "shutdown_timeout_s", _seconds(3600),
+     "after SIGTERM/SIGINT, exit (code 1, naming the threads still running) if stopping takes longer"),
 )
 
 

@@ -21,7 +21,7 @@ from candlecast.cpu_affinity import threads_started_on
 from candlecast.exchange_time import ExchangeTime
 from candlecast.http.app import create_app
 from candlecast.http.resources import Actors
-from candlecast.http.server import HttpServerActor
+from candlecast.http.server import ConnectionLimits, HttpServerActor
 from candlecast.http.client_reader import ClientReader
 from candlecast.latest import Latest
 from candlecast.settings import Settings
@@ -121,7 +121,13 @@ def _start_actors(settings: Settings) -> RunningSystem:
         )
         http = HttpServerActor.start(
             app, settings.host, settings.http_port, settings.ws_port, settings.max_body_bytes,
-            settings.ws_handshake_timeout_s, broadcaster, reader,
+            settings.ws_handshake_timeout_s,
+            ConnectionLimits(
+                rest_per_address=settings.rest_max_connections_per_ip,
+                upgrades_per_address=settings.ws_max_upgrades_per_ip,
+                pending_upgrades=settings.ws_max_pending_upgrades,
+            ),
+            broadcaster, reader,
         )
         started.append(http)
         proxy = http.proxy()

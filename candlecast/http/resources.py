@@ -74,7 +74,8 @@ def read_add_symbol_body(req: falcon.Request) -> str:
         raise falcon.HTTPBadRequest(title="Bad request", description='body must be JSON like {"symbol": "BTCUSDT"}')
     try:
         body = msgspec.json.decode(raw, type=_AddSymbolBody)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    # msgspec checks a string's UTF-8 only when it decodes it, raising UnicodeDecodeError.
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise falcon.HTTPBadRequest(
             title="Bad request", description=f'body must be JSON like {{"symbol": "BTCUSDT"}}: {exc}'
         ) from exc

@@ -44,6 +44,8 @@ def test_dotenv_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     ["--cpus", str(max(usable_cpus() or {0}) + 1)], ["--rate-limit", "bogus"], ["--ws-message-rate", "5/sec"],
     ["--symbols", "BTCUSDT,ETHUSDT,SOLUSDT", "--max-symbols", "2"], ["--max-symbols", "0"],
     ["--exchange-info-interval-s", "0"], ["--exchange-info-interval-s", "nan"], ["--exchange-info-interval-s", "inf"],
+    ["--rest-max-connections-per-ip", "0"], ["--ws-max-upgrades-per-ip", "0"], ["--ws-max-pending-upgrades", "0"],
+    ["--shutdown-timeout-s", "0"], ["--shutdown-timeout-s", "nan"],
 ])
 def test_bad_values_exit_with_usage(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
