@@ -233,7 +233,7 @@ def test_a_replay_longer_than_a_client_may_hold_is_refused_with_an_error_and_the
             assert late.next()["type"] == "subscribed"
             refusal = late.until(lambda m: m["type"] == "error")
             assert refusal["error"] == "replay_too_large" and refusal["id"] is None
-            assert f"at most {most}" in refusal["detail"]
+            assert f"more than {most} candles" in refusal["detail"]
             live = by_symbol(late.collect(2.5), "candle")
             recent = max(c["open_time"] for c in watched) - 1000
             late.send({"op": "subscribe", "symbols": list(symbols), "channels": ["candle"], "since": recent, "id": 7})

@@ -103,7 +103,7 @@ def test_bad_connect_query_is_refused_with_json(system: RunningSystem) -> None:
 def test_plain_http_on_the_websocket_port_reaches_the_same_app(system: RunningSystem) -> None:
     base = system.ws_url.replace("ws://", "http://")
     reply = request("GET", base + "/symbols")
-    assert reply.status == 200 and reply.json == {"symbols": ["BTCUSDT", "ETHUSDT"]}
+    assert reply.status == 200 and reply.json == {"symbols": ["BTCUSDT", "ETHUSDT"], "halted": []}
     wait_for(lambda: request("GET", base + "/symbols/available").status == 200)  # exchangeInfo loaded
     added = request("POST", base + "/add_symbol", body='{"symbol": "bnbusdt"}', headers={"Content-Type": "application/json"})
     assert added.status == 200, added.json
