@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from typing import Any
+from typing import Any, Callable
 
+import falcon
 import pykka
 import structlog
 
@@ -24,6 +25,7 @@ from candlecast.http.resources import Actors
 from candlecast.http.server import ConnectionLimits, HttpServerActor
 from candlecast.http.client_reader import ClientReader
 from candlecast.latest import Latest
+from candlecast.messages import ThreadEnded
 from candlecast.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -105,29 +107,34 @@ def _start_actors(settings: Settings) -> RunningSystem:
             registry=registry, store=store, broadcaster=broadcaster, backfill=backfill, clock=clock,
             timeout_s=settings.ask_timeout_s,
         )
-        reader = ClientReader(
-            broadcaster, settings.ws_ping_interval_s, settings.ws_max_message_bytes, settings.ws_max_message_frames,
-            settings.ws_message_rate,
-        )
-        app = create_app(
-            actors,
-            latest,
-            reader,
-            settings.ws_compression,
-            settings.ws_socket_buffer_bytes,
-            rate_limit=settings.rate_limit,
-            max_body_bytes=settings.max_body_bytes,
-            history_seconds=settings.history_seconds,
-        )
+
+        def make_reader(on_ended: Callable[[ThreadEnded], object]) -> ClientReader:
+            return ClientReader(
+                broadcaster, settings.ws_ping_interval_s, settings.ws_max_message_bytes,
+                settings.ws_max_message_frames, settings.ws_message_rate, on_ended=on_ended,
+            )
+
+        def make_app(http: pykka.ActorRef[Any], reader: ClientReader) -> falcon.App:
+            return create_app(
+                dataclasses.replace(actors, http=http),
+                latest,
+                reader,
+                settings.ws_compression,
+                settings.ws_socket_buffer_bytes,
+                rate_limit=settings.rate_limit,
+                max_body_bytes=settings.max_body_bytes,
+                history_seconds=settings.history_seconds,
+            )
+
         http = HttpServerActor.start(
-            app, settings.host, settings.http_port, settings.ws_port, settings.max_body_bytes,
+            make_app, make_reader, settings.host, settings.http_port, settings.ws_port, settings.max_body_bytes,
             settings.ws_handshake_timeout_s,
             ConnectionLimits(
                 rest_per_address=settings.rest_max_connections_per_ip,
                 upgrades_per_address=settings.ws_max_upgrades_per_ip,
                 pending_upgrades=settings.ws_max_pending_upgrades,
             ),
-            broadcaster, reader,
+            broadcaster,
         )
         started.append(http)
         proxy = http.proxy()

@@ -50,3 +50,15 @@ class StoppableThread(threading.Thread):
             _log.error("owned thread ended", thread=self.name, cause=cause)
         if self._on_ended is not None:
             self._on_ended(ThreadEnded(thread=self.name, cause=cause))
+
+
+class ServingThread(StoppableThread):
+    """A thread whose loop is a server's own (``serve``: waitress's, socketserver's). Its owner
+    sets ``stopped`` before it ends the server's loop, so only an unexpected end is reported."""
+
+    def __init__(self, name: str, serve: Callable[[], None], on_ended: Callable[[ThreadEnded], object] | None) -> None:
+        super().__init__(name, on_ended)
+        self._serve = serve
+
+    def loop(self) -> None:
+        self._serve()

@@ -32,9 +32,11 @@ HALTED_SHOWN = 10
 
 def _components(actors: Actors) -> dict[str, dict[str, Any]]:
     owners = {"registry": actors.registry, "clock": actors.clock, "backfill": actors.backfill,
-              "broadcaster": actors.broadcaster}
+              "broadcaster": actors.broadcaster, "http": actors.http}
     components: dict[str, dict[str, Any]] = {}
     for owner, ref in owners.items():
+        if ref is None:
+            continue
         for name, health in actors.ask(ref, GetComponents()).items():
             components[name] = {"owner": owner, **msgspec.structs.asdict(health)}
     return components

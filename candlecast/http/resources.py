@@ -38,6 +38,7 @@ class Actors:
     backfill: Any
     clock: Any
     timeout_s: float
+    http: Any = None  # the HTTP actor, which owns the listeners and the WebSocket reader
 
     def ask(self, actor: Any, query: Any) -> Any:
         return actor.ask(query, timeout=self.timeout_s)

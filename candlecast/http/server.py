@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import falcon
+import pykka
 
 from candlecast.actors.base import Actor, tell_if_alive
+from candlecast.actors.supervision import Supervisor
 from candlecast.http.client_reader import ClientReader
 from candlecast.http.upgrade_listener import UpgradeListener
 from candlecast.http.waitress_thread import WaitressThread
-from candlecast.messages import DisconnectAll, UpgradeRefused
+from candlecast.messages import DisconnectAll, ThreadEnded, UpgradeRefused
 
 SHUTDOWN_CLOSE_CODE = 1001
+READER_LOST_CLOSE_CODE = 1011
 WAITRESS_BODY_BACKSTOP = 1 << 20
 # Threads for requests on the WebSocket port. An upgrade takes about a millisecond, but a client
 # sending its request slowly holds a thread up to the handshake timeout: this many such clients
@@ -39,13 +42,14 @@ REST_IDLE_CHECK_S = 5
 
 
 def rest_server(
-    app: falcon.App, host: str, port: int, max_body_bytes: int, max_connections_per_address: int
+    app: falcon.App, host: str, port: int, max_body_bytes: int, max_connections_per_address: int,
+    on_ended: Callable[[ThreadEnded], object] | None = None,
 ) -> WaitressThread:
     """The REST port's waitress, built in one place so the REST benchmark's bare-app ceiling
     runs on exactly the settings the daemon uses."""
     return WaitressThread(
         app, host, port, name="rest-server", threads=8, ident="candlecast",
-        max_connections_per_address=max_connections_per_address,
+        max_connections_per_address=max_connections_per_address, on_ended=on_ended,
         connection_limit=REST_CONNECTION_LIMIT, channel_timeout=REST_IDLE_TIMEOUT_S, cleanup_interval=REST_IDLE_CHECK_S,
         # A backstop only: the app answers oversized bodies itself, with JSON.
         max_request_body_size=max(WAITRESS_BODY_BACKSTOP, max_body_bytes), clear_untrusted_proxy_headers=True,
@@ -74,9 +78,14 @@ class ConnectionLimits:
 
 
 class HttpServerActor(Actor):
+    """Its threads (the two listeners' loops, the WebSocket reader) report an unexpected end to
+    it: a listener's loop is started again on the same socket; the reader, which holds every
+    client's state, cannot be, so it is reported failed and its clients closed (1011) to reconnect."""
+
     def __init__(
         self,
-        app: falcon.App,
+        make_app: Callable[[pykka.ActorRef[Any], ClientReader], falcon.App],
+        make_reader: Callable[[Callable[[ThreadEnded], object]], ClientReader],
         host: str,
         http_port: int,
         ws_port: int,
@@ -84,23 +93,27 @@ class HttpServerActor(Actor):
         handshake_timeout_s: float,
         limits: ConnectionLimits,
         broadcaster: Any,
-        reader: ClientReader,
     ) -> None:
         super().__init__(actor="http")
+        self.supervisor = Supervisor()
+        self._reader = make_reader(self._tell_ended)
+        app = make_app(self.actor_ref, self._reader)
         with _listening("REST", host, http_port):
-            self._rest = rest_server(app, host, http_port, max_body_bytes, limits.rest_per_address)
+            self._rest = rest_server(
+                app, host, http_port, max_body_bytes, limits.rest_per_address, on_ended=self._tell_ended,
+            )
         try:
             with _listening("WebSocket", host, ws_port):
                 self._websocket = UpgradeListener(
                     app, host, ws_port, "websocket-listener", handshake_timeout_s, REQUEST_THREADS,
                     limits.upgrades_per_address, max_pending=limits.pending_upgrades,
                     on_refused=lambda peer: tell_if_alive(broadcaster, UpgradeRefused(peer)),
+                    on_ended=self._tell_ended,
                 )
         except ListenError:
             self._rest.stop()  # bound, never started: its port goes back
             raise
         self._broadcaster = broadcaster
-        self._reader = reader
 
     @property
     def http_port(self) -> int:
@@ -110,10 +123,13 @@ class HttpServerActor(Actor):
     def ws_port(self) -> int:
         return self._websocket.port
 
+    def _tell_ended(self, ended: ThreadEnded) -> None:
+        tell_if_alive(self.actor_ref, ended)
+
     def on_start(self) -> None:
-        self._reader.start()
-        self._rest.start()
-        self._websocket.start()
+        self.supervisor.start(self._reader)
+        self.supervisor.start(self._rest.thread)
+        self.supervisor.start(self._websocket.thread)
 
     def on_stop(self) -> None:
         self._websocket.stop_accepting()
@@ -123,4 +139,11 @@ class HttpServerActor(Actor):
         self._rest.stop()
 
     def handle(self, message: Any) -> Any:
+        match message:
+            case ThreadEnded(thread=self._reader.name, cause=cause):
+                self.supervisor.failed(self._reader.name, cause)
+                self._broadcaster.tell(DisconnectAll(code=READER_LOST_CLOSE_CODE, reason="server error; reconnect"))
+            case ThreadEnded():
+                self.supervisor.restart(message, self._rest.thread, self._rest.new_thread)
+                self.supervisor.restart(message, self._websocket.thread, self._websocket.new_thread)
         return None

@@ -28,6 +28,7 @@ from urllib.parse import unquote_to_bytes
 
 import structlog
 
+from candlecast.actors.stoppable import ServingThread
 from candlecast.http.errors import answer_refusal, error_body, raw_error_response, status_title
 
 UPGRADED_KEY = "candlecast.upgraded"
@@ -269,26 +270,33 @@ class UpgradeListener:
     def __init__(
         self, app: WSGIApp, host: str, port: int, name: str, handshake_timeout_s: float, threads: int, per_address: int,
         on_refused: Callable[[str], None] = lambda peer: None, max_pending: int | None = None,
+        on_ended: Callable[[ThreadEnded], object] | None = None,
     ) -> None:
         self._server = _Server(
             (host, port), app, handshake_timeout_s, threads, per_address, max_pending, name, on_refused
         )
-        # A short poll interval keeps shutdown quick; the cost is a wakeup every 50 ms.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=False
-        )
+        self._name = name
+        self._on_ended = on_ended
+        self.thread = self.new_thread()
 
     @property
     def port(self) -> int:
         return self._server.server_address[1]
 
+    def new_thread(self) -> ServingThread:
+        """A thread to run the accept loop, not started, that ``stop_accepting`` will end."""
+        # A short poll interval keeps shutdown quick; the cost is a wakeup every 50 ms.
+        self.thread = ServingThread(self._name, lambda: self._server.serve_forever(poll_interval=0.05), self._on_ended)
+        return self.thread
+
     def start(self) -> None:
-        self._thread.start()
+        self.thread.start()
 
     def stop_accepting(self) -> None:
-        if self._thread.is_alive():
+        self.thread.stopped.set()
+        if self.thread.is_alive():
             self._server.shutdown()
-            self._thread.join()
+            self.thread.join()
 
     def close(self) -> None:
         """End the requests and handshakes in progress (not upgraded connections: the app ends

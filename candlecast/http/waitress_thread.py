@@ -10,10 +10,9 @@ a bounded number of connections.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections import Counter
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Callable
 
 import structlog
 import waitress
@@ -23,8 +22,10 @@ from waitress.server import BaseWSGIServer
 from waitress.task import ErrorTask
 from waitress.utilities import ServerNotImplemented
 
+from candlecast.actors.stoppable import ServingThread
 from candlecast.http.errors import answer_refusal, error_body, raw_error_response, status_title
 from candlecast.http.upgrade_listener import WSGIApp
+from candlecast.messages import ThreadEnded
 
 log = structlog.get_logger(__name__)
 
@@ -121,9 +122,11 @@ def _close_connections_and_listeners(map: dict[Any, Any]) -> None:
 class WaitressThread:
     def __init__(
         self, app: WSGIApp, host: str, port: int, name: str, threads: int = 4,
-        max_connections_per_address: int | None = None, **options: Any,
+        max_connections_per_address: int | None = None, on_ended: Callable[[ThreadEnded], object] | None = None,
+        **options: Any,
     ) -> None:
-        """`options` are waitress's own settings (ident, max_request_body_size, ...)."""
+        """`options` are waitress's own settings (ident, max_request_body_size, ...); ``on_ended``
+        hears of a loop that ended unexpectedly (``new_thread`` makes its replacement)."""
         self._map: dict[Any, Any] = {}
         # poll(), not waitress's default select(): select() fails on descriptors past 1024, which
         # a process holding a thousand WebSocket clients hands out to new REST connections.
@@ -133,18 +136,26 @@ class WaitressThread:
         for dispatcher in self._map.values():  # one listener per address the host resolves to
             if isinstance(dispatcher, BaseWSGIServer):
                 dispatcher.channel_class = admission.admit
-        self._thread = threading.Thread(target=self._server.run, name=name, daemon=False)
+        self._name = name
+        self._on_ended = on_ended
+        self.thread = self.new_thread()
 
     @property
     def port(self) -> int:
         return int(self._server.effective_port)
 
+    def new_thread(self) -> ServingThread:
+        """A thread to run the server's loop, not started, that ``stop`` will end."""
+        self.thread = ServingThread(self._name, self._server.run, self._on_ended)
+        return self.thread
+
     def start(self) -> None:
-        self._thread.start()
+        self.thread.start()
 
     def stop(self) -> None:
         trigger = self._server.trigger
-        if not self._thread.is_alive():
+        self.thread.stopped.set()
+        if not self.thread.is_alive():
             wasyncore.close_all(self._map)
             self._server.task_dispatcher.shutdown(timeout=WORKERS_STOP_WAIT_S)
             return
@@ -153,5 +164,5 @@ class WaitressThread:
         # The trigger leaves the map last, which ends the loop, and closes once the loop has
         # ended: a thunk closing it could run before its own pull writes to it.
         trigger.pull_trigger(trigger.del_channel)
-        self._thread.join()
+        self.thread.join()
         trigger.close()

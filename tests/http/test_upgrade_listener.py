@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Iterator
 import pytest
 
 from candlecast.http.upgrade_listener import UpgradeListener
+from candlecast.messages import ThreadEnded
 from tests.clients import wait_for
 
 NAME = "test-listener"
@@ -35,10 +36,11 @@ def failing(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iter
 def listening(
     threads: int, handshake_timeout_s: float, per_address: int = 1000,
     on_refused: Callable[[str], None] = lambda peer: None, max_pending: int | None = None,
-    app: Callable[..., Iterable[bytes]] = echo_path,
+    app: Callable[..., Iterable[bytes]] = echo_path, on_ended: Callable[[ThreadEnded], object] | None = None,
 ) -> Iterator[UpgradeListener]:
     listener = UpgradeListener(
-        app, "127.0.0.1", 0, NAME, handshake_timeout_s, threads, per_address, on_refused, max_pending=max_pending
+        app, "127.0.0.1", 0, NAME, handshake_timeout_s, threads, per_address, on_refused, max_pending=max_pending,
+        on_ended=on_ended,
     )
     listener.start()
     try:
@@ -186,3 +188,29 @@ def test_closing_ends_a_request_still_arriving_at_once() -> None:
             closer.join(timeout=5)
             assert not closer.is_alive(), "close waited for the request still arriving"
         assert request_threads() == []
+
+
+def test_an_accept_loop_ended_by_a_fault_is_reported_and_a_new_one_serves_on_the_same_port() -> None:
+    ended: list[ThreadEnded] = []
+
+    def refuse(peer: str) -> None:
+        if not ended:
+            raise RuntimeError("injected")
+
+    with listening(threads=1, handshake_timeout_s=5, per_address=1, on_refused=refuse, on_ended=ended.append) as listener:
+        with socket.create_connection(("127.0.0.1", listener.port)) as holding:  # its address's one request
+            holding.sendall(b"GET / HTTP/1.1\r\n")
+            socket.create_connection(("127.0.0.1", listener.port)).close()  # one too many: refused
+            wait_for(lambda: ended, timeout=5)
+        assert ended[0].thread == NAME and "RuntimeError: injected" in ended[0].cause
+        listener.thread.join(5)
+        listener.new_thread().start()
+        wait_for(lambda: answered(listener.port, "/again").startswith(b"HTTP/1.1 200"))
+
+
+def answered(port: int, path: str) -> bytes:
+    """The answer to a GET, or nothing if the connection was reset (refused while busy)."""
+    try:
+        return get(port, path)
+    except ConnectionResetError:
+        return b""
