@@ -101,6 +101,7 @@ class ExchangeHub(Actor):
         self._throttle_disconnects = 0
         self._stream_limit_disconnects = 0
         self._rest_rejections = 0
+        self._rest_requests: dict[str, int] = {}
         self._frames_received = 0
 
     def on_start(self) -> None:
@@ -135,6 +136,7 @@ class ExchangeHub(Actor):
                     self.log.info("client disconnected", connection=connection_id)
             case AdmitRequest(path=path, weight=weight, api_key=api_key):
                 admission = self._gate.admit(path, weight, api_key, self._clock())
+                self._rest_requests[path] = self._rest_requests.get(path, 0) + 1
                 self._rest_rejections += admission.status is not None
                 return admission
             case GetStats():
@@ -208,6 +210,7 @@ class ExchangeHub(Actor):
             rest_rejections=self._rest_rejections,
             weight_used_1m=self._gate.used(self._clock()),
             frames_received=self._frames_received,
+            rest_requests=dict(self._rest_requests),
         )
 
     def _open(self, opened: ClientOpened) -> None:

@@ -175,3 +175,4 @@ class SimulatorStats(msgspec.Struct, frozen=True):
     rest_rejections: int
     weight_used_1m: int
     frames_received: int
+    rest_requests: dict[str, int] = {}  # by path, rejected ones too
