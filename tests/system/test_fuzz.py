@@ -11,6 +11,7 @@ Seeded, so a failure replays; bounded in rounds and in time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import socket
@@ -28,6 +29,7 @@ from tests.conftest import make_simulator, settings_for
 
 SEED = 18
 ROUNDS = 40
+BUDGET_S = 60.0  # rounds stop early past this, so a system that stalls on input still ends the test
 SYMBOL = "BTCUSDT"
 REPLY_TIMEOUT_S = 3.0
 # RFC 6455's codes for bad input, and the ones the README documents for limits.
@@ -114,15 +116,16 @@ def raw_request(rng: random.Random, path: str, body: bytes) -> bytes:
 
 
 def raw_exchange(port: int, data: bytes) -> bytes:
-    """Send ``data``, read what comes back until the server closes (or 5 s)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+    """Send ``data``, read what comes back until the server closes (or ``REPLY_TIMEOUT_S``)."""
+    deadline = time.monotonic() + REPLY_TIMEOUT_S
+    with socket.create_connection(("127.0.0.1", port), timeout=REPLY_TIMEOUT_S) as sock:
         try:
             sock.sendall(data)
         except OSError:
             pass  # the server may answer and close before taking a large body
         chunks = []
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
+        while (remaining := deadline - time.monotonic()) > 0:
+            sock.settimeout(remaining)
             try:
                 chunk = sock.recv(65536)
             except OSError:
@@ -182,11 +185,11 @@ def fuzz_http(rng: random.Random, ports: dict[str, int]) -> list[str]:
         parsed = parse_raw_answer(answer)
         if parsed is None:
             return [f"{name} raw {data[:80]!r}: no HTTP answer ({answer[:80]!r})"]
-        return answer_problems(f"{name} raw {data[:80]!r}", "", *parsed)
+        return answer_problems(f"{name} raw {data[:80]!r}", data.split(b" ", 1)[0].decode(), *parsed)
     method = rng.choice(METHODS[:7])
     headers = {rng.choice(HEADERS): odd(rng).encode("latin-1", "replace").decode("latin-1") for _ in range(rng.randrange(3))}
     try:
-        reply = request(method, f"http://127.0.0.1:{port}{path}", body=body or None, headers=headers)
+        reply = request(method, f"http://127.0.0.1:{port}{path}", body=body or None, headers=headers, timeout=REPLY_TIMEOUT_S)
     except (OSError, ValueError) as exc:
         if isinstance(exc, ValueError):
             return []  # http.client refused to send it (e.g. a control character in a header)
@@ -231,11 +234,11 @@ class FuzzConnection:
 
     def send(self, frames: list[tuple[int, bytes, bool]]) -> list[str]:
         """Problems: no reply, no documented close, or an answer that is not a JSON object."""
-        if self._ws is None:
-            self._ws = websocket.create_connection(self._url, timeout=REPLY_TIMEOUT_S, skip_utf8_validation=True)
-        ws = self._ws
         shown = repr(b"".join(p for _, p, _ in frames)[:80])
         try:
+            if self._ws is None:
+                self._ws = websocket.create_connection(self._url, timeout=REPLY_TIMEOUT_S, skip_utf8_validation=True)
+            ws = self._ws
             for opcode, payload, fin in frames:
                 ws.send_frame(websocket.ABNF.create_frame(payload, opcode, fin=int(fin)))
             deadline = time.monotonic() + REPLY_TIMEOUT_S
@@ -253,10 +256,13 @@ class FuzzConnection:
                     return [f"ws {shown}: reply is not an object: {frame.data[:80]!r}"]
                 if reply.get("type") not in ("candle", "trades", "gap", "recovered", "unrecoverable", "trades_dropped"):
                     return []
-            return [f"ws {shown}: neither a reply nor a close in {REPLY_TIMEOUT_S} s"]
+        except websocket.WebSocketTimeoutException:
+            pass
         except (OSError, websocket.WebSocketException) as exc:
             self.close()
             return [f"ws {shown}: connection lost without a close frame ({exc!r})"]
+        self.close()  # in an unknown state: the next message starts on a fresh connection
+        return [f"ws {shown}: neither a reply nor a close in {REPLY_TIMEOUT_S} s"]
 
     def close(self) -> None:
         if self._ws is not None:
@@ -280,17 +286,17 @@ def system() -> Iterator[tuple[Simulator, RunningSystem]]:
 
 def healthy_problems(client: WsClient, request_id: int) -> list[str]:
     """The healthy client's ``list`` command is answered (candles read meanwhile are kept)."""
-    client.send({"op": "list", "id": request_id})
     try:
+        client.send({"op": "list", "id": request_id})
         client.until(lambda m: m.get("id") == request_id and m["type"] == "subscriptions", timeout=REPLY_TIMEOUT_S)
-    except (AssertionError, OSError, websocket.WebSocketException) as exc:
+    except (AssertionError, OSError, ValueError, websocket.WebSocketException) as exc:
         return [f"healthy client's command {request_id} not answered ({exc!r})"]
     return []
 
 
 def health_problems(running: RunningSystem) -> list[str]:
     try:
-        reply = request("GET", running.rest_url + "/health")
+        reply = request("GET", running.rest_url + "/health", timeout=REPLY_TIMEOUT_S)
     except OSError as exc:
         return [f"/health did not answer ({exc!r})"]
     return [] if reply.status == 200 else [f"/health answered {reply.status}"]
@@ -315,14 +321,23 @@ def test_random_and_adversarial_input_leaves_the_system_serving(system: tuple[Si
     problems: list[str] = []
     try:
         healthy.until(lambda m: m["type"] == "candle", timeout=10)
+        deadline = time.monotonic() + BUDGET_S
         for round_number in range(1, ROUNDS + 1):
+            if time.monotonic() > deadline:
+                problems.append(f"only {round_number - 1} of {ROUNDS} rounds in {BUDGET_S} s: answers are slow")
+                break
             for _ in range(3):
                 problems += fuzz_http(rng, ports)
             for _ in range(2):
                 problems += fuzz.send(ws_message(rng))
             problems += health_problems(running)
-            problems += healthy_problems(healthy, round_number)
-        healthy.collect(1.5)
+            if healthy.socket.connected:
+                problems += healthy_problems(healthy, round_number)
+        if healthy.socket.connected:
+            with contextlib.suppress(OSError, ValueError, websocket.WebSocketException):
+                healthy.collect(1.5)
+        else:
+            problems.append("the healthy client was disconnected")
         problems += missing_seconds(healthy)
     finally:
         fuzz.close()
