@@ -84,15 +84,15 @@ class RestGate:
             self._failures.remove(failure)
             status, retry_after, _ = failure
             until_ms = _ban_ends_ms(now_ms, retry_after)
-            return Admission(self._used, status, TOO_MANY_REQUESTS, _over_limit_msg(status, self._limit, until_ms), retry_after)
+            msg = _over_limit_msg(status, self._limit, until_ms)
+            return Admission(self._used, status, TOO_MANY_REQUESTS, msg, retry_after)
         if path == HISTORICAL_TRADES and self._need_key and not api_key:
             return Admission(self._used, 401, BAD_API_KEY, "API-key format invalid.")
         if self._used + weight > self._limit:
             next_minute_ms = (self._minute + 1) * MINUTE_MS
             retry_after_s = -(-(next_minute_ms - now_ms) // 1000)
-            return Admission(
-                self._used, 429, TOO_MANY_REQUESTS, _over_limit_msg(429, self._limit, next_minute_ms), str(retry_after_s)
-            )
+            msg = _over_limit_msg(429, self._limit, next_minute_ms)
+            return Admission(self._used, 429, TOO_MANY_REQUESTS, msg, str(retry_after_s))
         self._used += weight
         return Admission(self._used, fault=self._fault(path))
 

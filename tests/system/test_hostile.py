@@ -119,7 +119,9 @@ def is_traded_candle(message: dict[str, Any], symbol: str) -> bool:
 
 
 @contextlib.contextmanager
-def gateway(sim: Simulator, symbols: tuple[str, ...] = (SYMBOL,), **settings: Any) -> Iterator[tuple[RunningSystem, Watched]]:
+def gateway(
+    sim: Simulator, symbols: tuple[str, ...] = (SYMBOL,), **settings: Any
+) -> Iterator[tuple[RunningSystem, Watched]]:
     """A running system on ``sim`` and a client of every candle of ``symbols`` that has seen one with trades."""
     running = start_system(settings_for(sim, symbols=symbols, **settings))
     try:
@@ -209,11 +211,12 @@ def test_a_trade_under_another_symbol_is_rejected_not_counted_there(sim: Simulat
         streaming = still_streaming_problems(running, watched, SYMBOL)
     messages = watched.client.received
     btc = [m for m in messages if m.get("symbol", SYMBOL) == SYMBOL]
+    other = final_candles(candles_of(messages, OTHER))
     problems = [
         *watched.future_problems(),
         *gap_problems(btc, CORRUPTED),
         *failures("flagged then repaired", lambda: check_repaired(sim, btc, content_changed=True)),
-        *failures("final candles", lambda: assert_matches_reference(sim, OTHER, final_candles(candles_of(messages, OTHER)))),
+        *failures("final candles", lambda: assert_matches_reference(sim, OTHER, other)),
         *health.lies(),
         *streaming,
     ]
@@ -330,9 +333,10 @@ def test_a_symbol_not_shown_trading_stays_subscribed(sim: Simulator, kind: str) 
     (429, "inf"), (418, "nan"), (429, "-5"), (418, "1e12"), (429, ""), (418, "garbage"),
 ])
 def test_odd_retry_after_is_a_capped_backoff(sim: Simulator, status: int, retry_after: str) -> None:
-    """Time, exchangeInfo and the backfill each meet two such answers: none stops or spins, and
-    each waits at most the reconnect cap (2 s here) before asking again, so the gap is repaired."""
-    sim.fail_rest(status, retry_after, count=2, paths=frozenset({SERVER_TIME, EXCHANGE_INFO}))
+    """Time, exchangeInfo and the backfill each meet two such answers: none stops, and each waits
+    at most the reconnect cap (2 s here) before asking again, so the gap is repaired."""
+    for path in (SERVER_TIME, EXCHANGE_INFO):
+        sim.fail_rest(status, retry_after, count=2, paths=frozenset({path}))
     with gateway(sim, reconnect_max_s=2.0) as (running, watched):
         sim.fail_rest(status, retry_after, count=2, paths=TRADE_PATHS)
         sim.skip_trades(SYMBOL, 10)
@@ -340,10 +344,25 @@ def test_odd_retry_after_is_a_capped_backoff(sim: Simulator, status: int, retry_
         problems = failures("repaired", lambda: check_repaired(sim, watched.client.received, content_changed=True))
         for path in (SERVER_TIME, EXCHANGE_INFO):
             if failures(path, lambda: wait_for(lambda: requests_to(sim, path) >= 3, timeout=5)):
-                problems.append(f"{path} asked {requests_to(sim, path)} times: not again after Retry-After {retry_after!r}")
-        trade_requests = sum(requests_to(sim, path) for path in TRADE_PATHS)
-        if trade_requests > 30:
-            problems.append(f"the backfill spins: {trade_requests} trade requests")
+                asked = requests_to(sim, path)
+                problems.append(f"{path} asked {asked} times: not again after Retry-After {retry_after!r}")
+        problems += still_streaming_problems(running, watched, SYMBOL)
+    assert not problems, "\n".join(problems)
+
+
+SPIN_REFUSALS = 50
+
+
+@pytest.mark.parametrize("retry_after", ["nan", "-5"])
+def test_a_nan_or_negative_retry_after_does_not_spin_the_backfill(sim: Simulator, retry_after: str) -> None:
+    """50 refusals in a row: a backfill that waits between tries (as after any 429) has not
+    used them up 4 s later; one that reads the header as no wait at all burns through them at once."""
+    with gateway(sim, reconnect_max_s=2.0) as (running, watched):
+        sim.fail_rest(429, retry_after, count=SPIN_REFUSALS, paths=TRADE_PATHS)
+        sim.skip_trades(SYMBOL, 10)
+        watched.read(4.0)
+        tries = sum(requests_to(sim, path) for path in TRADE_PATHS)
+        problems = [f"the backfill spins: {tries} trade requests in 4 s"] if tries >= SPIN_REFUSALS else []
         problems += still_streaming_problems(running, watched, SYMBOL)
     assert not problems, "\n".join(problems)
 
