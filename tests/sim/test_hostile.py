@@ -195,3 +195,4 @@ def test_odd_retry_after_goes_out_verbatim_on_any_path(make_sim: Any, retry_afte
         assert reply.status == status and reply.headers["retry-after"] == retry_after
         assert reply.json["code"] == -1003
     assert request("GET", sim.rest_url + SERVER_TIME).status == 200
+    assert sim.stats().rest_requests[SERVER_TIME] == 2, "refused requests are counted too"

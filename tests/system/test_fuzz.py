@@ -32,6 +32,7 @@ ROUNDS = 40
 BUDGET_S = 60.0  # rounds stop early past this, so a system that stalls on input still ends the test
 SYMBOL = "BTCUSDT"
 REPLY_TIMEOUT_S = 3.0
+HEALTHY_PACE_S = 0.25
 # RFC 6455's codes for bad input, and the ones the README documents for limits.
 EXPECTED_CLOSE_CODES = {1002, 1003, 1007, 1008, 1009}
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "PROPFIND", "G_T")
@@ -293,12 +294,14 @@ def system() -> Iterator[tuple[Simulator, RunningSystem]]:
 
 
 def healthy_problems(client: WsClient, request_id: int) -> list[str]:
-    """The healthy client's ``list`` command is answered (candles read meanwhile are kept)."""
+    """The healthy client's ``list`` command is answered (candles read meanwhile are kept). It
+    sends at most one every ``HEALTHY_PACE_S``, well inside the message rate a client may use."""
+    time.sleep(HEALTHY_PACE_S)
     try:
         client.send({"op": "list", "id": request_id})
         client.until(lambda m: m.get("id") == request_id and m["type"] == "subscriptions", timeout=REPLY_TIMEOUT_S)
     except (AssertionError, OSError, ValueError, websocket.WebSocketException) as exc:
-        return [f"healthy client's command {request_id} not answered ({exc!r})"]
+        return [f"healthy client's command {request_id} not answered ({exc!r}; '' means a close frame)"]
     return []
 
 
