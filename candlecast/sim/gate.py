@@ -3,7 +3,7 @@
 Every request spends its route's weight in the current minute of the exchange clock
 (reported back in ``X-MBX-USED-WEIGHT-1M``); past the limit the answer is 429 with
 ``Retry-After`` until the next minute. Tests can also make the next requests of some paths
-fail with 429 or 418 (with any ``Retry-After``, odd ones too), spoil the next answers of a
+fail with 429 or 418 (with any ``Retry-After``, odd ones too), malform the next answers of a
 path (see ``hostile``), skew what ``/api/v3/time`` says, and make ``historicalTrades`` want an
 API key. Pure: the hub owns one and passes the time in.
 """
@@ -65,8 +65,8 @@ class RestGate:
             raise ValueError("Binance answers 429 or 418 to a client over its limits")
         self._failures.extend([(status, retry_after, paths)] * count)
 
-    def spoil_next(self, path: str, kind: str, count: int) -> None:
-        """The next ``count`` answers of ``path`` are spoilt as ``kind`` says (see ``hostile``)."""
+    def malform_next(self, path: str, kind: str, count: int) -> None:
+        """The next ``count`` answers of ``path`` are malformed as ``kind`` says (see ``hostile``)."""
         self._faults.setdefault(path, deque()).extend([kind] * count)
 
     def skew_time(self, offset_ms: int) -> None:

@@ -67,7 +67,7 @@ def check_answer_fault(path: str, kind: str) -> str:
 
 
 def malformed_answer(body: dict[str, Any], kind: str | None) -> bytes:
-    """The answer sent instead of ``body``: as is for None, else spoilt as ``kind`` says."""
+    """The answer sent instead of ``body``: as is for None, else malformed as ``kind`` says."""
     name, _, argument = (kind or "").partition(":")
     true = msgspec.json.encode(body)
     match name:

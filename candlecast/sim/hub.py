@@ -183,7 +183,7 @@ class ExchangeHub(Actor):
             case FailRest(status=status, retry_after=retry_after, count=count, paths=paths):
                 self._gate.fail_next(status, retry_after, count, paths)
             case MalformRest(path=path, kind=kind, count=count):
-                self._gate.spoil_next(path, kind, count)
+                self._gate.malform_next(path, kind, count)
             case SkewServerTime(offset_ms=offset_ms):
                 self._gate.skew_time(offset_ms)
             case ServerShutdown(after_s=after_s, at=at):

@@ -95,7 +95,7 @@ class AdmitRequest(Query):
 
 
 class Admission(msgspec.Struct, frozen=True):
-    """``status`` None: serve it, spoilt as ``fault`` says if set (see ``hostile``). Else answer
+    """``status`` None: serve it, malformed as ``fault`` says if set (see ``hostile``). Else answer
     ``status`` with Binance's ``code`` and ``msg``, and ``retry_after`` as ``Retry-After``."""
 
     used_weight: int

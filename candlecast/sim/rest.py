@@ -81,7 +81,7 @@ def _respond(resp: falcon.Response, body: Any) -> None:
     resp.data = msgspec.json.encode(body)
 
 
-def _respond_spoilt(req: falcon.Request, resp: falcon.Response, body: dict[str, Any]) -> None:
+def _respond_malformed(req: falcon.Request, resp: falcon.Response, body: dict[str, Any]) -> None:
     """``body``, or what the gate's fault for this request makes of it."""
     resp.content_type = falcon.MEDIA_JSON
     resp.data = malformed_answer(body, req.context.get("fault"))
@@ -99,14 +99,14 @@ class Ping(_Resource):
 
 class ServerTime(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        _respond_spoilt(req, resp, {"serverTime": self.exchange.clock()})
+        _respond_malformed(req, resp, {"serverTime": self.exchange.clock()})
 
 
 class ExchangeInfo(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         only = self.exchange.optional_symbol(req)
         specs = self.exchange.listing if only is None else (only,)
-        _respond_spoilt(req, resp, exchange_info(specs, self.exchange.clock()))
+        _respond_malformed(req, resp, exchange_info(specs, self.exchange.clock()))
 
 
 class RecentTrades(_Resource):

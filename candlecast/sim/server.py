@@ -160,7 +160,7 @@ class Simulator:
 
     def malform_rest(self, path: str, kind: str, count: int = 1) -> None:
         """The next ``count`` answers of ``path`` (``/api/v3/time`` or ``/api/v3/exchangeInfo``) are
-        spoilt as ``kind`` says: ``not_json``, ``cut``, ``break:BTCUSDT``... (see ``hostile``)."""
+        malformed as ``kind`` says: ``not_json``, ``cut``, ``break:BTCUSDT``... (see ``hostile``)."""
         self._ask(MalformRest(path, check_answer_fault(path, kind), count))
 
     def skew_server_time(self, offset_ms: int) -> None:

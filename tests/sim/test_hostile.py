@@ -1,6 +1,6 @@
 """The simulator's hostile mode, seen over real sockets: the stream lies while REST and the
 record keep the truth, frames built to break parsers arrive and the connection stays, and
-REST answers are spoilt exactly as asked."""
+REST answers are malformed exactly as asked."""
 
 from __future__ import annotations
 
@@ -145,7 +145,7 @@ def test_server_time_can_be_skewed_and_set_back(make_sim: Any) -> None:
     ("nan", lambda body: math.isnan(json.loads(body)["serverTime"])),
     ("offset:-3600000", lambda body: abs(json.loads(body)["serverTime"] - now_ms() + 3_600_000) < 1_000),
 ])
-def test_server_time_answers_are_spoilt_as_asked_then_true_again(make_sim: Any, kind: str, check: Any) -> None:
+def test_server_time_answers_are_malformed_as_asked_then_true_again(make_sim: Any, kind: str, check: Any) -> None:
     sim: Simulator = make_sim(symbols=("BTCUSDT",))
     sim.malform_rest(SERVER_TIME, kind, count=2)
     for _ in range(2):
@@ -158,7 +158,7 @@ def trading(document: dict[str, Any]) -> dict[str, str]:
     return {s["symbol"]: s["status"] for s in document["symbols"]}
 
 
-def test_exchange_info_answers_are_spoilt_as_asked_then_true_again(make_sim: Any) -> None:
+def test_exchange_info_answers_are_malformed_as_asked_then_true_again(make_sim: Any) -> None:
     sim: Simulator = make_sim(symbols=("BTCUSDT",))
     url = sim.rest_url + EXCHANGE_INFO
     true = trading(request("GET", url).json)

@@ -1,12 +1,12 @@
 """The system against a hostile exchange: the simulator's stream lies (NaN, infinite, negative,
 zero or huge prices and quantities, a wrong symbol, times far ahead or behind) while its REST
-API keeps the truth, and its REST answers are spoilt (a wrong or malformed server time, a
+API keeps the truth, and its REST answers are malformed (a wrong or malformed server time, a
 malformed exchangeInfo, odd ``Retry-After``).
 
 What must hold: a rejected trade becomes a gap like a missing one, the candles it touches go
 out flagged and are repaired over REST, every final candle equals the reference computed from
 the simulator's true record, nothing is published for a second the exchange has not reached,
-``/health`` never says ``ok`` while a gap is open or streaming has stopped, and a spoilt REST
+``/health`` never says ``ok`` while a gap is open or streaming has stopped, and a malformed REST
 answer neither stops a poller nor unsubscribes a symbol.
 """
 
