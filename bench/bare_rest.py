@@ -42,7 +42,8 @@ def main() -> None:
     # Blocked before the server's threads start, so they inherit the mask and only sigwait sees them.
     stop_signals = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
-    server = rest_server(app, args.host, args.port, Settings().max_body_bytes)
+    defaults = Settings()
+    server = rest_server(app, args.host, args.port, defaults.max_body_bytes, defaults.rest_max_connections_per_ip)
     server.start()
     signal.sigwait(stop_signals)
     server.stop()

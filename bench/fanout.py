@@ -84,7 +84,7 @@ HEALTH_POLL_S = 1.0
 IDLE_S = 3.0
 RUNNING_COUNTS = ("delivered", "writes", "cpu_s")  # /health counters that change all the time
 # Every client comes from 127.0.0.1; the per-address limit would refuse all but the first 1,000.
-CLIENT_LIMITS = ("--ws-max-clients=20000", "--ws-max-clients-per-ip=20000")
+CLIENT_LIMITS = ("--ws-max-clients=20000", "--ws-max-clients-per-ip=20000", "--ws-max-upgrades-per-ip=64")
 EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception|Exit)\b.*")
 
 

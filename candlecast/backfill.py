@@ -1,5 +1,7 @@
 """Fetching the trades of a gap over REST: paged, inside Binance's request-weight budget,
-waiting out 429/418 answers for as long as ``Retry-After`` says.
+waiting out 429/418 answers for as long as ``Retry-After`` says (within the bounds
+``rest_client.retry_after_s`` keeps). An answer that is malformed, or that does not move
+the paging on, fails the request: the gap is given up, never fetched in a loop.
 
 ``historicalTrades?fromId=`` returns trades by id, exactly what a gap names. Where it is
 refused (some deployments want an API key for it), ``aggTrades`` serves instead: each row
@@ -17,12 +19,14 @@ import structlog
 from candlecast import binance
 from candlecast.backoff import full_jitter
 from candlecast.messages import RequestBackfill, Trade, TradesRecovered
-from candlecast.rest_client import RateLimited, UpstreamUnavailable, fetch
+from candlecast.rest_client import MAX_RETRY_AFTER_S, UNDECODABLE, RateLimited, UpstreamUnavailable, fetch
 
 HISTORICAL_TRADES_WEIGHT = 25
 AGG_TRADES_WEIGHT = 4
 PAGE_SIZE = 1000
 MAX_ATTEMPTS = 5
+# The shortest wait between two requests of one job, whatever asked for less: no tight loops.
+MIN_WAIT_S = 0.2
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +51,7 @@ class WeightBudget:
         minute = int(now // 60)
         if minute != self._minute:
             self._minute, self.used = minute, 0
-        if self.used + weight <= self.budget:
+        if self.used == 0 or self.used + weight <= self.budget:  # a request over the budget goes alone
             return 0.0
         return 60 - now % 60 + 0.25
 
@@ -87,13 +91,13 @@ class Fetcher:
                 if type(exc) is not UpstreamUnavailable or failures + 1 >= MAX_ATTEMPTS:
                     raise
                 failures += 1
-                self._sleep(max(0.2, full_jitter(failures, 0.5, 10.0)))
+                self._sleep(full_jitter(failures, 0.5, 10.0))
                 continue
             self.budget.spend(weight, answer.used_weight)
             return answer.body
 
     def _sleep(self, seconds: float) -> None:
-        if self._wait(seconds):
+        if self._wait(min(MAX_RETRY_AFTER_S, max(MIN_WAIT_S, seconds))):
             raise Stopped()
 
 
@@ -105,6 +109,8 @@ def historical_pages(fetcher: Fetcher, job: RequestBackfill) -> Iterator[TradesR
         trades = _parsed(binance.parse_rest_trades, job.symbol,
                          fetcher.get("/api/v3/historicalTrades", params, HISTORICAL_TRADES_WEIGHT))
         through = trades[-1].trade_id if trades else next_id - 1
+        if trades and through < next_id:
+            raise UpstreamUnavailable(f"historicalTrades from id {next_id} answered trades up to {through} only")
         finished = len(trades) < limit or (job.last_id is not None and through >= job.last_id)
         yield TradesRecovered(job.symbol, job.first_id, tuple(trades), through, finished)
         if finished:
@@ -115,8 +121,11 @@ def historical_pages(fetcher: Fetcher, job: RequestBackfill) -> Iterator[TradesR
 def aggregate_pages(fetcher: Fetcher, job: RequestBackfill) -> Iterator[TradesRecovered]:
     params: dict[str, object] = {"symbol": job.symbol, "startTime": job.after_time, "limit": PAGE_SIZE}
     through = job.first_id - 1
+    from_id = 0  # the first page is asked for by time
     while True:
         rows = _parsed(binance.parse_agg_trades, job.symbol, fetcher.get("/api/v3/aggTrades", params, AGG_TRADES_WEIGHT))
+        if rows and rows[-1][0] < from_id:
+            raise UpstreamUnavailable(f"aggTrades from id {from_id} answered ids up to {rows[-1][0]} only")
         wanted: list[Trade] = []
         reached_end = False
         for _, trade in rows:
@@ -130,11 +139,12 @@ def aggregate_pages(fetcher: Fetcher, job: RequestBackfill) -> Iterator[TradesRe
         yield TradesRecovered(job.symbol, job.first_id, tuple(wanted), through, finished)
         if finished:
             return
-        params = {"symbol": job.symbol, "fromId": rows[-1][0] + 1, "limit": PAGE_SIZE}
+        from_id = rows[-1][0] + 1
+        params = {"symbol": job.symbol, "fromId": from_id, "limit": PAGE_SIZE}
 
 
 def _parsed(parse: Callable[[str, bytes], list], symbol: str, body: bytes) -> list:
     try:
         return parse(symbol, body)
-    except binance.MalformedFrame as exc:
-        raise UpstreamUnavailable(str(exc)) from exc
+    except (binance.MalformedFrame, *UNDECODABLE) as exc:
+        raise UpstreamUnavailable(str(exc)[:200]) from exc

@@ -7,7 +7,7 @@ and REST payloads look. Shapes follow Binance's spot API docs (web-socket-stream
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Sequence
 
 import msgspec
@@ -18,9 +18,22 @@ SYMBOL_PATTERN = re.compile(r"^[A-Z0-9\-_.]{1,20}$")
 TRADE_STREAM_SUFFIX = "@trade"
 _ZERO = Decimal(0)
 
+# What a trade from the exchange may hold. Binance writes prices and quantities with 8 decimals
+# and at most 11 integer digits; these bounds leave room around that and keep every sum, every
+# JSON number and every ISO-8601 time the system writes finite and short.
+MAX_ADJUSTED_EXPONENT = 30  # |value| below 10**31 and, if not 0, at least 10**-30
+MAX_SIGNIFICANT_DIGITS = 40
+MAX_TRADE_ID = 2**63 - 1  # Binance numbers a symbol's trades from 0
+EARLIEST_TIME_MS = 0
+LATEST_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_REASON_CHARS = 200
+_SMALLEST = Decimal(f"1E-{MAX_ADJUSTED_EXPONENT}")
+_TOO_LARGE = Decimal(f"1E{MAX_ADJUSTED_EXPONENT + 1}")
+
 
 class MalformedFrame(ValueError):
-    """An upstream frame that is not JSON or not the shape Binance documents."""
+    """An upstream frame or REST answer that is not JSON, not the shape Binance documents, or
+    holds a value no real trade has."""
 
 
 class TradePayload(msgspec.Struct, frozen=True):
@@ -137,8 +150,15 @@ def control_request(method: str, streams: Iterable[str], request_id: int) -> str
     return msgspec.json.encode(body).decode()
 
 
-def parse_frame(data: bytes | str) -> Trade | ControlReply | OtherEvent | ShutdownNotice:
-    """Turn one combined-stream frame into a Trade, a request reply, a shutdown notice or another event.
+Frame = Trade | ControlReply | OtherEvent | ShutdownNotice
+
+
+def parse_frame(
+    data: bytes | str, earliest_ms: int = EARLIEST_TIME_MS, latest_ms: int = LATEST_TIME_MS
+) -> Frame:
+    """Turn one combined-stream frame into a Trade, a request reply, a shutdown notice or another
+    event; anything else raises ``MalformedFrame``, also a trade that fails ``check_trade``
+    (its time must lie within ``earliest_ms``..``latest_ms``).
 
     Frames arrive unchecked for UTF-8; msgspec raises ``UnicodeDecodeError`` on a string it reads
     that is not, and such a frame is malformed like any other (the envelope's way says so).
@@ -146,22 +166,24 @@ def parse_frame(data: bytes | str) -> Trade | ControlReply | OtherEvent | Shutdo
     """
     try:
         frame = _trade_frame_decoder.decode(data)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        return _parse_envelope(data)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return _parse_envelope(data, earliest_ms, latest_ms)
     if not frame.stream.endswith(TRADE_STREAM_SUFFIX):
-        return _parse_envelope(data)
-    return _trade(frame.stream, frame.data)
+        return _parse_envelope(data, earliest_ms, latest_ms)
+    return _trade(frame.stream, frame.data, earliest_ms, latest_ms)
 
 
-def _parse_envelope(data: bytes | str) -> Trade | ControlReply | OtherEvent | ShutdownNotice:
+def _parse_envelope(data: bytes | str, earliest_ms: int, latest_ms: int) -> Frame:
     """Any frame but a plain trade frame."""
     try:
-        return _read_envelope(data)
+        return _read_envelope(data, earliest_ms, latest_ms)
     except UnicodeDecodeError as exc:
         raise MalformedFrame(f"text is not UTF-8: {exc}") from exc
+    except RecursionError as exc:
+        raise MalformedFrame("JSON nested too deeply") from exc
 
 
-def _read_envelope(data: bytes | str) -> Trade | ControlReply | OtherEvent | ShutdownNotice:
+def _read_envelope(data: bytes | str, earliest_ms: int, latest_ms: int) -> Frame:
     try:
         envelope = _envelope_decoder.decode(data)
     except msgspec.DecodeError as exc:
@@ -187,14 +209,97 @@ def _read_envelope(data: bytes | str) -> Trade | ControlReply | OtherEvent | Shu
         payload = _trade_decoder.decode(envelope.data)
     except msgspec.DecodeError as exc:
         raise MalformedFrame(f"bad trade on {envelope.stream}: {exc}") from exc
-    return _trade(envelope.stream, payload)
+    return _trade(envelope.stream, payload, earliest_ms, latest_ms)
 
 
-def _trade(stream: str, payload: TradePayload) -> Trade:
-    if payload.e != "trade" or payload.p <= _ZERO or payload.q <= _ZERO:
-        raise MalformedFrame(f"bad trade on {stream}: e={payload.e} p={payload.p} q={payload.q}")
+def _trade(stream: str, payload: TradePayload, earliest_ms: int, latest_ms: int) -> Trade:
+    if payload.e != "trade":
+        raise MalformedFrame(f"bad trade on {stream}: event type {payload.e[:20]!r}")
+    if stream[: -len(TRADE_STREAM_SUFFIX)].upper() != payload.s:
+        raise MalformedFrame(f"bad trade on {stream}: symbol {payload.s[:20]!r} is not the stream's")
     # Positional (symbol, trade_id, price, quantity, time, buyer_is_maker): a little cheaper per trade.
-    return Trade(payload.s, payload.t, payload.p, payload.q, payload.T, payload.m)
+    return check_trade(Trade(payload.s, payload.t, payload.p, payload.q, payload.T, payload.m), earliest_ms, latest_ms)
+
+
+def check_trade(trade: Trade, earliest_ms: int = EARLIEST_TIME_MS, latest_ms: int = LATEST_TIME_MS) -> Trade:
+    """``trade`` if it is one the exchange could have made at a time within ``earliest_ms``..
+    ``latest_ms``: ids within 0..``MAX_TRADE_ID``, price and quantity ``sane_decimal``; else
+    ``MalformedFrame`` saying what is wrong. Every trade from upstream, streamed or fetched,
+    passes here before anything counts it."""
+    if (
+        0 <= trade.trade_id <= trade.trade_id + trade.count - 1 <= MAX_TRADE_ID
+        and earliest_ms <= trade.time <= latest_ms
+        and sane_decimal(trade.price)
+        and sane_decimal(trade.quantity)
+    ):
+        return trade
+    reason = f"bad trade {trade.symbol} {trade.trade_id}: {_trade_fault(trade, earliest_ms, latest_ms)}"
+    raise MalformedFrame(reason[:_REASON_CHARS])
+
+
+def _trade_fault(trade: Trade, earliest_ms: int, latest_ms: int) -> str:
+    if not 0 <= trade.trade_id <= trade.last_trade_id <= MAX_TRADE_ID:
+        return f"trade ids {trade.trade_id}..{trade.last_trade_id} outside 0..{MAX_TRADE_ID}"
+    if not earliest_ms <= trade.time <= latest_ms:
+        return f"time {trade.time} outside {earliest_ms}..{latest_ms}"
+    if not sane_decimal(trade.price):
+        return f"price {_decimal_fault(trade.price)}"
+    return f"quantity {_decimal_fault(trade.quantity)}"
+
+
+def sane_decimal(value: Decimal) -> bool:
+    """``value`` is a price or quantity: finite, positive, its adjusted exponent within
+    +-``MAX_ADJUSTED_EXPONENT`` and at most ``MAX_SIGNIFICANT_DIGITS`` digits. A string no longer
+    than that bound has no more digits than it, which spares nearly every value the costlier count."""
+    try:
+        in_range = _SMALLEST <= value < _TOO_LARGE  # False for infinities, zero and negatives
+    except InvalidOperation:  # NaN, which cannot be ordered
+        return False
+    return in_range and (
+        len(str(value)) <= MAX_SIGNIFICANT_DIGITS or len(value.as_tuple().digits) <= MAX_SIGNIFICANT_DIGITS
+    )
+
+
+def _decimal_fault(value: Decimal) -> str:
+    if not value.is_finite():
+        return "is not finite"
+    if value <= _ZERO:
+        return f"{str(value)[:20]} is not positive"
+    if not _SMALLEST <= value < _TOO_LARGE:
+        return f"magnitude 1E{value.adjusted()} is out of range"
+    return f"has more than {MAX_SIGNIFICANT_DIGITS} significant digits"
+
+
+class _TradeIdentity(msgspec.Struct, frozen=True):
+    s: Any = None
+    t: Any = None
+
+
+class _LooseTradeFrame(msgspec.Struct, frozen=True):
+    stream: Any = None
+    data: _TradeIdentity | None = None
+
+
+_loose_trade_decoder = msgspec.json.Decoder(_LooseTradeFrame)
+
+
+def rejected_trade(data: bytes | str) -> tuple[str, int] | None:
+    """The symbol and trade id of a frame ``parse_frame`` rejected, if it still names both
+    unambiguously: a trade stream's frame whose ``t`` is an id and whose ``s``, if any, is the
+    stream's symbol. Then that trade is known to be missing, not merely a bad frame."""
+    try:
+        frame = _loose_trade_decoder.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    if not isinstance(frame.stream, str) or frame.data is None:
+        return None
+    symbol = symbol_of_stream(frame.stream)
+    trade_id, named = frame.data.t, frame.data.s
+    if symbol is None or not is_valid_symbol(symbol) or (named is not None and named != symbol):
+        return None
+    if type(trade_id) is not int or not 0 <= trade_id <= MAX_TRADE_ID:
+        return None
+    return symbol, trade_id
 
 
 def decimal_string(value: Decimal) -> str:
@@ -245,11 +350,6 @@ def rest_agg_trade(agg_id: int, trades: Sequence[Trade]) -> dict[str, Any]:
     }
 
 
-def trading_symbols(exchange_info: dict[str, Any]) -> frozenset[str]:
-    """Symbols whose status is TRADING in an ``/api/v3/exchangeInfo`` response."""
-    return frozenset(s["symbol"] for s in exchange_info.get("symbols", ()) if s.get("status") == "TRADING")
-
-
 class RestTradeRow(msgspec.Struct, frozen=True):
     """One element of ``/api/v3/historicalTrades``."""
 
@@ -277,19 +377,25 @@ _agg_trades_decoder = msgspec.json.Decoder(list[AggTradeRow])
 
 
 def parse_rest_trades(symbol: str, body: bytes) -> list[Trade]:
-    try:
-        rows = _rest_trades_decoder.decode(body)
-    except msgspec.DecodeError as exc:
-        raise MalformedFrame(f"bad historicalTrades answer: {exc}") from exc
-    return [Trade(symbol, r.id, r.price, r.qty, r.time, r.isBuyerMaker) for r in rows]
+    """The trades of a ``historicalTrades`` answer; ``MalformedFrame`` if any row fails
+    ``check_trade``: an answer holding one impossible trade is not trusted for the others."""
+    rows = _decode_answer(_rest_trades_decoder, body, "historicalTrades")
+    return [check_trade(Trade(symbol, r.id, r.price, r.qty, r.time, r.isBuyerMaker)) for r in rows]
 
 
 def parse_agg_trades(symbol: str, body: bytes) -> list[tuple[int, Trade]]:
-    """(aggregate id, the trades it stands for as one Trade with ``count``) per row."""
-    try:
-        rows = _agg_trades_decoder.decode(body)
-    except msgspec.DecodeError as exc:
-        raise MalformedFrame(f"bad aggTrades answer: {exc}") from exc
+    """(aggregate id, the trades it stands for as one Trade with ``count``) per row; checked
+    as ``parse_rest_trades`` does."""
+    rows = _decode_answer(_agg_trades_decoder, body, "aggTrades")
     if any(r.l < r.f for r in rows):
         raise MalformedFrame("bad aggTrades answer: a row ends before it starts")
-    return [(r.a, Trade(symbol, r.f, r.p, r.q, r.T, r.m, count=r.l - r.f + 1)) for r in rows]
+    if any(not 0 <= r.a <= MAX_TRADE_ID for r in rows):
+        raise MalformedFrame(f"bad aggTrades answer: an aggregate id outside 0..{MAX_TRADE_ID}")
+    return [(r.a, check_trade(Trade(symbol, r.f, r.p, r.q, r.T, r.m, count=r.l - r.f + 1))) for r in rows]
+
+
+def _decode_answer(decoder: msgspec.json.Decoder[Any], body: bytes, name: str) -> Any:
+    try:
+        return decoder.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise MalformedFrame(f"bad {name} answer: {type(exc).__name__}: {exc}"[:_REASON_CHARS]) from exc

@@ -8,16 +8,28 @@ any order (late and recovered trades arrive out of order) and give the same cand
 
 from __future__ import annotations
 
+import decimal
 from decimal import Decimal
 from typing import Any, Container, Sequence
 
 import msgspec
 
+from candlecast.binance import MAX_ADJUSTED_EXPONENT, MAX_SIGNIFICANT_DIGITS
 from candlecast.gaps import OPENED, RECOVERED, UNRECOVERABLE, Gap, GapBook
 from candlecast.messages import Candle, RequestBackfill, Trade, TradesRecovered
-from candlecast.trade_ids import TradeIds
+from candlecast.trade_ids import Hole, TradeIds
 
 ZERO = Decimal(0)
+
+# Sums never round. A price or quantity has at most MAX_SIGNIFICANT_DIGITS digits and an adjusted
+# exponent within +-MAX_ADJUSTED_EXPONENT (binance.check_trade), so the digits from the largest
+# sum of 10**20 products down to the last digit of the smallest product fit in this many.
+# Python's default of 28 would round large quote volumes. Threads take their decimal context
+# from DefaultContext when they first use one, and this module is imported before the system
+# starts any.
+EXACT_DIGITS = 2 * (2 * MAX_ADJUSTED_EXPONENT + MAX_SIGNIFICANT_DIGITS) + 40
+decimal.DefaultContext.prec = EXACT_DIGITS
+decimal.getcontext().prec = EXACT_DIGITS
 NO_TRADE_ID = -1
 
 
@@ -159,7 +171,10 @@ class CandleSeries:
     second is published promptly: early when a trade of a later second arrives, otherwise when
     the clock says the second (plus grace) has passed. Published candles are kept for
     ``window_s`` so a late or recovered trade revises its candle (and the flat empty candles
-    after it) instead of being dropped; gaps in the trade ids flag the candles they touch.
+    after it) instead of being dropped; gaps in the trade ids flag the candles they touch, and
+    so does a trade refused upstream (``reject``). A trade ``window_s`` or more past the newest
+    second is refused too, so no one trade can make the series publish more than the seconds it
+    keeps.
 
     Methods append what they produce to ``out``: candles to publish, ``GapEvent`` and
     ``RequestBackfill`` messages.
@@ -183,6 +198,7 @@ class CandleSeries:
         self.duplicates = 0
         self.late_applied = 0
         self.beyond_window = 0
+        self.too_far_ahead = 0
 
     @property
     def last_price(self) -> Decimal | None:
@@ -216,6 +232,10 @@ class CandleSeries:
         return end
 
     def _take(self, trade: Trade, out: list[Any]) -> None:
+        if self._too_far_ahead(trade):
+            self.too_far_ahead += 1
+            self.reject(trade.trade_id, "trade time too far ahead of the candles", out)
+            return
         if not self.ids.add(trade.trade_id, trade.last_trade_id, trade.time):
             self.duplicates += 1
             return
@@ -234,6 +254,9 @@ class CandleSeries:
     def recover(self, page: TradesRecovered, out: list[Any]) -> None:
         """Fold in one page of a backfill and close what it repairs."""
         for trade in page.trades:
+            if self._too_far_ahead(trade):
+                self.too_far_ahead += 1
+                continue  # its gap stays open, and is given up below
             if self.ids.add(trade.trade_id, trade.last_trade_id, trade.time):
                 self._place(trade, out)
             else:
@@ -247,6 +270,24 @@ class CandleSeries:
         self.settle(out)
         if page.finished and gap is not None and gap in self.gaps.open:
             self.abandon(gap.first_id, "trades still missing after backfill", out)
+
+    def reject(self, trade_id: int, reason: str, out: list[Any]) -> None:
+        """Trade ``trade_id`` was refused (``reason``): it is missing, so a gap opens for it at
+        once, flagging the candles it may belong to, and the backfill fetches the true trade.
+        Its own time is not trusted: it lies after the newest trade seen before it, and before
+        the next live one, which bounds the gap. Before any candle is published there is
+        nothing it could change."""
+        if self.ids.covers(trade_id, trade_id) or self.gaps.knows(trade_id, trade_id):
+            return  # it arrived after all (the other socket of a rotation), or is known missing
+        newest = self.ids.newest
+        if newest is None or self._next_second is None:
+            return
+        if trade_id > newest[0]:
+            self._open_gap(Gap(trade_id, trade_id, newest[1] // 1000, None, newest[1]), out, reason)
+            return
+        hole = next((h for h in self.ids.holes() if h.first_id <= trade_id <= h.last_id), None)
+        if hole is not None:
+            self._open_gap(_hole_gap(hole), out, reason)
 
     def abandon(self, first_id: int, reason: str, out: list[Any]) -> None:
         gap = self.gaps.find(first_id)
@@ -273,7 +314,9 @@ class CandleSeries:
             # Missed trades come after the newest one seen; a second's margin covers trades
             # still in flight when the last frame arrived.
             from_second = min(from_second, max(silent_since_ms - 1000, newest[1]) // 1000)
-        self._open_gap(Gap(newest[0] + 1, None, from_second, None, newest[1]), out)
+        # A rejected trade past the newest one has its own gap already.
+        first_id = max([newest[0], *(g.last_id for g in self.gaps.open if g.last_id is not None)]) + 1
+        self._open_gap(Gap(first_id, None, from_second, None, newest[1]), out)
 
     def resume(self, out: list[Any]) -> None:
         """The stream is back: ask for everything after the newest trade seen before it stopped."""
@@ -335,11 +378,16 @@ class CandleSeries:
             self._warmup_id = trade.trade_id
             self._reprice_flats_after(trade.time // 1000, trade.price, out)
 
+    def _too_far_ahead(self, trade: Trade) -> bool:
+        return self._next_second is not None and trade.time // 1000 >= self._next_second + self.window_s
+
     def _bound_open_ended(self, trade: Trade) -> None:
-        """The first live trade after an interruption ends the unknown part of its gap."""
+        """The first live trade after a gap whose end is unknown ends it: in ids and time after
+        an interruption, in time after a rejected trade."""
         for gap in self.gaps.open:
-            if gap.last_id is None and trade.trade_id >= gap.first_id:
-                gap.last_id = trade.trade_id - 1
+            if gap.to_second is None and trade.trade_id > (gap.first_id - 1 if gap.last_id is None else gap.last_id):
+                if gap.last_id is None:
+                    gap.last_id = trade.trade_id - 1
                 gap.to_second = trade.time // 1000
 
     # --- publishing ----------------------------------------------------------------------
@@ -370,7 +418,9 @@ class CandleSeries:
             price = candle.close
             self._open = None
         if self.fill_empty and price is not None and first_empty is not None:
-            for empty_second in range(first_empty, last_second + 1):
+            # Seconds before the window would be forgotten at once: a clock far ahead must not
+            # have them built one by one.
+            for empty_second in range(max(first_empty, last_second - self.window_s + 1), last_second + 1):
                 self._publish(empty_candle(self.symbol, empty_second, price), out)
         self._last_price = price
 
@@ -400,12 +450,11 @@ class CandleSeries:
         sockets overlap during a rotation, are not)."""
         for hole in list(self.ids.holes()):
             if not self.gaps.knows(hole.first_id, hole.last_id):
-                gap = Gap(hole.first_id, hole.last_id, hole.after_time // 1000, hole.before_time // 1000, hole.after_time)
-                self._open_gap(gap, out)
+                self._open_gap(_hole_gap(hole), out)
 
-    def _open_gap(self, gap: Gap, out: list[Any]) -> None:
+    def _open_gap(self, gap: Gap, out: list[Any], detail: str = "") -> None:
         self.gaps.add(gap)
-        out.append(gap.event(self.symbol, OPENED))
+        out.append(gap.event(self.symbol, OPENED, detail))
         if gap.last_id is not None:
             out.append(self._backfill_request(gap))
         self._reflag(gap, out)
@@ -415,9 +464,9 @@ class CandleSeries:
         return RequestBackfill(symbol=self.symbol, first_id=gap.first_id, last_id=gap.last_id, after_time=gap.after_time)
 
     def _reflag(self, gap: Gap, out: list[Any]) -> None:
-        """Re-publish the kept candles a gap touches, now that it opened or closed."""
-        last = gap.to_second if gap.to_second is not None else self._newest_second()
-        for second in range(max(gap.from_second, self._oldest_second()), last + 1):
+        """Re-publish the kept candles a gap touches, now that it opened or closed: through the
+        newest second, as while its end was unknown it flagged every candle published."""
+        for second in range(max(gap.from_second, self._oldest_second()), self._newest_second() + 1):
             candle = self._published.get(second)
             if candle is not None:
                 self._publish(candle, out)
@@ -436,3 +485,8 @@ class CandleSeries:
             if gap.from_second < cutoff:
                 self.abandon(gap.first_id, "older than the backfill window", out)
         self.gaps.forget_before(cutoff)
+
+
+def _hole_gap(hole: Hole) -> Gap:
+    """The gap of a hole in the trade ids: the seconds from the trade before it to the one after."""
+    return Gap(hole.first_id, hole.last_id, hole.after_time // 1000, hole.before_time // 1000, hole.after_time)

@@ -15,6 +15,8 @@ import contextlib
 import os
 from typing import Iterable, Iterator
 
+MAX_CPUS = 8192  # Linux's largest build; a wider range in a list is a mistake, not a machine
+
 
 def usable_cpus() -> frozenset[int]:
     """The CPUs this process may run on; empty where the platform cannot pin threads."""
@@ -31,7 +33,7 @@ def parse_cpu_list(text: str) -> tuple[int, ...]:
     for item in text.split(","):
         first, dash, last = item.strip().partition("-")
         low, high = int(first), int(last if dash else first)
-        if not 0 <= low <= high:
+        if not 0 <= low <= high < MAX_CPUS:
             raise ValueError(f"not a CPU range: {item.strip()!r}")
         cpus.update(range(low, high + 1))
     return tuple(sorted(cpus))

@@ -13,6 +13,10 @@ class AlreadySubscribed(CandlecastError):
     """409."""
 
 
+class TooManySymbols(CandlecastError):
+    """409: as many symbols are subscribed as ``--max-symbols`` allows."""
+
+
 class NotSubscribed(CandlecastError):
     """404."""
 

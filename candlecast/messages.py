@@ -21,6 +21,28 @@ class Query(msgspec.Struct, frozen=True):
     """Base of every message that is asked; a failure goes back to the asker."""
 
 
+# --- supervision ---------------------------------------------------------------------------
+
+
+class ThreadEnded(Message):
+    """An owned thread's loop ended while nobody asked it to stop; told to its owner."""
+
+    thread: str
+    cause: str
+
+
+class GetComponents(Query):
+    """Every component an actor owns (its threads), as ``{name: ComponentHealth}``."""
+
+
+class ComponentHealth(msgspec.Struct, frozen=True):
+    """One component as /health shows it: ``running``, ``restarting`` or ``failed``."""
+
+    state: str
+    restarts: int = 0
+    last_error: str = ""
+
+
 # --- market data ---------------------------------------------------------------------------
 
 
@@ -123,9 +145,18 @@ class ReaderBehind(Message):
 
 
 class ClockOffsetMeasured(MarketData):
-    """Exchange time minus local time, from ``/api/v3/time``."""
+    """Exchange time minus monotonic time, from ``/api/v3/time``, and how long the request took
+    (the answer was made somewhere within it)."""
 
     offset_ms: int
+    round_trip_ms: int
+
+
+class WallClockStepped(Message):
+    """The machine's wall clock moved against the monotonic clock by ``step_ms`` between two
+    wakes of the clock's timer: stepped (by NTP or by hand) or the machine was suspended."""
+
+    step_ms: int
 
 
 # --- registry ------------------------------------------------------------------------------
@@ -145,6 +176,10 @@ class ListSymbols(Query):
 
 class ListAvailable(Query):
     """Answered with the sorted tuple of symbols the exchange is TRADING."""
+
+
+class ListHalted(Query):
+    """Answered with the sorted tuple of subscribed symbols the exchange is not TRADING now."""
 
 
 class GetUpstreamStatus(Query):
@@ -168,6 +203,8 @@ class ConnectionStateChanged(Message):
     state: str
     detail: str = ""
     rejected_frames: int = 0
+    rejected_trades: int = 0
+    reader_restarts: int = 0
     streams: int = 0
     last_frame_at: float | None = None
     reconnects: int = 0
@@ -179,13 +216,16 @@ class ConnectionStateChanged(Message):
 class ConnectionStatus(msgspec.Struct, frozen=True):
     """One upstream connection as GET /health shows it. ``control_requests``: SUBSCRIBE,
     UNSUBSCRIBE and LIST_SUBSCRIPTIONS sent; ``resubscribed``: streams the server's list was
-    missing and that were asked for again."""
+    missing and that were asked for again; ``rejected_trades``: the rejected frames that were
+    trades; ``reader_restarts``: times its reader thread ended unexpectedly and was replaced."""
 
     connection_id: int
     state: str
     detail: str
     rejected_frames: int
     symbols: tuple[str, ...]
+    rejected_trades: int = 0
+    reader_restarts: int = 0
     streams: int = 0
     last_frame_age_s: float | None = None
     reconnects: int = 0
@@ -195,8 +235,11 @@ class ConnectionStatus(msgspec.Struct, frozen=True):
 
 
 class UpstreamStatus(msgspec.Struct, frozen=True):
+    """``halted``: subscribed symbols the latest exchangeInfo does not show TRADING."""
+
     exchange_info_loaded: bool
     connections: tuple[ConnectionStatus, ...]
+    halted: tuple[str, ...] = ()
 
     @property
     def connected(self) -> bool:
@@ -246,8 +289,20 @@ class StreamResumed(Message):
 
 
 class FrameRejected(Message):
-    """The reader thread dropped a malformed frame; counted by the connection."""
+    """The reader thread dropped a malformed frame; counted by the connection. ``trade``: it
+    named a trade of a symbol the reader streams, told to that symbol's aggregator as missing."""
 
+    reason: str
+    trade: bool = False
+
+
+class TradeRejected(Message):
+    """The reader refused trade ``trade_id`` of ``symbol`` (``reason``): told to its aggregator,
+    which treats the id as missing at once, so the candles it may belong to are flagged and the
+    true trade is fetched over REST."""
+
+    symbol: str
+    trade_id: int
     reason: str
 
 
@@ -311,8 +366,8 @@ class BackfillFailed(Message):
 
 
 class GetClockStats(Query):
-    """Answered with a dict: upstream readers behind their socket, and the seconds due to close
-    that wait for them."""
+    """Answered with a dict: upstream readers behind their socket, the seconds due to close
+    that wait for them, and how the exchange's clock is known (offset, refusals, steps)."""
 
 
 class GetBackfillStats(Query):

@@ -4,19 +4,36 @@ is fit for a single warning line (no tracebacks for a missing network).
 Binance answers 429 when a client goes over its request weight and 418 once it has kept
 going after 429s (an IP ban); both carry ``Retry-After``. Every answer carries the weight
 used this minute in ``X-MBX-USED-WEIGHT-1M``, which callers use to stay under budget.
+
+Headers and bodies come from the network: whatever they say, a wait is finite and bounded
+(``retry_after_s``) and a body that does not decode is an ``UpstreamUnavailable``.
 """
 
 from __future__ import annotations
 
+import email.utils
+import http.client
+import math
+import time
 import urllib.error
 import urllib.request
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlencode
 
 import msgspec
 
 USED_WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
+# Binance's weights reset each minute: a Retry-After that cannot be read means "next minute".
 DEFAULT_RETRY_AFTER_S = 60.0
+MIN_RETRY_AFTER_S = 1.0
+# A ban (418) may last longer: after this the request is made again and its answer says how
+# much longer, so a lying or broken header delays a caller by minutes, never for good.
+MAX_RETRY_AFTER_S = 300.0
+# What a body that is not the JSON expected raises while decoding: msgspec's own errors, a
+# string that is not UTF-8, and nesting past the decoder's recursion limit.
+UNDECODABLE = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+
+T = TypeVar("T")
 
 
 class UpstreamUnavailable(Exception):
@@ -46,11 +63,33 @@ class Answer(NamedTuple):
     used_weight: int | None
 
 
-def _header_number(value: str | None, default: float | None) -> float | None:
+def retry_after_s(value: str | None, now: float) -> float:
+    """Seconds to wait for a ``Retry-After`` of ``value`` (delay-seconds or an HTTP date, read at
+    wall time ``now``), within [MIN_RETRY_AFTER_S, MAX_RETRY_AFTER_S]: an infinite, huge or
+    negative wait would stop the caller for good or make it spin. Missing or unreadable: 60 s."""
+    seconds = _delay_seconds(value, now)
+    if seconds is None or math.isnan(seconds):
+        seconds = DEFAULT_RETRY_AFTER_S
+    return min(MAX_RETRY_AFTER_S, max(MIN_RETRY_AFTER_S, seconds))
+
+
+def _delay_seconds(value: str | None, now: float) -> float | None:
+    if value is None:
+        return None
     try:
-        return float(value) if value is not None else default
+        return float(value)
     except ValueError:
-        return default
+        pass
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp() - now
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _used_weight(value: str | None) -> int | None:
+    """The weight Binance reports, or None when the header is missing or not a plain count."""
+    text = (value or "").strip()
+    return int(text) if 0 < len(text) <= 12 and text.isascii() and text.isdigit() else None
 
 
 def fetch(base_url: str, path: str, params: dict[str, Any] | None = None, timeout_s: float = 3.0) -> Answer:
@@ -58,32 +97,39 @@ def fetch(base_url: str, path: str, params: dict[str, Any] | None = None, timeou
     request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "candlecast"})
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            weight = _header_number(response.headers.get(USED_WEIGHT_HEADER), None)
-            return Answer(response.read(), None if weight is None else int(weight))
+            return Answer(response.read(), _used_weight(response.headers.get(USED_WEIGHT_HEADER)))
     except urllib.error.HTTPError as exc:
         raise _http_error(path, exc) from exc
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
         raise UpstreamUnavailable(f"GET {path}: {reason}") from exc
 
 
 def get_json(base_url: str, path: str, params: dict[str, Any] | None = None, timeout_s: float = 3.0) -> Any:
+    return decode(path, fetch(base_url, path, params, timeout_s).body, _any_decoder)
+
+
+def decode(path: str, body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
+    """``body`` (the answer to GET ``path``) decoded as ``decoder``'s type, or UpstreamUnavailable."""
     try:
-        return msgspec.json.decode(fetch(base_url, path, params, timeout_s).body)
-    except msgspec.DecodeError as exc:
-        raise UpstreamUnavailable(f"GET {path}: response is not JSON") from exc
+        return decoder.decode(body)
+    except UNDECODABLE as exc:
+        raise UpstreamUnavailable(f"GET {path}: malformed answer: {str(exc)[:200]}") from exc
+
+
+_any_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
 
 
 def _http_error(path: str, exc: urllib.error.HTTPError) -> UpstreamUnavailable:
     try:
         error = msgspec.json.decode(exc.read())
-    except (msgspec.DecodeError, OSError):
+    except (*UNDECODABLE, OSError, http.client.HTTPException):
         error = {}
     code = error.get("code") if isinstance(error, dict) else None
-    detail = f"GET {path}: HTTP {exc.code}" + (f" {code} {error.get('msg', '')}" if code is not None else "")
+    code = code if isinstance(code, int) else None
+    detail = f"GET {path}: HTTP {exc.code}" + (f" {code} {error.get('msg', '')}"[:200] if code is not None else "")
     if exc.code in (429, 418):
-        retry_after = _header_number(exc.headers.get("Retry-After"), DEFAULT_RETRY_AFTER_S)
-        return RateLimited(detail, exc.code, retry_after or DEFAULT_RETRY_AFTER_S)
+        return RateLimited(detail, exc.code, retry_after_s(exc.headers.get("Retry-After"), time.time()))
     if 400 <= exc.code < 500:
         return RequestRejected(detail, exc.code, code)
     return UpstreamUnavailable(detail)

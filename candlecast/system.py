@@ -18,9 +18,10 @@ from candlecast.actors.clock import ClockActor
 from candlecast.actors.registry import RegistryActor
 from candlecast.actors.store import StoreActor
 from candlecast.cpu_affinity import threads_started_on
+from candlecast.exchange_time import ExchangeTime
 from candlecast.http.app import create_app
 from candlecast.http.resources import Actors
-from candlecast.http.server import HttpServerActor
+from candlecast.http.server import ConnectionLimits, HttpServerActor
 from candlecast.http.client_reader import ClientReader
 from candlecast.latest import Latest
 from candlecast.settings import Settings
@@ -93,16 +94,20 @@ def _start_actors(settings: Settings) -> RunningSystem:
         started.append(broadcaster)
         backfill = BackfillActor.start(settings.rest_url, settings.rest_weight_budget)
         started.append(backfill)
-        clock = ClockActor.start(settings.rest_url, settings.grace_ms, broadcaster=broadcaster)
+        exchange_time = ExchangeTime()
+        clock = ClockActor.start(
+            settings.rest_url, settings.grace_ms, settings.max_clock_offset_ms, exchange_time, broadcaster=broadcaster,
+        )
         started.append(clock)
-        registry = RegistryActor.start(settings, clock, broadcaster, store, backfill)
+        registry = RegistryActor.start(settings, clock, broadcaster, store, backfill, exchange_time)
         started.append(registry)
         actors = Actors(
             registry=registry, store=store, broadcaster=broadcaster, backfill=backfill, clock=clock,
             timeout_s=settings.ask_timeout_s,
         )
         reader = ClientReader(
-            broadcaster, settings.ws_ping_interval_s, settings.ws_max_message_bytes, settings.ws_message_rate,
+            broadcaster, settings.ws_ping_interval_s, settings.ws_max_message_bytes, settings.ws_max_message_frames,
+            settings.ws_message_rate,
         )
         app = create_app(
             actors,
@@ -116,7 +121,13 @@ def _start_actors(settings: Settings) -> RunningSystem:
         )
         http = HttpServerActor.start(
             app, settings.host, settings.http_port, settings.ws_port, settings.max_body_bytes,
-            settings.ws_handshake_timeout_s, broadcaster, reader,
+            settings.ws_handshake_timeout_s,
+            ConnectionLimits(
+                rest_per_address=settings.rest_max_connections_per_ip,
+                upgrades_per_address=settings.ws_max_upgrades_per_ip,
+                pending_upgrades=settings.ws_max_pending_upgrades,
+            ),
+            broadcaster, reader,
         )
         started.append(http)
         proxy = http.proxy()

@@ -101,3 +101,16 @@ class WsClient:
 
     def close(self) -> None:
         self.socket.close()
+
+
+def raw_request(url: str, data: bytes, source: str | None = None, timeout: float = 10.0) -> Reply:
+    """Send ``data`` as it is (however malformed) and read the one answer; ``source``: the local
+    address to send from (any of 127.0.0.0/8 on loopback), as another client would."""
+    parts = urlsplit(url)
+    with socket.create_connection(
+        (parts.hostname, parts.port), timeout=timeout, source_address=(source, 0) if source else None
+    ) as sock:
+        sock.sendall(data)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())

@@ -20,6 +20,7 @@ from candlecast.messages import (
     StreamInterrupted,
     StreamResumed,
     TradeBatch,
+    TradeRejected,
     TradesRecovered,
 )
 
@@ -42,6 +43,8 @@ class AggregatorActor(PooledActor):
                 self._series.settle(out)
             case SecondElapsed(second=second):
                 self._series.elapse(second, out)
+            case TradeRejected(trade_id=trade_id, reason=reason):
+                self._series.reject(trade_id, f"trade rejected: {reason}", out)
             case TradesRecovered():
                 self._series.recover(message, out)
             case BackfillFailed(first_id=first_id, reason=reason):
@@ -69,5 +72,5 @@ class AggregatorActor(PooledActor):
         series = self._series
         self.log.info(
             "aggregator stopped", duplicates=series.duplicates, late_applied=series.late_applied,
-            beyond_window=series.beyond_window, **series.gaps.stats(),
+            beyond_window=series.beyond_window, too_far_ahead=series.too_far_ahead, **series.gaps.stats(),
         )

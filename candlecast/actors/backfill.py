@@ -15,6 +15,7 @@ import structlog
 
 from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.actors.stoppable import StoppableThread
+from candlecast.actors.supervision import Supervisor
 from candlecast.backfill import (
     Fetcher,
     Stopped,
@@ -22,7 +23,7 @@ from candlecast.backfill import (
     aggregate_pages,
     historical_pages,
 )
-from candlecast.messages import BackfillFailed, GetBackfillStats, Message, RequestBackfill
+from candlecast.messages import BackfillFailed, GetBackfillStats, Message, RequestBackfill, ThreadEnded
 from candlecast.rest_client import RequestRejected, UpstreamUnavailable
 
 
@@ -40,13 +41,18 @@ class BackfillProgress(Message):
 
 
 class BackfillWorker(StoppableThread):
-    def __init__(self, rest_url: str, weight_budget: int, owner: Any) -> None:
-        super().__init__("backfill")
-        self.jobs: queue.SimpleQueue[RequestBackfill | None] = queue.SimpleQueue()
+    """Serves ``jobs``; a worker that replaces one that ended takes over its queue and counters."""
+
+    def __init__(
+        self, rest_url: str, weight_budget: int, owner: Any, jobs: queue.SimpleQueue[RequestBackfill | None],
+        progress: BackfillProgress,
+    ) -> None:
+        super().__init__("backfill", on_ended=lambda ended: tell_if_alive(owner, ended))
+        self.jobs = jobs
         self._owner = owner
         self._fetcher = Fetcher(rest_url, WeightBudget(weight_budget), self.stopped.wait)
-        self._source = "historicalTrades"
-        self._served = self._pages = self._trades = self._failed = 0
+        self._source = progress.source
+        self._served, self._pages, self._trades, self._failed = progress.served, progress.pages, progress.trades, progress.failed
         self._log = structlog.get_logger(__name__)
 
     def stop(self) -> None:
@@ -54,16 +60,20 @@ class BackfillWorker(StoppableThread):
         self.jobs.put(None)
         super().stop()
 
-    def run(self) -> None:
+    def loop(self) -> None:
         while (job := self.jobs.get()) is not None and not self.stopped.is_set():
             try:
                 self._serve(job)
             except Stopped:
                 return
-            except UpstreamUnavailable as exc:
+            except Exception as exc:
+                # Whatever went wrong, the gap is given up on, not left waiting for ever.
                 self._failed += 1
-                self._log.warning("backfill failed", symbol=job.symbol, first_id=job.first_id, error=str(exc))
-                tell_if_alive(job.reply_to, BackfillFailed(job.symbol, job.first_id, str(exc)))
+                if isinstance(exc, UpstreamUnavailable):
+                    self._log.warning("backfill failed", symbol=job.symbol, first_id=job.first_id, error=str(exc))
+                else:
+                    self._log.exception("backfill failed", symbol=job.symbol, first_id=job.first_id)
+                tell_if_alive(job.reply_to, BackfillFailed(job.symbol, job.first_id, str(exc)[:200]))
             self._served += 1
             self._report()
 
@@ -94,12 +104,19 @@ class BackfillWorker(StoppableThread):
 class BackfillActor(Actor):
     def __init__(self, rest_url: str, weight_budget: int) -> None:
         super().__init__(actor="backfill")
-        self._worker = BackfillWorker(rest_url, weight_budget, self.actor_ref)
+        self._rest_url = rest_url
+        self._weight_budget = weight_budget
+        self.supervisor = Supervisor()
+        self._jobs: queue.SimpleQueue[RequestBackfill | None] = queue.SimpleQueue()
         self._requested = 0
         self._progress = BackfillProgress(0, 0, 0, 0, 0, 0, 0, "historicalTrades")
+        self._worker = self._new_worker()
+
+    def _new_worker(self) -> BackfillWorker:
+        return BackfillWorker(self._rest_url, self._weight_budget, self.actor_ref, self._jobs, self._progress)
 
     def on_start(self) -> None:
-        self._worker.start()
+        self.supervisor.start(self._worker)
 
     def on_stop(self) -> None:
         self._worker.stop()
@@ -108,9 +125,11 @@ class BackfillActor(Actor):
         match message:
             case RequestBackfill():
                 self._requested += 1
-                self._worker.jobs.put(message)
+                self._jobs.put(message)
             case BackfillProgress():
                 self._progress = message
+            case ThreadEnded():
+                self._worker = self.supervisor.restart(message, self._worker, self._new_worker)
             case GetBackfillStats():
                 progress = self._progress
                 return {

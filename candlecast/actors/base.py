@@ -8,15 +8,21 @@ where the ingest pipeline spent most of its time."""
 from __future__ import annotations
 
 import queue
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pykka
 import structlog
 
-from candlecast.messages import Query
+from candlecast.messages import GetComponents, Query
+
+if TYPE_CHECKING:
+    from candlecast.actors.supervision import Supervisor
 
 
 class Actor(pykka.ThreadingActor):
+    # Set by actors that own threads; ``GetComponents`` reads it.
+    supervisor: Supervisor | None = None
+
     def __init__(self, **context: Any) -> None:
         super().__init__()
         self.log = structlog.get_logger(f"candlecast.{type(self).__name__}").bind(**context)
@@ -27,6 +33,8 @@ class Actor(pykka.ThreadingActor):
         return queue.SimpleQueue()
 
     def on_receive(self, message: Any) -> Any:
+        if isinstance(message, GetComponents):
+            return {} if self.supervisor is None else self.supervisor.health()
         try:
             return self.handle(message)
         except Exception:

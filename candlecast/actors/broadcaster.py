@@ -34,11 +34,12 @@ import pykka
 from wsproto.frame_protocol import FrameProtocol
 
 from candlecast import subscriptions, wire
-from candlecast.actors.base import Actor
+from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.actors.candle_linger import NOT_A_CANDLE, CandleLinger
 from candlecast.actors.closed_seconds import ClosedSeconds
 from candlecast.actors.consumer import CANDLE, OTHER, TRADE, Outbound, replay_limit
 from candlecast.actors.recent_candles import RecentCandles
+from candlecast.actors.supervision import Supervisor
 from candlecast.actors.ticker import Ticker
 from candlecast.actors.writer import WriterActor
 from candlecast.trade_ids import TradeIds
@@ -61,6 +62,7 @@ from candlecast.messages import (
     SecondElapsed,
     SymbolActivated,
     SymbolDeactivated,
+    ThreadEnded,
     Trade,
     TradesArrived,
     UpgradeRefused,
@@ -162,7 +164,9 @@ class BroadcasterActor(Actor):
         self._linger: CandleLinger[_FanOut] = CandleLinger(candle_linger_s)
         self._closed_seconds = ClosedSeconds()
         self._active: set[str] = set()  # symbols subscribed upstream: whose candles are for clients
-        self._ticker = Ticker("broadcast-tick", tick_s, self.actor_ref, BroadcastTick)
+        self.supervisor = Supervisor()
+        self._tick_s = tick_s
+        self._ticker = self._new_ticker()
         self._ticks = 0
         self._replayed = 0
         self._evicted = 0
@@ -171,7 +175,13 @@ class BroadcasterActor(Actor):
 
     def on_start(self) -> None:
         self._writers = [self._start_writer(index, self.actor_ref) for index in range(self._writer_count)]
-        self._ticker.start()
+        self.supervisor.start(self._ticker)
+
+    def _new_ticker(self) -> Ticker:
+        return Ticker(
+            "broadcast-tick", self._tick_s, self.actor_ref, BroadcastTick,
+            on_ended=lambda ended: tell_if_alive(self.actor_ref, ended),
+        )
 
     def _start_writer_actor(self, index: int, broadcaster: pykka.ActorRef[Any]) -> pykka.ActorRef[Any]:
         limits = self._limits
@@ -237,6 +247,8 @@ class BroadcasterActor(Actor):
                     self._close(client_id, code, reason)
             case GetBroadcastStats():
                 return self._stats()
+            case ThreadEnded():
+                self._ticker = self.supervisor.restart(message, self._ticker, self._new_ticker)
         return None
 
     # --- clients -----------------------------------------------------------------------------
@@ -353,14 +365,15 @@ class BroadcasterActor(Actor):
         """The latest closed candle of each symbol in ``pairs`` (or all since ``since``)."""
         wanted = {symbol for symbol, channel in pairs if channel == subscriptions.CANDLE}
         symbols = self._recent.symbols() if subscriptions.ALL_SYMBOLS in wanted else sorted(wanted)
-        replayed = tuple(candle for symbol in symbols for candle in self._recent.replay(symbol, since))
-        if len(replayed) > (most := replay_limit(self._limits.backlog_bytes)):
+        most = replay_limit(self._limits.backlog_bytes)
+        if self._recent.count(symbols, since, most) > most:
             self._rejected["replay_too_large"] += 1
             error = {"type": "error", "error": "replay_too_large", "id": request_id,
-                     "detail": f"since={since} would replay {len(replayed)} candles, at most {most} at once: "
+                     "detail": f"since={since} would replay more than {most} candles at once: "
                                "ask for fewer symbols or a later since; the live stream goes on"}
             self._write_text(client.client_id, wire.encode(error).decode())
             return
+        replayed = tuple(candle for symbol in symbols for candle in self._recent.replay(symbol, since))
         if replayed:
             self._writer(client.client_id).tell(ReplayTo(client.client_id, replayed))
             self._replayed += len(replayed)

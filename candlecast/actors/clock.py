@@ -1,8 +1,11 @@
 """The clock: tells every aggregator when an exchange-time second (plus grace) has passed, and
 the broadcaster, whose candles waiting for the rest of their second then go.
 
-Exchange time is the local clock corrected by the offset measured against ``/api/v3/time``,
-so seconds close on the exchange's boundaries even when the local clock is off.
+Exchange time (``ExchangeTime``) is the monotonic clock plus the offset measured against
+``/api/v3/time``, so seconds close on the exchange's boundaries even when the local clock is off.
+A reading too far from the local wall clock (``--max-clock-offset-ms``), or from the last one
+used, is refused and the last one kept; a step of the wall clock, which the timer watches for,
+has the exchange's clock read again at once.
 
 A second of a symbol also waits for every upstream reader of that symbol behind its socket
 to read past it (``ReaderBehind``, see ``read_progress``): its trades are in the socket, not
@@ -13,64 +16,168 @@ broadcaster hears of a second once every symbol has closed it.
 
 from __future__ import annotations
 
+import reprlib
+import threading
 import time
 from typing import Any, Callable, Iterable
 
 from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.actors.poller import Poller
 from candlecast.actors.stoppable import StoppableThread
-from candlecast.messages import AggregatorsChanged, ClockOffsetMeasured, GetClockStats, ReaderBehind, SecondElapsed
-from candlecast.rest_client import get_json
+from candlecast.actors.supervision import Supervisor
+from candlecast.exchange_time import ExchangeTime, refusal
+from candlecast.messages import (
+    AggregatorsChanged,
+    ClockOffsetMeasured,
+    GetClockStats,
+    ReaderBehind,
+    SecondElapsed,
+    ThreadEnded,
+    WallClockStepped,
+)
+from candlecast.rest_client import UpstreamUnavailable, get_json
 
 TIME_SYNC_INTERVAL_S = 300.0
+RESYNC_AFTER_REFUSAL_S = 10.0
+MIN_SYNC_GAP_S = 1.0  # between two readings, however often one is asked for
 STUCK_AFTER_S = 5.0
+MAX_WAIT_MS = 1000  # the timer looks at least this often, for a changed offset or a wall-clock step
+CATCH_UP_WAIT_MS = 100  # between seconds told while catching up
+WALL_STEP_MS = 1000  # wall minus monotonic moving more than this between two wakes is a step
+# serverTime must lie between 2001 and 2286: anything else is not epoch milliseconds.
+SERVER_TIME_RANGE_MS = range(10**12, 10**13)
 
 
-def local_ms() -> int:
-    return time.time_ns() // 1_000_000
+def server_time_ms(answer: Any) -> int:
+    """The ``serverTime`` of an ``/api/v3/time`` answer; anything else raises
+    ``UpstreamUnavailable``, a failure the poller retries like a missing network."""
+    if not isinstance(answer, dict):
+        raise UpstreamUnavailable(f"GET /api/v3/time: not an object: {reprlib.repr(answer)}")
+    if "serverTime" not in answer:
+        raise UpstreamUnavailable(f"GET /api/v3/time: no serverTime in {reprlib.repr(answer)}")
+    server_time = answer["serverTime"]
+    if type(server_time) is not int or server_time not in SERVER_TIME_RANGE_MS:
+        raise UpstreamUnavailable(f"GET /api/v3/time: serverTime {reprlib.repr(server_time)} is not epoch ms")
+    return server_time
 
 
-def measure_offset_ms(rest_url: str, now_ms: Callable[[], int] = local_ms) -> int:
-    """Exchange time minus local time, assuming the reply was made halfway through the request."""
-    sent = now_ms()
-    server_time = get_json(rest_url, "/api/v3/time")["serverTime"]
-    received = now_ms()
-    return int(server_time - (sent + received) // 2)
+def measure_offset(rest_url: str, monotonic_ms: Callable[[], int]) -> ClockOffsetMeasured:
+    """Exchange time minus monotonic time, assuming the reply was made halfway through the request."""
+    sent = monotonic_ms()
+    server_time = server_time_ms(get_json(rest_url, "/api/v3/time"))
+    received = monotonic_ms()
+    return ClockOffsetMeasured(offset_ms=server_time - (sent + received) // 2, round_trip_ms=received - sent)
+
+
+class SyncSchedule:
+    """When the exchange's clock is next read: at once, then ``interval_s`` after each reading,
+    or sooner when asked (a refused reading, a wall-clock step). Shared by the clock actor,
+    which asks, and its sync poller, which waits for its turn."""
+
+    def __init__(self, interval_s: float) -> None:
+        self._interval_s = interval_s
+        self._next_at = time.monotonic()
+        self._closed = False
+        self._changed = threading.Condition()
+
+    def wait_turn(self) -> bool:
+        """Returns once a reading is due: True; or once closed: False."""
+        with self._changed:
+            while not self._closed:
+                remaining = self._next_at - time.monotonic()
+                if remaining <= 0:
+                    return True
+                self._changed.wait(remaining)
+            return False
+
+    def measured(self) -> None:
+        with self._changed:
+            self._next_at = time.monotonic() + self._interval_s
+
+    def soon(self, delay_s: float) -> None:
+        """The next reading at most ``delay_s`` from now."""
+        with self._changed:
+            self._next_at = min(self._next_at, time.monotonic() + delay_s)
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+
+class DueSeconds:
+    """Which second the timer tells next, and how long it waits before it looks again.
+
+    Never a second told before, never one exchange time has not passed (plus grace). Behind
+    (a late wake, an offset stepped forward) it tells each second in turn, a moment apart, so
+    the candles of several seconds do not go out in one burst; after an offset stepped back,
+    it tells the next second once exchange time passes it.
+    """
+
+    def __init__(self, grace_ms: int) -> None:
+        self._grace_ms = grace_ms
+        self.last_told: int | None = None
+
+    def next(self, exchange_now_ms: int) -> tuple[int | None, int]:
+        """The second to tell now (None: none) and the milliseconds to wait before asking again."""
+        due = (exchange_now_ms - self._grace_ms) // 1000 - 1
+        told = None
+        if self.last_told is None or due > self.last_told:
+            told = self.last_told = due if self.last_told is None else self.last_told + 1
+        if self.last_told < due:
+            return told, CATCH_UP_WAIT_MS
+        next_due_at = (self.last_told + 2) * 1000 + self._grace_ms
+        return told, min(MAX_WAIT_MS, next_due_at - exchange_now_ms)
 
 
 class SecondTimer(StoppableThread):
-    """Wakes at each exchange second boundary plus grace and tells the clock actor.
+    """Wakes at each exchange second boundary plus grace and tells the clock actor; at every
+    wake it also compares the wall clock with the monotonic one and tells of a step."""
 
-    ``offset_ms`` is replaced (never mutated) by the clock actor; the thread reads the
-    current value at each wake.
-    """
-
-    def __init__(self, clock: Any, grace_ms: int, now_ms: Callable[[], int]) -> None:
-        super().__init__("clock-timer")
-        self.offset_ms = 0
+    def __init__(
+        self, clock: Any, grace_ms: int, exchange_time: ExchangeTime,
+        on_ended: Callable[[ThreadEnded], object] | None = None,
+    ) -> None:
+        super().__init__("clock-timer", on_ended)
         self._clock = clock
         self._grace_ms = grace_ms
-        self._now_ms = now_ms
+        self._exchange_time = exchange_time
 
-    def run(self) -> None:
-        last_told: int | None = None
+    def loop(self) -> None:
+        seconds = DueSeconds(self._grace_ms)
+        wall_offset = self._exchange_time.wall_offset_ms()
         while not self.stopped.is_set():
-            exchange_now = self._now_ms() + self.offset_ms
-            due = (exchange_now - self._grace_ms) // 1000 - 1
-            if last_told is None or due > last_told:
-                if not tell_if_alive(self._clock, SecondElapsed(second=due)):
-                    return  # the clock stopped before it could stop us
-                last_told = due
-            next_deadline = (last_told + 2) * 1000 + self._grace_ms
-            self.stopped.wait(max(0.0, (next_deadline - exchange_now) / 1000))
+            second, wait_ms = seconds.next(self._exchange_time.now_ms())
+            told = second is None or tell_if_alive(self._clock, SecondElapsed(second=second))
+            now_wall_offset = self._exchange_time.wall_offset_ms()
+            if told and abs(now_wall_offset - wall_offset) > WALL_STEP_MS:
+                told = tell_if_alive(self._clock, WallClockStepped(step_ms=now_wall_offset - wall_offset))
+            if not told:
+                return  # the clock stopped before it could stop us
+            wall_offset = now_wall_offset
+            self.stopped.wait(wait_ms / 1000)
 
 
 class ClockActor(Actor):
     def __init__(
-        self, rest_url: str, grace_ms: int, now_ms: Callable[[], int] = local_ms,
+        self, rest_url: str, grace_ms: int, max_offset_ms: int, exchange_time: ExchangeTime | None = None,
         monotonic: Callable[[], float] = time.monotonic, broadcaster: Any = None,
     ) -> None:
+        """``max_offset_ms``: how far the exchange's clock may be from the local wall clock, and
+        move between readings, before a reading is refused."""
         super().__init__(actor="clock")
+        self._rest_url = rest_url
+        self._grace_ms = grace_ms
+        self._max_offset_ms = max_offset_ms
+        self._exchange_time = exchange_time or ExchangeTime()
+        self.supervisor = Supervisor()
+        self._in_sync = False  # the latest reading of the exchange's clock was used
+        self._skew_ms: int | None = None  # exchange minus local wall clock, by the last reading used
+        self._synced_at: float | None = None  # when that reading was used
+        self._offsets_refused = 0
+        self._last_refused: tuple[str, int] | None = None  # (reason, skew in s): warned once
+        self._wall_clock_steps = 0
         self._aggregators: dict[str, Any] = {}  # by symbol
         self._broadcaster = broadcaster
         self._monotonic = monotonic
@@ -79,31 +186,55 @@ class ClockActor(Actor):
         self._told_all: int | None = None  # the latest second every symbol closed: the broadcaster's
         # reader -> (the first second it may still add to, the symbols it reads, when it said so)
         self._behind: dict[str, tuple[int, frozenset[str], float]] = {}
-        self._timer = SecondTimer(self.actor_ref, grace_ms, now_ms)
-        self._sync = Poller(
+        self._schedule = SyncSchedule(TIME_SYNC_INTERVAL_S)
+        self._timer = self._new_timer()
+        self._sync = self._new_sync()
+
+    def _tell_ended(self, ended: ThreadEnded) -> None:
+        tell_if_alive(self.actor_ref, ended)
+
+    def _new_timer(self) -> SecondTimer:
+        return SecondTimer(self.actor_ref, self._grace_ms, self._exchange_time, on_ended=self._tell_ended)
+
+    def _new_sync(self) -> Poller[ClockOffsetMeasured | None]:
+        return Poller(
             name="clock-sync",
-            fetch=lambda: measure_offset_ms(rest_url, now_ms),
-            deliver=lambda offset: self.actor_ref.tell(ClockOffsetMeasured(offset_ms=offset)),
-            interval_s=TIME_SYNC_INTERVAL_S,
+            fetch=self._measure_in_turn,
+            deliver=self._deliver_reading,
+            interval_s=MIN_SYNC_GAP_S,
             retry_cap_s=60.0,
+            on_ended=self._tell_ended,
         )
 
+    def _measure_in_turn(self) -> ClockOffsetMeasured | None:
+        """The sync poller's fetch: a reading once one is due; None once the clock stops."""
+        if not self._schedule.wait_turn():
+            return None
+        reading = measure_offset(self._rest_url, self._exchange_time.monotonic_ms)
+        self._schedule.measured()
+        return reading
+
+    def _deliver_reading(self, reading: ClockOffsetMeasured | None) -> None:
+        if reading is not None:
+            self.actor_ref.tell(reading)
+
     def on_start(self) -> None:
-        self._timer.start()
-        self._sync.start()
+        self.supervisor.start(self._timer)
+        self.supervisor.start(self._sync)
 
     def on_stop(self) -> None:
+        self._schedule.close()
         self._sync.stop()
         self._timer.stop()
 
     def handle(self, message: Any) -> Any:
         match message:
             case GetClockStats():
-                waiting = self._due - self._told_all if self._due is not None and self._told_all is not None else 0
-                return {"readers_behind": len(self._behind), "seconds_waiting": waiting}
+                return self._stats()
             case SecondElapsed(second=second):
-                self._due = second
-                self._close_due()
+                if self._due is None or second > self._due:  # a restarted timer may start behind
+                    self._due = second
+                    self._close_due()
             case ReaderBehind(reader=reader, second=None):
                 self._release(self._behind.pop(reader, None))
             case ReaderBehind(reader=reader, second=int(second), symbols=symbols):
@@ -114,11 +245,54 @@ class ClockActor(Actor):
             case AggregatorsChanged(aggregators=aggregators):
                 self._aggregators = dict(aggregators)
                 self._told = {symbol: told for symbol, told in self._told.items() if symbol in self._aggregators}
-            case ClockOffsetMeasured(offset_ms=offset):
-                if abs(offset - self._timer.offset_ms) > 50:
-                    self.log.info("exchange clock offset", offset_ms=offset)
-                self._timer.offset_ms = offset
+            case ClockOffsetMeasured():
+                self._judge(message)
+            case WallClockStepped(step_ms=step):
+                self._wall_clock_steps += 1
+                self._in_sync = False  # a suspend stops the monotonic clock too: known again once re-read
+                self.log.warning("the machine's wall clock stepped; reading the exchange's clock again", step_ms=step)
+                self._schedule.soon(0)
+            case ThreadEnded():
+                self._timer = self.supervisor.restart(message, self._timer, self._new_timer)
+                self._sync = self.supervisor.restart(message, self._sync, self._new_sync)
         return None
+
+    def _stats(self) -> dict[str, Any]:
+        waiting = self._due - self._told_all if self._due is not None and self._told_all is not None else 0
+        return {
+            "readers_behind": len(self._behind),
+            "seconds_waiting": waiting,
+            "in_sync": self._in_sync,
+            "offset_ms": self._skew_ms,
+            "offsets_refused": self._offsets_refused,
+            "wall_clock_steps": self._wall_clock_steps,
+            "last_sync_age_s": None if self._synced_at is None else round(self._monotonic() - self._synced_at, 1),
+        }
+
+    def _judge(self, reading: ClockOffsetMeasured) -> None:
+        """Use a reading of the exchange's clock, or refuse it and keep the last one used."""
+        exchange_time = self._exchange_time
+        skew = reading.offset_ms - exchange_time.wall_offset_ms()
+        refused = refusal(skew, reading.round_trip_ms, self._skew_ms, self._max_offset_ms)
+        if refused is not None:
+            self._offsets_refused += 1
+            self._in_sync = False
+            if (refused, round(skew / 1000)) != self._last_refused:
+                self._last_refused = (refused, round(skew / 1000))
+                self.log.warning(
+                    "exchange clock reading refused; the last one used is kept", reason=refused, offset_ms=skew,
+                    round_trip_ms=reading.round_trip_ms, used_offset_ms=self._skew_ms,
+                    max_offset_ms=self._max_offset_ms,
+                )
+            self._schedule.soon(RESYNC_AFTER_REFUSAL_S)
+            return
+        if self._skew_ms is None or abs(skew - self._skew_ms) > 50:
+            self.log.info("exchange clock offset", offset_ms=skew)
+        exchange_time.offset_ms = reading.offset_ms
+        self._skew_ms = skew
+        self._synced_at = self._monotonic()
+        self._last_refused = None
+        self._in_sync = True
 
     def _release(self, hold: tuple[int, frozenset[str], float] | None) -> None:
         """A reader's hold ended or moved on: only its symbols may close more, and only if it

@@ -11,6 +11,10 @@ trades already on their way through the old socket (sent before the new one subs
 not lost, and is stopped then. Trades seen twice meanwhile are deduplicated by the
 aggregators and the broadcaster. Losing the socket with no replacement tells each routed aggregator
 ``StreamInterrupted``, and ``StreamResumed`` once it streams again.
+
+A reader thread whose loop ends unexpectedly loses its socket the same way and is replaced
+(``Supervisor``: past its restart limit the connection is ``failed`` and stays down, which
+/health shows). Rejected frames are counted, and the rejected trades among them.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.actors.connect_attempts import ConnectAttempts
 from candlecast.actors.request_budget import RequestBudget
 from candlecast.actors.subscription_sync import SubscriptionSync
+from candlecast.actors.supervision import Supervisor
 from candlecast.actors.upstream_reader import ReaderOptions, UpstreamReader
 from candlecast.messages import (
     ConnectionStateChanged,
@@ -38,11 +43,14 @@ from candlecast.messages import (
     RotationDue,
     StreamInterrupted,
     StreamResumed,
+    ThreadEnded,
     Unwatch,
     UpstreamConnected,
     UpstreamDisconnected,
     Watch,
 )
+from candlecast.exchange_time import ExchangeTime
+from candlecast.rate_window import parse_rates
 from candlecast.settings import Settings
 
 # Connections opened together would otherwise all rotate together.
@@ -58,6 +66,7 @@ class ConnectionActor(Actor):
         registry: Any,
         trade_listeners: tuple[Any, ...],
         clock: Any,
+        exchange_time: ExchangeTime,
         rng: random.Random | None = None,
     ) -> None:
         super().__init__(actor="connection", connection=connection_id)
@@ -67,6 +76,7 @@ class ConnectionActor(Actor):
         self._registry = registry
         self._trade_listeners = trade_listeners
         self._clock = clock
+        self._exchange_time = exchange_time
         self._rng = rng or random.Random()
         self._routes: dict[str, Any] = {}
         self._reader: UpstreamReader | None = None
@@ -84,10 +94,14 @@ class ConnectionActor(Actor):
         self._detail = ""
         self._last_frame_at: float | None = None
         self._rejected_frames = 0
+        self._rejected_trades = 0
         self._reconnects = 0
         self._rotations = 0
         self._control_requests = 0
         self._resubscribed = 0
+        self.supervisor = Supervisor()
+        self._readers_component = f"upstream-{connection_id}"
+        self._failed = False
 
     def on_stop(self) -> None:
         self._cancel_flush()
@@ -120,14 +134,19 @@ class ConnectionActor(Actor):
                 self._flush()
             case binance.ControlReply():
                 self._replied(message)
-            case FrameRejected(reason=reason):
+            case FrameRejected(reason=reason, trade=trade):
                 self._rejected_frames += 1
+                self._rejected_trades += trade
                 if self._rejected_frames <= 10 or self._rejected_frames % 1000 == 0:
                     self.log.warning("malformed upstream frame", reason=reason, total=self._rejected_frames)
+            case ThreadEnded():
+                self._reader_ended(message)
 
     # --- readers ---------------------------------------------------------------------------
 
     def _publish_routes(self) -> None:
+        if self._failed:
+            return  # down for good, and reported so
         if not self._routes:
             self._stop_readers()
             self._interrupted.clear()
@@ -151,11 +170,51 @@ class ConnectionActor(Actor):
             grace_ms=self._settings.grace_ms,
             trade_listeners=self._trade_listeners,
             clock=self._clock,
+            exchange_time=self._exchange_time,
+            max_trade_ahead_ms=self._settings.max_trade_ahead_ms,
+            max_trade_behind_ms=self._settings.max_trade_behind_ms,
+            max_rejects=parse_rates(self._settings.upstream_max_rejects),
         )
-        reader = UpstreamReader(self.actor_ref, self._id, next(self._reader_ids), options)
+        reader = UpstreamReader(self.actor_ref, self._id, next(self._reader_ids), options, self._tell_ended)
         reader.routes = MappingProxyType(dict(self._routes))
         reader.start()
         return reader
+
+    def _tell_ended(self, ended: ThreadEnded) -> None:
+        tell_if_alive(self.actor_ref, ended)
+
+    def _reader_ended(self, ended: ThreadEnded) -> None:
+        """A reader's loop ended unexpectedly: its socket is lost like any other, and a new
+        reader takes its place while the supervisor allows; past that the connection fails."""
+        readers = [
+            r for r in (self._reader, self._replacement, self._retiring) if r is not None and r.name == ended.thread
+        ]
+        if not readers:
+            return  # stopped meanwhile
+        (reader,) = readers
+        reader.stop()  # it told us as its last act
+        if not self.supervisor.may_restart(ThreadEnded(thread=self._readers_component, cause=ended.cause)):
+            self._fail(f"reader thread keeps ending: {ended.cause}")
+            return
+        if reader is self._retiring:
+            # Its successor streams every symbol; a hole it leaves shows in the trade ids.
+            self._retiring = None
+        elif reader is self._replacement:
+            self._replacement = self._start_reader()
+        else:
+            self._disconnected(UpstreamDisconnected(reason=f"reader ended: {ended.cause}", reader_id=reader.reader_id))
+            if self._reader is reader:
+                self._reader = self._start_reader()
+        self._report()
+
+    def _fail(self, detail: str) -> None:
+        """Down for good: no reader, every stream interrupted, the state ``failed``."""
+        streaming = self._socket is not None
+        self._stop_readers()
+        if streaming:
+            self._interrupt_streams(detail)
+        self._failed = True
+        self._report("failed", detail)
 
     def _stop_readers(self) -> None:
         for reader in (self._replacement, self._reader, self._retiring):
@@ -212,14 +271,17 @@ class ConnectionActor(Actor):
             self._reader.stop()
             self._reader, self._replacement = self._replacement, None
         if was_streaming:
-            self._interrupted = set(self._routes)
-            self.log.warning("streams interrupted", streams=len(self._interrupted), reason=disconnected.reason)
-            silent_since_ms = None
-            if self._last_frame_at is not None:
-                silent_since_ms = int((time.time() - (time.monotonic() - self._last_frame_at)) * 1000)
-            for symbol in sorted(self._interrupted):
-                self._tell_aggregator(symbol, StreamInterrupted(symbol=symbol, silent_since_ms=silent_since_ms))
+            self._interrupt_streams(disconnected.reason)
         self._report("reconnecting", disconnected.reason)
+
+    def _interrupt_streams(self, reason: str) -> None:
+        self._interrupted = set(self._routes)
+        self.log.warning("streams interrupted", streams=len(self._interrupted), reason=reason)
+        silent_since_ms = None
+        if self._last_frame_at is not None:
+            silent_since_ms = int((time.time() - (time.monotonic() - self._last_frame_at)) * 1000)
+        for symbol in sorted(self._interrupted):
+            self._tell_aggregator(symbol, StreamInterrupted(symbol=symbol, silent_since_ms=silent_since_ms))
 
     def _tell_aggregator(self, symbol: str, message: Any) -> None:
         tell_if_alive(self._routes[symbol], message)  # a symbol being removed: its Unwatch is on the way
@@ -293,6 +355,8 @@ class ConnectionActor(Actor):
             state=self._state,
             detail=self._detail,
             rejected_frames=self._rejected_frames,
+            rejected_trades=self._rejected_trades,
+            reader_restarts=self._reader_restarts(),
             streams=len(self._routes),
             last_frame_at=self._last_frame_at,
             reconnects=self._reconnects,
@@ -300,3 +364,7 @@ class ConnectionActor(Actor):
             control_requests=self._control_requests,
             resubscribed=self._resubscribed,
         ))
+
+    def _reader_restarts(self) -> int:
+        health = self.supervisor.health().get(self._readers_component)
+        return 0 if health is None else health.restarts

@@ -105,6 +105,17 @@ class HeldTrades:
         self._next_due = min((held.due for held in self._held.values()), default=math.inf)
         return batches
 
+    def take(self, symbol: str) -> list[TradeBatch]:
+        """The batch of ``symbol`` now, if any: something that must reach its aggregator after
+        them is about to be told."""
+        held = self._held.pop(symbol, None)
+        if held is None:
+            return []
+        self._ready.pop(symbol, None)
+        if held.due <= self._next_due:
+            self._next_due = min((h.due for h in self._held.values()), default=math.inf)
+        return [TradeBatch(symbol=symbol, trades=tuple(held.trades))]
+
     def take_all(self) -> list[TradeBatch]:
         held, self._held, self._next_due = self._held, {}, math.inf
         self._ready = {}

@@ -25,6 +25,8 @@ import queue
 import sys
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
 from candlecast.actors.base import Actor
 from candlecast.actors.stoppable import StoppableThread
 
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from pykka._envelope import Envelope
 
 TURN = 64
+_log = structlog.get_logger(__name__)
 _RUN = "run"
 
 
@@ -66,9 +69,14 @@ class _PoolThread(StoppableThread):
         super().__init__(name)
         self._runnable = runnable
 
-    def run(self) -> None:
+    def loop(self) -> None:
         while (actor := self._runnable.get()) is not None:
-            actor.take_turn()
+            try:
+                actor.take_turn()
+            except Exception:
+                # pykka answers a handler's failure itself; this is the pool's own machinery
+                # failing for one actor, which must not leave every other actor unserved.
+                _log.exception("pooled actor's turn failed", actor=str(actor.actor_ref))
 
 
 class PooledMailbox:

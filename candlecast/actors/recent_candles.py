@@ -23,6 +23,25 @@ class RecentCandles:
     def symbols(self) -> list[str]:
         return sorted(self._by_symbol)
 
+    def count(self, symbols: list[str], since: int | None, most: int) -> int:
+        """How many candles ``replay`` would give for ``symbols``, counted newest first and only
+        up to ``most + 1``: a replay too large is refused before anything of it is built."""
+        counted = 0
+        for symbol in symbols:
+            kept = self._by_symbol.get(symbol)
+            if not kept:
+                continue
+            if since is None:
+                counted += 1
+            else:
+                for open_time in reversed(kept):
+                    if open_time < since or counted > most:
+                        break
+                    counted += 1
+            if counted > most:
+                break
+        return counted
+
     def replay(self, symbol: str, since: int | None) -> list[Candle]:
         """The latest candle of ``symbol``, or all from open time ``since`` on, oldest first."""
         kept = self._by_symbol.get(symbol)

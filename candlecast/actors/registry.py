@@ -2,7 +2,11 @@
 starts and stops their aggregators, and packs their streams onto connection actors: a new
 symbol goes to the first connection with room, and a connection left without symbols is
 stopped (connection ids are never reused). Connections report their state up to it, so REST
-reads upstream health from one place. All connections take turns from one connect limiter."""
+reads upstream health from one place. All connections take turns from one connect limiter.
+
+Only the user removes a symbol. One that exchangeInfo no longer shows TRADING (a maintenance
+break, or an answer that left it out) stays subscribed and is reported ``halted`` until a
+later answer shows it trading again: one odd answer must not end a subscription for good."""
 
 from __future__ import annotations
 
@@ -12,14 +16,16 @@ from typing import Any, Callable
 
 import pykka
 
-from candlecast import binance
 from candlecast.actors.aggregator import AggregatorActor
-from candlecast.actors.base import Actor
+from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.actors.connect_attempts import ConnectAttempts
 from candlecast.actors.connection import ConnectionActor
 from candlecast.actors.poller import Poller
 from candlecast.actors.pool import ActorPool
-from candlecast.errors import AlreadySubscribed, ExchangeInfoUnavailable, InvalidSymbol, NotSubscribed
+from candlecast.actors.supervision import Supervisor
+from candlecast.exchange_time import ExchangeTime
+from candlecast.errors import AlreadySubscribed, ExchangeInfoUnavailable, InvalidSymbol, NotSubscribed, TooManySymbols
+from candlecast.exchange_info import fetch_trading_symbols
 from candlecast.messages import (
     AddSymbol,
     AggregatorsChanged,
@@ -28,18 +34,17 @@ from candlecast.messages import (
     ExchangeInfoLoaded,
     GetUpstreamStatus,
     ListAvailable,
+    ListHalted,
     ListSymbols,
     RemoveSymbol,
     SymbolActivated,
     SymbolDeactivated,
+    ThreadEnded,
     Unwatch,
     UpstreamStatus,
     Watch,
 )
-from candlecast.rest_client import get_json
 from candlecast.settings import Settings
-
-EXCHANGE_INFO_INTERVAL_S = 3600.0
 
 
 class _Connection:
@@ -56,10 +61,12 @@ class _Connection:
 class RegistryActor(Actor):
     def __init__(
         self, settings: Settings, clock: Any, broadcaster: Any, store: Any, backfill: Any,
-        now: Callable[[], float] = time.monotonic,
+        exchange_time: ExchangeTime, now: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(actor="registry")
         self._settings = settings
+        self._exchange_time = exchange_time
+        self.supervisor = Supervisor()
         self._clock = clock
         self._backfill = backfill
         self._broadcaster = broadcaster
@@ -71,20 +78,24 @@ class RegistryActor(Actor):
         self._connection_ids = itertools.count(1)
         self._connect_attempts = ConnectAttempts(settings.connect_attempts)
         self._now = now
-        self._exchange_info = Poller(
+        self._exchange_info = self._new_exchange_info()
+
+    def _new_exchange_info(self) -> Poller[frozenset[str]]:
+        return Poller(
             name="exchange-info",
-            fetch=lambda: binance.trading_symbols(get_json(settings.rest_url, "/api/v3/exchangeInfo")),
+            fetch=lambda: fetch_trading_symbols(self._settings.rest_url),
             deliver=lambda trading: self.actor_ref.tell(ExchangeInfoLoaded(trading=trading)),
-            interval_s=EXCHANGE_INFO_INTERVAL_S,
-            retry_cap_s=settings.reconnect_max_s,
+            interval_s=self._settings.exchange_info_interval_s,
+            retry_cap_s=self._settings.reconnect_max_s,
+            on_ended=lambda ended: tell_if_alive(self.actor_ref, ended),
         )
 
     def on_start(self) -> None:
         self._aggregator_pool.start()
-        # Initial symbols start streaming at once; exchangeInfo confirms them when it arrives.
+        # Initial symbols start streaming at once; exchangeInfo, when it arrives, shows any not TRADING as halted.
         for symbol in self._settings.symbols:
             self._activate(symbol)
-        self._exchange_info.start()
+        self.supervisor.start(self._exchange_info)
 
     def on_stop(self) -> None:
         """Connections first (no more trades), then every aggregator at once: each finishes
@@ -107,6 +118,8 @@ class RegistryActor(Actor):
                 return symbol
             case ListSymbols():
                 return tuple(sorted(self._aggregators))
+            case ListHalted():
+                return self._halted()
             case ListAvailable():
                 if self._trading is None:
                     raise ExchangeInfoUnavailable("exchangeInfo has not loaded yet")
@@ -115,27 +128,41 @@ class RegistryActor(Actor):
                 return self._status()
             case ExchangeInfoLoaded(trading=trading):
                 self._apply_exchange_info(trading)
+            case ThreadEnded():
+                self._exchange_info = self.supervisor.restart(message, self._exchange_info, self._new_exchange_info)
             case ConnectionStateChanged(connection_id=connection_id):
                 if connection_id in self._connections:
                     self._connections[connection_id].state = message
         return None
 
     def _check_can_add(self, symbol: str) -> None:
+        if symbol in self._aggregators:  # halted or not
+            raise AlreadySubscribed(f"{symbol} is already subscribed")
         if self._trading is None:
             raise ExchangeInfoUnavailable("exchangeInfo has not loaded yet; cannot validate symbols")
         if symbol not in self._trading:
             raise InvalidSymbol(f"{symbol} is not a symbol Binance is trading")
-        if symbol in self._aggregators:
-            raise AlreadySubscribed(f"{symbol} is already subscribed")
+        if len(self._aggregators) >= self._settings.max_symbols:
+            limit = self._settings.max_symbols
+            raise TooManySymbols(f"{limit} symbols are subscribed, the most --max-symbols allows; remove one first")
 
     def _apply_exchange_info(self, trading: frozenset[str]) -> None:
+        was_halted = set(self._halted())
         first_load = self._trading is None
         self._trading = trading
         if first_load:
             self.log.info("exchange info loaded", trading_symbols=len(trading))
-        for symbol in sorted(set(self._aggregators) - trading):
-            self.log.warning("symbol is not trading; unsubscribed", symbol=symbol)
-            self._deactivate(symbol)
+        halted = set(self._halted())
+        for symbol in sorted(halted - was_halted):
+            self.log.warning("symbol is not trading; kept subscribed and shown halted", symbol=symbol)
+        for symbol in sorted(was_halted - halted):
+            self.log.info("halted symbol is trading again", symbol=symbol)
+
+    def _halted(self) -> tuple[str, ...]:
+        """Subscribed symbols the latest exchangeInfo does not show TRADING, sorted."""
+        if self._trading is None:
+            return ()
+        return tuple(sorted(set(self._aggregators) - self._trading))
 
     def _activate(self, symbol: str) -> None:
         # Before the aggregator exists: what it sends them comes after.
@@ -173,7 +200,7 @@ class RegistryActor(Actor):
         connection_id = next(self._connection_ids)
         ref = ConnectionActor.start(
             connection_id, self._settings, self._connect_attempts, self.actor_ref, (self._broadcaster, self._store),
-            self._clock,
+            self._clock, self._exchange_time,
         )
         connection = _Connection(ref)
         self._connections[connection_id] = connection
@@ -183,6 +210,7 @@ class RegistryActor(Actor):
         now = self._now()
         return UpstreamStatus(
             exchange_info_loaded=self._trading is not None,
+            halted=self._halted(),
             connections=tuple(
                 ConnectionStatus(
                     connection_id=connection_id,
@@ -190,6 +218,8 @@ class RegistryActor(Actor):
                     detail=c.state.detail,
                     rejected_frames=c.state.rejected_frames,
                     symbols=tuple(sorted(c.symbols)),
+                    rejected_trades=c.state.rejected_trades,
+                    reader_restarts=c.state.reader_restarts,
                     streams=c.state.streams,
                     last_frame_age_s=None if c.state.last_frame_at is None else round(now - c.state.last_frame_at, 3),
                     reconnects=c.state.reconnects,

@@ -1,17 +1,52 @@
 """The threads actors own: not daemons (they end before the process does), stopped and
-joined by their owner in ``on_stop``; ``run`` waits on ``stopped`` so a stop is prompt."""
+joined by their owner in ``on_stop``; ``loop`` waits on ``stopped`` so a stop is prompt.
+
+No owned thread dies silently: a loop that ends while nobody asked it to stop (an exception
+escaped it, or it returned) is logged with its cause and reported to ``on_ended`` as a
+``ThreadEnded``, so the owner restarts it or reports its component down.
+"""
 
 from __future__ import annotations
 
 import threading
+from typing import Callable
+
+import structlog
+
+from candlecast.messages import ThreadEnded
+
+_log = structlog.get_logger(__name__)
+
+CAUSE_CHARS = 200
 
 
 class StoppableThread(threading.Thread):
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, on_ended: Callable[[ThreadEnded], object] | None = None) -> None:
         super().__init__(name=name, daemon=False)
         self.stopped = threading.Event()
+        self._on_ended = on_ended
 
     def stop(self) -> None:
         self.stopped.set()
-        if self.is_alive():
+        if self.is_alive() and threading.current_thread() is not self:
             self.join()
+
+    def loop(self) -> None:
+        """The thread's work; returns (or raises) only when stopped, or when it cannot go on."""
+        raise NotImplementedError
+
+    def run(self) -> None:
+        try:
+            self.loop()
+        except Exception as exc:
+            if self.stopped.is_set():
+                return
+            cause = f"{type(exc).__name__}: {exc}"[:CAUSE_CHARS]
+            _log.exception("owned thread ended by an error", thread=self.name)
+        else:
+            if self.stopped.is_set():
+                return
+            cause = "its loop returned"
+            _log.error("owned thread ended", thread=self.name, cause=cause)
+        if self._on_ended is not None:
+            self._on_ended(ThreadEnded(thread=self.name, cause=cause))

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from candlecast.messages import ThreadEnded
+
 from candlecast.actors.base import tell_if_alive
 from candlecast.actors.stoppable import StoppableThread
 
 
 class Ticker(StoppableThread):
-    def __init__(self, name: str, interval_s: float, target: Any, message: Callable[[], Any]) -> None:
-        super().__init__(name)
+    def __init__(
+        self, name: str, interval_s: float, target: Any, message: Callable[[], Any],
+        on_ended: Callable[[ThreadEnded], object] | None = None,
+    ) -> None:
+        super().__init__(name, on_ended)
         self._interval_s = interval_s
         self._target = target
         self._message = message
 
-    def run(self) -> None:
+    def loop(self) -> None:
         while not self.stopped.wait(self._interval_s):
             if not tell_if_alive(self._target, self._message()):
                 return

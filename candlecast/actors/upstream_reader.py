@@ -14,39 +14,52 @@ A socket with no frame at all (pings included: a quiet symbol is not a dead sock
 announces ``serverShutdown``, the reader asks its actor for a replacement and keeps reading
 until the actor stops it. Every connection attempt first takes a turn from the process-wide
 ``ConnectAttempts`` limiter.
+
+Every frame is checked (``binance.parse_frame``), trades against a window of the exchange
+clock too. A rejected frame is counted by the actor; a rejected trade whose symbol and id can
+still be read is also told to that symbol's aggregator (``TradeRejected``), after the trades
+held before it, so the aggregator treats the id as missing. A socket rejecting more frames
+than ``max_rejects`` allows is closed and replaced. Anything unexpected while handling a read
+is logged and costs the socket, never the thread: it reconnects, and the streams it carried
+are interrupted and backfilled as after any loss.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import pykka
 import structlog
 import websocket
+from limits import RateLimitItem
 
-from candlecast import binance
+from candlecast import binance, ws_frames
 from candlecast.actors.arrivals import Arrivals
 from candlecast.actors.base import tell_if_alive
 from candlecast.actors.connect_attempts import ConnectAttempts
 from candlecast.actors.frame_reader import FrameReader, UpstreamClosed
 from candlecast.actors.held_trades import HeldTrades
 from candlecast.actors.read_progress import ReadProgress
+from candlecast.actors.stoppable import StoppableThread
 from candlecast.backoff import full_jitter
+from candlecast.exchange_time import ExchangeTime
 from candlecast.messages import (
     FrameRejected,
     FramesArriving,
     ReaderBehind,
     RotationDue,
+    ThreadEnded,
     Trade,
     TradeBatch,
+    TradeRejected,
     TradesArrived,
     UpstreamConnected,
     UpstreamDisconnected,
 )
+from candlecast.rate_window import RateWindow
 
 CONNECT_TIMEOUT_S = 3.0
 # Held trades go to their aggregator this long after their second ends (at most a quarter of
@@ -58,11 +71,15 @@ TELL_LISTENERS_EVERY_S = 0.01
 STABLE_CONNECTION_S = 30.0
 MAX_POLL_S = 1.0
 REPORT_EVERY_S = 1.0
+REASON_CHARS = 200
 
 
 @dataclasses.dataclass(frozen=True)
 class ReaderOptions:
-    """How one reader connects and when it gives its socket up; ``lifetime_s`` None: never."""
+    """How one reader connects, what it accepts and when it gives its socket up; ``lifetime_s``
+    None: never. A trade's time must lie within ``max_trade_behind_ms`` before and
+    ``max_trade_ahead_ms`` after the exchange's time as it is read; ``max_rejects``: the rates
+    of rejected frames a socket may reach (none: any)."""
 
     stream_url: str
     reconnect_cap_s: float
@@ -72,39 +89,44 @@ class ReaderOptions:
     grace_ms: int
     trade_listeners: tuple[Any, ...]
     clock: Any
+    exchange_time: ExchangeTime
+    max_trade_ahead_ms: int
+    max_trade_behind_ms: int
+    max_rejects: tuple[RateLimitItem, ...]
 
 
-class UpstreamReader(threading.Thread):
-    def __init__(self, connection: Any, connection_id: int, reader_id: int, options: ReaderOptions) -> None:
-        super().__init__(name=f"upstream-{connection_id}.{reader_id}", daemon=False)
+class UpstreamReader(StoppableThread):
+    def __init__(
+        self, connection: Any, connection_id: int, reader_id: int, options: ReaderOptions,
+        on_ended: Callable[[ThreadEnded], object] | None = None,
+    ) -> None:
+        super().__init__(f"upstream-{connection_id}.{reader_id}", on_ended)
         # Replaced (never mutated) by the connection actor whenever its symbol set changes.
         self.routes: Mapping[str, Any] = MappingProxyType({})
         self.reader_id = reader_id
         self._connection = connection
         self._options = options
-        self._stopped = threading.Event()
         self._socket: websocket.WebSocket | None = None
         self._rotation_asked = False
         self._log = structlog.get_logger(__name__).bind(connection=connection_id, reader=reader_id)
 
     def stop(self) -> None:
-        self._stopped.set()
+        self.stopped.set()
         sock = self._socket
         if sock is not None:
             sock.abort()
-        if self.is_alive():
-            self.join()
+        super().stop()
 
-    def run(self) -> None:
+    def loop(self) -> None:
         try:
             self._connect_and_read()
         except pykka.ActorDeadError:
-            pass  # the connection actor is stopping, and stops this thread next
+            self.stopped.set()  # the connection actor is stopping: nobody to read for or report to
 
     def _connect_and_read(self) -> None:
         failures = 0
-        while not self._stopped.is_set():
-            waited = self._options.connect_attempts.wait_turn(self._stopped)
+        while not self.stopped.is_set():
+            waited = self._options.connect_attempts.wait_turn(self.stopped)
             if waited < 0:
                 return
             if waited >= MAX_POLL_S:
@@ -131,7 +153,7 @@ class UpstreamReader(threading.Thread):
                 self._socket = None
                 sock.abort()
                 sock.close()
-            if self._stopped.is_set():
+            if self.stopped.is_set():
                 return
             if time.monotonic() - connected_at > STABLE_CONNECTION_S:
                 failures = 0
@@ -139,12 +161,12 @@ class UpstreamReader(threading.Thread):
             failures += 1
 
     def _wait_to_retry(self, failures: int, reason: str) -> None:
-        if self._stopped.is_set():
+        if self.stopped.is_set():
             return
         self._connection.tell(UpstreamDisconnected(reason=reason, reader_id=self.reader_id))
         delay = full_jitter(failures, 0.5, self._options.reconnect_cap_s)
         self._log.warning("upstream unavailable, retrying", reason=reason, retry_in_s=round(delay, 2))
-        self._stopped.wait(delay)
+        self.stopped.wait(delay)
 
     def _read(self, sock: websocket.WebSocket, connected_at: float) -> str:
         """Read until the connection fails; returns why. Trades still held go out either way."""
@@ -152,9 +174,10 @@ class UpstreamReader(threading.Thread):
         arrivals = Arrivals(TELL_LISTENERS_EVERY_S)
         progress = ReadProgress(self.name, self._options.grace_ms)
         frames = FrameReader(sock)
+        rejects = tuple(RateWindow(limit) for limit in self._options.max_rejects)
         last_frame = last_report = connected_at
         try:
-            while not self._stopped.is_set():
+            while not self.stopped.is_set():
                 now = time.monotonic()
                 waits = [s for s in (held.wait_s(now), arrivals.wait_s(now)) if s is not None]
                 if waits and not frames.readable(min(waits)):
@@ -171,10 +194,15 @@ class UpstreamReader(threading.Thread):
                     self._check_lifetime(now - connected_at)
                     continue
                 last_frame = time.monotonic()
-                arrived = self._absorb(payloads)
+                arrived, rejected, too_many = self._absorb(payloads, rejects, last_frame)
                 if arrived:
                     held.add(arrived, last_frame)
                     arrivals.add(arrived, last_frame)
+                for rejection in rejected:
+                    self._deliver(held.take(rejection.symbol))
+                    self._tell_aggregator(rejection)
+                if too_many is not None:
+                    return too_many
                 self._tell_clock(progress.after_read(frames.more_waiting, arrived, last_frame, self.routes), held, progress)
                 self._deliver(held.take_due(last_frame))
                 self._tell_listeners(arrivals.take_due(last_frame))
@@ -182,8 +210,15 @@ class UpstreamReader(threading.Thread):
                     self._connection.tell(FramesArriving(reader_id=self.reader_id, at=last_frame))
                     last_report = last_frame
                 self._check_lifetime(last_frame - connected_at)
-        except (websocket.WebSocketException, UpstreamClosed, OSError, ValueError) as exc:
+        except (websocket.WebSocketException, UpstreamClosed, OSError, ws_frames.ProtocolError) as exc:
             return str(exc) or type(exc).__name__
+        except pykka.ActorDeadError:
+            raise
+        except Exception as exc:
+            # A fault of ours, not the socket's: which trades it cost is unknown, so the socket
+            # goes, and its streams are backfilled after the reconnect.
+            self._log.exception("reading the upstream socket failed; reconnecting")
+            return f"reader error: {type(exc).__name__}: {exc}"[:REASON_CHARS]
         finally:
             self._deliver(held.take_all())
             self._tell_listeners(arrivals.take_all())
@@ -200,25 +235,57 @@ class UpstreamReader(threading.Thread):
             self._rotation_asked = True
             self._connection.tell(RotationDue(reader_id=self.reader_id, reason=reason))
 
-    def _absorb(self, payloads: list[bytes]) -> list[Trade]:
-        """The routed trades of one read's payloads, in arrival order; anything else is handled here."""
+    def _absorb(
+        self, payloads: list[bytes], rejects: tuple[RateWindow, ...], now: float
+    ) -> tuple[list[Trade], list[TradeRejected], str | None]:
+        """The routed trades of one read's payloads, in arrival order, the routed trades it
+        rejected, and why the socket must go if its rejections passed a rate; anything else is
+        handled here."""
         routes = self.routes
-        arrived = []
+        exchange_now_ms = self._options.exchange_time.now_ms()
+        earliest_ms = exchange_now_ms - self._options.max_trade_behind_ms
+        latest_ms = exchange_now_ms + self._options.max_trade_ahead_ms
+        arrived: list[Trade] = []
+        rejected: list[TradeRejected] = []
+        too_many = None
         for payload in payloads:
             try:
-                item = binance.parse_frame(payload)
+                item: binance.Frame | str = binance.parse_frame(payload, earliest_ms, latest_ms)
             except binance.MalformedFrame as exc:
-                self._connection.tell(FrameRejected(reason=str(exc)[:200]))
-                continue
+                item = str(exc)
+            except Exception as exc:  # a fault of the parser's costs one frame, not the reader
+                self._log.exception("parsing an upstream frame failed")
+                item = f"unexpected {type(exc).__name__}: {exc}"
             if isinstance(item, Trade):
                 if item.symbol in routes:
                     arrived.append(item)
+            elif isinstance(item, str):  # why the frame was rejected
+                rejection = self._reject(payload, item[:REASON_CHARS])
+                if rejection is not None:
+                    rejected.append(rejection)
+                for window in rejects:
+                    if not window.admit(now) and too_many is None:
+                        too_many = f"more rejected frames than {window.limit}"
             elif isinstance(item, binance.ControlReply):
                 self._connection.tell(item)
             elif isinstance(item, binance.ShutdownNotice):
                 self._log.info("server announced shutdown")
                 self._ask_rotation("serverShutdown")
-        return arrived
+        return arrived, rejected, too_many
+
+    def _reject(self, payload: bytes, reason: str) -> TradeRejected | None:
+        """Count a rejected frame; the rejection to tell if it was a routed symbol's trade."""
+        named = binance.rejected_trade(payload)
+        rejection = None
+        if named is not None and named[0] in self.routes:
+            rejection = TradeRejected(symbol=named[0], trade_id=named[1], reason=reason)
+        self._connection.tell(FrameRejected(reason=reason, trade=rejection is not None))
+        return rejection
+
+    def _tell_aggregator(self, message: TradeRejected) -> None:
+        aggregator = self.routes.get(message.symbol)
+        if aggregator is not None:
+            tell_if_alive(aggregator, message)
 
     def _tell_clock(self, behind: ReaderBehind | None, held: HeldTrades, progress: ReadProgress) -> None:
         """Held trades of the seconds the clock may close go to their aggregators first."""
@@ -239,3 +306,4 @@ class UpstreamReader(threading.Thread):
             aggregator = routes.get(batch.symbol)
             if aggregator is not None:
                 tell_if_alive(aggregator, batch)
+

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from candlecast.http import errors, resources
+from candlecast.http import errors, health, resources
 from candlecast.http.middleware import BodyLimit, RateLimit
 from candlecast.http.client_reader import ClientReader
 from candlecast.http.websocket import WebSocketUpgrade
@@ -27,7 +27,9 @@ def create_app(
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)
     app.add_route("/", resources.StatusResource(actors))
-    app.add_route("/health", resources.HealthResource(actors))
+    app.add_route("/health", health.HealthResource(actors))
+    app.add_route("/livez", health.LivezResource())
+    app.add_route("/readyz", health.ReadyzResource(actors))
     app.add_route("/symbols", resources.SymbolsResource(actors))
     app.add_route("/symbols/available", resources.AvailableSymbolsResource(actors))
     app.add_route("/add_symbol", resources.AddSymbolResource(actors))

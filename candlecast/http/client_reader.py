@@ -5,11 +5,15 @@ per client would cost a stack and a wakeup each. The reader never writes: pongs,
 error replies go to the broadcaster, which owns the writing half of every socket, so frames
 from two threads never interleave. It pings clients that have been quiet for
 ``ping_interval_s`` and lets go of those still silent one interval later.
+
+Nothing a client sends can stop it: whatever fails while serving one client lets that client
+go (1011 "internal error"), and a failing turn of the loop is logged and the loop goes on.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import queue
 import selectors
@@ -18,36 +22,23 @@ import time
 from typing import Any, Callable
 
 import pykka
-from limits import RateLimitItem, parse_many
-from wsproto import WSConnection
-from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+import structlog
+from wsproto import ConnectionState, WSConnection
+from wsproto.events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from candlecast import wire
+from candlecast.rate_window import RateWindow, parse_rates
 from candlecast.actors.stoppable import StoppableThread
 from candlecast.http.ws_protocol import CommandError, parse_command
-from candlecast.messages import ChangeSubscriptions, ClientControl, ClientGone, ClientNotice
+from candlecast.messages import ChangeSubscriptions, ClientControl, ClientGone, ClientNotice, ThreadEnded
+
+log = structlog.get_logger(__name__)
 
 RECEIVE_BYTES = 65536
 PING_TIMEOUT_CLOSE_CODE = 1011
-
-
-class _Window:
-    """When a client's last ``limit.amount`` messages came: one more within the limit's time of
-    the oldest is one too many."""
-
-    __slots__ = ("limit", "_times")
-
-    def __init__(self, limit: RateLimitItem) -> None:
-        self.limit = limit
-        self._times: collections.deque[float] = collections.deque(maxlen=limit.amount)
-
-    def admit(self, now: float) -> bool:
-        if len(self._times) == self.limit.amount and now - self._times[0] < self.limit.get_expiry():
-            return False
-        self._times.append(now)
-        return True
+FAULT_PAUSE_S = 0.1
 
 
 @dataclasses.dataclass
@@ -59,14 +50,16 @@ class _Reading:
     connection: WSConnection
     heard_at: float
     pinged: bool = False
-    parts: list[str | bytes] = dataclasses.field(default_factory=list)
+    parts: list[str] = dataclasses.field(default_factory=list)
     message_bytes: int = 0
-    windows: tuple[_Window, ...] = ()
+    message_frames: int = 0
+    windows: tuple[RateWindow, ...] = ()
 
 
-def _whole_message(event: Any) -> bool:
-    """What counts against the message rate: a ping, a pong, or a text or binary message's last frame."""
-    return isinstance(event, (Ping, Pong)) or (isinstance(event, (TextMessage, BytesMessage)) and event.message_finished)
+def _frame_ends(event: Event) -> bool:
+    """What counts against the message rate: every frame, empty fragments included. wsproto
+    hands a long frame over in pieces; its last piece ends it."""
+    return isinstance(event, (Ping, Pong)) or (isinstance(event, (TextMessage, BytesMessage)) and event.frame_finished)
 
 
 def error_text(detail: str, request_id: Any = None) -> str:
@@ -79,25 +72,30 @@ class ClientReader(StoppableThread):
         broadcaster: Any,
         ping_interval_s: float,
         max_message_bytes: int,
+        max_message_frames: int,
         message_rate: str = "",
         clock: Callable[[], float] = time.monotonic,
+        on_ended: Callable[[ThreadEnded], object] | None = None,
     ) -> None:
-        """``message_rate``: messages a client may send, in ``limits`` notation; empty: any."""
-        super().__init__("websocket-reader")
+        """``max_message_frames``: fragments of one message, so empty ones cannot go on forever.
+        ``message_rate``: frames a client may send, in ``limits`` notation; empty: any."""
+        super().__init__("websocket-reader", on_ended)
         self._broadcaster = broadcaster
         self._ping_interval_s = ping_interval_s
         self._max_message_bytes = max_message_bytes
-        self._message_limits = tuple(parse_many(message_rate)) if message_rate else ()
+        self._max_message_frames = max_message_frames
+        self._message_limits = parse_rates(message_rate)
         self._clock = clock
         self._arrivals: queue.SimpleQueue[_Reading] = queue.SimpleQueue()
         self._wake_read, self._wake_write = socket.socketpair()
         self._wake_write.setblocking(False)
         self._selector = selectors.DefaultSelector()
         self._clients: dict[int, _Reading] = {}
+        self._faults: collections.Counter[str] = collections.Counter()  # by exception type
 
     def add(self, client_id: int, sock: socket.socket, connection: WSConnection) -> None:
         """Hand over a client after its handshake; called from the handshake's thread."""
-        windows = tuple(_Window(limit) for limit in self._message_limits)
+        windows = tuple(RateWindow(limit) for limit in self._message_limits)
         self._arrivals.put(_Reading(client_id, sock, connection, self._clock(), windows=windows))
         self._wake()
 
@@ -106,29 +104,62 @@ class ClientReader(StoppableThread):
         self._wake()
         super().stop()
 
-    def run(self) -> None:
+    def loop(self) -> None:
+        """Serve until stopped; returns early only once the broadcaster is gone."""
         self._selector.register(self._wake_read, selectors.EVENT_READ)
         check_every = max(0.05, self._ping_interval_s / 4)
-        next_check = self._clock() + check_every
+        next_check = 0.0  # the first turn checks, and reads the clock where a failure is caught
         try:
             while not self.stopped.is_set():
-                for key, _ in self._selector.select(timeout=check_every):
-                    if key.data is None:
-                        self._take_arrivals()
-                    else:
-                        self._read(key.data)
-                now = self._clock()
-                if now >= next_check:
-                    self._ping_quiet(now)
-                    next_check = now + check_every
-        except pykka.ActorDeadError:
-            pass
+                try:
+                    next_check = self._turn(check_every, next_check)
+                except pykka.ActorDeadError:
+                    return
+                except Exception as exc:
+                    self._fault(exc, "websocket reader turn failed")
+                    self.stopped.wait(FAULT_PAUSE_S)  # a fault that recurs at once must not spin
         finally:
             self._selector.close()
             self._wake_read.close()
             self._wake_write.close()
 
     # --- inside ------------------------------------------------------------------------------
+
+    def _turn(self, check_every: float, next_check: float) -> float:
+        """Read whatever is ready, ping whoever is quiet when due; the next ping check's time."""
+        for key, _ in self._selector.select(timeout=check_every):
+            if key.data is None:
+                self._take_arrivals()
+            else:
+                self._serve(key.data, self._read)
+        now = self._clock()
+        if now < next_check:
+            return next_check
+        for client in list(self._clients.values()):
+            self._serve(client, lambda each: self._ping_if_quiet(each, now))
+        return now + check_every
+
+    def _serve(self, client: _Reading, action: Callable[[_Reading], object]) -> None:
+        """Do ``action`` for one client; whatever it raises lets that client go, not the others."""
+        try:
+            action(client)
+        except pykka.ActorDeadError:
+            raise
+        except Exception as exc:
+            self._fault(exc, "websocket client failed", client_id=client.client_id)
+            failed = CloseConnection(CloseReason.INTERNAL_ERROR, "internal error")
+            self._let_go(client, "internal error", self._close_frame(client, failed))
+
+    def _fault(self, exc: Exception, event: str, **context: Any) -> None:
+        """Count a fault by kind and log it: with its traceback the first time, then at the 2nd,
+        4th, 8th... time, so a fault that recurs cannot flood the log."""
+        kind = type(exc).__name__
+        self._faults[kind] += 1
+        times = self._faults[kind]
+        if times == 1:
+            log.exception(event, **context)
+        elif times & (times - 1) == 0:
+            log.warning(event, error=f"{kind}: {exc}", times=times, **context)
 
     def _wake(self) -> None:
         try:
@@ -147,7 +178,7 @@ class ClientReader(StoppableThread):
             except queue.Empty:
                 return
             self._clients[client.client_id] = client
-            self._selector.register(client.sock, selectors.EVENT_READ, client)
+            self._serve(client, lambda arrived: self._selector.register(arrived.sock, selectors.EVENT_READ, arrived))
 
     def _read(self, client: _Reading) -> None:
         try:
@@ -164,7 +195,7 @@ class ClientReader(StoppableThread):
         try:
             client.connection.receive_data(data)
             for event in client.connection.events():
-                if _whole_message(event) and not self._within_rate(client):
+                if _frame_ends(event) and not self._within_rate(client):
                     return
                 if isinstance(event, (TextMessage, BytesMessage)):
                     if not self._take_part(client, event):
@@ -172,13 +203,17 @@ class ClientReader(StoppableThread):
                 elif isinstance(event, Ping):
                     self._tell(ClientControl(client.client_id, client.connection.send(event.response())))
                 elif isinstance(event, CloseConnection):
-                    self._let_go(client, "closed by client", client.connection.send(event.response()))
+                    # wsproto answers broken framing (1002) or text that is not UTF-8 (1007) with a
+                    # close of its own, the connection still open; a client's close is not that.
+                    broken = client.connection.state is ConnectionState.OPEN
+                    reason = "protocol error" if broken else "closed by client"
+                    self._let_go(client, reason, client.connection.send(event.response()))
                     return
-        except (LocalProtocolError, RemoteProtocolError) as exc:
-            self._let_go(client, f"protocol error: {exc}")
+        except (LocalProtocolError, RemoteProtocolError):
+            self._let_go(client, "protocol error")
 
     def _within_rate(self, client: _Reading) -> bool:
-        """Count one message of the client's; False once it is over a limit, and let go."""
+        """Count one frame of the client's; False once it is over a limit, and let go."""
         now = self._clock()
         for window in client.windows:
             if not window.admit(now):
@@ -188,14 +223,22 @@ class ClientReader(StoppableThread):
         return True
 
     def _take_part(self, client: _Reading, event: TextMessage | BytesMessage) -> bool:
+        """Add a piece of a message; False once the message is over a limit, and let go."""
         client.parts.append(event.data)
         client.message_bytes += len(event.data)
+        client.message_frames += int(event.frame_finished)
         if client.message_bytes > self._max_message_bytes:
-            too_big = CloseConnection(CloseReason.MESSAGE_TOO_BIG, f"messages are limited to {self._max_message_bytes} bytes")
-            self._let_go(client, "message too big", client.connection.send(too_big))
+            too_big = f"messages are limited to {self._max_message_bytes} bytes"
+        elif client.message_frames > self._max_message_frames:
+            too_big = f"messages are limited to {self._max_message_frames} frames"
+        else:
+            too_big = ""
+        if too_big:
+            close = CloseConnection(CloseReason.MESSAGE_TOO_BIG, too_big)
+            self._let_go(client, "message too big", self._close_frame(client, close))
             return False
         if event.message_finished:
-            parts, client.parts, client.message_bytes = client.parts, [], 0
+            parts, client.parts, client.message_bytes, client.message_frames = client.parts, [], 0, 0
             self._command(client.client_id, "".join(parts) if isinstance(event, TextMessage) else b"".join(parts))  # type: ignore[arg-type]
         return True
 
@@ -209,27 +252,29 @@ class ClientReader(StoppableThread):
             client_id=client_id, op=command.op, pairs=command.pairs, request_id=command.request_id, since=command.since,
         ))
 
-    def _ping_quiet(self, now: float) -> None:
-        for client in list(self._clients.values()):
-            quiet = now - client.heard_at
-            if client.pinged and quiet >= 2 * self._ping_interval_s:
-                timeout = CloseConnection(PING_TIMEOUT_CLOSE_CODE, "ping timeout")
-                self._let_go(client, "ping timeout", self._close_frame(client, timeout))
-            elif not client.pinged and quiet >= self._ping_interval_s:
-                client.pinged = True
-                self._tell(ClientControl(client.client_id, client.connection.send(Ping())))
+    def _ping_if_quiet(self, client: _Reading, now: float) -> None:
+        quiet = now - client.heard_at
+        if client.pinged and quiet >= 2 * self._ping_interval_s:
+            timeout = CloseConnection(PING_TIMEOUT_CLOSE_CODE, "ping timeout")
+            self._let_go(client, "ping timeout", self._close_frame(client, timeout))
+        elif not client.pinged and quiet >= self._ping_interval_s:
+            client.pinged = True
+            self._tell(ClientControl(client.client_id, client.connection.send(Ping())))
 
     @staticmethod
     def _close_frame(client: _Reading, close: CloseConnection) -> bytes:
+        """The close frame to send, or nothing from a connection already closing or broken."""
         try:
             return client.connection.send(close)
-        except LocalProtocolError:
+        except Exception:
             return b""
 
     def _let_go(self, client: _Reading, reason: str, farewell: bytes = b"") -> None:
-        """Stop reading this client; the broadcaster closes the socket once told."""
-        self._selector.unregister(client.sock)
-        del self._clients[client.client_id]
+        """Stop reading this client, once; the broadcaster closes the socket once told."""
+        if self._clients.pop(client.client_id, None) is None:
+            return
+        with contextlib.suppress(KeyError, ValueError):  # not registered: it failed on arrival
+            self._selector.unregister(client.sock)
         self._tell(ClientGone(client.client_id, reason, farewell))
 
     def _tell(self, message: Any) -> None:

@@ -16,21 +16,16 @@ from candlecast.latest import Latest
 from candlecast.messages import (
     AddSymbol,
     Barrier,
-    GetBackfillStats,
-    GetClockStats,
-    GetBroadcastStats,
     GetCandles,
-    GetGapStats,
-    GetHistoryStats,
     GetLatestCandle,
     GetTick,
     GetUpstreamStatus,
     ListAvailable,
+    ListHalted,
     ListSymbols,
     RemoveSymbol,
     UpstreamStatus,
 )
-from candlecast.process_stats import process_stats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +74,8 @@ def read_add_symbol_body(req: falcon.Request) -> str:
         raise falcon.HTTPBadRequest(title="Bad request", description='body must be JSON like {"symbol": "BTCUSDT"}')
     try:
         body = msgspec.json.decode(raw, type=_AddSymbolBody)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    # msgspec checks a string's UTF-8 only when it decodes it, raising UnicodeDecodeError.
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise falcon.HTTPBadRequest(
             title="Bad request", description=f'body must be JSON like {{"symbol": "BTCUSDT"}}: {exc}'
         ) from exc
@@ -123,22 +119,6 @@ class StatusResource(Resource):
         })
 
 
-class HealthResource(Resource):
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        status = self._actors.ask(self._actors.registry, GetUpstreamStatus())
-        gaps = self._actors.ask(self._actors.store, GetGapStats())
-        upstream = upstream_summary(status, gaps)
-        upstream["backfill"] = self._actors.ask(self._actors.backfill, GetBackfillStats())
-        upstream["clock"] = self._actors.ask(self._actors.clock, GetClockStats())
-        respond(resp, {
-            "status": "ok" if status.connected else "degraded",
-            "upstream": upstream,
-            "websocket": self._actors.ask(self._actors.broadcaster, GetBroadcastStats()),
-            "history": self._actors.ask(self._actors.store, GetHistoryStats()),
-            "process": process_stats(),
-        })
-
-
 class AvailableSymbolsResource(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         symbols = self._actors.ask(self._actors.registry, ListAvailable())
@@ -147,7 +127,11 @@ class AvailableSymbolsResource(Resource):
 
 class SymbolsResource(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        respond(resp, {"symbols": list(self._actors.ask(self._actors.registry, ListSymbols()))})
+        registry = self._actors.registry
+        respond(resp, {
+            "symbols": list(self._actors.ask(registry, ListSymbols())),
+            "halted": list(self._actors.ask(registry, ListHalted())),
+        })
 
 
 class AddSymbolResource(Resource):

@@ -10,6 +10,7 @@ telling the broadcaster to close every WebSocket client first.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import Any, Iterator
 
 import falcon
@@ -26,24 +27,25 @@ WAITRESS_BODY_BACKSTOP = 1 << 20
 # sending its request slowly holds a thread up to the handshake timeout: this many such clients
 # delay the others' handshakes, rather than each taking a thread of its own.
 REQUEST_THREADS = 128
-# Requests in progress per address: clients behind one NAT reconnecting together get through
-# (beyond this, 429 and they retry), and one address cannot hold more than half the threads.
-REQUESTS_PER_ADDRESS = REQUEST_THREADS // 2
 
 
 # waitress stops accepting at its connection limit (100 by default) and closes an idle
 # connection only after 120 s: a client leaking keep-alive connections, or anyone holding 100
-# open, had every other REST client wait. Idle connections cost a descriptor each, no thread.
+# open, had every other REST client wait. Idle connections cost a descriptor each, no thread;
+# each address holds at most --rest-max-connections-per-ip of them.
 REST_CONNECTION_LIMIT = 1000
 REST_IDLE_TIMEOUT_S = 30
 REST_IDLE_CHECK_S = 5
 
 
-def rest_server(app: falcon.App, host: str, port: int, max_body_bytes: int) -> WaitressThread:
+def rest_server(
+    app: falcon.App, host: str, port: int, max_body_bytes: int, max_connections_per_address: int
+) -> WaitressThread:
     """The REST port's waitress, built in one place so the REST benchmark's bare-app ceiling
     runs on exactly the settings the daemon uses."""
     return WaitressThread(
         app, host, port, name="rest-server", threads=8, ident="candlecast",
+        max_connections_per_address=max_connections_per_address,
         connection_limit=REST_CONNECTION_LIMIT, channel_timeout=REST_IDLE_TIMEOUT_S, cleanup_interval=REST_IDLE_CHECK_S,
         # A backstop only: the app answers oversized bodies itself, with JSON.
         max_request_body_size=max(WAITRESS_BODY_BACKSTOP, max_body_bytes), clear_untrusted_proxy_headers=True,
@@ -62,6 +64,15 @@ def _listening(what: str, host: str, port: int) -> Iterator[None]:
         raise ListenError(f"cannot listen on {host}:{port} for {what}: {exc.strerror or exc}") from exc
 
 
+@dataclasses.dataclass(frozen=True)
+class ConnectionLimits:
+    """What one address, and everyone together, may hold open on the two ports."""
+
+    rest_per_address: int
+    upgrades_per_address: int
+    pending_upgrades: int
+
+
 class HttpServerActor(Actor):
     def __init__(
         self,
@@ -71,16 +82,18 @@ class HttpServerActor(Actor):
         ws_port: int,
         max_body_bytes: int,
         handshake_timeout_s: float,
+        limits: ConnectionLimits,
         broadcaster: Any,
         reader: ClientReader,
     ) -> None:
         super().__init__(actor="http")
         with _listening("REST", host, http_port):
-            self._rest = rest_server(app, host, http_port, max_body_bytes)
+            self._rest = rest_server(app, host, http_port, max_body_bytes, limits.rest_per_address)
         try:
             with _listening("WebSocket", host, ws_port):
                 self._websocket = UpgradeListener(
-                    app, host, ws_port, "websocket-listener", handshake_timeout_s, REQUEST_THREADS, REQUESTS_PER_ADDRESS,
+                    app, host, ws_port, "websocket-listener", handshake_timeout_s, REQUEST_THREADS,
+                    limits.upgrades_per_address, max_pending=limits.pending_upgrades,
                     on_refused=lambda peer: tell_if_alive(broadcaster, UpgradeRefused(peer)),
                 )
         except ListenError:

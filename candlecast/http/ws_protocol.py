@@ -1,7 +1,7 @@
 """The WebSocket bridge's client protocol, parsed and checked without any I/O.
 
 Commands: {"op": "subscribe"|"unsubscribe"|"list", "symbols": [...], "channels": [...],
-"since": open_time, "id": any}. Connect-time subscriptions:
+"since": open_time, "id": short string | integer | null}. Connect-time subscriptions:
 ?symbols=btcusdt,ethusdt&channels=candle,trade&since=open_time.
 """
 
@@ -16,6 +16,11 @@ from candlecast import subscriptions
 from candlecast.binance import is_valid_symbol, normalize_symbol
 
 OPS = ("subscribe", "unsubscribe", "list")
+# An open time in epoch ms stays below this until the year 33658; anything larger is a mistake
+# or an attack, and huge numbers cost time to convert.
+SINCE_BOUND = 10**15
+MAX_ID_CHARS = 64
+ID_BOUND = 2**63  # ids are echoed back as 64-bit integers at most
 
 
 class CommandError(ValueError):
@@ -35,14 +40,33 @@ class ConnectRequest(msgspec.Struct, frozen=True):
 
 
 def _since(value: Any) -> int | None:
-    """Replay closed candles from this open time (epoch ms) on; None: just the latest."""
+    """Replay closed candles from this open time (epoch ms) on; None: just the latest. A string
+    counts only if it is ASCII digits: ``str.isdigit`` also takes "²", which ``int`` refuses."""
     if value is None:
         return None
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= len(str(SINCE_BOUND)):
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise CommandError("'since' must be an open_time in epoch milliseconds")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < SINCE_BOUND:
+        raise CommandError(f"'since' must be an open_time in epoch milliseconds, 0 to {SINCE_BOUND - 1}")
     return value
+
+
+def _request_id(value: Any) -> str | int | None:
+    """The ``id`` echoed back in replies: a short string, a 64-bit integer or null, so a reply stays small."""
+    if value is None or (isinstance(value, str) and len(value) <= MAX_ID_CHARS):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and -ID_BOUND <= value < ID_BOUND:
+        return value
+    raise CommandError(f"'id' must be a string of at most {MAX_ID_CHARS} characters, a 64-bit integer or null")
+
+
+def _decode(text: str | bytes) -> Any:
+    """The JSON value of a message; whatever the decoder raises (nesting past its recursion
+    limit, numbers out of range, text that is not UTF-8) is the client's error."""
+    try:
+        return msgspec.json.decode(text)
+    except (msgspec.DecodeError, RecursionError, ValueError, OverflowError) as exc:  # UnicodeError is a ValueError
+        raise CommandError(f"not JSON: {exc}") from exc
 
 
 def _symbols(values: Any) -> tuple[str, ...] | None:
@@ -76,10 +100,7 @@ def _channels(values: Any) -> tuple[str, ...]:
 
 
 def parse_command(text: str | bytes) -> Command:
-    try:
-        body = msgspec.json.decode(text)
-    except msgspec.DecodeError as exc:
-        raise CommandError(f"not JSON: {exc}") from exc
+    body = _decode(text)
     if not isinstance(body, dict):
         raise CommandError("a command is a JSON object")
     op = body.get("op")
@@ -88,11 +109,12 @@ def parse_command(text: str | bytes) -> Command:
     unknown = set(body) - {"op", "symbols", "channels", "since", "id"}
     if unknown:
         raise CommandError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    request_id = _request_id(body.get("id"))
     pairs = subscriptions.pairs(_symbols(body.get("symbols")), _channels(body.get("channels")))
     since = _since(body.get("since"))
     if since is not None and op != "subscribe":
         raise CommandError("'since' only goes with subscribe")
-    return Command(op=op, pairs=pairs if op != "list" else frozenset(), request_id=body.get("id"), since=since)
+    return Command(op=op, pairs=pairs if op != "list" else frozenset(), request_id=request_id, since=since)
 
 
 def parse_query(query_string: str) -> ConnectRequest:

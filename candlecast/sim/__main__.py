@@ -8,6 +8,7 @@ import threading
 from typing import Sequence
 
 from candlecast.logs import configure_logging
+from candlecast.settings import LOG_FORMAT, LOG_LEVEL, PORT, TRADES_PER_SECOND, Range
 from candlecast.sim.replay import ReplaySource
 from candlecast.sim.config import SimulatorConfig
 from candlecast.sim.server import Simulator
@@ -17,22 +18,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     defaults = SimulatorConfig()
     parser = argparse.ArgumentParser(prog="python -m candlecast.sim", description="A Binance-compatible exchange on loopback.")
     parser.add_argument("--host", default=defaults.host)
-    parser.add_argument("--rest-port", type=int, default=8090, help="REST port (0: any free port)")
-    parser.add_argument("--ws-port", type=int, default=9443, help="stream port (0: any free port)")
+    parser.add_argument("--rest-port", type=PORT, default=8090, help="REST port (0: any free port)")
+    parser.add_argument("--ws-port", type=PORT, default=9443, help="stream port (0: any free port)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--trades-per-second", type=float, default=defaults.trades_per_second)
-    parser.add_argument("--ping-interval", type=float, default=defaults.ping_interval)
+    parser.add_argument("--trades-per-second", type=TRADES_PER_SECOND, default=defaults.trades_per_second)
+    parser.add_argument("--ping-interval", type=Range(float, 1, 3600, " s"), default=defaults.ping_interval)
     parser.add_argument("--replay", metavar="FILE", help="replay a recorded trade CSV")
     parser.add_argument("--replay-symbol", metavar="SYM", help="symbol of the replayed file (default: from its name)")
-    parser.add_argument("--log-format", default="auto", choices=("auto", "console", "json"))
-    parser.add_argument("--log-level", default="info")
-    return parser.parse_args(argv)
+    parser.add_argument("--log-format", default="auto", type=LOG_FORMAT)
+    parser.add_argument("--log-level", default="info", type=LOG_LEVEL)
+    args = parser.parse_args(argv)
+    if args.replay:
+        try:
+            args.replay = ReplaySource(args.replay, symbol=args.replay_symbol)
+        except (OSError, ValueError) as exc:  # missing, unreadable, not UTF-8, columns or symbol unknown
+            parser.error(f"--replay: {exc}")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_format, args.log_level)
-    replay = ReplaySource(args.replay, symbol=args.replay_symbol) if args.replay else None
     config = SimulatorConfig(
         host=args.host,
         rest_port=args.rest_port,
@@ -40,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         trades_per_second=args.trades_per_second,
         ping_interval=args.ping_interval,
-        replay=replay,
+        replay=args.replay,
     )
     stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

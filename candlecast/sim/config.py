@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from candlecast.sim.replay import ReplaySource
 
@@ -44,10 +45,10 @@ class SimulatorConfig:
     kept_trades: int = 5_000
 
     def __post_init__(self) -> None:
-        if self.trades_per_second <= 0 or self.ping_interval <= 0 or self.pong_timeout_s <= 0:
-            raise ValueError("trades_per_second, ping_interval and pong_timeout_s must be positive")
-        if self.connection_lifetime_s is not None and self.connection_lifetime_s <= 0:
-            raise ValueError("connection_lifetime_s must be positive")
+        if not all(0 < value < math.inf for value in (self.trades_per_second, self.ping_interval, self.pong_timeout_s)):
+            raise ValueError("trades_per_second, ping_interval and pong_timeout_s must be positive and finite")
+        if self.connection_lifetime_s is not None and not 0 < self.connection_lifetime_s < math.inf:
+            raise ValueError("connection_lifetime_s must be positive and finite")
         if min(self.max_incoming_per_second, self.max_streams_per_connection, self.weight_limit_1m, self.kept_trades) < 1:
             raise ValueError("limits must be at least 1")
         if self.synthetic_symbols < 0:

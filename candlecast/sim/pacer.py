@@ -24,7 +24,7 @@ class Pacer(StoppableThread):
         self._hub = hub
         self._clock = clock
 
-    def run(self) -> None:
+    def loop(self) -> None:
         while not self.stopped.is_set():
             now = self._clock()
             due = sorted((t for s in self._schedules for t in s.take_due(now)), key=lambda t: t.time)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import socket
 import threading
 import time
@@ -15,7 +16,7 @@ import pytest
 from candlecast.http.server import ListenError
 from candlecast.sim import Simulator
 from candlecast.system import RunningSystem, start_system
-from tests.clients import Reply, request, wait_for
+from tests.clients import Reply, raw_request, request, wait_for
 from tests.conftest import settings_for
 
 CANDLE_FIELDS = {
@@ -39,7 +40,7 @@ def post_symbol(system: RunningSystem, body: bytes | str, headers: dict[str, str
 def test_status_and_symbol_lists(system: RunningSystem) -> None:
     status = wait_for(lambda: (r := request("GET", system.rest_url + "/")).json["upstream"] == "connected" and r)
     assert status.status == 200 and status.json["message"]
-    assert request("GET", system.rest_url + "/symbols").json == {"symbols": ["BTCUSDT", "ETHUSDT"]}
+    assert request("GET", system.rest_url + "/symbols").json == {"symbols": ["BTCUSDT", "ETHUSDT"], "halted": []}
     available = wait_for(lambda: (r := request("GET", system.rest_url + "/symbols/available")).status == 200 and r)
     assert available.json["count"] == len(available.json["symbols"]) > 10
     assert "BTCUSDT" in available.json["symbols"]
@@ -56,7 +57,7 @@ def test_add_and_remove_symbol(system: RunningSystem) -> None:
     removed = request("DELETE", system.rest_url + "/remove_symbol/Solusdt")
     assert removed.status == 200 and removed.json["message"]
     assert_error(request("DELETE", system.rest_url + "/remove_symbol/SOLUSDT"), 404)
-    assert request("GET", system.rest_url + "/symbols").json == {"symbols": ["BTCUSDT", "ETHUSDT"]}
+    assert request("GET", system.rest_url + "/symbols").json == {"symbols": ["BTCUSDT", "ETHUSDT"], "halted": []}
 
 
 @pytest.mark.parametrize(("route", "newer_by"), [("/ohlc", "open_time"), ("/tick", "trade_id")])
@@ -87,12 +88,14 @@ def test_latest_candle_and_trade_follow_removal_and_adding_again(system: Running
         ('{"sym": "BTCUSDT"}', 400),
         ('["BTCUSDT"]', 400),
         ('{"symbol": 5}', 400),
+        (b'{"symbol": "\xff"}', 400),
+        (b'{"symbol": "BTC\xc3"}', 400),
     ],
 )
-def test_add_symbol_rejects_bad_input(system: RunningSystem, body: str, status: int) -> None:
+def test_add_symbol_rejects_bad_input(system: RunningSystem, body: str | bytes, status: int) -> None:
     wait_for(lambda: request("GET", system.rest_url + "/symbols/available").status == 200)
     assert_error(post_symbol(system, body), status)
-    assert request("GET", system.rest_url + "/symbols").json == {"symbols": ["BTCUSDT", "ETHUSDT"]}
+    assert request("GET", system.rest_url + "/symbols").json == {"symbols": ["BTCUSDT", "ETHUSDT"], "halted": []}
 
 
 def test_oversized_body_is_413(system: RunningSystem) -> None:
@@ -183,16 +186,59 @@ def test_rest_answers_with_descriptors_past_1024(system: RunningSystem, descript
         assert request("GET", system.rest_url + "/").status == 200
 
 
-def test_idle_connections_do_not_lock_other_clients_out(system: RunningSystem) -> None:
-    """A client that opens connections and leaves them idle (a leak, or on purpose) past
-    waitress's default limit of 100 must not keep others from an answer."""
+@pytest.mark.parametrize(("request_bytes", "status"), [
+    (b"POST /add_symbol HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400),
+    (b"POST /add_symbol HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400),
+    (b"POST /add_symbol HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n", 413),
+    (b"POST /add_symbol HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nno colon\r\n\r\n", 400),
+    (b"GET /ohlc/\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nX: " + b"a" * 300_000 + b"\r\n\r\n", 431),
+])
+def test_what_waitress_refuses_itself_is_answered_in_json(
+    system: RunningSystem, request_bytes: bytes, status: int
+) -> None:
+    """A request refused before the app sees it (a bad Content-Length, a body over waitress's
+    limit, a malformed request line or header) gets the same JSON error as any other."""
+    assert_error(raw_request(system.rest_url, request_bytes), status)
+    assert request("GET", system.rest_url + "/symbols").status == 200
+
+
+IDLE_CONNECTIONS = 1000
+
+
+def test_an_address_holding_many_idle_connections_is_refused_past_its_share_and_others_are_served(
+    system: RunningSystem,
+) -> None:
+    """1,000 idle connections from one address (a leak, or on purpose) reach waitress's own limit
+    of 1,000 unless each address holds at most --rest-max-connections-per-ip: past it, 429 in
+    JSON and closed, and another address is served throughout."""
     host, port = system.rest_url.removeprefix("http://").split(":")
-    idle = [socket.create_connection((host, int(port)), timeout=5) for _ in range(150)]
+    idle = [socket.create_connection((host, int(port)), timeout=5) for _ in range(IDLE_CONNECTIONS)]
     try:
-        assert request("GET", system.rest_url + "/symbols").status == 200
+        other = raw_request(system.rest_url, b"GET /symbols HTTP/1.1\r\nHost: x\r\n\r\n", source="127.0.0.2")
+        assert other.status == 200 and other.json["symbols"]
+        refused = assert_error(request("GET", system.rest_url + "/symbols"), 429)
+        assert "too many open connections" in refused["detail"]
+        answered: dict[int, bytes] = {}
+        by_descriptor = {connection.fileno(): connection for connection in idle}
+        waiting = select.poll()  # poll, not select: the descriptors pass 1024
+        for descriptor in by_descriptor:
+            waiting.register(descriptor, select.POLLIN)
+
+        def all_past_the_share_answered() -> bool:
+            for descriptor, _ in waiting.poll(0):
+                waiting.unregister(descriptor)
+                answered[descriptor] = by_descriptor[descriptor].recv(4096)
+            return len(answered) == IDLE_CONNECTIONS - system.settings.rest_max_connections_per_ip
+
+        wait_for(all_past_the_share_answered)
+        assert all(answer.startswith(b"HTTP/1.1 429 ") for answer in answered.values())
     finally:
         for connection in idle:
             connection.close()
+    wait_for(lambda: request("GET", system.rest_url + "/symbols").status == 200)
 
 
 def test_a_websocket_port_taken_lets_the_rest_port_go_again(simulator: Simulator) -> None:

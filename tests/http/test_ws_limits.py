@@ -11,7 +11,6 @@ from typing import Iterator
 import pytest
 import websocket
 
-from candlecast.http.server import REQUESTS_PER_ADDRESS
 from candlecast.sim import Simulator
 from candlecast.system import RunningSystem, start_system
 from tests.clients import WsClient, request, wait_for
@@ -119,13 +118,14 @@ def test_a_request_trickled_in_slower_than_the_handshake_timeout_is_dropped(limi
     assert 0.4 < hung_up_after < 2.0
 
 
-def test_an_address_holding_half_the_request_threads_is_answered_429_and_counted(system: RunningSystem) -> None:
-    slow = [socket.create_connection(("127.0.0.1", system.ws_port), timeout=5) for _ in range(REQUESTS_PER_ADDRESS)]
+def test_an_address_with_its_share_of_upgrades_in_progress_is_answered_429_and_counted(system: RunningSystem) -> None:
+    share = system.settings.ws_max_upgrades_per_ip
+    slow = [socket.create_connection(("127.0.0.1", system.ws_port), timeout=5) for _ in range(share)]
     try:
         for sock in slow:
             sock.sendall(b"GET / HTTP/1.1\r\n")  # unfinished: each holds a request thread
         wait_for(lambda: len([t for t in threading.enumerate() if "websocket-listener-request" in t.name])
-                 >= REQUESTS_PER_ADDRESS)
+                 >= share)
         with socket.create_connection(("127.0.0.1", system.ws_port), timeout=5) as refused:
             answer = b"".join(iter(lambda: refused.recv(4096), b""))
         assert answer.startswith(b"HTTP/1.1 429 ")

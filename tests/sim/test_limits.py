@@ -11,7 +11,7 @@ from typing import Any
 
 import websocket
 
-from candlecast import binance
+from candlecast import exchange_info
 from candlecast.binance import control_request
 from candlecast.sim import Simulator
 from tests.sim.conftest import connect, request, wait_for_trades
@@ -118,7 +118,7 @@ def test_historical_trades_can_want_an_api_key(make_sim: Any) -> None:
 
 def test_synthetic_symbols_extend_the_listing(make_sim: Any) -> None:
     sim: Simulator = make_sim(symbols=("SYN0003USDT",), synthetic_symbols=600, trades_per_second=20.0)
-    trading = binance.trading_symbols(get(sim, "/api/v3/exchangeInfo")[2])
+    trading = exchange_info.trading_symbols(json.dumps(get(sim, "/api/v3/exchangeInfo")[2]).encode())
     assert {"BTCUSDT", "SYN0001USDT", "SYN0600USDT"} <= trading and "SYN0601USDT" not in trading
     ws = connect(f"{sim.stream_url}/ws/syn0003usdt@trade")
     try:

@@ -1,7 +1,9 @@
-"""run.py as an operator runs it: a real process, its log, its ports, its signals."""
+"""run.py as an operator runs it: a real process, its log, its ports, its signals. A stop signal
+ends it with code 0 within 5 s whatever it is doing; a second one ends it at once."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -16,6 +18,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests.clients import WsClient, request, wait_for
+from tests.conftest import make_simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,11 +47,33 @@ class Daemon:
                 return record
         raise AssertionError(f"{event!r} not logged; got {[r.get('event') for r in self.lines]}")
 
-    def stop(self, signum: int) -> tuple[int, float, str]:
+    def stop(self, signum: int, *more: int) -> tuple[int, float, str]:
+        """Send ``signum`` (and ``more`` signals, all delivered together), wait for the exit:
+        (exit code, seconds it took, what it logged meanwhile)."""
         started = time.monotonic()
-        self.process.send_signal(signum)
-        _, rest = self.process.communicate(timeout=10)
+        if more:
+            self.process.send_signal(signal.SIGSTOP)  # pending together when it resumes
+        for each in (signum, *more):
+            self.process.send_signal(each)
+        if more:
+            self.process.send_signal(signal.SIGCONT)
+        try:
+            _, rest = self.process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _, rest = self.process.communicate()
+            raise AssertionError(f"still running 15 s after the signal; logged: {rest[-3000:]}") from None
         return self.process.returncode, time.monotonic() - started, rest
+
+    def stops_cleanly(self, signum: int = signal.SIGTERM) -> list[dict[str, Any]]:
+        """Stops with code 0 within the 5 s an operator is promised; what it logged meanwhile."""
+        code, took, rest = self.stop(signum)
+        assert code == 0 and took < STOP_PROMISED_S, (code, took, rest[-3000:])
+        assert "Traceback" not in rest, rest
+        return [json.loads(line) for line in rest.splitlines() if line.startswith("{")]
+
+
+STOP_PROMISED_S = 5.0
 
 
 def lower_open_files(soft: int) -> None:
@@ -153,3 +178,102 @@ def test_a_port_already_taken_ends_the_start_with_an_error_naming_it(taken_flag:
     errors = [json.loads(line) for line in finished.stderr.splitlines() if '"cannot start"' in line]
     assert len(errors) == 1 and f"127.0.0.1:{taken_port}" in errors[0]["error"], finished.stderr
     assert "Address already in use" in errors[0]["error"]
+
+
+def test_a_stop_signal_ends_it_at_once_while_an_upgrade_request_is_still_arriving(daemon_factory: Any) -> None:
+    daemon = daemon_factory("--simulate", "--ws-handshake-timeout-s", "60")
+    started = daemon.read_until("candlecast started")
+    with socket.create_connection(ws_address(started), timeout=5) as half:
+        half.sendall(b"GET /ws HT")  # and waits
+        time.sleep(0.2)
+        daemon.stops_cleanly()
+
+
+def test_a_stop_signal_ends_it_with_clients_that_stopped_reading(daemon_factory: Any) -> None:
+    daemon = daemon_factory("--simulate", "--sim-trades-per-second", "500", "--ws-trade-interval-ms", "0")
+    started = daemon.read_until("candlecast started")
+    stalled = [WsClient(started["websocket_url"] + "/?channels=trade,candle", receive_buffer=1024) for _ in range(3)]
+    try:
+        wait_for(lambda: backlogged_clients(started) > 0, timeout=15)
+        daemon.stops_cleanly(signal.SIGINT)
+    finally:
+        for client in stalled:
+            client.close()
+
+
+def test_a_stop_signal_ends_it_with_rest_requests_in_flight(daemon_factory: Any) -> None:
+    """A request whose body is still arriving, and a client that pipelined long answers and
+    reads none of them (waitress's worker waits to hand it more)."""
+    daemon = daemon_factory("--simulate", "--rate-limit", "")
+    started = daemon.read_until("candlecast started")
+    wait_for(lambda: request("GET", started["rest_url"] + "/candles/BTCUSDT?limit=3600").json["count"] >= 2)
+    address = rest_address(started)
+    with socket.create_connection(address, timeout=5) as arriving, socket.socket() as not_reading:
+        arriving.sendall(b"POST /add_symbol HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"sym")
+        not_reading.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        not_reading.connect(address)
+        not_reading.setblocking(False)
+        pipelined = b"GET /candles/BTCUSDT?limit=3600 HTTP/1.1\r\nHost: x\r\n\r\n" * 2000
+        with contextlib.suppress(BlockingIOError):
+            while pipelined:
+                pipelined = pipelined[not_reading.send(pipelined):]
+        time.sleep(0.5)
+        daemon.stops_cleanly()
+
+
+def test_a_stop_signal_ends_it_while_upstream_hangs(daemon_factory: Any) -> None:
+    """The exchange keeps its connection open and says nothing more."""
+    simulator = make_simulator()
+    simulator.start()
+    try:
+        daemon = daemon_factory("--stream-url", simulator.stream_url, "--rest-url", simulator.rest_url)
+        daemon.read_until("upstream connected")
+        wait_for(lambda: simulator.stall_connections() >= 1)
+        time.sleep(0.5)
+        daemon.stops_cleanly()
+    finally:
+        simulator.stop()
+
+
+def test_a_stop_signal_ends_it_while_upstream_accepts_connections_and_never_answers(daemon_factory: Any) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        daemon = daemon_factory("--stream-url", f"ws://127.0.0.1:{port}", "--rest-url", f"http://127.0.0.1:{port}")
+        daemon.read_until("candlecast started")
+        held = [silent.accept()[0] for _ in range(2)]  # the stream and the exchangeInfo request, both waiting
+        try:
+            daemon.stops_cleanly()
+        finally:
+            for connection in held:
+                connection.close()
+
+
+def test_a_second_stop_signal_exits_at_once_with_a_non_zero_code(daemon_factory: Any) -> None:
+    daemon = daemon_factory("--simulate")
+    daemon.read_until("candlecast started")
+    code, _, rest = daemon.stop(signal.SIGINT, signal.SIGTERM)
+    assert code == 128 + signal.SIGTERM, rest
+    assert '"event": "second stop signal: exiting at once"' in rest and '"stopped"' not in rest
+
+
+def test_a_stop_that_overruns_its_deadline_exits_naming_the_threads_still_running(daemon_factory: Any) -> None:
+    daemon = daemon_factory("--simulate", "--shutdown-timeout-s", "0.001")
+    daemon.read_until("candlecast started")
+    code, _, rest = daemon.stop(signal.SIGTERM)
+    assert code == 1, rest
+    overran = [json.loads(line) for line in rest.splitlines() if "stop overran its deadline" in line]
+    assert len(overran) == 1 and "MainThread" in overran[0]["threads"], rest
+
+
+def ws_address(started: dict[str, Any]) -> tuple[str, int]:
+    host, port = started["websocket_url"].removeprefix("ws://").split(":")
+    return host, int(port)
+
+
+def rest_address(started: dict[str, Any]) -> tuple[str, int]:
+    host, port = started["rest_url"].removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def backlogged_clients(started: dict[str, Any]) -> int:
+    return int(request("GET", started["rest_url"] + "/health").json["websocket"]["backlogged_clients"])

@@ -72,12 +72,6 @@ def test_replies_and_requests() -> None:
     assert binance.combined_stream_url("wss://x/", ["ETHUSDT", "BTCUSDT"]) == "wss://x/stream?streams=btcusdt@trade/ethusdt@trade"
 
 
-def test_trading_symbols_from_real_exchange_info() -> None:
-    info = json.loads(shared_data("exchangeInfo_spot_2021-10-12.json").read_text())
-    trading = binance.trading_symbols(info)
-    assert len(trading) == 1262 and "BTCUSDT" in trading
-
-
 def test_a_trade_frame_with_anything_more_takes_the_full_path() -> None:
     data = '{"e":"trade","E":5,"s":"BTCUSDT","t":1,"p":"1.5","q":"2","T":3,"m":false}'
     assert binance.parse_frame(f'{{"stream":"btcusdt@trade","data":{data}}}') == Trade(

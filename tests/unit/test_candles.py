@@ -3,6 +3,8 @@ that arrive late, twice, or only later through a backfill."""
 
 from __future__ import annotations
 
+import decimal
+import threading
 from decimal import Decimal
 from typing import Any
 
@@ -10,7 +12,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from candlecast.candles import CandleSeries
+from candlecast.candles import CandleBuilder, CandleSeries
 from candlecast.messages import Candle, GapEvent, RequestBackfill, Trade, TradesRecovered
 from tests.reference import reference_candles
 
@@ -278,3 +280,131 @@ def test_a_silent_stream_flags_the_candles_published_since_it_went_quiet() -> No
     assert [(c.open_time, c.revision, c.complete) for c in out if isinstance(c, Candle)] == [
         (13_000, 1, False), (14_000, 1, False), (15_000, 1, False),
     ]
+
+
+def test_a_rejected_trade_flags_its_candles_until_the_backfill_repairs_them_exactly() -> None:
+    series = CandleSeries("ETHUSDT")
+    out: list[object] = []
+    series.add_batch((trade(1, 10_100, "1"), trade(2, 11_100, "2")), out)
+    series.elapse(12, out)
+    out.clear()
+    series.reject(3, "trade rejected: price is not finite", out)
+    gap = next(e for e in out if isinstance(e, GapEvent))
+    assert (gap.kind, gap.first_trade_id, gap.last_trade_id, gap.from_time, gap.to_time) == ("gap", 3, 3, 11_000, None)
+    assert "not finite" in gap.detail
+    assert RequestBackfill("ETHUSDT", first_id=3, last_id=3, after_time=11_100) in out
+    series.elapse(13, out)
+    series.add_batch((trade(4, 14_300, "4"),), out)
+    series.elapse(14, out)
+    assert [(c.open_time, c.revision, c.complete) for c in out if isinstance(c, Candle)] == [
+        (11_000, 1, False), (12_000, 1, False), (13_000, 0, False), (14_000, 0, False),
+    ]
+    out.clear()
+    series.recover(TradesRecovered("ETHUSDT", 3, (trade(3, 12_500, "5"),), through_id=3, finished=True), out)
+    assert [(e.kind, e.first_trade_id) for e in out if isinstance(e, GapEvent)] == [("recovered", 3)]
+    final = {c.open_time: c for c in out if isinstance(c, Candle)}
+    assert [(c.open_time, c.close, c.trades, c.complete) for c in final.values()] == [
+        (12_000, 5, 1, True), (13_000, 5, 0, True), (11_000, 2, 1, True), (14_000, 4, 1, True),
+    ]
+    assert final[12_000].revision == 3 and final[11_000].revision == 2 and final[14_000].revision == 1
+    expected = reference_candles([trade(i, t, p) for i, t, p in ((1, 10_100, "1"), (2, 11_100, "2"),
+                                  (3, 12_500, "5"), (4, 14_300, "4"))], 11, 14)
+    assert [as_first_publication(final[c.open_time]) for c in expected] == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(trade_lists(), st.integers(1, 60), st.integers(0, 3), st.lists(st.integers(0, 100), max_size=6))
+def test_a_rejected_trade_is_flagged_then_repaired_exactly(
+    trades: list[Trade], pick: int, told_after: int, cuts: list[int]
+) -> None:
+    """Wherever the rejected trade is (the last one too, which no later id would reveal) and
+    however many later trades reach the series before the rejection does."""
+    if len(trades) < 2:
+        return
+    rejected = trades[pick % (len(trades) - 1) + 1]
+    streamed = [t for t in trades if t is not rejected]
+    told_at = min(streamed.index(next((t for t in streamed if t.trade_id > rejected.trade_id), streamed[-1]))
+                  + told_after, len(streamed))
+    if rejected is trades[-1]:
+        told_at = len(streamed)
+    series = CandleSeries("BTCUSDT")
+    out: list[object] = []
+    bounds = sorted({c % (len(streamed) + 1) for c in cuts} | {0, told_at, len(streamed)})
+    for begin, end in zip(bounds, bounds[1:]):
+        series.add_batch(streamed[begin:end], out)
+        series.settle(out)
+        if end == told_at:
+            series.reject(rejected.trade_id, "trade rejected", out)
+        series.elapse(streamed[end - 1].time // 1000 - 1, out)
+    if told_at == len(streamed) == 0:
+        series.reject(rejected.trade_id, "trade rejected", out)
+    last_second = trades[-1].time // 1000
+    series.elapse(last_second, out)
+    expected = {c.open_time: c for c in reference_candles(trades, trades[0].time // 1000 + 1, last_second)}
+    candles = [item for item in out if isinstance(item, Candle)]
+    for open_time, candle in latest(candles).items():
+        assert candle.complete is False or as_first_publication(candle) == expected[open_time]
+    requests = [item for item in out if isinstance(item, RequestBackfill)]
+    assert [(r.first_id, r.last_id) for r in requests] == [(rejected.trade_id, rejected.trade_id)]
+    assert [e.kind for e in out if isinstance(e, GapEvent)] == ["gap"]
+
+    after: list[object] = []
+    series.recover(TradesRecovered("BTCUSDT", rejected.trade_id, (rejected,), rejected.trade_id, True), after)
+    assert [e.kind for e in after if isinstance(e, GapEvent)] == ["recovered"]
+    final = latest(candles + [item for item in after if isinstance(item, Candle)])
+    assert all(c.complete for c in final.values())
+    assert [as_first_publication(c) for c in final.values()] == list(expected.values())
+
+
+def test_a_trade_rejected_before_anything_is_published_changes_nothing() -> None:
+    series = CandleSeries("ETHUSDT")
+    out: list[object] = []
+    series.reject(5, "trade rejected", out)
+    series.add_batch((trade(4, 10_100),), out)
+    series.reject(4, "trade rejected", out)  # arrived after all, through the other socket
+    assert out == []
+
+
+def test_a_trade_far_ahead_is_refused_and_flagged_and_the_clock_fills_no_more_than_the_window() -> None:
+    series = CandleSeries("ETHUSDT", window_s=60)
+    out: list[object] = []
+    series.add_batch((trade(1, 10_100, "1"), trade(2, 11_100, "2")), out)
+    series.elapse(12, out)
+    out.clear()
+    years_ahead = trade(3, 11_100 + 3 * 365 * 86_400_000, "3")
+    series.add_batch((years_ahead,), out)
+    assert not [c for c in out if isinstance(c, Candle) and c.open_time > 12_000]
+    assert [(e.kind, e.first_trade_id) for e in out if isinstance(e, GapEvent)] == [("gap", 3)]
+    assert series.too_far_ahead == 1
+    out.clear()
+    series.recover(TradesRecovered("ETHUSDT", 3, (years_ahead,), through_id=3, finished=True), out)
+    assert [(e.kind, e.first_trade_id) for e in out if isinstance(e, GapEvent)] == [("unrecoverable", 3)]
+    out.clear()
+    series.elapse(12 + 86_400, out)
+    published = [c for c in out if isinstance(c, Candle)]
+    assert len(published) == 60 and published[-1].open_time == (12 + 86_400) * 1000
+
+
+def test_large_quote_volumes_are_exact_on_any_thread() -> None:
+    """40-digit prices and quantities (the most check_trade admits) multiply and add up without
+    rounding, on a thread started after the system's modules were imported too."""
+    price = Decimal("1234567890123456789012345678.901234567891")
+    quantity = Decimal("9876543210987654321.098765432109876543211")
+    trades = [
+        Trade(symbol="BTCUSDT", trade_id=1, price=price, quantity=quantity, time=BASE_SECOND * 1000, buyer_is_maker=False),
+        Trade(symbol="BTCUSDT", trade_id=2, price=Decimal("1E-30"), quantity=Decimal("1E-30"),
+              time=BASE_SECOND * 1000 + 1, buyer_is_maker=False),
+    ]
+    wide = decimal.Context(prec=1000)  # so the expectation itself cannot round
+    exact = wide.add(wide.multiply(price, quantity), Decimal("1E-60"))
+    results: list[Decimal] = []
+
+    def aggregate() -> None:
+        builder = CandleBuilder(trades[0])
+        builder.add(trades[1])
+        results.append(builder.build().quote_volume)
+
+    worker = threading.Thread(target=aggregate)
+    worker.start()
+    worker.join()
+    assert results == [exact] and len(exact.as_tuple().digits) > 100

@@ -111,3 +111,13 @@ def test_a_symbol_taken_early_is_not_taken_again_when_its_read_is_done() -> None
     held.add((trade("A", 1, 5_100), trade("A", 2, 5_200)), now=10.0)  # full: ready after this read
     assert [ids(b) for b in held.take_before(6)] == [[1, 2]]
     assert held.take_due(10.0) == [] and held.wait_s(10.0) is None
+
+
+def test_one_symbol_can_be_taken_early_and_the_others_stay_due_as_before() -> None:
+    held = HeldTrades(settle_s=0.02, full_batch=100, max_hold_s=1.0)
+    held.add((trade("A", 1, 5_100), trade("B", 9, 5_500)), now=10.0)
+    [batch] = held.take("A")
+    assert batch.symbol == "A" and ids(batch) == [1] and held.take("A") == []
+    assert abs((held.wait_s(10.0) or 0.0) - 0.52) < 1e-9
+    [rest] = held.take_due(10.53)
+    assert rest.symbol == "B" and held.wait_s(10.53) is None

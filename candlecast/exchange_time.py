@@ -1,0 +1,53 @@
+"""The exchange's clock as best known here: the monotonic clock plus a measured offset.
+
+Built on the monotonic clock, so a step of the machine's wall clock moves nothing; the offset
+starts as the wall clock's and is then measured against ``/api/v3/time``. Any thread may read
+it; only the clock actor replaces ``offset_ms`` (an int, replaced whole, never mutated), and
+only with a reading ``refusal`` finds believable.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+NS_PER_MS = 1_000_000
+# Past this, when in the request the exchange made its answer is too uncertain to use.
+MAX_ROUND_TRIP_MS = 1000
+
+
+class ExchangeTime:
+    def __init__(
+        self, monotonic_ns: Callable[[], int] = time.monotonic_ns, wall_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._monotonic_ns = monotonic_ns
+        self._wall_ns = wall_ns
+        self.offset_ms = self.wall_offset_ms()
+
+    def now_ms(self) -> int:
+        """The exchange's current time, epoch milliseconds."""
+        return self._monotonic_ns() // NS_PER_MS + self.offset_ms
+
+    def monotonic_ms(self) -> int:
+        return self._monotonic_ns() // NS_PER_MS
+
+    def wall_offset_ms(self) -> int:
+        """What the offset would be if the wall clock were the exchange's: wall minus monotonic."""
+        return (self._wall_ns() - self._monotonic_ns()) // NS_PER_MS
+
+
+def refusal(skew_ms: int, round_trip_ms: int, last_skew_ms: int | None, max_skew_ms: int) -> str | None:
+    """Why a reading of the exchange's clock must not be used, or None to use it.
+
+    ``skew_ms`` is the exchange's clock minus the local wall clock by this reading, and
+    ``last_skew_ms`` by the last reading used. Judged against the wall clock, not the monotonic
+    one: the monotonic clock stands still while the machine is suspended, and the reading
+    after a suspend must be usable.
+    """
+    if round_trip_ms > MAX_ROUND_TRIP_MS:
+        return "round trip too long"
+    if abs(skew_ms) > max_skew_ms:
+        return "too far from the local clock"
+    if last_skew_ms is not None and abs(skew_ms - last_skew_ms) > max_skew_ms:
+        return "too far from the last reading used"
+    return None

@@ -1,0 +1,108 @@
+"""What the process says of itself: ``/health`` (everything, with the reasons it is not ok),
+``/livez`` (the process answers) and ``/readyz`` (it serves what it promises: 503 otherwise).
+
+``/health`` is ``ok`` only when nothing is wrong: every upstream connection streaming,
+exchangeInfo loaded, no subscribed symbol halted, no gap open, every owned thread running, the
+clock in sync.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+import msgspec
+
+from candlecast.http.resources import Actors, Resource, respond, upstream_summary
+from candlecast.messages import (
+    GetBackfillStats,
+    GetBroadcastStats,
+    GetClockStats,
+    GetComponents,
+    GetGapStats,
+    GetHistoryStats,
+    GetUpstreamStatus,
+)
+from candlecast.process_stats import process_stats
+
+OK, DEGRADED = "ok", "degraded"
+# The problem line names this many halted symbols; the upstream section lists them all.
+HALTED_SHOWN = 10
+
+
+def _components(actors: Actors) -> dict[str, dict[str, Any]]:
+    owners = {"registry": actors.registry, "clock": actors.clock, "backfill": actors.backfill,
+              "broadcaster": actors.broadcaster}
+    components: dict[str, dict[str, Any]] = {}
+    for owner, ref in owners.items():
+        for name, health in actors.ask(ref, GetComponents()).items():
+            components[name] = {"owner": owner, **msgspec.structs.asdict(health)}
+    return components
+
+
+def _problems(upstream: dict[str, Any], components: dict[str, dict[str, Any]]) -> list[str]:
+    problems = []
+    if not upstream["exchange_info_loaded"]:
+        problems.append("exchangeInfo not loaded")
+    if halted := upstream["halted"]:
+        shown = ", ".join(halted[:HALTED_SHOWN]) + (", ..." if len(halted) > HALTED_SHOWN else "")
+        problems.append(f"{len(halted)} subscribed symbol(s) halted (not TRADING on the exchange): {shown}")
+    for connection in upstream["connections"]:
+        if connection["state"] != "connected":
+            problems.append(f"upstream connection {connection['connection_id']} {connection['state']}")
+        if connection["gaps"]["open"]:
+            problems.append(f"upstream connection {connection['connection_id']}: {connection['gaps']['open']} gap(s) open")
+    for name, component in components.items():
+        if component["state"] != "running":
+            problems.append(f"{name} {component['state']}: {component['last_error']}")
+    if not upstream["clock"].get("in_sync", True):
+        problems.append("exchange clock not in sync")
+    return problems
+
+
+def _not_ready(actors: Actors) -> list[str]:
+    """What keeps the process from serving what it promises; empty when it is ready."""
+    status = actors.ask(actors.registry, GetUpstreamStatus())
+    reasons = [
+        f"upstream connection {c.connection_id} {c.state}" for c in status.connections if c.state != "connected"
+    ]
+    if not actors.ask(actors.clock, GetClockStats()).get("in_sync", True):
+        reasons.append("exchange clock not in sync")
+    reasons += [f"{name} {c['state']}" for name, c in _components(actors).items() if c["state"] != "running"]
+    return reasons
+
+
+class HealthResource(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        actors = self._actors
+        status = actors.ask(actors.registry, GetUpstreamStatus())
+        upstream = upstream_summary(status, actors.ask(actors.store, GetGapStats()))
+        upstream["halted"] = list(status.halted)
+        upstream["backfill"] = actors.ask(actors.backfill, GetBackfillStats())
+        upstream["clock"] = actors.ask(actors.clock, GetClockStats())
+        components = _components(actors)
+        problems = _problems(upstream, components)
+        respond(resp, {
+            "status": DEGRADED if problems else OK,
+            "problems": problems,
+            "upstream": upstream,
+            "components": components,
+            "websocket": actors.ask(actors.broadcaster, GetBroadcastStats()),
+            "history": actors.ask(actors.store, GetHistoryStats()),
+            "process": process_stats(),
+        })
+
+
+class LivezResource:
+    """The process answers HTTP; nothing else is asked."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        respond(resp, {"status": "alive"})
+
+
+class ReadyzResource(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        reasons = _not_ready(self._actors)
+        if reasons:
+            raise falcon.HTTPServiceUnavailable(title="Not ready", description="; ".join(reasons))
+        respond(resp, {"status": "ready"})
