@@ -12,6 +12,7 @@ Seeded, so a failure replays; bounded in rounds and in time.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import random
 import socket
@@ -195,9 +196,9 @@ def fuzz_http(rng: random.Random, ports: dict[str, int]) -> list[str]:
     try:
         url = f"http://127.0.0.1:{port}{path}"
         reply = request(method, url, body=body or None, headers=headers, timeout=REPLY_TIMEOUT_S)
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, ValueError):
-            return []  # http.client refused to send it (e.g. a control character in a header)
+    except (ValueError, http.client.InvalidURL):
+        return []  # http.client refused to send it (a control character in the path or a header)
+    except (OSError, http.client.HTTPException) as exc:
         return [f"{name} {method} {path[:80]!r}: no answer ({exc!r})"]
     where = f"{name} {method} {path[:80]!r} body {body[:40]!r}"
     return answer_problems(where, method, reply.status, reply.headers, reply.body)
