@@ -213,8 +213,8 @@ CORRUPTIONS = [
 def corrupted_trade_problems(sim: Simulator, kind: str) -> list[str]:
     """Streams, corrupts the next trades as ``kind`` says, reads through the repair: what did not hold."""
     with gateway(sim) as (running, watched), HealthWatch(running.rest_url + "/health") as health:
-        # The repair waits out one 429 (3 s), so the flagged candles are published before it.
-        sim.fail_rest(429, 3, count=1)
+        # The repair waits out one 429 (2 s): the flagged candles close (within 1.25 s) before it.
+        sim.fail_rest(429, 2, count=1)
         sim.corrupt_trades(SYMBOL, CORRUPTED, kind)
         read_through_repair(watched)
         streaming = still_streaming_problems(running, watched, SYMBOL)
