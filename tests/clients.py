@@ -24,9 +24,11 @@ class Reply:
         return json.loads(self.body)
 
 
-def request(method: str, url: str, body: bytes | str | None = None, headers: dict[str, str] | None = None) -> Reply:
+def request(
+    method: str, url: str, body: bytes | str | None = None, headers: dict[str, str] | None = None, timeout: float = 10
+) -> Reply:
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
         path = parts.path or "/"
         if parts.query:

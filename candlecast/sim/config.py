@@ -20,6 +20,9 @@ class SimulatorConfig:
     grew by about 90 KB a second towards 1 GB. 5,000 is about 10 minutes of a symbol at the
     default rate, far more than a reconnecting gateway asks for, and at most about 50 MB for
     the 20 listed symbols.
+
+    ``server_time_skew_ms`` makes ``/api/v3/time`` lie by that much while trades and streams
+    keep the exchange clock (``time_offset_ms`` shifts the whole exchange instead).
     """
 
     host: str = "127.0.0.1"
@@ -31,6 +34,7 @@ class SimulatorConfig:
     ping_interval: float = 20.0
     pong_timeout_s: float = 60.0
     time_offset_ms: int = 0
+    server_time_skew_ms: int = 0
     replay: ReplaySource | None = None
     synthetic_symbols: int = 0
     connection_lifetime_s: float | None = None

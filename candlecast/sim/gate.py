@@ -2,13 +2,18 @@
 
 Every request spends its route's weight in the current minute of the exchange clock
 (reported back in ``X-MBX-USED-WEIGHT-1M``); past the limit the answer is 429 with
-``Retry-After`` until the next minute. Tests can also make the next trade requests fail
-with 429 or 418, and make ``historicalTrades`` want an API key. Pure: the hub owns one and
-passes the time in.
+``Retry-After`` until the next minute. Tests can also make the next requests of some paths
+fail with 429 or 418 (with any ``Retry-After``, odd ones too), malform the next answers of a
+path (see ``hostile``), skew what ``/api/v3/time`` says, and make ``historicalTrades`` want an
+API key. Pure: the hub owns one and passes the time in.
 """
 
 from __future__ import annotations
 
+import math
+from collections import deque
+
+from candlecast.sim.hostile import SERVER_TIME
 from candlecast.sim.messages import Admission
 
 WEIGHTS = {
@@ -35,18 +40,38 @@ def _over_limit_msg(status: int, limit: int, until_ms: int) -> str:
     )
 
 
+def _ban_ends_ms(now_ms: int, retry_after: str) -> int:
+    """When the ban a ``Retry-After`` announces ends; now if the header says nothing sensible."""
+    try:
+        seconds = float(retry_after)
+    except ValueError:
+        return now_ms
+    return now_ms + int(seconds * 1000) if math.isfinite(seconds) else now_ms
+
+
 class RestGate:
-    def __init__(self, weight_limit: int, historical_trades_need_key: bool) -> None:
+    def __init__(self, weight_limit: int, historical_trades_need_key: bool, time_skew_ms: int = 0) -> None:
         self._limit = weight_limit
         self._need_key = historical_trades_need_key
         self._minute = 0
         self._used = 0
-        self._failures: list[tuple[int, int]] = []
+        self._failures: list[tuple[int, str, frozenset[str]]] = []
+        self._faults: dict[str, deque[str]] = {}
+        self._time_skew_ms = time_skew_ms
 
-    def fail_next(self, status: int, retry_after_s: int, count: int) -> None:
+    def fail_next(self, status: int, retry_after: str, count: int, paths: frozenset[str] = TRADE_PATHS) -> None:
+        """The next ``count`` requests to any of ``paths`` answer ``status``."""
         if status not in (418, 429):
             raise ValueError("Binance answers 429 or 418 to a client over its limits")
-        self._failures.extend([(status, retry_after_s)] * count)
+        self._failures.extend([(status, retry_after, paths)] * count)
+
+    def malform_next(self, path: str, kind: str, count: int) -> None:
+        """The next ``count`` answers of ``path`` are malformed as ``kind`` says (see ``hostile``)."""
+        self._faults.setdefault(path, deque()).extend([kind] * count)
+
+    def skew_time(self, offset_ms: int) -> None:
+        """From now on ``/api/v3/time`` says the exchange clock plus ``offset_ms`` (0: the truth)."""
+        self._time_skew_ms = offset_ms
 
     def used(self, now_ms: int) -> int:
         return self._used if now_ms // MINUTE_MS == self._minute else 0
@@ -54,15 +79,27 @@ class RestGate:
     def admit(self, path: str, weight: int, api_key: bool, now_ms: int) -> Admission:
         if now_ms // MINUTE_MS != self._minute:
             self._minute, self._used = now_ms // MINUTE_MS, 0
-        if path in TRADE_PATHS and self._failures:
-            status, retry_after_s = self._failures.pop(0)
-            until_ms = now_ms + retry_after_s * 1000
-            return Admission(self._used, status, TOO_MANY_REQUESTS, _over_limit_msg(status, self._limit, until_ms), retry_after_s)
+        failure = next((f for f in self._failures if path in f[2]), None)
+        if failure is not None:
+            self._failures.remove(failure)
+            status, retry_after, _ = failure
+            until_ms = _ban_ends_ms(now_ms, retry_after)
+            msg = _over_limit_msg(status, self._limit, until_ms)
+            return Admission(self._used, status, TOO_MANY_REQUESTS, msg, retry_after)
         if path == HISTORICAL_TRADES and self._need_key and not api_key:
             return Admission(self._used, 401, BAD_API_KEY, "API-key format invalid.")
         if self._used + weight > self._limit:
             next_minute_ms = (self._minute + 1) * MINUTE_MS
             retry_after_s = -(-(next_minute_ms - now_ms) // 1000)
-            return Admission(self._used, 429, TOO_MANY_REQUESTS, _over_limit_msg(429, self._limit, next_minute_ms), retry_after_s)
+            msg = _over_limit_msg(429, self._limit, next_minute_ms)
+            return Admission(self._used, 429, TOO_MANY_REQUESTS, msg, str(retry_after_s))
         self._used += weight
-        return Admission(self._used)
+        return Admission(self._used, fault=self._fault(path))
+
+    def _fault(self, path: str) -> str | None:
+        faults = self._faults.get(path)
+        if faults:
+            return faults.popleft()
+        if path == SERVER_TIME and self._time_skew_ms:
+            return f"offset:{self._time_skew_ms}"
+        return None

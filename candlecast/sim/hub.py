@@ -12,6 +12,7 @@ are enforced here, and the faults tests ask for are carried out here.
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Any, Callable, Sequence
 
 import msgspec
@@ -30,6 +31,7 @@ from candlecast.sim.messages import (
     ClientOpened,
     ClientRequest,
     CloseClients,
+    CorruptTrades,
     DropConnections,
     FailRest,
     FrameReceived,
@@ -39,9 +41,11 @@ from candlecast.sim.messages import (
     GetStats,
     GetTrades,
     IgnoreSubscribes,
+    MalformRest,
     SendMalformed,
     ServerShutdown,
     SimulatorStats,
+    SkewServerTime,
     SkipTrades,
     StallConnections,
     Tick,
@@ -84,11 +88,12 @@ class ExchangeHub(Actor):
         self._threads: tuple[Pacer, Ticker] | None = None
         self._clock = clock
         self._config = config
-        self._gate = RestGate(config.weight_limit_1m, config.historical_trades_need_key)
+        self._gate = RestGate(config.weight_limit_1m, config.historical_trades_need_key, config.server_time_skew_ms)
         self._records: dict[str, TradeRecord] = {}
         self._connections: dict[int, _Connection] = {}
         self._windows: dict[int, FrameWindow] = {}
         self._skips: dict[str, int] = {}
+        self._corruptions: dict[str, deque[str]] = {}
         self._ignored_subscribes = 0
         self._malformed_sent = 0
         self._shutting_down = False
@@ -96,6 +101,7 @@ class ExchangeHub(Actor):
         self._throttle_disconnects = 0
         self._stream_limit_disconnects = 0
         self._rest_rejections = 0
+        self._rest_requests: dict[str, int] = {}
         self._frames_received = 0
 
     def on_start(self) -> None:
@@ -130,6 +136,7 @@ class ExchangeHub(Actor):
                     self.log.info("client disconnected", connection=connection_id)
             case AdmitRequest(path=path, weight=weight, api_key=api_key):
                 admission = self._gate.admit(path, weight, api_key, self._clock())
+                self._rest_requests[path] = self._rest_requests.get(path, 0) + 1
                 self._rest_rejections += admission.status is not None
                 return admission
             case GetStats():
@@ -169,10 +176,16 @@ class ExchangeHub(Actor):
                 return len(stalled)
             case SkipTrades(symbol=symbol, count=count):
                 self._skips[symbol] = self._skips.get(symbol, 0) + count
-            case SendMalformed(count=count):
-                self._send_malformed(count)
-            case FailRest(status=status, retry_after_s=retry_after_s, count=count):
-                self._gate.fail_next(status, retry_after_s, count)
+            case CorruptTrades(symbol=symbol, count=count, kind=kind):
+                self._corruptions.setdefault(symbol, deque()).extend([kind] * count)
+            case SendMalformed(count=count, kinds=kinds):
+                self._send_malformed(count, kinds)
+            case FailRest(status=status, retry_after=retry_after, count=count, paths=paths):
+                self._gate.fail_next(status, retry_after, count, paths)
+            case MalformRest(path=path, kind=kind, count=count):
+                self._gate.malform_next(path, kind, count)
+            case SkewServerTime(offset_ms=offset_ms):
+                self._gate.skew_time(offset_ms)
             case ServerShutdown(after_s=after_s, at=at):
                 return self._announce_shutdown(after_s, at)
             case IgnoreSubscribes(count=count):
@@ -197,6 +210,7 @@ class ExchangeHub(Actor):
             rest_rejections=self._rest_rejections,
             weight_used_1m=self._gate.used(self._clock()),
             frames_received=self._frames_received,
+            rest_requests=dict(self._rest_requests),
         )
 
     def _open(self, opened: ClientOpened) -> None:
@@ -258,17 +272,19 @@ class ExchangeHub(Actor):
         for trade in trades:
             self._record(trade.symbol).append(trade)
         event_time = self._clock()
-        named = [(trade, stream_name(trade.symbol)) for trade in trades if not self._skipped(trade)]
+        named = [
+            (trade, stream_name(trade.symbol), self._corruption(trade)) for trade in trades if not self._skipped(trade)
+        ]
         frames: dict[tuple[int, bool], str] = {}
         for connection in self._connections.values():
-            for index, (trade, stream) in enumerate(named):
+            for index, (trade, stream, corruption) in enumerate(named):
                 if not connection.live:
                     break
                 if stream not in connection.streams:
                     continue
                 key = (index, connection.combined)
                 if key not in frames:
-                    frames[key] = protocol.trade_frame(trade, event_time, connection.combined)
+                    frames[key] = protocol.trade_frame(trade, event_time, connection.combined, corruption)
                 self._send(connection, frames[key])
 
     def _skipped(self, trade: Trade) -> bool:
@@ -277,6 +293,11 @@ class ExchangeHub(Actor):
         if remaining:
             self._skips[trade.symbol] = remaining - 1
         return remaining > 0
+
+    def _corruption(self, trade: Trade) -> str | None:
+        """How this trade's stream copy lies, if it does; the record keeps the truth."""
+        pending = self._corruptions.get(trade.symbol)
+        return pending.popleft() if pending else None
 
     def _answer(self, connection: _Connection, request: protocol.StreamRequest | protocol.RequestError) -> None:
         if isinstance(request, protocol.RequestError):
@@ -304,12 +325,12 @@ class ExchangeHub(Actor):
                 result = connection.combined
         self._send(connection, protocol.reply(result, request.request_id))
 
-    def _send_malformed(self, count: int) -> None:
+    def _send_malformed(self, count: int, kinds: tuple[str, ...]) -> None:
         event_time = self._clock()
         for connection in self._connections.values():
             stream = next(iter(connection.streams), stream_name("BTCUSDT"))
             for index in range(self._malformed_sent, self._malformed_sent + count):
-                self._send(connection, malformed_frame(index, stream, connection.combined, event_time))
+                self._send(connection, malformed_frame(index, stream, connection.combined, event_time, kinds))
         self._malformed_sent += count
 
     def _announce_shutdown(self, after_s: float, at: float) -> int:

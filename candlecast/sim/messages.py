@@ -95,13 +95,15 @@ class AdmitRequest(Query):
 
 
 class Admission(msgspec.Struct, frozen=True):
-    """``status`` None: serve it. Else answer ``status`` with Binance's ``code`` and ``msg``."""
+    """``status`` None: serve it, malformed as ``fault`` says if set (see ``hostile``). Else answer
+    ``status`` with Binance's ``code`` and ``msg``, and ``retry_after`` as ``Retry-After``."""
 
     used_weight: int
     status: int | None = None
     code: int = 0
     msg: str = ""
-    retry_after_s: int | None = None
+    retry_after: str | None = None
+    fault: str | None = None
 
 
 # --- faults, asked by ``Simulator``'s methods of the same names ---------------------------
@@ -122,12 +124,32 @@ class SkipTrades(Query):
 
 class SendMalformed(Query):
     count: int
+    kinds: tuple[str, ...]
+
+
+class CorruptTrades(Query):
+    symbol: str
+    count: int
+    kind: str
 
 
 class FailRest(Query):
+    """``retry_after`` goes out verbatim, odd values included."""
+
     status: int
-    retry_after_s: int
+    retry_after: str
     count: int
+    paths: frozenset[str]
+
+
+class MalformRest(Query):
+    path: str
+    kind: str
+    count: int
+
+
+class SkewServerTime(Query):
+    offset_ms: int
 
 
 class ServerShutdown(Query):
@@ -153,3 +175,4 @@ class SimulatorStats(msgspec.Struct, frozen=True):
     rest_rejections: int
     weight_used_1m: int
     frames_received: int
+    rest_requests: dict[str, int] = {}  # by path, rejected ones too

@@ -14,6 +14,7 @@ import msgspec
 
 from candlecast.binance import stream_name, trade_event
 from candlecast.messages import Trade
+from candlecast.sim.hostile import corrupt_event
 
 METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 COMBINED_PROPERTY = "combined"
@@ -115,8 +116,11 @@ def error_reply(error: RequestError) -> str:
     return msgspec.json.encode({"error": {"code": error.code, "msg": error.msg}, "id": error.request_id}).decode()
 
 
-def trade_frame(trade: Trade, event_time: int, combined: bool) -> str:
-    """A trade as a raw-stream payload or wrapped in a combined-stream envelope."""
+def trade_frame(trade: Trade, event_time: int, combined: bool, corruption: str | None = None) -> str:
+    """A trade as a raw-stream payload or wrapped in a combined-stream envelope; with
+    ``corruption``, one of its fields lies (see ``hostile.corrupt_event``)."""
     event = trade_event(trade, event_time)
+    if corruption is not None:
+        event = corrupt_event(event, corruption)
     body = {"stream": stream_name(trade.symbol), "data": event} if combined else event
     return msgspec.json.encode(body).decode()

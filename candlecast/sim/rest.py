@@ -3,7 +3,8 @@
 Resources validate parameters the way Binance does (same codes and messages) and ask the
 exchange hub for trades, always with a timeout. Before any resource runs, the hub's REST gate
 admits the request or answers for it (weight limit, injected 429/418, missing API key); every
-answer carries the minute's used weight, as Binance's do.
+answer carries the minute's used weight, as Binance's do. An admitted request may come with a
+fault, which the time and exchangeInfo answers carry out (see ``hostile``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import msgspec
 from candlecast.binance import SYMBOL_PATTERN
 from candlecast.sim import errors
 from candlecast.sim.gate import WEIGHTS
+from candlecast.sim.hostile import malformed_answer
 from candlecast.sim.listing import SymbolSpec, exchange_info
 from candlecast.sim.messages import Admission, AdmitRequest, GetAggTrades, GetHistoricalTrades, GetRecentTrades
 
@@ -79,6 +81,12 @@ def _respond(resp: falcon.Response, body: Any) -> None:
     resp.data = msgspec.json.encode(body)
 
 
+def _respond_malformed(req: falcon.Request, resp: falcon.Response, body: dict[str, Any]) -> None:
+    """``body``, or what the gate's fault for this request makes of it."""
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = malformed_answer(body, req.context.get("fault"))
+
+
 class _Resource:
     def __init__(self, exchange: Exchange) -> None:
         self.exchange = exchange
@@ -91,14 +99,14 @@ class Ping(_Resource):
 
 class ServerTime(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        _respond(resp, {"serverTime": self.exchange.clock()})
+        _respond_malformed(req, resp, {"serverTime": self.exchange.clock()})
 
 
 class ExchangeInfo(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         only = self.exchange.optional_symbol(req)
         specs = self.exchange.listing if only is None else (only,)
-        _respond(resp, exchange_info(specs, self.exchange.clock()))
+        _respond_malformed(req, resp, exchange_info(specs, self.exchange.clock()))
 
 
 class RecentTrades(_Resource):
@@ -139,9 +147,10 @@ class Gate:
         admission: Admission = self.exchange.ask(AdmitRequest(req.path, weight, bool(req.get_header("X-MBX-APIKEY"))))
         resp.set_header("X-MBX-USED-WEIGHT-1M", str(admission.used_weight))
         if admission.status is None:
+            req.context.fault = admission.fault
             return
-        if admission.retry_after_s is not None:
-            resp.set_header("Retry-After", str(admission.retry_after_s))
+        if admission.retry_after is not None:
+            resp.set_header("Retry-After", admission.retry_after)
         resp.status = admission.status
         _respond(resp, {"code": admission.code, "msg": admission.msg})
         resp.complete = True

@@ -18,19 +18,25 @@ from candlecast.binance import normalize_symbol, stream_name
 from candlecast.http.upgrade_listener import UpgradeListener
 from candlecast.messages import Trade
 from candlecast.sim.config import SimulatorConfig
+from candlecast.sim.gate import TRADE_PATHS
+from candlecast.sim.hostile import check_answer_fault, check_corruption
 from candlecast.sim.hub import GOING_AWAY, ExchangeHub
 from candlecast.sim.listing import LISTING, TRADING, SymbolSpec, synthetic_listing
+from candlecast.sim.malformed import KINDS
 from candlecast.sim.market import random_trades
 from candlecast.sim.messages import (
     CloseClients,
+    CorruptTrades,
     DropConnections,
     FailRest,
     GetStats,
     GetTrades,
     IgnoreSubscribes,
+    MalformRest,
     SendMalformed,
     ServerShutdown,
     SimulatorStats,
+    SkewServerTime,
     SkipTrades,
     StallConnections,
 )
@@ -135,13 +141,31 @@ class Simulator:
         """The next ``count`` trades of ``symbol`` are recorded (REST has them) but never streamed."""
         self._ask(SkipTrades(normalize_symbol(symbol), count))
 
-    def send_malformed(self, count: int = 1) -> None:
-        """Each stream connection receives ``count`` malformed frames, rotating among four kinds."""
-        self._ask(SendMalformed(count))
+    def corrupt_trades(self, symbol: str, count: int, kind: str) -> None:
+        """The next ``count`` streamed trades of ``symbol`` lie as ``kind`` says (``price:NaN``,
+        ``quantity:-1.5``, ``symbol:ETHUSDT``, ``time:+20s``...); the record, and so REST, keeps the truth."""
+        self._ask(CorruptTrades(normalize_symbol(symbol), count, check_corruption(kind)))
 
-    def fail_rest(self, status: int = 429, retry_after_s: int = 1, count: int = 1) -> None:
-        """The next ``count`` trade requests (trades, historicalTrades, aggTrades) answer ``status``."""
-        self._ask(FailRest(status, retry_after_s, count))
+    def send_malformed(self, count: int = 1, kinds: tuple[str, ...] = KINDS) -> None:
+        """Each stream connection receives ``count`` malformed frames, rotating among ``kinds``
+        (by default the four kinds every client meets; ``malformed.HOSTILE_KINDS`` on demand)."""
+        self._ask(SendMalformed(count, kinds))
+
+    def fail_rest(
+        self, status: int = 429, retry_after_s: int | str = 1, count: int = 1, paths: frozenset[str] = TRADE_PATHS
+    ) -> None:
+        """The next ``count`` requests to ``paths`` (by default the trade paths: trades,
+        historicalTrades, aggTrades) answer ``status`` with ``Retry-After`` as given, odd values too."""
+        self._ask(FailRest(status, str(retry_after_s), count, frozenset(paths)))
+
+    def malform_rest(self, path: str, kind: str, count: int = 1) -> None:
+        """The next ``count`` answers of ``path`` (``/api/v3/time`` or ``/api/v3/exchangeInfo``) are
+        malformed as ``kind`` says: ``not_json``, ``cut``, ``break:BTCUSDT``... (see ``hostile``)."""
+        self._ask(MalformRest(path, check_answer_fault(path, kind), count))
+
+    def skew_server_time(self, offset_ms: int) -> None:
+        """From now on ``/api/v3/time`` says the exchange clock plus ``offset_ms`` (0: the truth again)."""
+        self._ask(SkewServerTime(offset_ms))
 
     def server_shutdown(self, after_s: float = 1.0) -> int:
         """Send Binance's ``serverShutdown`` event to every stream connection and close it ``after_s`` later."""
