@@ -102,6 +102,8 @@ class BackfillWorker(StoppableThread):
 
 
 class BackfillActor(Actor):
+    supervisor: Supervisor
+
     def __init__(self, rest_url: str, weight_budget: int) -> None:
         super().__init__(actor="backfill")
         self._rest_url = rest_url

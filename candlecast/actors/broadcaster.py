@@ -120,6 +120,8 @@ class _FanOut:
 
 
 class BroadcasterActor(Actor):
+    supervisor: Supervisor
+
     def __init__(
         self,
         limits: ClientLimits,

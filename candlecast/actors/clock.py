@@ -160,6 +160,8 @@ class SecondTimer(StoppableThread):
 
 
 class ClockActor(Actor):
+    supervisor: Supervisor
+
     def __init__(
         self, rest_url: str, grace_ms: int, max_offset_ms: int, exchange_time: ExchangeTime | None = None,
         monotonic: Callable[[], float] = time.monotonic, broadcaster: Any = None,

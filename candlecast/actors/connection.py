@@ -58,6 +58,8 @@ LIFETIME_JITTER = (0.9, 1.0)
 
 
 class ConnectionActor(Actor):
+    supervisor: Supervisor
+
     def __init__(
         self,
         connection_id: int,

@@ -59,6 +59,8 @@ class _Connection:
 
 
 class RegistryActor(Actor):
+    supervisor: Supervisor
+
     def __init__(
         self, settings: Settings, clock: Any, broadcaster: Any, store: Any, backfill: Any,
         exchange_time: ExchangeTime, now: Callable[[], float] = time.monotonic,

@@ -50,7 +50,7 @@ class _Reading:
     connection: WSConnection
     heard_at: float
     pinged: bool = False
-    parts: list[str] = dataclasses.field(default_factory=list)
+    parts: list[str | bytes] = dataclasses.field(default_factory=list)
     message_bytes: int = 0
     message_frames: int = 0
     windows: tuple[RateWindow, ...] = ()

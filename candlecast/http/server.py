@@ -82,6 +82,8 @@ class HttpServerActor(Actor):
     it: a listener's loop is started again on the same socket; the reader, which holds every
     client's state, cannot be, so it is reported failed and its clients closed (1011) to reconnect."""
 
+    supervisor: Supervisor
+
     def __init__(
         self,
         make_app: Callable[[pykka.ActorRef[Any], ClientReader], falcon.App],

@@ -30,6 +30,7 @@ import structlog
 
 from candlecast.actors.stoppable import ServingThread
 from candlecast.http.errors import answer_refusal, error_body, raw_error_response, status_title
+from candlecast.messages import ThreadEnded
 
 UPGRADED_KEY = "candlecast.upgraded"
 SOCKET_KEY = "werkzeug.socket"

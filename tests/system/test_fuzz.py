@@ -99,7 +99,7 @@ def random_body(rng: random.Random) -> bytes:
 def raw_request(rng: random.Random, path: str, body: bytes) -> bytes:
     """A request whose framing is itself odd: bad or conflicting lengths, chunking, long lines."""
     method = rng.choice(METHODS)
-    headers = [f"Host: 127.0.0.1"]
+    headers = ["Host: 127.0.0.1"]
     framing = rng.randrange(6)
     if framing == 0:
         headers.append(f"Content-Length: {rng.choice(('abc', '-1', '1e3', '99999999999999999999', ' 5', '5, 6'))}")

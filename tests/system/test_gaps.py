@@ -4,7 +4,7 @@ the reference computed from the simulator's full trade record."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
@@ -34,14 +34,6 @@ def run(
         return client.received, running
     finally:
         client.close()
-
-
-@pytest.fixture
-def busy() -> Iterator[Simulator]:
-    sim = make_simulator(symbols=(SYMBOL,), trades_per_second=20.0, seed=5)
-    sim.start()
-    yield sim
-    sim.stop()
 
 
 def check_repaired(sim: Simulator, messages: list[dict[str, Any]], content_changed: bool) -> list[dict[str, Any]]:

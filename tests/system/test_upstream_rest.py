@@ -17,6 +17,7 @@ from candlecast.system import RunningSystem, start_system
 from tests.clients import request, wait_for
 from tests.conftest import make_simulator, settings_for
 from tests.rest_stub import EXCHANGE_INFO, Canned, RestStub
+from tests.system.test_upstream_limits import keeps_streaming
 
 HISTORICAL_TRADES = "/api/v3/historicalTrades"
 RATE_LIMITED = b'{"code":-1003,"msg":"Too many requests; IP banned until later."}'
@@ -50,16 +51,6 @@ def health(system: RunningSystem) -> dict[str, Any]:
 
 def symbols(system: RunningSystem) -> dict[str, Any]:
     return request("GET", system.rest_url + "/symbols").json
-
-
-def tick_id(system: RunningSystem, symbol: str) -> int | None:
-    reply = request("GET", f"{system.rest_url}/tick/{symbol}")
-    return reply.json["trade_id"] if reply.status == 200 else None
-
-
-def keeps_streaming(system: RunningSystem, symbol: str) -> None:
-    seen = wait_for(lambda: tick_id(system, symbol), timeout=15)
-    wait_for(lambda: (tick_id(system, symbol) or 0) > seen, timeout=15)
 
 
 def untouched(component: dict[str, Any]) -> bool:

@@ -14,19 +14,11 @@ from candlecast.sim import Simulator
 from candlecast.system import RunningSystem, start_system
 from tests.candle_checks import assert_matches_reference, candles_of, final_candles
 from tests.clients import WsClient, request, wait_for
-from tests.conftest import make_simulator, settings_for
+from tests.conftest import settings_for
 from tests.corrupting_relay import CorruptingRelay
 
 SYMBOL = "BTCUSDT"
 YEAR_MS = 365 * 86_400_000
-
-
-@pytest.fixture
-def busy() -> Iterator[Simulator]:
-    sim = make_simulator(symbols=(SYMBOL,), trades_per_second=20.0, seed=5)
-    sim.start()
-    yield sim
-    sim.stop()
 
 
 @pytest.fixture
