@@ -6,7 +6,9 @@ going after 429s (an IP ban); both carry ``Retry-After``. Every answer carries t
 used this minute in ``X-MBX-USED-WEIGHT-1M``, which callers use to stay under budget.
 
 Headers and bodies come from the network: whatever they say, a wait is finite and bounded
-(``retry_after_s``) and a body that does not decode is an ``UpstreamUnavailable``.
+(``retry_after_s``), a body that does not decode is an ``UpstreamUnavailable``, and so is an
+answer not complete within ``ANSWER_DEADLINE_S``: a socket timeout bounds each read alone, so
+a server sending a byte at a time would otherwise hold the caller's thread for ever.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from __future__ import annotations
 import email.utils
 import http.client
 import math
+import socket
+import threading
 import time
-import urllib.error
-import urllib.request
+from email.message import Message
 from typing import Any, NamedTuple, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import msgspec
 
@@ -32,6 +35,9 @@ MAX_RETRY_AFTER_S = 300.0
 # What a body that is not the JSON expected raises while decoding: msgspec's own errors, a
 # string that is not UTF-8, and nesting past the decoder's recursion limit.
 UNDECODABLE = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+
+ANSWER_DEADLINE_S = 10.0
+HEADERS = {"Accept": "application/json", "User-Agent": "candlecast"}
 
 T = TypeVar("T")
 
@@ -92,17 +98,42 @@ def _used_weight(value: str | None) -> int | None:
     return int(text) if 0 < len(text) <= 12 and text.isascii() and text.isdigit() else None
 
 
-def fetch(base_url: str, path: str, params: dict[str, Any] | None = None, timeout_s: float = 3.0) -> Answer:
-    url = base_url.rstrip("/") + path + (f"?{urlencode(params)}" if params else "")
-    request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "candlecast"})
+def fetch(
+    base_url: str, path: str, params: dict[str, Any] | None = None, timeout_s: float = 3.0,
+    deadline_s: float = ANSWER_DEADLINE_S,
+) -> Answer:
+    """GET ``path``: each read waits at most ``timeout_s``, the whole answer ``deadline_s``."""
+    url = urlsplit(base_url.rstrip("/") + path + (f"?{urlencode(params)}" if params else ""))
+    kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+    connection = kind(url.hostname or "", url.port, timeout=timeout_s)
+    cut = threading.Event()
+    watchdog = threading.Timer(deadline_s, _cut, (connection, cut))
+    watchdog.name = "rest-deadline"
+    watchdog.start()
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return Answer(response.read(), _used_weight(response.headers.get(USED_WEIGHT_HEADER)))
-    except urllib.error.HTTPError as exc:
-        raise _http_error(path, exc) from exc
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        reason = getattr(exc, "reason", exc)
+        connection.request("GET", url.path + (f"?{url.query}" if url.query else ""), headers=HEADERS)
+        response = connection.getresponse()
+        body = response.read()
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        reason = f"no whole answer within {deadline_s:g} s" if cut.is_set() else str(exc)
         raise UpstreamUnavailable(f"GET {path}: {reason}") from exc
+    finally:
+        watchdog.cancel()
+        connection.close()
+    if response.status >= 400:
+        raise _http_error(path, response.status, response.headers, body)
+    return Answer(body, _used_weight(response.headers.get(USED_WEIGHT_HEADER)))
+
+
+def _cut(connection: http.client.HTTPConnection, cut: threading.Event) -> None:
+    """End a request past its deadline: its thread's read returns at once."""
+    cut.set()
+    sock = connection.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # closed already
 
 
 def get_json(base_url: str, path: str, params: dict[str, Any] | None = None, timeout_s: float = 3.0) -> Any:
@@ -120,16 +151,16 @@ def decode(path: str, body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
 _any_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
 
 
-def _http_error(path: str, exc: urllib.error.HTTPError) -> UpstreamUnavailable:
+def _http_error(path: str, status: int, headers: Message, body: bytes) -> UpstreamUnavailable:
     try:
-        error = msgspec.json.decode(exc.read())
-    except (*UNDECODABLE, OSError, http.client.HTTPException):
+        error = msgspec.json.decode(body)
+    except UNDECODABLE:
         error = {}
     code = error.get("code") if isinstance(error, dict) else None
     code = code if isinstance(code, int) else None
-    detail = f"GET {path}: HTTP {exc.code}" + (f" {code} {error.get('msg', '')}"[:200] if code is not None else "")
-    if exc.code in (429, 418):
-        return RateLimited(detail, exc.code, retry_after_s(exc.headers.get("Retry-After"), time.time()))
-    if 400 <= exc.code < 500:
-        return RequestRejected(detail, exc.code, code)
+    detail = f"GET {path}: HTTP {status}" + (f" {code} {error.get('msg', '')}"[:200] if code is not None else "")
+    if status in (429, 418):
+        return RateLimited(detail, status, retry_after_s(headers.get("Retry-After"), time.time()))
+    if 400 <= status < 500:
+        return RequestRejected(detail, status, code)
     return UpstreamUnavailable(detail)

@@ -9,6 +9,8 @@ broadcaster writes to it (non-blocking, frames encoded once for all clients) and
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 import socket
 from typing import Any, Callable
@@ -25,6 +27,7 @@ from candlecast.http.ws_protocol import CommandError, parse_query
 from candlecast.messages import ClientConnected
 
 WEBSOCKET_PATHS = ("/", "/ws")
+KEY_BYTES = 16
 EXTENSIONS_HEADER = "HTTP_SEC_WEBSOCKET_EXTENSIONS"
 
 _client_ids = itertools.count(1)
@@ -52,6 +55,13 @@ def client_encoder(extensions_header: str) -> FrameProtocol | None:
     return None
 
 
+def _is_key(key: str) -> bool:
+    try:
+        return len(base64.b64decode(key, validate=True)) == KEY_BYTES
+    except (binascii.Error, ValueError):
+        return False
+
+
 class WebSocketUpgrade:
     """Falcon middleware that takes over upgrade requests on the WebSocket port."""
 
@@ -70,6 +80,15 @@ class WebSocketUpgrade:
             )
         if req.path not in WEBSOCKET_PATHS:
             raise falcon.HTTPNotFound(title="Not found", description=f"WebSocket paths: {', '.join(WEBSOCKET_PATHS)}")
+        if req.method != "GET" or not _is_key(req.get_header("Sec-WebSocket-Key", default="")):
+            raise falcon.HTTPBadRequest(
+                title="Bad WebSocket handshake",
+                description="an upgrade is a GET with a Sec-WebSocket-Key of 16 bytes in base64 (RFC 6455, 4.1)",
+            )
+        if not self._reader.is_alive():
+            raise falcon.HTTPServiceUnavailable(
+                title="Service unavailable", description="WebSocket clients cannot be served now; see /health",
+            )
         try:
             initial = parse_query(req.query_string)
         except CommandError as exc:

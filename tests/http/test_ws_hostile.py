@@ -7,12 +7,13 @@ import json
 import threading
 from typing import Iterator
 
+import pykka
 import pytest
 import websocket
 
 from candlecast.sim import Simulator
 from candlecast.system import RunningSystem, start_system
-from tests.clients import WsClient, request, wait_for
+from tests.clients import WsClient, raw_request, request, wait_for
 from tests.conftest import settings_for
 
 TEXT, BINARY, CONTINUATION = 0x1, 0x2, 0x0
@@ -171,3 +172,39 @@ def test_empty_fragments_count_against_the_message_rate(limited: RunningSystem) 
         assert client.closed_with() == (1008, "too many messages (limit 5 per 1 minute)")
     finally:
         client.close()
+
+
+UPGRADE = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+
+
+@pytest.mark.parametrize("head", [
+    f"POST / HTTP/1.1\r\nHost: x\r\n{UPGRADE}Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nContent-Length: 0\r\n\r\n",
+    f"GET / HTTP/1.1\r\nHost: x\r\n{UPGRADE}Sec-WebSocket-Key: \xff\xff\r\n\r\n",
+    f"GET / HTTP/1.1\r\nHost: x\r\n{UPGRADE}Sec-WebSocket-Key: c2hvcnQ=\r\n\r\n",
+    f"GET / HTTP/1.1\r\nHost: x\r\n{UPGRADE}\r\n",
+], ids=["post", "key-not-base64", "key-not-16-bytes", "no-key"])
+def test_an_upgrade_rfc_6455_does_not_allow_is_refused_400_with_json(system: RunningSystem, head: str) -> None:
+    reply = raw_request(system.ws_url.replace("ws://", "http://"), head.encode("latin-1"))
+    assert reply.status == 400 and reply.json["error"] == "Bad WebSocket handshake"
+
+
+def test_a_reader_that_ended_is_reported_failed_and_upgrades_are_refused_503(system: RunningSystem) -> None:
+    client = WsClient(system.ws_url)
+    client.until(lambda m: m["type"] == "candle")
+    reader = next(t for t in threading.enumerate() if t.name == "websocket-reader")
+
+    def broken(*args: object) -> None:
+        raise pykka.ActorDeadError("injected")  # ends the loop, as a lost broadcaster would
+
+    reader._turn = broken  # type: ignore[attr-defined]
+    reader._wake()  # type: ignore[attr-defined]
+    try:
+        assert client.closed_with()[0] == 1011
+    finally:
+        client.close()
+    health = wait_for(lambda: (h := request("GET", system.rest_url + "/health").json)["status"] == "degraded" and h)
+    assert health["components"]["websocket-reader"]["state"] == "failed"
+    assert request("GET", system.rest_url + "/readyz").status == 503
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(system.ws_url, timeout=5)
+    assert refused.value.status_code == 503 and json.loads(refused.value.resp_body)["error"] == "Service unavailable"

@@ -3,8 +3,12 @@ finite and bounded and a request fails only as ``UpstreamUnavailable``."""
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import math
+import socket
+import threading
+import time
 from typing import Iterator
 
 import pytest
@@ -16,6 +20,7 @@ from candlecast.rest_client import (
     MAX_RETRY_AFTER_S,
     MIN_RETRY_AFTER_S,
     RateLimited,
+    UpstreamUnavailable,
     fetch,
     retry_after_s,
 )
@@ -70,3 +75,35 @@ def test_a_used_weight_that_is_not_a_count_is_ignored(stub: RestStub, weight: st
 def test_a_used_weight_is_read(stub: RestStub) -> None:
     stub.answer("/api/v3/time", Canned(200, b'{"serverTime":1}', (("X-MBX-USED-WEIGHT-1M", "42"),)))
     assert fetch(stub.url, "/api/v3/time").used_weight == 42
+
+
+@pytest.mark.parametrize("stage", ["headers", "body"])
+def test_an_answer_sent_a_byte_at_a_time_fails_at_the_deadline(stage: str) -> None:
+    """Each byte comes within the read timeout, so only the whole answer's deadline ends it."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def trickle() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(4096)
+            if stage == "body":
+                connection.sendall(head)
+            for _ in range(200):  # bounded: 20 s at most
+                if done.wait(0.1):
+                    return
+                with contextlib.suppress(OSError):
+                    connection.sendall(b" ")
+
+    server = threading.Thread(target=trickle)
+    server.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(UpstreamUnavailable, match="no whole answer within 0.5 s"):
+            fetch(f"http://127.0.0.1:{listener.getsockname()[1]}", "/api/v3/time", timeout_s=1.0, deadline_s=0.5)
+        assert time.monotonic() - started < 5, "ended by the deadline, not by the trickle running out"
+    finally:
+        done.set()
+        server.join()
+        listener.close()
