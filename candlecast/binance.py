@@ -237,6 +237,13 @@ def check_trade(trade: Trade, earliest_ms: int = EARLIEST_TIME_MS, latest_ms: in
     raise MalformedFrame(reason[:_REASON_CHARS])
 
 
+def time_fault(trade: Trade, earliest_ms: int, latest_ms: int) -> str | None:
+    """Why ``trade`` (otherwise sound) is refused for its time, in ``check_trade``'s words; or None."""
+    if earliest_ms <= trade.time <= latest_ms:
+        return None
+    return f"bad trade {trade.symbol} {trade.trade_id}: time {trade.time} outside {earliest_ms}..{latest_ms}"
+
+
 def _trade_fault(trade: Trade, earliest_ms: int, latest_ms: int) -> str:
     if not 0 <= trade.trade_id <= trade.last_trade_id <= MAX_TRADE_ID:
         return f"trade ids {trade.trade_id}..{trade.last_trade_id} outside 0..{MAX_TRADE_ID}"

@@ -14,6 +14,9 @@ from typing import Callable
 NS_PER_MS = 1_000_000
 # Past this, when in the request the exchange made its answer is too uncertain to use.
 MAX_ROUND_TRIP_MS = 1000
+# How far a reading may put the exchange's clock behind what its trades show (they cannot have
+# been made after they were read): the measurements' own error.
+TRADES_SLACK_MS = 1000
 
 
 class ExchangeTime:
@@ -36,17 +39,25 @@ class ExchangeTime:
         return (self._wall_ns() - self._monotonic_ns()) // NS_PER_MS
 
 
-def refusal(skew_ms: int, round_trip_ms: int, last_skew_ms: int | None, max_skew_ms: int) -> str | None:
+def refusal(
+    skew_ms: int, round_trip_ms: int, last_skew_ms: int | None, max_skew_ms: int, trades_lead_ms: int | None = None,
+) -> str | None:
     """Why a reading of the exchange's clock must not be used, or None to use it.
 
     ``skew_ms`` is the exchange's clock minus the local wall clock by this reading, and
     ``last_skew_ms`` by the last reading used. Judged against the wall clock, not the monotonic
     one: the monotonic clock stands still while the machine is suspended, and the reading
-    after a suspend must be usable.
+    after a suspend must be usable. Where the trades streaming tell the exchange's clock too,
+    ``trades_lead_ms`` is how far ahead of them this reading puts it, and the reading is judged
+    by them instead of by the local clock: two sources of the exchange agreeing outweigh a
+    local clock that is off.
     """
     if round_trip_ms > MAX_ROUND_TRIP_MS:
         return "round trip too long"
-    if abs(skew_ms) > max_skew_ms:
+    if trades_lead_ms is not None:
+        if not -TRADES_SLACK_MS <= trades_lead_ms <= max_skew_ms:
+            return "not the time the trades show"
+    elif abs(skew_ms) > max_skew_ms:
         return "too far from the local clock"
     if last_skew_ms is not None and abs(skew_ms - last_skew_ms) > max_skew_ms:
         return "too far from the last reading used"

@@ -152,6 +152,15 @@ class ClockOffsetMeasured(MarketData):
     round_trip_ms: int
 
 
+class TradeClock(Message):
+    """What a reader's trades of the last second say of the exchange's clock: the median of
+    trade time minus monotonic arrival time. A trade is read after it is made, so the exchange's
+    offset to the monotonic clock is at least about this, and more by the stream's latency."""
+
+    reader: str
+    offset_ms: int
+
+
 class WallClockStepped(Message):
     """The machine's wall clock moved against the monotonic clock by ``step_ms`` between two
     wakes of the clock's timer: stepped (by NTP or by hand) or the machine was suspended."""

@@ -33,6 +33,7 @@ from candlecast.messages import (
     ReaderBehind,
     SecondElapsed,
     ThreadEnded,
+    TradeClock,
     WallClockStepped,
 )
 from candlecast.rest_client import UpstreamUnavailable, get_json
@@ -41,6 +42,8 @@ TIME_SYNC_INTERVAL_S = 300.0
 RESYNC_AFTER_REFUSAL_S = 10.0
 MIN_SYNC_GAP_S = 1.0  # between two readings, however often one is asked for
 STUCK_AFTER_S = 5.0
+TRUST_WAIT_S = 10.0  # at start, how long seconds wait for the exchange's clock to be known
+TRADE_CLOCK_FRESH_S = 30.0  # what a reader's trades said of the time counts this long
 MAX_WAIT_MS = 1000  # the timer looks at least this often, for a changed offset or a wall-clock step
 CATCH_UP_WAIT_MS = 100  # between seconds told while catching up
 WALL_STEP_MS = 1000  # wall minus monotonic moving more than this between two wakes is a step
@@ -137,14 +140,23 @@ class SecondTimer(StoppableThread):
 
     def __init__(
         self, clock: Any, grace_ms: int, exchange_time: ExchangeTime,
-        on_ended: Callable[[ThreadEnded], object] | None = None,
+        on_ended: Callable[[ThreadEnded], object] | None = None, trusted: threading.Event | None = None,
     ) -> None:
+        """``trusted``: set once the exchange's clock is known (a reading used, or the trades
+        agreeing with the clock in use); the first second is told only then, or after
+        ``TRUST_WAIT_S`` without it: a second told on a wrong clock cannot be taken back."""
         super().__init__("clock-timer", on_ended)
         self._clock = clock
         self._grace_ms = grace_ms
         self._exchange_time = exchange_time
+        self._trusted = trusted
 
     def loop(self) -> None:
+        if self._trusted is not None:
+            deadline = time.monotonic() + TRUST_WAIT_S
+            while not self._trusted.wait(0.05):
+                if self.stopped.is_set() or time.monotonic() > deadline:
+                    break
         seconds = DueSeconds(self._grace_ms)
         wall_offset = self._exchange_time.wall_offset_ms()
         while not self.stopped.is_set():
@@ -179,6 +191,7 @@ class ClockActor(Actor):
         self._synced_at: float | None = None  # when that reading was used
         self._offsets_refused = 0
         self._last_refused: tuple[str, int] | None = None  # (reason, skew in s): warned once
+        self._trade_clocks: dict[str, tuple[int, float]] = {}  # reader -> (TradeClock offset, when)
         self._wall_clock_steps = 0
         self._aggregators: dict[str, Any] = {}  # by symbol
         self._broadcaster = broadcaster
@@ -189,6 +202,7 @@ class ClockActor(Actor):
         # reader -> (the first second it may still add to, the symbols it reads, when it said so)
         self._behind: dict[str, tuple[int, frozenset[str], float]] = {}
         self._schedule = SyncSchedule(TIME_SYNC_INTERVAL_S)
+        self._trusted = threading.Event()
         self._timer = self._new_timer()
         self._sync = self._new_sync()
 
@@ -196,7 +210,9 @@ class ClockActor(Actor):
         tell_if_alive(self.actor_ref, ended)
 
     def _new_timer(self) -> SecondTimer:
-        return SecondTimer(self.actor_ref, self._grace_ms, self._exchange_time, on_ended=self._tell_ended)
+        return SecondTimer(
+            self.actor_ref, self._grace_ms, self._exchange_time, on_ended=self._tell_ended, trusted=self._trusted,
+        )
 
     def _new_sync(self) -> Poller[ClockOffsetMeasured | None]:
         return Poller(
@@ -249,6 +265,11 @@ class ClockActor(Actor):
                 self._told = {symbol: told for symbol, told in self._told.items() if symbol in self._aggregators}
             case ClockOffsetMeasured():
                 self._judge(message)
+            case TradeClock(reader=reader, offset_ms=offset):
+                self._trade_clocks[reader] = (offset, self._monotonic())
+                trades = self._trades_offset_ms()
+                if trades is not None and abs(trades - self._exchange_time.offset_ms) <= self._max_offset_ms:
+                    self._trusted.set()  # the clock in use is the one the trades show
             case WallClockStepped(step_ms=step):
                 self._wall_clock_steps += 1
                 self._in_sync = False  # a suspend stops the monotonic clock too: known again once re-read
@@ -275,7 +296,9 @@ class ClockActor(Actor):
         """Use a reading of the exchange's clock, or refuse it and keep the last one used."""
         exchange_time = self._exchange_time
         skew = reading.offset_ms - exchange_time.wall_offset_ms()
-        refused = refusal(skew, reading.round_trip_ms, self._skew_ms, self._max_offset_ms)
+        trades = self._trades_offset_ms()
+        lead = None if trades is None else reading.offset_ms - trades
+        refused = refusal(skew, reading.round_trip_ms, self._skew_ms, self._max_offset_ms, lead)
         if refused is not None:
             self._offsets_refused += 1
             self._in_sync = False
@@ -286,15 +309,23 @@ class ClockActor(Actor):
                     round_trip_ms=reading.round_trip_ms, used_offset_ms=self._skew_ms,
                     max_offset_ms=self._max_offset_ms,
                 )
-            self._schedule.soon(RESYNC_AFTER_REFUSAL_S)
+            # Until trades tell the time too, a refusal may be the local clock's fault: ask again soon.
+            self._schedule.soon(RESYNC_AFTER_REFUSAL_S if trades is not None else MIN_SYNC_GAP_S)
             return
         if self._skew_ms is None or abs(skew - self._skew_ms) > 50:
             self.log.info("exchange clock offset", offset_ms=skew)
         exchange_time.offset_ms = reading.offset_ms
+        self._trusted.set()
         self._skew_ms = skew
         self._synced_at = self._monotonic()
         self._last_refused = None
         self._in_sync = True
+
+    def _trades_offset_ms(self) -> int | None:
+        """The median of what the readers' recent trades say of the exchange's offset, or None."""
+        now = self._monotonic()
+        recent = sorted(offset for offset, at in self._trade_clocks.values() if now - at <= TRADE_CLOCK_FRESH_S)
+        return recent[len(recent) // 2] if recent else None
 
     def _release(self, hold: tuple[int, frozenset[str], float] | None) -> None:
         """A reader's hold ended or moved on: only its symbols may close more, and only if it

@@ -54,6 +54,7 @@ from candlecast.messages import (
     ThreadEnded,
     Trade,
     TradeBatch,
+    TradeClock,
     TradeRejected,
     TradesArrived,
     UpstreamConnected,
@@ -71,6 +72,8 @@ TELL_LISTENERS_EVERY_S = 0.01
 STABLE_CONNECTION_S = 30.0
 MAX_POLL_S = 1.0
 REPORT_EVERY_S = 1.0
+TRADE_CLOCK_SAMPLES = 512  # trades a report's median is taken over, at most
+TRADE_CLOCK_MIN_SAMPLES = 5
 REASON_CHARS = 200
 
 
@@ -108,6 +111,7 @@ class UpstreamReader(StoppableThread):
         self._options = options
         self._socket: websocket.WebSocket | None = None
         self._rotation_asked = False
+        self._trade_clock: list[int] = []  # trade time minus arrival, since the last report
         self._log = structlog.get_logger(__name__).bind(connection=connection_id, reader=reader_id)
 
     def stop(self) -> None:
@@ -208,6 +212,7 @@ class UpstreamReader(StoppableThread):
                 self._tell_listeners(arrivals.take_due(last_frame))
                 if last_frame - last_report >= REPORT_EVERY_S:
                     self._connection.tell(FramesArriving(reader_id=self.reader_id, at=last_frame))
+                    self._tell_trade_clock()
                     last_report = last_frame
                 self._check_lifetime(last_frame - connected_at)
         except (websocket.WebSocketException, UpstreamClosed, OSError, ws_frames.ProtocolError) as exc:
@@ -242,20 +247,29 @@ class UpstreamReader(StoppableThread):
         rejected, and why the socket must go if its rejections passed a rate; anything else is
         handled here."""
         routes = self.routes
-        exchange_now_ms = self._options.exchange_time.now_ms()
+        exchange_time = self._options.exchange_time
+        read_at_ms = exchange_time.monotonic_ms()
+        exchange_now_ms = read_at_ms + exchange_time.offset_ms
         earliest_ms = exchange_now_ms - self._options.max_trade_behind_ms
         latest_ms = exchange_now_ms + self._options.max_trade_ahead_ms
+        trade_clock = self._trade_clock
         arrived: list[Trade] = []
         rejected: list[TradeRejected] = []
         too_many = None
         for payload in payloads:
             try:
-                item: binance.Frame | str = binance.parse_frame(payload, earliest_ms, latest_ms)
+                item: binance.Frame | str = binance.parse_frame(payload)
             except binance.MalformedFrame as exc:
                 item = str(exc)
             except Exception as exc:  # a fault of the parser's costs one frame, not the reader
                 self._log.exception("parsing an upstream frame failed")
                 item = f"unexpected {type(exc).__name__}: {exc}"
+            if isinstance(item, Trade):
+                # Judged for its time here, not in the parser: what every trade says of the
+                # exchange's clock counts, also when this process's idea of that clock is off.
+                if len(trade_clock) < TRADE_CLOCK_SAMPLES:
+                    trade_clock.append(item.time - read_at_ms)
+                item = binance.time_fault(item, earliest_ms, latest_ms) or item
             if isinstance(item, Trade):
                 if item.symbol in routes:
                     arrived.append(item)
@@ -272,6 +286,12 @@ class UpstreamReader(StoppableThread):
                 self._log.info("server announced shutdown")
                 self._ask_rotation("serverShutdown")
         return arrived, rejected, too_many
+
+    def _tell_trade_clock(self) -> None:
+        """What this reader's trades since the last report say of the exchange's clock."""
+        samples, self._trade_clock = self._trade_clock, []
+        if len(samples) >= TRADE_CLOCK_MIN_SAMPLES:  # a median of a few trades, not one that may lie
+            tell_if_alive(self._options.clock, TradeClock(self.name, sorted(samples)[len(samples) // 2]))
 
     def _reject(self, payload: bytes, reason: str) -> TradeRejected | None:
         """Count a rejected frame; the rejection to tell if it was a routed symbol's trade."""

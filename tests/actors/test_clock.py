@@ -14,7 +14,7 @@ import pykka
 import pytest
 from structlog.testing import capture_logs
 
-from candlecast.actors.clock import STUCK_AFTER_S, ClockActor, SecondTimer
+from candlecast.actors.clock import STUCK_AFTER_S, TRUST_WAIT_S, ClockActor, SecondTimer
 from candlecast.exchange_time import NS_PER_MS, ExchangeTime
 from candlecast.messages import (
     AggregatorsChanged,
@@ -156,7 +156,7 @@ class Watched:
         return bool(told) and told[-1] >= second
 
     def first_told(self) -> int:
-        wait_for(self.told)
+        wait_for(self.told, timeout=TRUST_WAIT_S + 5)
         return self.told()[0]
 
     def assert_none_ahead_of(self, now_ms: Callable[[], int]) -> None:
@@ -195,12 +195,12 @@ def test_an_exchange_clock_20_s_off_is_refused_and_seconds_close_on_the_local_cl
             for _ in range(2):  # the same reading again: counted, not logged again
                 watched.clock.ask(ClockOffsetMeasured(offset_ms=offset_ms + 20_000, round_trip_ms=1))
         stats = watched.stats()
-        assert stats["in_sync"] is False and stats["offset_ms"] is None and stats["offsets_refused"] == 3
+        assert stats["in_sync"] is False and stats["offset_ms"] is None and stats["offsets_refused"] >= 3
         assert watched.exchange_time.offset_ms == offset_ms, "the local clock's offset is kept"
         refusals = [entry for entry in logs if entry["event"].startswith("exchange clock reading refused")]
         assert len(refusals) == 1 and refusals[0]["log_level"] == "warning"
         assert refusals[0]["reason"] == "too far from the local clock" and refusals[0]["offset_ms"] >= 19_000
-        first = watched.first_told()
+        first = watched.first_told()  # with no trades to tell whose clock is right, after TRUST_WAIT_S
         wait_for(lambda: watched.told_up_to(first + 2))
         watched.assert_none_ahead_of(local_ms)
     finally:

@@ -8,7 +8,10 @@ import contextlib
 import time
 from typing import Any
 
+import pytest
+
 from candlecast.system import RunningSystem, start_system
+from tests.candle_checks import assert_matches_reference, candles_of, final_candles
 from tests.clients import WsClient, request, wait_for
 from tests.conftest import make_simulator, settings_for
 from tests.time_server import TimeServer, true_time
@@ -55,5 +58,33 @@ def test_an_exchange_clock_20_s_ahead_is_refused_until_it_agrees_again() -> None
                     assert_candles_not_ahead(client, 4)
             finally:
                 running.stop()
+    finally:
+        sim.stop()
+
+
+@pytest.mark.parametrize("local_clock_off_ms", [20_000, -20_000])
+def test_a_local_clock_far_off_is_corrected_by_readings_the_trades_agree_with(local_clock_off_ms: int) -> None:
+    """The exchange (its trades and its /api/v3/time alike) is 20 s from this machine's clock:
+    readings are judged by the trades, so they are used, and candles close on the exchange's
+    seconds, exact."""
+    exchange_offset_ms = -local_clock_off_ms
+    sim = make_simulator(symbols=("BTCUSDT",), trades_per_second=20.0, time_offset_ms=exchange_offset_ms)
+    sim.start()
+    try:
+        running = start_system(settings_for(sim, symbols=("BTCUSDT",)))
+        try:
+            wait_for(lambda: clock(running)["in_sync"], timeout=20)
+            assert abs(clock(running)["offset_ms"] - exchange_offset_ms) < 1000
+            with contextlib.closing(WsClient(running.ws_url)) as client:
+                client.until(lambda m: m["type"] == "candle" and m["trades"] > 0)
+                for _ in range(5):
+                    candle = client.until(lambda m: m["type"] == "candle", timeout=15)
+                    exchange_now_ms = time.time_ns() // 1_000_000 + exchange_offset_ms
+                    assert candle["close_time"] < exchange_now_ms + NOTING_MS, (candle, exchange_now_ms)
+                client.collect(2.0)
+                candles = final_candles(candles_of(client.received, "BTCUSDT"))
+            assert_matches_reference(sim, "BTCUSDT", candles)
+        finally:
+            running.stop()
     finally:
         sim.stop()

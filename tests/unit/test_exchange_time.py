@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from candlecast.actors.clock import CATCH_UP_WAIT_MS, MAX_WAIT_MS, DueSeconds, server_time_ms
-from candlecast.exchange_time import MAX_ROUND_TRIP_MS, NS_PER_MS, ExchangeTime, refusal
+from candlecast.exchange_time import MAX_ROUND_TRIP_MS, NS_PER_MS, TRADES_SLACK_MS, ExchangeTime, refusal
 from candlecast.rest_client import UpstreamUnavailable
 
 BOUND = 10_000
@@ -44,6 +44,20 @@ def test_a_reading_is_used_only_near_the_local_clock_and_the_last_reading_used(
     skew_ms: int, round_trip_ms: int, last_skew_ms: int | None, refused: str | None,
 ) -> None:
     assert refusal(skew_ms, round_trip_ms, last_skew_ms, BOUND) == refused
+
+
+@pytest.mark.parametrize(("skew_ms", "trades_lead_ms", "refused"), [
+    (20_000, 40, None),  # the local clock is off: the reading and the trades agree
+    (-20_000, 0, None),
+    (20_000, -TRADES_SLACK_MS, None),
+    (0, 20_000, "not the time the trades show"),  # the reading is off: the trades disagree
+    (0, -TRADES_SLACK_MS - 1, "not the time the trades show"),
+    (0, BOUND + 1, "not the time the trades show"),
+])
+def test_where_trades_tell_the_time_a_reading_is_judged_by_them_not_by_the_local_clock(
+    skew_ms: int, trades_lead_ms: int, refused: str | None,
+) -> None:
+    assert refusal(skew_ms, 5, None, BOUND, trades_lead_ms) == refused
 
 
 @pytest.mark.parametrize("answer", [
