@@ -166,7 +166,8 @@ class SecondTimer(StoppableThread):
             if told and abs(now_wall_offset - wall_offset) > WALL_STEP_MS:
                 told = tell_if_alive(self._clock, WallClockStepped(step_ms=now_wall_offset - wall_offset))
             if not told:
-                return  # the clock stopped before it could stop us
+                self.owner_gone()
+                return
             wall_offset = now_wall_offset
             self.stopped.wait(wait_ms / 1000)
 

@@ -60,5 +60,6 @@ class Poller(Generic[T], StoppableThread):
                 try:
                     self._deliver(result)
                 except pykka.ActorDeadError:
-                    return  # the owner is stopping, and stops this thread next
+                    self.owner_gone()
+                    return
             self.stopped.wait(delay)

@@ -35,6 +35,10 @@ class StoppableThread(threading.Thread):
         """The thread's work; returns (or raises) only when stopped, or when it cannot go on."""
         raise NotImplementedError
 
+    def owner_gone(self) -> None:
+        """End as if stopped: the actor told is stopping, and stops this thread next."""
+        self.stopped.set()
+
     def run(self) -> None:
         try:
             self.loop()

@@ -24,4 +24,5 @@ class Ticker(StoppableThread):
     def loop(self) -> None:
         while not self.stopped.wait(self._interval_s):
             if not tell_if_alive(self._target, self._message()):
+                self.owner_gone()
                 return

@@ -10,11 +10,16 @@ import falcon
 from limits import RateLimitItem, parse_many, storage, strategies
 
 
+# Liveness and readiness probes may come often from a monitor behind the same address as
+# clients; they cost next to nothing, and a limited probe would call a healthy process down.
+PROBES = frozenset({"/livez", "/readyz"})
+
+
 class RateLimit:
     """Per-client-IP limits in ``limits`` notation, e.g. "50/second;1000/minute".
 
-    Every request counts once, before anything else (a WebSocket upgrade too). A resource whose
-    answer can cost far more than a plain request's says so with ``weight(req)``, and the rest
+    Every request but the probes counts once, before anything else (a WebSocket upgrade too). A
+    resource whose answer can cost far more than a plain request's says so with ``weight(req)``, and the rest
     is charged once the request is routed, up to a whole limit's amount: a client asking for
     an hour of candles 50 times a second would otherwise hold the interpreter, and every other
     client's stream with it, for half of every second."""
@@ -26,7 +31,8 @@ class RateLimit:
         self._limiter = strategies.SlidingWindowCounterRateLimiter(storage.MemoryStorage())
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self._charge(req, lambda item: 1)
+        if req.path not in PROBES:
+            self._charge(req, lambda item: 1)
 
     def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict) -> None:
         weigh = getattr(resource, "weight", None)

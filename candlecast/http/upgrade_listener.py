@@ -90,6 +90,9 @@ class _WSGIRequestHandler(BaseHTTPRequestHandler):
 
     def _call_app(self) -> None:
         self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # no status line would go back: refuse in HTTP/1.1
+            self.send_error(HTTPStatus.BAD_REQUEST, "requests must name their HTTP version (HTTP/1.0 or 1.1)")
+            return
         path, _, query = self.path.partition("?")
         environ: dict[str, Any] = {
             "REQUEST_METHOD": self.command,

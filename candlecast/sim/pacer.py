@@ -29,6 +29,7 @@ class Pacer(StoppableThread):
             now = self._clock()
             due = sorted((t for s in self._schedules for t in s.take_due(now)), key=lambda t: t.time)
             if due and not tell_if_alive(self._hub, TradesDue(trades=tuple(due))):
+                self.owner_gone()
                 return
             upcoming = [s.next_time for s in self._schedules if s.next_time is not None]
             wait_s = (min(upcoming) - self._clock()) / 1000 if upcoming else MAX_SLEEP_S

@@ -42,3 +42,13 @@ def test_a_lost_upstream_is_degraded_and_not_ready_while_the_process_lives(simul
         assert request("GET", running.rest_url + "/livez").status == 200
     finally:
         running.stop()
+
+
+def test_the_probes_are_not_rate_limited(simulator: Simulator) -> None:
+    running = start_system(settings_for(simulator, rate_limit="5/second"))
+    try:
+        assert {request("GET", running.rest_url + "/livez").status for _ in range(20)} == {200}
+        assert 429 not in {request("GET", running.rest_url + "/readyz").status for _ in range(20)}
+        assert 429 in {request("GET", running.rest_url + "/health").status for _ in range(20)}
+    finally:
+        running.stop()

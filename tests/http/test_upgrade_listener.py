@@ -214,3 +214,10 @@ def answered(port: int, path: str) -> bytes:
         return get(port, path)
     except ConnectionResetError:
         return b""
+
+
+def test_a_request_without_an_http_version_gets_a_status_line_and_json() -> None:
+    with listening(threads=1, handshake_timeout_s=5) as listener:
+        answer = send(listener.port, b"GET /health\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and json.loads(body)["error"] == "Bad request"
