@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Sequence
+from typing import Annotated, Any, Iterable, Sequence
 
 import msgspec
 
@@ -36,14 +36,20 @@ class MalformedFrame(ValueError):
     holds a value no real trade has."""
 
 
+# A price or quantity as the stream writes it: a string no longer than the digits a value may
+# have has no more digits than that, so the bound costs nothing past the decode (and a string
+# made a Decimal here costs less than msgspec's own Decimal decoding).
+DecimalText = Annotated[str, msgspec.Meta(max_length=MAX_SIGNIFICANT_DIGITS)]
+
+
 class TradePayload(msgspec.Struct, frozen=True):
     """The ``<symbol>@trade`` event; unknown fields (E, M, legacy b/a) are ignored."""
 
     e: str
     s: str
     t: int
-    p: Decimal
-    q: Decimal
+    p: DecimalText
+    q: DecimalText
     T: int
     m: bool
 
@@ -217,20 +223,28 @@ def _trade(stream: str, payload: TradePayload, earliest_ms: int, latest_ms: int)
         raise MalformedFrame(f"bad trade on {stream}: event type {payload.e[:20]!r}")
     if stream[: -len(TRADE_STREAM_SUFFIX)].upper() != payload.s:
         raise MalformedFrame(f"bad trade on {stream}: symbol {payload.s[:20]!r} is not the stream's")
+    try:
+        price, quantity = Decimal(payload.p), Decimal(payload.q)
+    except (InvalidOperation, ValueError) as exc:
+        raise MalformedFrame(f"bad trade on {stream}: price {payload.p!r} or quantity {payload.q!r} is not a number") from exc
     # Positional (symbol, trade_id, price, quantity, time, buyer_is_maker): a little cheaper per trade.
-    return check_trade(Trade(payload.s, payload.t, payload.p, payload.q, payload.T, payload.m), earliest_ms, latest_ms)
+    trade = Trade(payload.s, payload.t, price, quantity, payload.T, payload.m)
+    return check_trade(trade, earliest_ms, latest_ms, digits_checked=True)
 
 
-def check_trade(trade: Trade, earliest_ms: int = EARLIEST_TIME_MS, latest_ms: int = LATEST_TIME_MS) -> Trade:
+def check_trade(
+    trade: Trade, earliest_ms: int = EARLIEST_TIME_MS, latest_ms: int = LATEST_TIME_MS, digits_checked: bool = False,
+) -> Trade:
     """``trade`` if it is one the exchange could have made at a time within ``earliest_ms``..
     ``latest_ms``: ids within 0..``MAX_TRADE_ID``, price and quantity ``sane_decimal``; else
     ``MalformedFrame`` saying what is wrong. Every trade from upstream, streamed or fetched,
-    passes here before anything counts it."""
+    passes here before anything counts it. ``digits_checked``: the decimals' text was bounded."""
+    sane = _in_range if digits_checked else sane_decimal
     if (
         0 <= trade.trade_id <= trade.trade_id + trade.count - 1 <= MAX_TRADE_ID
         and earliest_ms <= trade.time <= latest_ms
-        and sane_decimal(trade.price)
-        and sane_decimal(trade.quantity)
+        and sane(trade.price)
+        and sane(trade.quantity)
     ):
         return trade
     reason = f"bad trade {trade.symbol} {trade.trade_id}: {_trade_fault(trade, earliest_ms, latest_ms)}"
@@ -254,15 +268,19 @@ def _trade_fault(trade: Trade, earliest_ms: int, latest_ms: int) -> str:
     return f"quantity {_decimal_fault(trade.quantity)}"
 
 
+def _in_range(value: Decimal) -> bool:
+    """``value`` is finite, positive and of a magnitude ``sane_decimal`` allows."""
+    try:
+        return _SMALLEST <= value < _TOO_LARGE  # False for infinities, zero and negatives
+    except InvalidOperation:  # NaN, which cannot be ordered
+        return False
+
+
 def sane_decimal(value: Decimal) -> bool:
     """``value`` is a price or quantity: finite, positive, its adjusted exponent within
     +-``MAX_ADJUSTED_EXPONENT`` and at most ``MAX_SIGNIFICANT_DIGITS`` digits. A string no longer
     than that bound has no more digits than it, which spares nearly every value the costlier count."""
-    try:
-        in_range = _SMALLEST <= value < _TOO_LARGE  # False for infinities, zero and negatives
-    except InvalidOperation:  # NaN, which cannot be ordered
-        return False
-    return in_range and (
+    return _in_range(value) and (
         len(str(value)) <= MAX_SIGNIFICANT_DIGITS or len(value.as_tuple().digits) <= MAX_SIGNIFICANT_DIGITS
     )
 

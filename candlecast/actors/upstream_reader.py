@@ -269,7 +269,8 @@ class UpstreamReader(StoppableThread):
                 # exchange's clock counts, also when this process's idea of that clock is off.
                 if len(trade_clock) < TRADE_CLOCK_SAMPLES:
                     trade_clock.append(item.time - read_at_ms)
-                item = binance.time_fault(item, earliest_ms, latest_ms) or item
+                if not earliest_ms <= item.time <= latest_ms:
+                    item = binance.time_fault(item, earliest_ms, latest_ms) or item
             if isinstance(item, Trade):
                 if item.symbol in routes:
                     arrived.append(item)
