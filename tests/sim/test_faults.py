@@ -126,7 +126,7 @@ def test_malformed_frames_rotate_through_four_kinds_and_the_connection_stays(mak
         ws.close()
     assert len(rejected) == 4 and "binary" in rejected
     assert any("missing required field" in reason for reason in rejected)
-    assert any("decimal" in reason and "$.p" in reason for reason in rejected)
+    assert any("not a number" in reason for reason in rejected)
 
 
 def test_server_shutdown_announces_then_closes(make_sim: Any) -> None:

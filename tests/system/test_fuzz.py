@@ -23,6 +23,7 @@ from urllib.parse import quote
 import pytest
 import websocket
 
+from candlecast.http.server import WAITRESS_BODY_BACKSTOP
 from candlecast.sim import Simulator
 from candlecast.system import RunningSystem, start_system
 from tests.clients import WsClient, request
@@ -199,7 +200,11 @@ def fuzz_http(rng: random.Random, ports: dict[str, int]) -> list[str]:
     except (ValueError, http.client.InvalidURL):
         return []  # http.client refused to send it (a control character in the path or a header)
     except (OSError, http.client.HTTPException) as exc:
-        return [f"{name} {method} {path[:80]!r}: no answer ({exc!r})"]
+        if isinstance(exc, ConnectionResetError) and len(body) > WAITRESS_BODY_BACKSTOP:
+            # waitress answers 413 as soon as the body passes its limit and closes: a client still
+            # sending the rest may see the reset before the answer, as with most servers.
+            return []
+        return [f"{name} {method} {path[:80]!r} body {len(body)} bytes: no answer ({exc!r})"]
     where = f"{name} {method} {path[:80]!r} body {body[:40]!r}"
     return answer_problems(where, method, reply.status, reply.headers, reply.body)
 
