@@ -15,10 +15,10 @@ from contextlib import ExitStack
 
 import structlog
 
-from candlecast.cpu_affinity import threads_started_on
-from candlecast.http.server import REST_CONNECTION_LIMIT, ListenError
-from candlecast.logs import configure_logging
-from candlecast.open_files import OTHER_DESCRIPTORS, raise_open_files_limit
+from candlecast.runtime.cpu_affinity import threads_started_on
+from candlecast.actors.http_server import REST_CONNECTION_LIMIT, ListenError
+from candlecast.runtime.logs import configure_logging
+from candlecast.runtime.open_files import OTHER_DESCRIPTORS, raise_open_files_limit
 from candlecast.settings import parse_settings
 from candlecast.system import start_system
 

@@ -12,8 +12,8 @@ import signal
 
 import falcon
 
-from candlecast.http.server import rest_server
-from candlecast.logs import configure_logging
+from candlecast.actors.http_server import rest_server
+from candlecast.runtime.logs import configure_logging
 from candlecast.settings import Settings
 
 # The README's example answer to GET /ohlc/BTCUSDT.

@@ -69,7 +69,7 @@ from typing import Any, Iterator
 
 from bench import daemon, swarm
 from bench.figures import machine, percentile
-from candlecast.cpu_affinity import parse_cpu_list
+from candlecast.runtime.cpu_affinity import parse_cpu_list
 from candlecast.sim.listing import LISTING, TRADING
 
 LISTED = tuple(spec.symbol for spec in LISTING if spec.status == TRADING)

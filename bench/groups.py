@@ -24,7 +24,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from candlecast import subscriptions
+from candlecast.fanout import subscriptions
 from candlecast.actors.broadcaster import TICK_S, BroadcasterActor, ClientLimits
 from candlecast.messages import BroadcastTick, Candle, ClientConnected, Publish, SymbolActivated
 from candlecast.settings import Settings

@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.figures import machine
 from candlecast.actors.base import Actor
-from candlecast.cpu_affinity import threads_started_on, usable_cpus
+from candlecast.runtime.cpu_affinity import threads_started_on, usable_cpus
 
 
 class Echo(Actor):

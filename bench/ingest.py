@@ -34,8 +34,8 @@ import websocket
 
 from bench import loadgen
 from bench.figures import percentile
-from candlecast.cpu_affinity import parse_cpu_list
-from candlecast.logs import configure_logging
+from candlecast.runtime.cpu_affinity import parse_cpu_list
+from candlecast.runtime.logs import configure_logging
 from candlecast.settings import Settings
 from candlecast.system import start_system
 

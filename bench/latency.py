@@ -17,7 +17,7 @@ import time
 import websocket
 
 from bench.figures import describe
-from candlecast.logs import configure_logging
+from candlecast.runtime.logs import configure_logging
 from candlecast.settings import Settings
 from candlecast.sim import Simulator, SimulatorConfig
 from candlecast.system import start_system

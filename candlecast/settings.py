@@ -14,8 +14,8 @@ from typing import Any, Callable, NoReturn, Sequence
 from dotenv import find_dotenv, load_dotenv
 from limits import RateLimitItem, parse_many
 
-from candlecast.binance import is_valid_symbol, normalize_symbol
-from candlecast.cpu_affinity import parse_cpu_list, usable_cpus
+from candlecast.upstream.binance import is_valid_symbol, normalize_symbol
+from candlecast.runtime.cpu_affinity import parse_cpu_list, usable_cpus
 
 BINANCE_STREAM_URL = "wss://data-stream.binance.vision"
 BINANCE_REST_URL = "https://api.binance.com"

@@ -18,13 +18,13 @@ from candlecast.actors.broadcaster import BroadcasterActor, ClientLimits
 from candlecast.actors.clock import ClockActor
 from candlecast.actors.registry import RegistryActor
 from candlecast.actors.store import StoreActor
-from candlecast.cpu_affinity import threads_started_on
-from candlecast.exchange_time import ExchangeTime
+from candlecast.runtime.cpu_affinity import threads_started_on
+from candlecast.clock.exchange_time import ExchangeTime
 from candlecast.http.app import create_app
 from candlecast.http.resources import Actors
-from candlecast.http.server import ConnectionLimits, HttpServerActor
+from candlecast.actors.http_server import ConnectionLimits, HttpServerActor
 from candlecast.http.client_reader import ClientReader
-from candlecast.latest import Latest
+from candlecast.store.latest import Latest
 from candlecast.messages import ThreadEnded
 from candlecast.settings import Settings
 

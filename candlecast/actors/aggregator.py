@@ -9,9 +9,9 @@ from typing import Any
 import msgspec
 
 from candlecast.actors.base import tell_if_alive
-from candlecast.actors.pool import ActorPool, PooledActor
-from candlecast.candles import CandleSeries
-from candlecast.gaps import RECOVERED
+from candlecast.runtime.actor_pool import ActorPool, PooledActor
+from candlecast.candles.series import CandleSeries
+from candlecast.candles.gaps import RECOVERED
 from candlecast.messages import (
     BackfillFailed,
     GapEvent,

@@ -14,9 +14,9 @@ from typing import Any
 import structlog
 
 from candlecast.actors.base import Actor, tell_if_alive
-from candlecast.actors.stoppable import StoppableThread
-from candlecast.actors.supervision import Supervisor
-from candlecast.backfill import (
+from candlecast.runtime.threads import StoppableThread
+from candlecast.runtime.supervision import Supervisor
+from candlecast.upstream.trade_fetch import (
     Fetcher,
     Stopped,
     WeightBudget,
@@ -24,7 +24,7 @@ from candlecast.backfill import (
     historical_pages,
 )
 from candlecast.messages import BackfillFailed, GetBackfillStats, Message, RequestBackfill, ThreadEnded
-from candlecast.rest_client import RequestRejected, UpstreamUnavailable
+from candlecast.upstream.rest_client import RequestRejected, UpstreamUnavailable
 
 
 class BackfillProgress(Message):

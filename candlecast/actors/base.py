@@ -16,7 +16,7 @@ import structlog
 from candlecast.messages import GetComponents, Query
 
 if TYPE_CHECKING:
-    from candlecast.actors.supervision import Supervisor
+    from candlecast.runtime.supervision import Supervisor
 
 
 class Actor(pykka.ThreadingActor):

@@ -33,16 +33,17 @@ from typing import Any, Callable, Iterator
 import pykka
 from wsproto.frame_protocol import FrameProtocol
 
-from candlecast import subscriptions, wire
+from candlecast.fanout import subscriptions
+from candlecast.http import encoding
 from candlecast.actors.base import Actor, tell_if_alive
-from candlecast.actors.candle_linger import NOT_A_CANDLE, CandleLinger
-from candlecast.actors.closed_seconds import ClosedSeconds
-from candlecast.actors.consumer import CANDLE, OTHER, TRADE, Outbound, replay_limit
-from candlecast.actors.recent_candles import RecentCandles
-from candlecast.actors.supervision import Supervisor
-from candlecast.actors.ticker import Ticker
+from candlecast.fanout.candle_linger import NOT_A_CANDLE, CandleLinger
+from candlecast.fanout.closed_seconds import ClosedSeconds
+from candlecast.fanout.outbox import CANDLE, OTHER, TRADE, Outbound, replay_limit
+from candlecast.fanout.recent_candles import RecentCandles
+from candlecast.runtime.supervision import Supervisor
+from candlecast.runtime.ticker import Ticker
 from candlecast.actors.writer import WriterActor
-from candlecast.trade_ids import TradeIds
+from candlecast.candles.trade_ids import TradeIds
 from candlecast.messages import (
     BroadcastTick,
     Candle,
@@ -349,7 +350,7 @@ class BroadcasterActor(Actor):
                 limit = self._limits.max_subscriptions
                 error = {"type": "error", "error": "too_many_subscriptions", "id": command.request_id,
                          "detail": f"at most {limit} (symbol, channel) subscriptions per connection"}
-                self._write_text(client.client_id, wire.encode(error).decode())
+                self._write_text(client.client_id, encoding.encode(error).decode())
                 return
             added = command.pairs - current
             self._subscribe(client, current | command.pairs, replace=True, explicit=True)
@@ -361,7 +362,7 @@ class BroadcasterActor(Actor):
 
     def _reply(self, client: _Client, op: str, request_id: Any) -> None:
         reply = {"type": _REPLY_TYPES[op], "id": request_id, "subscriptions": subscriptions.describe(client.subscriptions)}
-        self._write_text(client.client_id, wire.encode(reply).decode())
+        self._write_text(client.client_id, encoding.encode(reply).decode())
 
     def _replay(self, client: _Client, pairs: subscriptions.Pairs, since: int | None, request_id: Any = None) -> None:
         """The latest closed candle of each symbol in ``pairs`` (or all since ``since``)."""
@@ -373,7 +374,7 @@ class BroadcasterActor(Actor):
             error = {"type": "error", "error": "replay_too_large", "id": request_id,
                      "detail": f"since={since} would replay more than {most} candles at once: "
                                "ask for fewer symbols or a later since; the live stream goes on"}
-            self._write_text(client.client_id, wire.encode(error).decode())
+            self._write_text(client.client_id, encoding.encode(error).decode())
             return
         replayed = tuple(candle for symbol in symbols for candle in self._recent.replay(symbol, since))
         if replayed:
@@ -419,7 +420,7 @@ class BroadcasterActor(Actor):
     def _send_trades(self, symbol: str, trades: tuple[Trade, ...], now: float) -> None:
         if trades:
             self._trades_sent_at[symbol] = now
-            self._fan_out(symbol, subscriptions.TRADE, wire.trades_event(symbol, trades), TRADE, trades=len(trades))
+            self._fan_out(symbol, subscriptions.TRADE, encoding.trades_event(symbol, trades), TRADE, trades=len(trades))
 
     # --- delivery ----------------------------------------------------------------------------
 
@@ -481,10 +482,10 @@ class BroadcasterActor(Actor):
         for event in events.values():
             if isinstance(event, Candle):
                 self._recent.remember(event)
-                self._fan_out(event.symbol, subscriptions.CANDLE, wire.candle_event(event), CANDLE, second=event.open_time // 1000)
+                self._fan_out(event.symbol, subscriptions.CANDLE, encoding.candle_event(event), CANDLE, second=event.open_time // 1000)
             else:
                 # Clients on the implicit default expect candles only; revised candles reach them.
-                self._fan_out(event.symbol, subscriptions.CANDLE, wire.gap_event(event), OTHER, explicit_only=True)
+                self._fan_out(event.symbol, subscriptions.CANDLE, encoding.gap_event(event), OTHER, explicit_only=True)
 
     def _tick_writers(self) -> None:
         self._ticks += 1

@@ -22,10 +22,10 @@ import time
 from typing import Any, Callable, Iterable
 
 from candlecast.actors.base import Actor, tell_if_alive
-from candlecast.actors.poller import Poller
-from candlecast.actors.stoppable import StoppableThread
-from candlecast.actors.supervision import Supervisor
-from candlecast.exchange_time import ExchangeTime, refusal
+from candlecast.runtime.poller import Poller
+from candlecast.runtime.threads import StoppableThread
+from candlecast.runtime.supervision import Supervisor
+from candlecast.clock.exchange_time import ExchangeTime, refusal
 from candlecast.messages import (
     AggregatorsChanged,
     ClockOffsetMeasured,
@@ -36,7 +36,7 @@ from candlecast.messages import (
     TradeClock,
     WallClockStepped,
 )
-from candlecast.rest_client import UpstreamUnavailable, get_json
+from candlecast.upstream.rest_client import UpstreamUnavailable, get_json
 
 TIME_SYNC_INTERVAL_S = 300.0
 RESYNC_AFTER_REFUSAL_S = 10.0

@@ -28,13 +28,13 @@ from typing import Any
 
 import websocket
 
-from candlecast import binance
+from candlecast.upstream import binance
 from candlecast.actors.base import Actor, tell_if_alive
-from candlecast.actors.connect_attempts import ConnectAttempts
-from candlecast.actors.request_budget import RequestBudget
-from candlecast.actors.subscription_sync import SubscriptionSync
-from candlecast.actors.supervision import Supervisor
-from candlecast.actors.upstream_reader import ReaderOptions, UpstreamReader
+from candlecast.upstream.connect_attempts import ConnectAttempts
+from candlecast.upstream.request_budget import RequestBudget
+from candlecast.upstream.subscription_sync import SubscriptionSync
+from candlecast.runtime.supervision import Supervisor
+from candlecast.upstream.reader import ReaderOptions, UpstreamReader
 from candlecast.messages import (
     ConnectionStateChanged,
     FlushRequests,
@@ -49,8 +49,8 @@ from candlecast.messages import (
     UpstreamDisconnected,
     Watch,
 )
-from candlecast.exchange_time import ExchangeTime
-from candlecast.rate_window import parse_rates
+from candlecast.clock.exchange_time import ExchangeTime
+from candlecast.runtime.rate_window import parse_rates
 from candlecast.settings import Settings
 
 # Connections opened together would otherwise all rotate together.

@@ -18,14 +18,14 @@ import pykka
 
 from candlecast.actors.aggregator import AggregatorActor
 from candlecast.actors.base import Actor, tell_if_alive
-from candlecast.actors.connect_attempts import ConnectAttempts
+from candlecast.upstream.connect_attempts import ConnectAttempts
 from candlecast.actors.connection import ConnectionActor
-from candlecast.actors.poller import Poller
-from candlecast.actors.pool import ActorPool
-from candlecast.actors.supervision import Supervisor
-from candlecast.exchange_time import ExchangeTime
+from candlecast.runtime.poller import Poller
+from candlecast.runtime.actor_pool import ActorPool
+from candlecast.runtime.supervision import Supervisor
+from candlecast.clock.exchange_time import ExchangeTime
 from candlecast.errors import AlreadySubscribed, ExchangeInfoUnavailable, InvalidSymbol, NotSubscribed, TooManySymbols
-from candlecast.exchange_info import fetch_trading_symbols
+from candlecast.upstream.exchange_info import fetch_trading_symbols
 from candlecast.messages import (
     AddSymbol,
     AggregatorsChanged,

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from candlecast import wire
+from candlecast.http import encoding
 from candlecast.actors.base import Actor
 from candlecast.errors import NoDataYet, NotSubscribed
-from candlecast.latest import Latest
+from candlecast.store.latest import Latest
 from candlecast.messages import (
     Barrier,
     Candle,
@@ -47,7 +47,7 @@ class StoreActor(Actor):
                 if history is not None:
                     self._keep(history, message)
                     if history[-1] is message:
-                        self._latest.publish_candle(symbol, wire.candle_json(message))
+                        self._latest.publish_candle(symbol, encoding.candle_json(message))
             case GapEvent(symbol=symbol, kind=kind):
                 counters = self._gaps.setdefault(symbol, {"gap": 0, "recovered": 0, "unrecoverable": 0})
                 counters[kind] += 1

@@ -24,7 +24,7 @@ from typing import Any, Callable
 from wsproto.frame_protocol import FrameProtocol
 
 from candlecast.actors.base import Actor, tell_if_alive
-from candlecast.actors.consumer import SLOW_CLIENT_CLOSE_CODE, Consumer, DeliveryCounters, Outbound
+from candlecast.fanout.outbox import SLOW_CLIENT_CLOSE_CODE, Consumer, DeliveryCounters, Outbound
 from candlecast.messages import (
     ClientConnected,
     ClientControl,

@@ -8,7 +8,7 @@ from candlecast.http import errors, health, resources
 from candlecast.http.middleware import BodyLimit, RateLimit
 from candlecast.http.client_reader import ClientReader
 from candlecast.http.websocket import WebSocketUpgrade
-from candlecast.latest import Latest
+from candlecast.store.latest import Latest
 
 
 def create_app(

@@ -28,10 +28,10 @@ from wsproto.events import BytesMessage, CloseConnection, Event, Ping, Pong, Tex
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-from candlecast import wire
-from candlecast.rate_window import RateWindow, parse_rates
-from candlecast.actors.stoppable import StoppableThread
-from candlecast.http.ws_protocol import CommandError, parse_command
+from candlecast.http import encoding
+from candlecast.runtime.rate_window import RateWindow, parse_rates
+from candlecast.runtime.threads import StoppableThread
+from candlecast.http.client_protocol import CommandError, parse_command
 from candlecast.messages import ChangeSubscriptions, ClientControl, ClientGone, ClientNotice, ThreadEnded
 
 log = structlog.get_logger(__name__)
@@ -63,7 +63,7 @@ def _frame_ends(event: Event) -> bool:
 
 
 def error_text(detail: str, request_id: Any = None) -> str:
-    return wire.encode({"type": "error", "error": "bad_command", "detail": detail, "id": request_id}).decode()
+    return encoding.encode({"type": "error", "error": "bad_command", "detail": detail, "id": request_id}).decode()
 
 
 class ClientReader(StoppableThread):

@@ -10,7 +10,7 @@ from typing import Any
 import falcon
 import pykka
 
-from candlecast import wire
+from candlecast.http import encoding
 from candlecast.errors import (
     AlreadySubscribed,
     CandlecastError,
@@ -32,7 +32,7 @@ _DOMAIN_ERRORS: dict[type[CandlecastError], tuple[str, str]] = {
 
 
 def error_body(title: str, detail: str) -> bytes:
-    return wire.encode({"error": title, "detail": detail or title})
+    return encoding.encode({"error": title, "detail": detail or title})
 
 
 def status_title(phrase: str) -> str:

@@ -23,7 +23,7 @@ from candlecast.messages import (
     GetHistoryStats,
     GetUpstreamStatus,
 )
-from candlecast.process_stats import process_stats
+from candlecast.runtime.process_stats import process_stats
 
 OK, DEGRADED = "ok", "degraded"
 # The problem line names this many halted symbols; the upstream section lists them all.

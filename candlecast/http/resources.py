@@ -10,9 +10,9 @@ from typing import Any
 import falcon
 import msgspec
 
-from candlecast import wire
-from candlecast.binance import is_valid_symbol, normalize_symbol
-from candlecast.latest import Latest
+from candlecast.http import encoding
+from candlecast.upstream.binance import is_valid_symbol, normalize_symbol
+from candlecast.store.latest import Latest
 from candlecast.messages import (
     AddSymbol,
     Barrier,
@@ -45,7 +45,7 @@ class Actors:
 
 
 def respond(resp: falcon.Response, body: Any) -> None:
-    respond_encoded(resp, wire.encode(body))
+    respond_encoded(resp, encoding.encode(body))
 
 
 def respond_encoded(resp: falcon.Response, body: bytes) -> None:
@@ -162,7 +162,7 @@ class TickResource(_LatestResource):
         trade = self._latest.trade(symbol)
         if trade is None:  # not subscribed, just added or no trade yet: the store answers which
             trade = self._actors.ask(self._actors.store, GetTick(symbol=symbol))
-        respond(resp, wire.trade_body(trade))
+        respond(resp, encoding.trade_body(trade))
 
 
 class OhlcResource(_LatestResource):
@@ -199,5 +199,5 @@ class CandlesResource(Resource):
         respond(resp, {
             "symbol": normalize_symbol(symbol),
             "count": len(candles),
-            "candles": wire.candles_json(candles),
+            "candles": encoding.candles_json(candles),
         })

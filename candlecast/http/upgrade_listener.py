@@ -28,7 +28,7 @@ from urllib.parse import unquote_to_bytes
 
 import structlog
 
-from candlecast.actors.stoppable import ServingThread
+from candlecast.runtime.threads import ServingThread
 from candlecast.http.errors import answer_refusal, error_body, raw_error_response, status_title
 from candlecast.messages import ThreadEnded
 

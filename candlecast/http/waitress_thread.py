@@ -22,7 +22,7 @@ from waitress.server import BaseWSGIServer
 from waitress.task import ErrorTask
 from waitress.utilities import ServerNotImplemented
 
-from candlecast.actors.stoppable import ServingThread
+from candlecast.runtime.threads import ServingThread
 from candlecast.http.errors import answer_refusal, error_body, raw_error_response, status_title
 from candlecast.http.upgrade_listener import WSGIApp
 from candlecast.messages import ThreadEnded

@@ -23,7 +23,7 @@ from wsproto.frame_protocol import FrameProtocol
 from candlecast.actors.base import tell_if_alive
 from candlecast.http.client_reader import ClientReader
 from candlecast.http.upgrade_listener import SOCKET_KEY, UPGRADED_KEY
-from candlecast.http.ws_protocol import CommandError, parse_query
+from candlecast.http.client_protocol import CommandError, parse_query
 from candlecast.messages import ClientConnected
 
 WEBSOCKET_PATHS = ("/", "/ws")

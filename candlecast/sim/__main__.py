@@ -7,7 +7,7 @@ import signal
 import threading
 from typing import Sequence
 
-from candlecast.logs import configure_logging
+from candlecast.runtime.logs import configure_logging
 from candlecast.settings import LOG_FORMAT, LOG_LEVEL, PORT, TRADES_PER_SECOND, Range
 from candlecast.sim.replay import ReplaySource
 from candlecast.sim.config import SimulatorConfig

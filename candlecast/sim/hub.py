@@ -18,8 +18,8 @@ from typing import Any, Callable, Sequence
 import msgspec
 
 from candlecast.actors.base import Actor
-from candlecast.actors.ticker import Ticker
-from candlecast.binance import stream_name
+from candlecast.runtime.ticker import Ticker
+from candlecast.upstream.binance import stream_name
 from candlecast.messages import Trade
 from candlecast.sim import protocol
 from candlecast.sim.config import SimulatorConfig

@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 
 
 from candlecast.actors.base import tell_if_alive
-from candlecast.actors.stoppable import StoppableThread
+from candlecast.runtime.threads import StoppableThread
 from candlecast.sim.messages import TradesDue
 from candlecast.sim.schedule import Schedule
 

@@ -12,7 +12,7 @@ from typing import Any, Collection
 
 import msgspec
 
-from candlecast.binance import stream_name, trade_event
+from candlecast.upstream.binance import stream_name, trade_event
 from candlecast.messages import Trade
 from candlecast.sim.hostile import corrupt_event
 

@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 
 import msgspec
 
-from candlecast.binance import is_valid_symbol, normalize_symbol
+from candlecast.upstream.binance import is_valid_symbol, normalize_symbol
 from candlecast.messages import Trade
 
 _TRUE = frozenset({"true", "1", "yes"})

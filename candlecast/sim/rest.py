@@ -15,7 +15,7 @@ from typing import Any, Callable
 import falcon
 import msgspec
 
-from candlecast.binance import SYMBOL_PATTERN
+from candlecast.upstream.binance import SYMBOL_PATTERN
 from candlecast.sim import errors
 from candlecast.sim.gate import WEIGHTS
 from candlecast.sim.hostile import malformed_answer

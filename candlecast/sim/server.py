@@ -14,7 +14,7 @@ from typing import Any, Callable, TypeVar
 import pykka
 import structlog
 
-from candlecast.binance import normalize_symbol, stream_name
+from candlecast.upstream.binance import normalize_symbol, stream_name
 from candlecast.http.upgrade_listener import UpgradeListener
 from candlecast.messages import Trade
 from candlecast.sim.config import SimulatorConfig

@@ -11,9 +11,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from candlecast import subscriptions
+from candlecast.fanout import subscriptions
 from candlecast.actors.broadcaster import BroadcasterActor, ClientLimits
-from candlecast.candles import empty_candle
+from candlecast.candles.series import empty_candle
 from candlecast.messages import ClientConnected, GetBroadcastStats, Publish, SymbolActivated, SymbolDeactivated
 from tests.recorder import Recorder
 

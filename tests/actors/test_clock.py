@@ -15,7 +15,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from candlecast.actors.clock import STUCK_AFTER_S, TRUST_WAIT_S, ClockActor, SecondTimer
-from candlecast.exchange_time import NS_PER_MS, ExchangeTime
+from candlecast.clock.exchange_time import NS_PER_MS, ExchangeTime
 from candlecast.messages import (
     AggregatorsChanged,
     ClockOffsetMeasured,

@@ -11,9 +11,9 @@ import msgspec
 import pytest
 
 from candlecast.actors.store import StoreActor
-from candlecast.candles import empty_candle
+from candlecast.candles.series import empty_candle
 from candlecast.errors import NoDataYet, NotSubscribed
-from candlecast.latest import Latest
+from candlecast.store.latest import Latest
 from candlecast.messages import Barrier, GetLatestCandle, SymbolActivated, SymbolDeactivated
 
 SYMBOL = "BTCUSDT"

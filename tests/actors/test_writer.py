@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 import time
 
-from candlecast.actors.consumer import CANDLE, Outbound
+from candlecast.fanout.outbox import CANDLE, Outbound
 from candlecast.actors.writer import WriterActor
 from candlecast.messages import ClientConnected, Publish, Regroup, WriterCounters, WriterTick
 from tests.clients import wait_for

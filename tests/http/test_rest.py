@@ -13,7 +13,7 @@ from typing import Iterator
 
 import pytest
 
-from candlecast.http.server import ListenError
+from candlecast.actors.http_server import ListenError
 from candlecast.sim import Simulator
 from candlecast.system import RunningSystem, start_system
 from tests.clients import Reply, raw_request, request, wait_for

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from candlecast.actors.consumer import HARD_LIMIT_FACTOR, replay_limit
+from candlecast.fanout.outbox import HARD_LIMIT_FACTOR, replay_limit
 from candlecast.sim import Simulator
 from candlecast.system import RunningSystem, start_system
 from tests.clients import WsClient, request, wait_for

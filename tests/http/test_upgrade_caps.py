@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from candlecast.http.server import REQUEST_THREADS
+from candlecast.actors.http_server import REQUEST_THREADS
 from candlecast.system import RunningSystem
 from tests.clients import wait_for
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import websocket
 
-from candlecast import binance
-from candlecast.binance import control_request
+from candlecast.upstream import binance
+from candlecast.upstream.binance import control_request
 from candlecast.sim import Simulator
 from tests.sim.conftest import connect, request
 

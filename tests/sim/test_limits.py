@@ -11,8 +11,8 @@ from typing import Any
 
 import websocket
 
-from candlecast import exchange_info
-from candlecast.binance import control_request
+from candlecast.upstream import exchange_info
+from candlecast.upstream.binance import control_request
 from candlecast.sim import Simulator
 from tests.sim.conftest import connect, request, wait_for_trades
 from tests.sim.test_faults import close_code, until_closed

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import websocket
 
-from candlecast.binance import control_request
+from candlecast.upstream.binance import control_request
 from candlecast.sim import Simulator
 from tests.sim.conftest import connect, now_ms, receive_trades, request
 

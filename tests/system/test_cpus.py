@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from candlecast.cpu_affinity import threads_started_on, usable_cpus
+from candlecast.runtime.cpu_affinity import threads_started_on, usable_cpus
 from candlecast.system import start_system
 from tests.clients import WsClient, request
 from tests.conftest import make_simulator, settings_for

@@ -17,8 +17,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from candlecast.http.server import REST_CONNECTION_LIMIT
-from candlecast.open_files import OTHER_DESCRIPTORS
+from candlecast.actors.http_server import REST_CONNECTION_LIMIT
+from candlecast.runtime.open_files import OTHER_DESCRIPTORS
 from tests.clients import WsClient, request, wait_for
 from tests.conftest import make_simulator
 

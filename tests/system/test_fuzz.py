@@ -23,7 +23,7 @@ from urllib.parse import quote
 import pytest
 import websocket
 
-from candlecast.http.server import WAITRESS_BODY_BACKSTOP
+from candlecast.actors.http_server import WAITRESS_BODY_BACKSTOP
 from candlecast.sim import Simulator
 from candlecast.system import RunningSystem, start_system
 from tests.clients import WsClient, request

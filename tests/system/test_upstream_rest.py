@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import pytest
 from structlog.testing import capture_logs
 
-from candlecast.rest_client import MAX_RETRY_AFTER_S, MIN_RETRY_AFTER_S
+from candlecast.upstream.rest_client import MAX_RETRY_AFTER_S, MIN_RETRY_AFTER_S
 from candlecast.sim import Simulator
 from candlecast.system import RunningSystem, start_system
 from tests.clients import request, wait_for

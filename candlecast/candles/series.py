@@ -1,0 +1,492 @@
+"""Candle arithmetic with Binance kline semantics; pure, so it is tested without threads.
+
+A trade belongs to second ``floor(T / 1000)`` of its exchange trade time. Sums use Decimal,
+so volumes are exact. Taker-buy sums count trades whose buyer is the taker (``m`` false).
+Open and close are the prices of the lowest and highest trade id, so trades may be folded in
+any order (late and recovered trades arrive out of order) and give the same candle.
+"""
+
+from __future__ import annotations
+
+import decimal
+from decimal import Decimal
+from typing import Any, Container, Sequence
+
+import msgspec
+
+from candlecast.upstream.binance import MAX_ADJUSTED_EXPONENT, MAX_SIGNIFICANT_DIGITS
+from candlecast.candles.gaps import OPENED, RECOVERED, UNRECOVERABLE, Gap, GapBook
+from candlecast.messages import Candle, RequestBackfill, Trade, TradesRecovered
+from candlecast.candles.trade_ids import Hole, TradeIds
+
+ZERO = Decimal(0)
+
+# Sums never round. A price or quantity has at most MAX_SIGNIFICANT_DIGITS digits and an adjusted
+# exponent within +-MAX_ADJUSTED_EXPONENT (binance.check_trade), so the digits from the largest
+# sum of 10**20 products down to the last digit of the smallest product fit in this many.
+# Python's default of 28 would round large quote volumes. Threads take their decimal context
+# from DefaultContext when they first use one, and this module is imported before the system
+# starts any.
+EXACT_DIGITS = 2 * (2 * MAX_ADJUSTED_EXPONENT + MAX_SIGNIFICANT_DIGITS) + 40
+decimal.DefaultContext.prec = EXACT_DIGITS
+decimal.getcontext().prec = EXACT_DIGITS
+NO_TRADE_ID = -1
+
+
+def second_of(time_ms: int) -> int:
+    return time_ms // 1000
+
+
+class CandleBuilder:
+    """The open candle of one second; mutable, so it lives inside a single aggregator."""
+
+    __slots__ = (
+        "symbol", "second", "open", "high", "low", "close", "volume", "quote_volume",
+        "trades", "taker_buy_volume", "taker_buy_quote_volume", "first_trade_id", "last_trade_id",
+    )
+
+    def __init__(self, first: Trade) -> None:
+        self.symbol = first.symbol
+        self.second = second_of(first.time)
+        self.open = self.high = self.low = first.price
+        self.close = first.price
+        self.volume = self.quote_volume = ZERO
+        self.taker_buy_volume = self.taker_buy_quote_volume = ZERO
+        self.trades = 0
+        self.first_trade_id = first.trade_id
+        self.last_trade_id = first.last_trade_id
+        self.add(first)
+
+    @classmethod
+    def reopen(cls, candle: Candle) -> "CandleBuilder":
+        """A builder holding a published candle with trades, to fold a late trade into."""
+        builder = cls.__new__(cls)
+        builder.symbol = candle.symbol
+        builder.second = candle.open_time // 1000
+        for field in cls.__slots__[2:]:
+            setattr(builder, field, getattr(candle, field))
+        return builder
+
+    def add(self, trade: Trade) -> None:
+        price = trade.price
+        quote = price * trade.quantity
+        if price > self.high:
+            self.high = price
+        elif price < self.low:
+            self.low = price
+        if trade.trade_id >= self.last_trade_id:
+            self.close = price
+            self.last_trade_id = trade.last_trade_id
+        elif trade.trade_id < self.first_trade_id:
+            self.open = price
+            self.first_trade_id = trade.trade_id
+        self.volume += trade.quantity
+        self.quote_volume += quote
+        if not trade.buyer_is_maker:
+            self.taker_buy_volume += trade.quantity
+            self.taker_buy_quote_volume += quote
+        self.trades += trade.count
+
+    def fold_run(self, trades: Sequence[Trade], start: int, next_id: int) -> int:
+        """Fold trades from ``start`` on while each is the next id (``next_id`` first) of this
+        second, as nearly every live trade is; returns the index of the first one that is not.
+        The same sums as ``add``, kept in locals: this is the loop every live trade goes through."""
+        begin_ms = self.second * 1000
+        end_ms = begin_ms + 1000
+        high, low, volume, quote_volume = self.high, self.low, self.volume, self.quote_volume
+        taker_buy_volume, taker_buy_quote_volume = self.taker_buy_volume, self.taker_buy_quote_volume
+        index, count = start, len(trades)
+        while index < count:
+            trade = trades[index]
+            if trade.trade_id != next_id or trade.count != 1 or not begin_ms <= trade.time < end_ms:
+                break
+            price = trade.price
+            quantity = trade.quantity
+            quote = price * quantity
+            if price > high:
+                high = price
+            elif price < low:
+                low = price
+            volume += quantity
+            quote_volume += quote
+            if not trade.buyer_is_maker:
+                taker_buy_volume += quantity
+                taker_buy_quote_volume += quote
+            next_id += 1
+            index += 1
+        if index > start:
+            self.high, self.low, self.volume, self.quote_volume = high, low, volume, quote_volume
+            self.taker_buy_volume, self.taker_buy_quote_volume = taker_buy_volume, taker_buy_quote_volume
+            self.close = trades[index - 1].price
+            self.last_trade_id = next_id - 1
+            self.trades += index - start
+        return index
+
+    def build(self) -> Candle:
+        open_time = self.second * 1000
+        return Candle(
+            symbol=self.symbol,
+            open_time=open_time,
+            close_time=open_time + 999,
+            open=self.open,
+            high=self.high,
+            low=self.low,
+            close=self.close,
+            volume=self.volume,
+            quote_volume=self.quote_volume,
+            trades=self.trades,
+            taker_buy_volume=self.taker_buy_volume,
+            taker_buy_quote_volume=self.taker_buy_quote_volume,
+            first_trade_id=self.first_trade_id,
+            last_trade_id=self.last_trade_id,
+        )
+
+
+def empty_candle(symbol: str, second: int, last_price: Decimal) -> Candle:
+    """Binance's kline for a second without trades: flat at the previous close, ids -1."""
+    open_time = second * 1000
+    return Candle(
+        symbol=symbol,
+        open_time=open_time,
+        close_time=open_time + 999,
+        open=last_price,
+        high=last_price,
+        low=last_price,
+        close=last_price,
+        volume=ZERO,
+        quote_volume=ZERO,
+        trades=0,
+        taker_buy_volume=ZERO,
+        taker_buy_quote_volume=ZERO,
+        first_trade_id=NO_TRADE_ID,
+        last_trade_id=NO_TRADE_ID,
+    )
+
+
+class CandleSeries:
+    """The candles of one symbol: which second is open, which are due, which need revising.
+
+    The first second a stream is seen in may have started before the subscription, so it only
+    supplies the last price; publishing starts with the first second observed whole. Each later
+    second is published promptly: early when a trade of a later second arrives, otherwise when
+    the clock says the second (plus grace) has passed. Published candles are kept for
+    ``window_s`` so a late or recovered trade revises its candle (and the flat empty candles
+    after it) instead of being dropped; gaps in the trade ids flag the candles they touch, and
+    so does a trade refused upstream (``reject``). A trade ``window_s`` or more past the newest
+    second is refused too, so no one trade can make the series publish more than the seconds it
+    keeps.
+
+    Methods append what they produce to ``out``: candles to publish, ``GapEvent`` and
+    ``RequestBackfill`` messages.
+    """
+
+    def __init__(self, symbol: str, fill_empty: bool = True, window_s: int = 3600) -> None:
+        self.symbol = symbol
+        self.fill_empty = fill_empty
+        self.window_s = window_s
+        self.ids = TradeIds()
+        self.gaps = GapBook()
+        self._open: CandleBuilder | None = None
+        self._next_second: int | None = None
+        self._warmup_second: int | None = None
+        self._warmup_id = -1
+        self._last_price: Decimal | None = None
+        self._published: dict[int, Candle] = {}  # ascending seconds
+        # Published candles that late or recovered trades are changing, until re-published.
+        self._revised: dict[int, CandleBuilder] = {}
+        self._interrupted = False
+        self.duplicates = 0
+        self.late_applied = 0
+        self.beyond_window = 0
+        self.too_far_ahead = 0
+
+    @property
+    def last_price(self) -> Decimal | None:
+        return self._last_price
+
+    def add_batch(self, trades: Sequence[Trade], out: list[Any]) -> None:
+        """Fold in live trades in id order. Candles they change are re-published once, after
+        all of them: a batch of late trades (a reader fallen behind the clock) is one revision,
+        not one per trade, so catching up does not multiply the work."""
+        index, count = 0, len(trades)
+        while index < count:
+            index = self._fold_in_order(trades, index)
+            if index < count:
+                self._take(trades[index], out)
+                index += 1
+        if self._revised:
+            self._revise(out)
+
+    def _fold_in_order(self, trades: Sequence[Trade], start: int) -> int:
+        """Fold the run from ``start`` that continues the newest trade id inside the open
+        second, in one pass; returns where the run ends. With a gap open every trade takes the
+        general way, which bounds the gap."""
+        builder = self._open
+        newest = self.ids.newest
+        if builder is None or newest is None or self.gaps.open:
+            return start
+        end = builder.fold_run(trades, start, newest[0] + 1)
+        if end > start:
+            last = trades[end - 1]
+            self.ids.add(trades[start].trade_id, last.trade_id, last.time)
+        return end
+
+    def _take(self, trade: Trade, out: list[Any]) -> None:
+        if self._too_far_ahead(trade):
+            self.too_far_ahead += 1
+            self.reject(trade.trade_id, "trade time too far ahead of the candles", out)
+            return
+        if not self.ids.add(trade.trade_id, trade.last_trade_id, trade.time):
+            self.duplicates += 1
+            return
+        if self.gaps.open:
+            self._bound_open_ended(trade)
+        self._place(trade, out)
+
+    def settle(self, out: list[Any]) -> None:
+        """Close every gap whose trades have all arrived."""
+        for gap in list(self.gaps.open):
+            if gap.last_id is not None and self.ids.covers(gap.first_id, gap.last_id):
+                self.gaps.close(gap, recovered=True)
+                out.append(gap.event(self.symbol, RECOVERED))
+                self._reflag(gap, out)
+
+    def recover(self, page: TradesRecovered, out: list[Any]) -> None:
+        """Fold in one page of a backfill and close what it repairs."""
+        for trade in page.trades:
+            if self._too_far_ahead(trade):
+                self.too_far_ahead += 1
+                continue  # its gap stays open, and is given up below
+            if self.ids.add(trade.trade_id, trade.last_trade_id, trade.time):
+                self._place(trade, out)
+            else:
+                self.duplicates += 1
+        if self._revised:
+            self._revise(out)
+        gap = self.gaps.find(page.first_id)
+        if gap is not None and gap.last_id is None and page.finished:
+            gap.last_id = page.through_id
+            gap.to_second = self._newest_second()
+        self.settle(out)
+        if page.finished and gap is not None and gap in self.gaps.open:
+            self.abandon(gap.first_id, "trades still missing after backfill", out)
+
+    def reject(self, trade_id: int, reason: str, out: list[Any]) -> None:
+        """Trade ``trade_id`` was refused (``reason``): it is missing, so a gap opens for it at
+        once, flagging the candles it may belong to, and the backfill fetches the true trade.
+        Its own time is not trusted: it lies after the newest trade seen before it, and before
+        the next live one, which bounds the gap. Before any candle is published there is
+        nothing it could change."""
+        if self.ids.covers(trade_id, trade_id) or self.gaps.knows(trade_id, trade_id):
+            return  # it arrived after all (the other socket of a rotation), or is known missing
+        newest = self.ids.newest
+        if newest is None or self._next_second is None:
+            return
+        if trade_id > newest[0]:
+            self._open_gap(Gap(trade_id, trade_id, newest[1] // 1000, None, newest[1]), out, reason)
+            return
+        hole = next((h for h in self.ids.holes() if h.first_id <= trade_id <= h.last_id), None)
+        if hole is not None:
+            self._open_gap(_hole_gap(hole), out, reason)
+
+    def abandon(self, first_id: int, reason: str, out: list[Any]) -> None:
+        gap = self.gaps.find(first_id)
+        if gap is None:
+            return
+        if gap.to_second is None:
+            gap.to_second = self._newest_second()
+        if gap.last_id is not None:
+            self.ids.fill(gap.first_id, gap.last_id)
+        self.gaps.close(gap, recovered=False)
+        out.append(gap.event(self.symbol, UNRECOVERABLE, reason))
+
+    def interrupt(self, out: list[Any], silent_since_ms: int | None = None) -> None:
+        """The stream stopped: whatever trades follow the newest one are unknown for now, and
+        so are the candles since the stream last showed a frame (``silent_since_ms``)."""
+        if self._interrupted:
+            return
+        self._interrupted = True
+        newest = self.ids.newest
+        if newest is None or self._next_second is None or any(g.last_id is None for g in self.gaps.open):
+            return
+        from_second = self._open.second if self._open is not None else self._next_second
+        if silent_since_ms is not None:
+            # Missed trades come after the newest one seen; a second's margin covers trades
+            # still in flight when the last frame arrived.
+            from_second = min(from_second, max(silent_since_ms - 1000, newest[1]) // 1000)
+        # A rejected trade past the newest one has its own gap already.
+        first_id = max([newest[0], *(g.last_id for g in self.gaps.open if g.last_id is not None)]) + 1
+        self._open_gap(Gap(first_id, None, from_second, None, newest[1]), out)
+
+    def resume(self, out: list[Any]) -> None:
+        """The stream is back: ask for everything after the newest trade seen before it stopped."""
+        if not self._interrupted:
+            return
+        self._interrupted = False
+        for gap in self.gaps.open:
+            if not gap.requested:
+                out.append(self._backfill_request(gap))
+
+    def elapse(self, second: int, out: list[Any]) -> None:
+        """The clock passed the end of ``second``: confirm holes, close everything through it."""
+        self._confirm_holes(out)
+        if self._next_second is None:
+            return
+        pending_from = self._open.second if self._open is not None else self._next_second
+        if pending_from <= second:
+            self._close_through(second, out)
+            self._next_second = second + 1
+        self._forget_before(second - self.window_s, out)
+
+    # --- placing trades ------------------------------------------------------------------
+
+    def _place(self, trade: Trade, out: list[Any]) -> None:
+        revised = self._revised
+        second = trade.time // 1000
+        open_candle = self._open
+        if open_candle is not None and second == open_candle.second:
+            open_candle.add(trade)
+        elif self._next_second is None:
+            self._warmup_second = second
+            self._next_second = second + 1
+            self._note_warmup(trade, out)
+        elif second >= self._next_second:
+            self._close_through(second - 1, out)
+            self._open = CandleBuilder(trade)
+            self._next_second = second + 1
+        elif second == self._warmup_second:
+            self._note_warmup(trade, out)
+        elif second in revised:
+            revised[second].add(trade)
+            self.late_applied += 1
+        elif second in self._published:
+            candle = self._published[second]
+            if candle.trades:
+                builder = CandleBuilder.reopen(candle)
+                builder.add(trade)
+            else:
+                builder = CandleBuilder(trade)
+            revised[second] = builder
+            self.late_applied += 1
+        else:
+            self.beyond_window += 1
+
+    def _note_warmup(self, trade: Trade, out: list[Any]) -> None:
+        """The first second's newest trade gives the price of the flat candles after it, also
+        when it arrives after some of them were published."""
+        if trade.trade_id > self._warmup_id:
+            self._warmup_id = trade.trade_id
+            self._reprice_flats_after(trade.time // 1000, trade.price, out)
+
+    def _too_far_ahead(self, trade: Trade) -> bool:
+        return self._next_second is not None and trade.time // 1000 >= self._next_second + self.window_s
+
+    def _bound_open_ended(self, trade: Trade) -> None:
+        """The first live trade after a gap whose end is unknown ends it: in ids and time after
+        an interruption, in time after a rejected trade."""
+        for gap in self.gaps.open:
+            if gap.to_second is None and trade.trade_id > (gap.first_id - 1 if gap.last_id is None else gap.last_id):
+                if gap.last_id is None:
+                    gap.last_id = trade.trade_id - 1
+                gap.to_second = trade.time // 1000
+
+    # --- publishing ----------------------------------------------------------------------
+
+    def _publish(self, candle: Candle, out: list[Any]) -> None:
+        """Publish a candle, or re-publish it with the next revision if anything changed."""
+        second = candle.open_time // 1000
+        complete = not self.gaps.touches(second)
+        old = self._published.get(second)
+        if old is None:
+            new = candle if complete else msgspec.structs.replace(candle, complete=False)
+        else:
+            new = msgspec.structs.replace(candle, revision=old.revision, complete=complete)
+            if new == old:
+                return
+            new = msgspec.structs.replace(new, revision=old.revision + 1)
+        self._published[second] = new
+        out.append(new)
+
+    def _close_through(self, last_second: int, out: list[Any]) -> None:
+        """Publish the open candle, then the empty seconds after it, through ``last_second``."""
+        first_empty = self._next_second
+        price = self._last_price
+        if self._open is not None:
+            candle = self._open.build()
+            self._publish(candle, out)
+            first_empty = candle.open_time // 1000 + 1
+            price = candle.close
+            self._open = None
+        if self.fill_empty and price is not None and first_empty is not None:
+            # Seconds before the window would be forgotten at once: a clock far ahead must not
+            # have them built one by one.
+            for empty_second in range(max(first_empty, last_second - self.window_s + 1), last_second + 1):
+                self._publish(empty_candle(self.symbol, empty_second, price), out)
+        self._last_price = price
+
+    def _revise(self, out: list[Any]) -> None:
+        """Re-publish changed candles and the flat empty candles that follow each of them."""
+        revised, self._revised = self._revised, {}
+        for second in sorted(revised):
+            candle = revised[second].build()
+            self._publish(candle, out)
+            self._reprice_flats_after(second, candle.close, out, revised)
+
+    def _reprice_flats_after(self, second: int, price: Decimal, out: list[Any], revised: Container[int] = ()) -> None:
+        """Re-publish the flat empty candles after ``second`` at ``price``, its close now, up to
+        the next candle with trades (or one in ``revised``); if they reach the newest second,
+        the price carries on to the seconds to come."""
+        following = second + 1
+        while following not in revised and (after := self._published.get(following)) is not None and not after.trades:
+            self._publish(empty_candle(self.symbol, following, price), out)
+            following += 1
+        if self._next_second is not None and following >= self._next_second:
+            self._last_price = price
+
+    # --- gaps ----------------------------------------------------------------------------
+
+    def _confirm_holes(self, out: list[Any]) -> None:
+        """A hole still open at a clock tick is a gap (holes that close within a tick, as two
+        sockets overlap during a rotation, are not)."""
+        for hole in list(self.ids.holes()):
+            if not self.gaps.knows(hole.first_id, hole.last_id):
+                self._open_gap(_hole_gap(hole), out)
+
+    def _open_gap(self, gap: Gap, out: list[Any], detail: str = "") -> None:
+        self.gaps.add(gap)
+        out.append(gap.event(self.symbol, OPENED, detail))
+        if gap.last_id is not None:
+            out.append(self._backfill_request(gap))
+        self._reflag(gap, out)
+
+    def _backfill_request(self, gap: Gap) -> RequestBackfill:
+        gap.requested = True
+        return RequestBackfill(symbol=self.symbol, first_id=gap.first_id, last_id=gap.last_id, after_time=gap.after_time)
+
+    def _reflag(self, gap: Gap, out: list[Any]) -> None:
+        """Re-publish the kept candles a gap touches, now that it opened or closed: through the
+        newest second, as while its end was unknown it flagged every candle published."""
+        for second in range(max(gap.from_second, self._oldest_second()), self._newest_second() + 1):
+            candle = self._published.get(second)
+            if candle is not None:
+                self._publish(candle, out)
+
+    def _oldest_second(self) -> int:
+        return next(iter(self._published), 0)
+
+    def _newest_second(self) -> int:
+        return (self._next_second or 1) - 1
+
+    def _forget_before(self, cutoff: int, out: list[Any]) -> None:
+        published = self._published
+        while published and next(iter(published)) < cutoff:
+            del published[next(iter(published))]
+        for gap in list(self.gaps.open):
+            if gap.from_second < cutoff:
+                self.abandon(gap.first_id, "older than the backfill window", out)
+        self.gaps.forget_before(cutoff)
+
+
+def _hole_gap(hole: Hole) -> Gap:
+    """The gap of a hole in the trade ids: the seconds from the trade before it to the one after."""
+    return Gap(hole.first_id, hole.last_id, hole.after_time // 1000, hole.before_time // 1000, hole.after_time)

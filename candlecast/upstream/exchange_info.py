@@ -1,0 +1,44 @@
+"""The symbols Binance is trading, read from an ``/api/v3/exchangeInfo`` answer.
+
+The answer is checked at the edge with a typed decode: anything but a ``symbols`` list of
+``{"symbol", "status"}`` entries (more fields are ignored), or a list with no symbol at all,
+is a failed request to retry, never a reason to drop subscriptions.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from candlecast.upstream.binance import SYMBOL_PATTERN
+from candlecast.upstream.rest_client import UpstreamUnavailable, decode, fetch
+
+PATH = "/api/v3/exchangeInfo"
+TRADING = "TRADING"
+
+
+class SymbolEntry(msgspec.Struct, frozen=True):
+    """One element of ``symbols``: its ``status`` is TRADING, BREAK, HALT... (any other is not trading)."""
+
+    symbol: Annotated[str, msgspec.Meta(pattern=SYMBOL_PATTERN.pattern)]
+    status: str
+
+
+class ExchangeInfo(msgspec.Struct, frozen=True):
+    symbols: list[SymbolEntry]
+
+
+_decoder = msgspec.json.Decoder(ExchangeInfo)
+
+
+def trading_symbols(body: bytes) -> frozenset[str]:
+    """The symbols whose status is TRADING in the answer ``body``; UpstreamUnavailable if it is malformed."""
+    info = decode(PATH, body, _decoder)
+    if not info.symbols:
+        raise UpstreamUnavailable(f"GET {PATH}: malformed answer: it lists no symbols")
+    return frozenset(entry.symbol for entry in info.symbols if entry.status == TRADING)
+
+
+def fetch_trading_symbols(rest_url: str) -> frozenset[str]:
+    return trading_symbols(fetch(rest_url, PATH).body)

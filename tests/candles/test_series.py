@@ -1,0 +1,410 @@
+"""CandleSeries against the brute-force reference over random trade lists, including trades
+that arrive late, twice, or only later through a backfill."""
+
+from __future__ import annotations
+
+import decimal
+import threading
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from candlecast.candles.series import CandleBuilder, CandleSeries
+from candlecast.messages import Candle, GapEvent, RequestBackfill, Trade, TradesRecovered
+from tests.reference import reference_candles
+
+BASE_SECOND = 1_700_000_000
+
+prices = st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("99999.99999999"), places=8)
+quantities = st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("9999.99999999"), places=8)
+
+
+@st.composite
+def trade_lists(draw: st.DrawFn) -> list[Trade]:
+    """Consecutive ids, non-decreasing times with gaps, bursts and exact second boundaries."""
+    count = draw(st.integers(min_value=1, max_value=60))
+    time_ms = BASE_SECOND * 1000 + draw(st.integers(0, 999))
+    trades = []
+    for index in range(count):
+        step = draw(st.one_of(st.just(0), st.integers(0, 400), st.integers(0, 4000), st.just(1000 - time_ms % 1000)))
+        time_ms += step
+        trades.append(Trade(
+            symbol="BTCUSDT", trade_id=1000 + index, price=draw(prices), quantity=draw(quantities),
+            time=time_ms, buyer_is_maker=draw(st.booleans()),
+        ))
+    return trades
+
+
+def run_series(trades: list[Trade], cuts: list[int], ticks: bool, fill_empty: bool = True) -> list[Candle]:
+    """Feed trades in batches split at ``cuts``; optionally tick the clock between batches."""
+    series = CandleSeries("BTCUSDT", fill_empty)
+    closed: list[Candle] = []
+    bounds = sorted({c % (len(trades) + 1) for c in cuts} | {0, len(trades)})
+    for start, end in zip(bounds, bounds[1:]):
+        series.add_batch(trades[start:end], closed)
+        if ticks and end < len(trades):
+            series.elapse(trades[end].time // 1000 - 1, closed)
+    series.elapse(trades[-1].time // 1000, closed)
+    return closed
+
+
+@settings(max_examples=300, deadline=None)
+@given(trade_lists(), st.lists(st.integers(0, 100), max_size=8), st.booleans(), st.booleans())
+def test_series_matches_reference(trades: list[Trade], cuts: list[int], ticks: bool, fill_empty: bool) -> None:
+    published = run_series(trades, cuts, ticks, fill_empty)
+    first_whole = trades[0].time // 1000 + 1
+    assert published == reference_candles(trades, first_whole, trades[-1].time // 1000, fill_empty)
+
+
+def trade(trade_id: int, time_ms: int, price: str = "1.5", quantity: str = "2") -> Trade:
+    return Trade("ETHUSDT", trade_id, Decimal(price), Decimal(quantity), time_ms, False)
+
+
+def test_first_second_only_supplies_the_last_price() -> None:
+    series = CandleSeries("ETHUSDT")
+    closed: list[Candle] = []
+    series.add_batch((trade(1, 10_500, "7.25"),), closed)
+    series.elapse(10, closed)
+    assert closed == []
+    series.elapse(11, closed)
+    assert [(c.open_time, c.open, c.trades, c.first_trade_id) for c in closed] == [(11_000, Decimal("7.25"), 0, -1)]
+
+
+def test_a_later_trade_closes_the_open_second_before_the_clock() -> None:
+    series = CandleSeries("ETHUSDT")
+    closed: list[Candle] = []
+    series.add_batch((trade(1, 10_999),), closed)
+    series.add_batch((trade(2, 11_000, "2"),), closed)
+    series.add_batch((trade(3, 12_000, "3"),), closed)
+    assert [(c.open_time, c.close, c.trades) for c in closed] == [(11_000, Decimal("2"), 1)]
+    series.elapse(11, closed)
+    assert len(closed) == 1
+
+
+def test_a_trade_after_its_second_closed_revises_it_and_the_empty_seconds_after() -> None:
+    series = CandleSeries("ETHUSDT")
+    closed: list[Candle] = []
+    series.add_batch((trade(1, 10_100, "1"),), closed)
+    series.add_batch((trade(2, 11_100, "2"),), closed)
+    series.elapse(13, closed)
+    assert [(c.open_time, c.close, c.revision) for c in closed] == [(11_000, 2, 0), (12_000, 2, 0), (13_000, 2, 0)]
+    series.add_batch((trade(3, 11_900, "3"),), closed)
+    assert [(c.open_time, c.close, c.trades, c.revision) for c in closed[3:]] == [
+        (11_000, 3, 2, 1), (12_000, 3, 0, 1), (13_000, 3, 0, 1),
+    ]
+    assert series.late_applied == 1
+
+
+def test_late_trades_in_one_batch_revise_their_candle_once() -> None:
+    series = CandleSeries("ETHUSDT")
+    closed: list[Candle] = []
+    series.add_batch((trade(1, 10_100, "1"), trade(2, 11_100, "2")), closed)
+    series.elapse(12, closed)
+    published = len(closed)
+    series.add_batch(tuple(trade(trade_id, 11_500, str(trade_id)) for trade_id in range(3, 53)), closed)
+    assert [(c.open_time, c.trades, c.close, c.revision) for c in closed[published:]] == [
+        (11_000, 51, 52, 1), (12_000, 0, 52, 1),
+    ]
+    assert series.late_applied == 50
+
+
+@settings(max_examples=300, deadline=None)
+@given(trade_lists(), st.lists(st.integers(0, 100), max_size=8))
+def test_batches_behind_the_clock_end_as_the_reference(trades: list[Trade], cuts: list[int]) -> None:
+    """The clock runs ahead of every batch, so most trades arrive after their second closed;
+    those of the first second (which only supplies the last price) too."""
+    first_whole = trades[0].time // 1000 + 1
+    series = CandleSeries("BTCUSDT")
+    out: list[Any] = []
+    bounds = sorted({c % (len(trades) + 1) for c in cuts} | {0, len(trades)})
+    for start, end in zip(bounds, bounds[1:]):
+        series.elapse(trades[end - 1].time // 1000, out)
+        series.add_batch(trades[start:end], out)
+    series.elapse(trades[-1].time // 1000, out)
+    final = latest([c for c in out if isinstance(c, Candle)])
+    expected = reference_candles(trades, first_whole, trades[-1].time // 1000)
+    assert [as_first_publication(c) for c in final.values() if c.open_time >= first_whole * 1000] == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(trade_lists(), st.lists(st.integers(0, 100), max_size=8), st.lists(st.integers(0, 100), max_size=6),
+       st.lists(st.integers(0, 100), max_size=6))
+def test_swapped_and_repeated_trades_end_as_the_reference(
+    trades: list[Trade], cuts: list[int], swaps: list[int], repeats: list[int]
+) -> None:
+    """Two sockets overlapping deliver trades twice and out of order; runs of in-order trades
+    are folded in one pass and broken by the others, which must not change the result."""
+    first_whole = trades[0].time // 1000 + 1
+    warmup = sum(1 for t in trades if t.time // 1000 < first_whole)
+    stream = list(trades)
+    for swap in swaps:
+        at = warmup + swap % max(1, len(stream) - warmup - 1)
+        if at + 1 < len(stream):
+            stream[at], stream[at + 1] = stream[at + 1], stream[at]
+    for repeat in repeats:
+        at = warmup + repeat % max(1, len(stream) - warmup)
+        if at < len(stream):
+            stream.insert(at + 1, stream[at])
+    series = CandleSeries("BTCUSDT")
+    out: list[Any] = []
+    series.add_batch(stream[:warmup], out)
+    bounds = sorted({warmup + c % (len(stream) - warmup + 1) for c in cuts} | {warmup, len(stream)})
+    for start, end in zip(bounds, bounds[1:]):
+        series.add_batch(stream[start:end], out)
+    series.elapse(trades[-1].time // 1000, out)
+    final = latest([c for c in out if isinstance(c, Candle)])
+    expected = reference_candles(trades, first_whole, trades[-1].time // 1000)
+    assert [as_first_publication(c) for c in final.values() if c.open_time >= first_whole * 1000] == expected
+    assert series.duplicates == len(stream) - len(trades)
+
+
+def test_a_late_trade_of_the_first_second_reprices_the_flat_candles_after_it() -> None:
+    series = CandleSeries("ETHUSDT")
+    out: list[Any] = []
+    series.add_batch((trade(2, 10_500, "7"),), out)
+    series.elapse(12, out)
+    series.add_batch((trade(1, 10_100, "5"),), out)  # older than the price given: changes nothing
+    series.add_batch((trade(3, 10_900, "8"),), out)
+    series.elapse(13, out)
+    assert [(c.open_time, c.close, c.revision) for c in out] == [
+        (11_000, 7, 0), (12_000, 7, 0), (11_000, 8, 1), (12_000, 8, 1), (13_000, 8, 0),
+    ]
+
+
+def test_a_duplicate_trade_changes_nothing() -> None:
+    series = CandleSeries("ETHUSDT")
+    closed: list[Candle] = []
+    for trade_id, time_ms in ((1, 10_100), (2, 11_100), (3, 11_200)):
+        series.add_batch((trade(trade_id, time_ms),), closed)
+    series.add_batch((trade(2, 11_100),), closed)
+    series.elapse(11, closed)
+    assert [(c.trades, c.revision) for c in closed] == [(2, 0)]
+    assert series.duplicates == 1
+
+
+def as_first_publication(candle: Candle) -> Candle:
+    return msgspec.structs.replace(candle, revision=0, complete=True)
+
+
+def latest(published: list[Candle]) -> dict[int, Candle]:
+    """The newest revision of each second, checking revisions count up by one."""
+    newest: dict[int, Candle] = {}
+    for candle in published:
+        previous = newest.get(candle.open_time)
+        assert candle.revision == (0 if previous is None else previous.revision + 1)
+        newest[candle.open_time] = candle
+    return newest
+
+
+@settings(max_examples=300, deadline=None)
+@given(trade_lists(), st.integers(0, 60), st.integers(1, 20), st.lists(st.integers(0, 100), max_size=8))
+def test_a_gap_is_flagged_then_repaired_exactly(trades: list[Trade], start: int, length: int, cuts: list[int]) -> None:
+    whole = [i for i, t in enumerate(trades) if t.time // 1000 > trades[0].time // 1000]
+    if len(whole) < 2:
+        return
+    first = whole[start % (len(whole) - 1)]
+    missing = trades[first : min(first + length, whole[-1])]
+    streamed = [t for t in trades if t not in missing]
+    series = CandleSeries("BTCUSDT")
+    out: list[object] = []
+    bounds = sorted({c % (len(streamed) + 1) for c in cuts} | {0, len(streamed)})
+    for begin, end in zip(bounds, bounds[1:]):
+        series.add_batch(streamed[begin:end], out)
+        series.settle(out)
+        series.elapse(streamed[end - 1].time // 1000 - 1, out)
+    series.elapse(trades[-1].time // 1000, out)
+    last_second = trades[-1].time // 1000
+    expected = {c.open_time: c for c in reference_candles(trades, trades[0].time // 1000 + 1, last_second)}
+    candles = [item for item in out if isinstance(item, Candle)]
+    for open_time, candle in latest(candles).items():
+        assert candle.complete is False or as_first_publication(candle) == expected[open_time]
+    requests = [item for item in out if isinstance(item, RequestBackfill)]
+    assert [(r.first_id, r.last_id) for r in requests] == [(missing[0].trade_id, missing[-1].trade_id)]
+    assert [e.kind for e in out if isinstance(e, GapEvent)] == ["gap"]
+
+    after: list[object] = []
+    page = TradesRecovered("BTCUSDT", missing[0].trade_id, tuple(missing), missing[-1].trade_id, finished=True)
+    series.recover(page, after)
+    assert [e.kind for e in after if isinstance(e, GapEvent)] == ["recovered"]
+    final = latest(candles + [item for item in after if isinstance(item, Candle)])
+    assert all(c.complete for c in final.values())
+    assert [as_first_publication(c) for c in final.values()] == list(expected.values())
+
+
+def test_an_interrupted_stream_flags_candles_until_the_backfill_catches_up() -> None:
+    series = CandleSeries("ETHUSDT")
+    out: list[object] = []
+    series.add_batch((trade(1, 10_100, "1"),), out)
+    series.add_batch((trade(2, 11_100, "2"),), out)
+    series.interrupt(out)
+    series.elapse(13, out)
+    assert [(c.open_time, c.complete) for c in out if isinstance(c, Candle)] == [
+        (11_000, False), (12_000, False), (13_000, False),
+    ]
+    series.resume(out)
+    assert out[-1] == RequestBackfill("ETHUSDT", first_id=3, last_id=None, after_time=11_100)
+    out.clear()
+    page = TradesRecovered("ETHUSDT", 3, (trade(3, 12_500, "5"),), through_id=3, finished=True)
+    series.recover(page, out)
+    assert [(c.open_time, c.close, c.trades, c.revision, c.complete) for c in out if isinstance(c, Candle)] == [
+        (12_000, 5, 1, 1, False), (13_000, 5, 0, 1, False), (11_000, 2, 1, 1, True), (12_000, 5, 1, 2, True),
+        (13_000, 5, 0, 2, True),
+    ]
+    assert [(e.kind, e.first_trade_id, e.last_trade_id) for e in out if isinstance(e, GapEvent)] == [("recovered", 3, 3)]
+
+
+def test_exact_decimal_sums() -> None:
+    series = CandleSeries("ETHUSDT")
+    closed: list[Candle] = []
+    series.add_batch((trade(1, 9_000),), closed)
+    for trade_id in range(2, 12):
+        series.add_batch((trade(trade_id, 10_000 + trade_id, "0.1", "0.1"),), closed)
+    series.elapse(10, closed)
+    (candle,) = closed
+    assert candle.volume == Decimal("1.0")
+    assert candle.quote_volume == Decimal("0.10")
+    assert str(candle.quote_volume) == "0.10"
+
+
+def test_a_silent_stream_flags_the_candles_published_since_it_went_quiet() -> None:
+    series = CandleSeries("ETHUSDT")
+    out: list[object] = []
+    series.add_batch((trade(1, 10_100, "1"),), out)
+    series.add_batch((trade(2, 11_100, "2"),), out)
+    series.elapse(15, out)
+    out.clear()
+    series.interrupt(out, silent_since_ms=14_200)
+    assert [(c.open_time, c.revision, c.complete) for c in out if isinstance(c, Candle)] == [
+        (13_000, 1, False), (14_000, 1, False), (15_000, 1, False),
+    ]
+
+
+def test_a_rejected_trade_flags_its_candles_until_the_backfill_repairs_them_exactly() -> None:
+    series = CandleSeries("ETHUSDT")
+    out: list[object] = []
+    series.add_batch((trade(1, 10_100, "1"), trade(2, 11_100, "2")), out)
+    series.elapse(12, out)
+    out.clear()
+    series.reject(3, "trade rejected: price is not finite", out)
+    gap = next(e for e in out if isinstance(e, GapEvent))
+    assert (gap.kind, gap.first_trade_id, gap.last_trade_id, gap.from_time, gap.to_time) == ("gap", 3, 3, 11_000, None)
+    assert "not finite" in gap.detail
+    assert RequestBackfill("ETHUSDT", first_id=3, last_id=3, after_time=11_100) in out
+    series.elapse(13, out)
+    series.add_batch((trade(4, 14_300, "4"),), out)
+    series.elapse(14, out)
+    assert [(c.open_time, c.revision, c.complete) for c in out if isinstance(c, Candle)] == [
+        (11_000, 1, False), (12_000, 1, False), (13_000, 0, False), (14_000, 0, False),
+    ]
+    out.clear()
+    series.recover(TradesRecovered("ETHUSDT", 3, (trade(3, 12_500, "5"),), through_id=3, finished=True), out)
+    assert [(e.kind, e.first_trade_id) for e in out if isinstance(e, GapEvent)] == [("recovered", 3)]
+    final = {c.open_time: c for c in out if isinstance(c, Candle)}
+    assert [(c.open_time, c.close, c.trades, c.complete) for c in final.values()] == [
+        (12_000, 5, 1, True), (13_000, 5, 0, True), (11_000, 2, 1, True), (14_000, 4, 1, True),
+    ]
+    assert final[12_000].revision == 3 and final[11_000].revision == 2 and final[14_000].revision == 1
+    expected = reference_candles([trade(i, t, p) for i, t, p in ((1, 10_100, "1"), (2, 11_100, "2"),
+                                  (3, 12_500, "5"), (4, 14_300, "4"))], 11, 14)
+    assert [as_first_publication(final[c.open_time]) for c in expected] == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(trade_lists(), st.integers(1, 60), st.integers(0, 3), st.lists(st.integers(0, 100), max_size=6))
+def test_a_rejected_trade_is_flagged_then_repaired_exactly(
+    trades: list[Trade], pick: int, told_after: int, cuts: list[int]
+) -> None:
+    """Wherever the rejected trade is (the last one too, which no later id would reveal) and
+    however many later trades reach the series before the rejection does."""
+    if len(trades) < 2:
+        return
+    rejected = trades[pick % (len(trades) - 1) + 1]
+    streamed = [t for t in trades if t is not rejected]
+    told_at = min(streamed.index(next((t for t in streamed if t.trade_id > rejected.trade_id), streamed[-1]))
+                  + told_after, len(streamed))
+    if rejected is trades[-1]:
+        told_at = len(streamed)
+    series = CandleSeries("BTCUSDT")
+    out: list[object] = []
+    bounds = sorted({c % (len(streamed) + 1) for c in cuts} | {0, told_at, len(streamed)})
+    for begin, end in zip(bounds, bounds[1:]):
+        series.add_batch(streamed[begin:end], out)
+        series.settle(out)
+        if end == told_at:
+            series.reject(rejected.trade_id, "trade rejected", out)
+        series.elapse(streamed[end - 1].time // 1000 - 1, out)
+    if told_at == len(streamed) == 0:
+        series.reject(rejected.trade_id, "trade rejected", out)
+    last_second = trades[-1].time // 1000
+    series.elapse(last_second, out)
+    expected = {c.open_time: c for c in reference_candles(trades, trades[0].time // 1000 + 1, last_second)}
+    candles = [item for item in out if isinstance(item, Candle)]
+    for open_time, candle in latest(candles).items():
+        assert candle.complete is False or as_first_publication(candle) == expected[open_time]
+    requests = [item for item in out if isinstance(item, RequestBackfill)]
+    assert [(r.first_id, r.last_id) for r in requests] == [(rejected.trade_id, rejected.trade_id)]
+    assert [e.kind for e in out if isinstance(e, GapEvent)] == ["gap"]
+
+    after: list[object] = []
+    series.recover(TradesRecovered("BTCUSDT", rejected.trade_id, (rejected,), rejected.trade_id, True), after)
+    assert [e.kind for e in after if isinstance(e, GapEvent)] == ["recovered"]
+    final = latest(candles + [item for item in after if isinstance(item, Candle)])
+    assert all(c.complete for c in final.values())
+    assert [as_first_publication(c) for c in final.values()] == list(expected.values())
+
+
+def test_a_trade_rejected_before_anything_is_published_changes_nothing() -> None:
+    series = CandleSeries("ETHUSDT")
+    out: list[object] = []
+    series.reject(5, "trade rejected", out)
+    series.add_batch((trade(4, 10_100),), out)
+    series.reject(4, "trade rejected", out)  # arrived after all, through the other socket
+    assert out == []
+
+
+def test_a_trade_far_ahead_is_refused_and_flagged_and_the_clock_fills_no_more_than_the_window() -> None:
+    series = CandleSeries("ETHUSDT", window_s=60)
+    out: list[object] = []
+    series.add_batch((trade(1, 10_100, "1"), trade(2, 11_100, "2")), out)
+    series.elapse(12, out)
+    out.clear()
+    years_ahead = trade(3, 11_100 + 3 * 365 * 86_400_000, "3")
+    series.add_batch((years_ahead,), out)
+    assert not [c for c in out if isinstance(c, Candle) and c.open_time > 12_000]
+    assert [(e.kind, e.first_trade_id) for e in out if isinstance(e, GapEvent)] == [("gap", 3)]
+    assert series.too_far_ahead == 1
+    out.clear()
+    series.recover(TradesRecovered("ETHUSDT", 3, (years_ahead,), through_id=3, finished=True), out)
+    assert [(e.kind, e.first_trade_id) for e in out if isinstance(e, GapEvent)] == [("unrecoverable", 3)]
+    out.clear()
+    series.elapse(12 + 86_400, out)
+    published = [c for c in out if isinstance(c, Candle)]
+    assert len(published) == 60 and published[-1].open_time == (12 + 86_400) * 1000
+
+
+def test_large_quote_volumes_are_exact_on_any_thread() -> None:
+    """40-digit prices and quantities (the most check_trade admits) multiply and add up without
+    rounding, on a thread started after the system's modules were imported too."""
+    price = Decimal("1234567890123456789012345678.901234567891")
+    quantity = Decimal("9876543210987654321.098765432109876543211")
+    trades = [
+        Trade(symbol="BTCUSDT", trade_id=1, price=price, quantity=quantity, time=BASE_SECOND * 1000, buyer_is_maker=False),
+        Trade(symbol="BTCUSDT", trade_id=2, price=Decimal("1E-30"), quantity=Decimal("1E-30"),
+              time=BASE_SECOND * 1000 + 1, buyer_is_maker=False),
+    ]
+    wide = decimal.Context(prec=1000)  # so the expectation itself cannot round
+    exact = wide.add(wide.multiply(price, quantity), Decimal("1E-60"))
+    results: list[Decimal] = []
+
+    def aggregate() -> None:
+        builder = CandleBuilder(trades[0])
+        builder.add(trades[1])
+        results.append(builder.build().quote_volume)
+
+    worker = threading.Thread(target=aggregate)
+    worker.start()
+    worker.join()
+    assert results == [exact] and len(exact.as_tuple().digits) > 100

@@ -1,0 +1,31 @@
+"""RecentCandles counts a replay without building it, and the count agrees with the replay."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from candlecast.fanout.recent_candles import RecentCandles
+from candlecast.candles.series import empty_candle
+
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seconds=st.dictionaries(st.sampled_from(SYMBOLS), st.lists(st.integers(0, 200), max_size=40)),
+    asked=st.lists(st.sampled_from(SYMBOLS), unique=True),
+    since=st.one_of(st.none(), st.integers(0, 210_000)),
+    most=st.integers(0, 60),
+)
+def test_the_count_is_the_replay_length_up_to_one_past_the_limit(
+    seconds: dict[str, list[int]], asked: list[str], since: int | None, most: int,
+) -> None:
+    recent = RecentCandles(3600)
+    for symbol, kept in seconds.items():
+        for second in sorted(set(kept)):  # candles arrive in order of their second
+            recent.remember(empty_candle(symbol, second, Decimal(1)))
+    total = sum(len(recent.replay(symbol, since)) for symbol in asked)
+    assert recent.count(asked, since, most) == min(total, most + 1)
