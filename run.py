@@ -15,8 +15,8 @@ from contextlib import ExitStack
 
 import structlog
 
-from candlecast.runtime.cpu_affinity import threads_started_on
 from candlecast.actors.http_server import REST_CONNECTION_LIMIT, ListenError
+from candlecast.runtime.cpu_affinity import threads_started_on
 from candlecast.runtime.logs import configure_logging
 from candlecast.runtime.open_files import OTHER_DESCRIPTORS, raise_open_files_limit
 from candlecast.settings import parse_settings
@@ -71,16 +71,24 @@ def main(argv: list[str] | None = None) -> int:
         if after != before:
             log.info("open files limit raised", before=before, after=after)
         if after < settings.ws_max_clients + REST_CONNECTION_LIMIT + OTHER_DESCRIPTORS:
-            log.warning("open files limit below what --ws-max-clients needs; clients past it are refused",
-                        limit=after, ws_max_clients=settings.ws_max_clients)
+            log.warning(
+                "open files limit below what --ws-max-clients needs; clients past it are refused",
+                limit=after,
+                ws_max_clients=settings.ws_max_clients,
+            )
     with ExitStack() as running:
         if settings.simulate:
             from candlecast.sim import Simulator, SimulatorConfig
 
-            simulator = Simulator(SimulatorConfig(
-                host="127.0.0.1", rest_port=0, ws_port=0,
-                seed=settings.sim_seed, trades_per_second=settings.sim_trades_per_second,
-            ))
+            simulator = Simulator(
+                SimulatorConfig(
+                    host="127.0.0.1",
+                    rest_port=0,
+                    ws_port=0,
+                    seed=settings.sim_seed,
+                    trades_per_second=settings.sim_trades_per_second,
+                )
+            )
             with threads_started_on(settings.cpus):  # start_system confines the system's own threads
                 simulator.start()
             running.callback(simulator.stop)

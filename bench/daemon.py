@@ -17,8 +17,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -65,19 +66,35 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def candlecast(flags: Sequence[str] = (), ready_path: str = "/ohlc/BTCUSDT",
-               ready_timeout_s: float = 20.0, cpus: str = "") -> Iterator[Daemon]:
+def candlecast(
+    flags: Sequence[str] = (), ready_path: str = "/ohlc/BTCUSDT", ready_timeout_s: float = 20.0, cpus: str = ""
+) -> Iterator[Daemon]:
     """A simulated candlecast, up and with a candle to serve; ``flags`` come last, so they win."""
     http_port, ws_port = free_port(), free_port()
-    command = [sys.executable, "run.py", "--simulate", "--host", HOST, "--http-port", str(http_port),
-               "--ws-port", str(ws_port), "--rate-limit", "", "--log-format", "json", *flags]
+    command = [
+        sys.executable,
+        "run.py",
+        "--simulate",
+        "--host",
+        HOST,
+        "--http-port",
+        str(http_port),
+        "--ws-port",
+        str(ws_port),
+        "--rate-limit",
+        "",
+        "--log-format",
+        "json",
+        *flags,
+    ]
     with serving(command, http_port, ws_port, ready_path, ready_timeout_s, cpus) as server:
         yield server
 
 
 @contextlib.contextmanager
-def serving(command: Sequence[str], http_port: int, ws_port: int, ready_path: str,
-            ready_timeout_s: float = 20.0, cpus: str = "") -> Iterator[Daemon]:
+def serving(
+    command: Sequence[str], http_port: int, ws_port: int, ready_path: str, ready_timeout_s: float = 20.0, cpus: str = ""
+) -> Iterator[Daemon]:
     """Any HTTP server ``command`` run from the project root, up once ``ready_path`` answers 200;
     with ``cpus`` (taskset's list, e.g. "1") its threads run on those CPUs only."""
     if cpus:

@@ -64,8 +64,9 @@ import statistics
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from bench import daemon, swarm
 from bench.figures import machine, percentile
@@ -77,8 +78,16 @@ EVERYTHING = "/?channels=candle,trade"
 STALLED_RCVBUF = 4096
 WINDOW_LEAD_S = 0.5
 SETTLE_S = 0.3
-TCP_STATES = {"01": "ESTABLISHED", "04": "FIN_WAIT1", "05": "FIN_WAIT2", "06": "TIME_WAIT", "07": "CLOSE",
-              "08": "CLOSE_WAIT", "09": "LAST_ACK", "0B": "CLOSING"}
+TCP_STATES = {
+    "01": "ESTABLISHED",
+    "04": "FIN_WAIT1",
+    "05": "FIN_WAIT2",
+    "06": "TIME_WAIT",
+    "07": "CLOSE",
+    "08": "CLOSE_WAIT",
+    "09": "LAST_ACK",
+    "0B": "CLOSING",
+}
 REPLY_TIMEOUT_S = 30.0
 HEALTH_POLL_S = 1.0
 IDLE_S = 3.0
@@ -126,16 +135,20 @@ class Window:
     def row(self) -> str:
         frames = max(1, self.frames)
         grown = (self.rss - self.rss_before) / max(1, self.connected) / 1024
-        return (f"{self.label:>16} {self.connected:>9,} {self.frames / self.seconds:>9,.0f} "
-                f"{self.p(0.5):>7.1f} {self.p(0.99):>7.1f} {max(self.latencies, default=math.nan):>8.1f} "
-                f"{self.arrived(0.99):>11.1f} {self.spread(0.99):>10.1f} "
-                f"{self.missing:>8,} {len(self.revised_ages):>8,} {self.cpu_s / self.seconds * 100:>5.0f}% "
-                f"{max(0.0, self.cpu_s - self.idle_cpu_s) / frames * 1e6:>7.1f} {sum(self.fan_out_cpu_s.values()) / frames * 1e6:>7.1f} "
-                f"{self.rss / 2**20:>7.0f} {grown:>10.1f} {self.threads:>7,}")
+        return (
+            f"{self.label:>16} {self.connected:>9,} {self.frames / self.seconds:>9,.0f} "
+            f"{self.p(0.5):>7.1f} {self.p(0.99):>7.1f} {max(self.latencies, default=math.nan):>8.1f} "
+            f"{self.arrived(0.99):>11.1f} {self.spread(0.99):>10.1f} "
+            f"{self.missing:>8,} {len(self.revised_ages):>8,} {self.cpu_s / self.seconds * 100:>5.0f}% "
+            f"{max(0.0, self.cpu_s - self.idle_cpu_s) / frames * 1e6:>7.1f} {sum(self.fan_out_cpu_s.values()) / frames * 1e6:>7.1f} "
+            f"{self.rss / 2**20:>7.0f} {grown:>10.1f} {self.threads:>7,}"
+        )
 
 
-HEADER = (f"{'clients':>16} {'connected':>9} {'frames/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>8} {'arrived p99':>11} {'spread p99':>10} "
-          f"{'missing':>8} {'revised':>8} {'CPU':>6} {'us/msg':>7} {'fan-out':>7} {'RSS MiB':>7} {'KiB/client':>10} {'threads':>7}")
+HEADER = (
+    f"{'clients':>16} {'connected':>9} {'frames/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>8} {'arrived p99':>11} {'spread p99':>10} "
+    f"{'missing':>8} {'revised':>8} {'CPU':>6} {'us/msg':>7} {'fan-out':>7} {'RSS MiB':>7} {'KiB/client':>10} {'threads':>7}"
+)
 
 
 class Swarms:
@@ -147,8 +160,9 @@ class Swarms:
         self._processes = []
         for index in range(count):
             parent, child = context.Pipe()
-            process = context.Process(target=swarm.run_swarm, args=(child, list(symbols)),
-                                      name=f"fanout-clients-{index}", daemon=True)
+            process = context.Process(
+                target=swarm.run_swarm, args=(child, list(symbols)), name=f"fanout-clients-{index}", daemon=True
+            )
             process.start()
             if cpus:
                 os.sched_setaffinity(process.pid, cpus)  # type: ignore[arg-type]  # started, so it has one
@@ -293,7 +307,13 @@ def idle_cpu_per_s(server: daemon.Daemon) -> float:
 
 
 def measure(
-    server: daemon.Daemon, swarms: Swarms, label: str, seconds: int, per_client: int, rss_before: int, idle_per_s: float,
+    server: daemon.Daemon,
+    swarms: Swarms,
+    label: str,
+    seconds: int,
+    per_client: int,
+    rss_before: int,
+    idle_per_s: float,
 ) -> Window:
     start_s = math.ceil(time.time() + WINDOW_LEAD_S)
     end_s = start_s + seconds
@@ -304,8 +324,12 @@ def measure(
         cpu_before = daemon.cpu_seconds(server.pid), swarms.cpu_seconds(), daemon.busy_cpu_seconds()
         fan_out_before = fan_out_counters(server)
         sleep_until(end_s)
-        cpu_s, clients_cpu_s, busy_cpu_s = (after - before for after, before in zip(
-            (daemon.cpu_seconds(server.pid), swarms.cpu_seconds(), daemon.busy_cpu_seconds()), cpu_before))
+        cpu_s, clients_cpu_s, busy_cpu_s = (
+            after - before
+            for after, before in zip(
+                (daemon.cpu_seconds(server.pid), swarms.cpu_seconds(), daemon.busy_cpu_seconds()), cpu_before
+            )
+        )
         fan_out = {name: value - fan_out_before[name] for name, value in fan_out_counters(server).items()}
         rss, threads = daemon.rss_bytes(server.pid), daemon.thread_count(server.pid)
         time.sleep(SETTLE_S)  # let the client processes read what arrived before the end
@@ -319,13 +343,31 @@ def measure(
         candles.frombytes(report["candles"])
         revised_ages.frombytes(report["revised_ages"])
         closes.update(report["closes"])
-    return Window(label, connected, seconds, sum(r["frames"] for r in reports), latencies.tolist(),
-                  arrival_latencies.tolist(), spreads(latencies, candles),
-                  expected, sum(r["received"] for r in reports), sum(r["missing"] for r in reports),
-                  revised_ages.tolist(), sum(r["duplicates"] for r in reports),
-                  cpu_s, idle_per_s * seconds, {thread: fan_out[thread] for thread in ("broadcaster", "writers")},
-                  fan_out["delivered"] / max(1, fan_out["writes"]), clients_cpu_s, busy_cpu_s, rss, rss_before, threads,
-                  dict(closes), health)
+    return Window(
+        label,
+        connected,
+        seconds,
+        sum(r["frames"] for r in reports),
+        latencies.tolist(),
+        arrival_latencies.tolist(),
+        spreads(latencies, candles),
+        expected,
+        sum(r["received"] for r in reports),
+        sum(r["missing"] for r in reports),
+        revised_ages.tolist(),
+        sum(r["duplicates"] for r in reports),
+        cpu_s,
+        idle_per_s * seconds,
+        {thread: fan_out[thread] for thread in ("broadcaster", "writers")},
+        fan_out["delivered"] / max(1, fan_out["writes"]),
+        clients_cpu_s,
+        busy_cpu_s,
+        rss,
+        rss_before,
+        threads,
+        dict(closes),
+        health,
+    )
 
 
 def spreads(latencies: array.array, candles: array.array) -> list[float]:
@@ -339,27 +381,41 @@ def spreads(latencies: array.array, candles: array.array) -> list[float]:
 
 
 def describe_window(window: Window) -> str:
-    text = (f"  {window.label}: {window.connected:,} clients open at the window's start received "
-            f"{window.received:,} candles, {window.received / max(1, window.expected) * 100:.0f} % of one per "
-            f"symbol per second; {window.missing:,} skipped")
+    text = (
+        f"  {window.label}: {window.connected:,} clients open at the window's start received "
+        f"{window.received:,} candles, {window.received / max(1, window.expected) * 100:.0f} % of one per "
+        f"symbol per second; {window.missing:,} skipped"
+    )
     if window.revised_ages:
-        text += (f"; {len(window.revised_ages):,} re-published candles (revision > 0), "
-                 f"median {statistics.median(window.revised_ages) / 1000:.1f} s after their second")
+        text += (
+            f"; {len(window.revised_ages):,} re-published candles (revision > 0), "
+            f"median {statistics.median(window.revised_ages) / 1000:.1f} s after their second"
+        )
     if window.duplicates:
         text += f"; {window.duplicates:,} repeated or out of order"
     if window.latencies:
-        text += (f"; latency p50 {statistics.median(window.latencies):.1f} ms p99 {window.p(0.99):.1f} ms "
-                 f"(by the kernel's arrival time p50 {window.arrived(0.5):.1f} ms p99 {window.arrived(0.99):.1f} ms), "
-                 f"after the candle's first client p50 {window.spread(0.5):.1f} ms p99 {window.spread(0.99):.1f} ms")
+        text += (
+            f"; latency p50 {statistics.median(window.latencies):.1f} ms p99 {window.p(0.99):.1f} ms "
+            f"(by the kernel's arrival time p50 {window.arrived(0.5):.1f} ms p99 {window.arrived(0.99):.1f} ms), "
+            f"after the candle's first client p50 {window.spread(0.5):.1f} ms p99 {window.spread(0.99):.1f} ms"
+        )
     if window.closes:
         text += f"; clients lost since connecting: {window.closes}"
-    shares = [cpu / window.seconds * 100 for cpu in (
-        window.cpu_s, window.clients_cpu_s, max(0.0, window.busy_cpu_s - window.cpu_s - window.clients_cpu_s))]
-    text += (f"; CPU (one core = 100 %, the machine has {os.cpu_count() * 100} %): server {shares[0]:.0f} %, "
-             f"client processes {shares[1]:.0f} %, everything else {shares[2]:.0f} %; per frame received, "
-             f"the broadcaster's thread {window.fan_out_cpu_s['broadcaster'] / max(1, window.frames) * 1e6:.1f} us "
-             f"and the writers' {window.fan_out_cpu_s['writers'] / max(1, window.frames) * 1e6:.1f} us, "
-             f"{window.frames_per_write:.1f} frames per write")
+    shares = [
+        cpu / window.seconds * 100
+        for cpu in (
+            window.cpu_s,
+            window.clients_cpu_s,
+            max(0.0, window.busy_cpu_s - window.cpu_s - window.clients_cpu_s),
+        )
+    ]
+    text += (
+        f"; CPU (one core = 100 %, the machine has {os.cpu_count() * 100} %): server {shares[0]:.0f} %, "
+        f"client processes {shares[1]:.0f} %, everything else {shares[2]:.0f} %; per frame received, "
+        f"the broadcaster's thread {window.fan_out_cpu_s['broadcaster'] / max(1, window.frames) * 1e6:.1f} us "
+        f"and the writers' {window.fan_out_cpu_s['writers'] / max(1, window.frames) * 1e6:.1f} us, "
+        f"{window.frames_per_write:.1f} frames per write"
+    )
     return text
 
 
@@ -400,8 +456,11 @@ def watchlists(market: tuple[str, ...], per_client: int, clients: int) -> list[s
 def run_step(args: argparse.Namespace, swarms: Swarms, clients: int, results: list[Window]) -> None:
     flags = ["--symbols", ",".join(args.market), "--log-level", "warning", *CLIENT_LIMITS, *args.server_arg]
     with daemon.candlecast(flags, ready_path=f"/ohlc/{args.market[0]}", cpus=args.server_cpus) as server:
-        print(f"\n{clients:,} clients: server pid {server.pid}, {daemon.thread_count(server.pid)} threads, "
-              f"RSS {daemon.rss_bytes(server.pid) / 2**20:.0f} MiB before connecting", flush=True)
+        print(
+            f"\n{clients:,} clients: server pid {server.pid}, {daemon.thread_count(server.pid)} threads, "
+            f"RSS {daemon.rss_bytes(server.pid) / 2**20:.0f} MiB before connecting",
+            flush=True,
+        )
         log_mark = len(server.log)
         rss_before = daemon.rss_bytes(server.pid)
         idle_per_s = idle_cpu_per_s(server)
@@ -412,19 +471,26 @@ def run_step(args: argparse.Namespace, swarms: Swarms, clients: int, results: li
         concurrency = [max(1, share) for share in split(args.handshakes, len(swarms))]
         targets = watchlists(args.market, args.per_client, clients)
         starts = itertools.accumulate(shares, initial=0)
-        connects = swarms.ask([("connect", server.host, server.ws_port, targets[start:start + share], limit, deadline)
-                               for start, share, limit in zip(starts, shares, concurrency)],
-                              timeout_s=args.connect_timeout + REPLY_TIMEOUT_S)
+        connects = swarms.ask(
+            [
+                ("connect", server.host, server.ws_port, targets[start : start + share], limit, deadline)
+                for start, share, limit in zip(starts, shares, concurrency)
+            ],
+            timeout_s=args.connect_timeout + REPLY_TIMEOUT_S,
+        )
         failed: Counter[str] = Counter()
         errors: Counter[str] = Counter()
         for reply in connects:
             failed.update(reply["failed"])
             errors.update(reply["errors"])
-        print(f"  connected {sum(r['open'] for r in connects):,}/{clients:,} in "
-              f"{max(r['seconds'] for r in connects):.1f} s; failed for good: {dict(failed) or 'none'}; "
-              f"attempts failed (retried): {dict(errors) or 'none'}; "
-              f"listen queue overflows on this host: {dict(listen_drops() - drops_before) or 'none'}; "
-              f"server threads {daemon.thread_count(server.pid):,}", flush=True)
+        print(
+            f"  connected {sum(r['open'] for r in connects):,}/{clients:,} in "
+            f"{max(r['seconds'] for r in connects):.1f} s; failed for good: {dict(failed) or 'none'}; "
+            f"attempts failed (retried): {dict(errors) or 'none'}; "
+            f"listen queue overflows on this host: {dict(listen_drops() - drops_before) or 'none'}; "
+            f"server threads {daemon.thread_count(server.pid):,}",
+            flush=True,
+        )
         time.sleep(args.warm_up)
         baseline = measure(server, swarms, f"{clients:,}", args.seconds, args.per_client, rss_before, idle_per_s)
         results.append(baseline)
@@ -436,11 +502,20 @@ def run_step(args: argparse.Namespace, swarms: Swarms, clients: int, results: li
         if server.process.poll() is not None:
             print(f"  the server exited with {server.process.returncode}")
         stopping = time.monotonic()
-    print(f"  server stopped in {time.monotonic() - stopping:.1f} s (exit code {server.process.returncode})", flush=True)
+    print(
+        f"  server stopped in {time.monotonic() - stopping:.1f} s (exit code {server.process.returncode})", flush=True
+    )
 
 
-def stall(args: argparse.Namespace, server: daemon.Daemon, swarms: Swarms, clients: int, rss_before: int,
-          baseline: Window, results: list[Window]) -> None:
+def stall(
+    args: argparse.Namespace,
+    server: daemon.Daemon,
+    swarms: Swarms,
+    clients: int,
+    rss_before: int,
+    baseline: Window,
+    results: list[Window],
+) -> None:
     before = websocket_health(server)
     with contextlib.ExitStack() as stack:
         try:
@@ -449,16 +524,25 @@ def stall(args: argparse.Namespace, server: daemon.Daemon, swarms: Swarms, clien
             print(f"  the stalled client could not connect: {exc!r}")
             return
         stalled_at = time.monotonic()
-        window = measure(server, swarms, f"{clients:,}+stalled", args.seconds, args.per_client, rss_before,
-                         baseline.idle_cpu_s / args.seconds)
+        window = measure(
+            server,
+            swarms,
+            f"{clients:,}+stalled",
+            args.seconds,
+            args.per_client,
+            rss_before,
+            baseline.idle_cpu_s / args.seconds,
+        )
         after = await_stalled_fate(server, window.connected, stalled_at + args.stalled_wait)
         held_s = time.monotonic() - stalled_at
         queue = tcp_socket(server.ws_port, stalled.getsockname()[1])
     results.append(window)
     print(describe_window(window))
-    print(f"  healthy clients' p99: {baseline.p(0.99):.1f} ms without the stalled client, "
-          f"{window.p(0.99):.1f} ms with it; after the candle's first client (the fan-out alone, "
-          f"whatever the market did in each window): {baseline.spread(0.99):.1f} and {window.spread(0.99):.1f} ms")
+    print(
+        f"  healthy clients' p99: {baseline.p(0.99):.1f} ms without the stalled client, "
+        f"{window.p(0.99):.1f} ms with it; after the candle's first client (the fan-out alone, "
+        f"whatever the market did in each window): {baseline.spread(0.99):.1f} and {window.spread(0.99):.1f} ms"
+    )
     print(f"  /health websocket before the stalled client: {json.dumps(before)}")
     print(f"  /health websocket {held_s:.0f} s after it connected: {json.dumps(after)}")
     fate = "the server closed it" if stalled_gone(after, window.connected) else "the server still holds it"
@@ -473,21 +557,40 @@ def main() -> None:
     parser.add_argument("--clients", default="1000,5000,10000", help="comma-separated client counts, one step each")
     parser.add_argument("--seconds", type=int, default=10, help="measured window per step, whole seconds")
     parser.add_argument("--warm-up", type=float, default=3.0, help="seconds between connecting and measuring")
-    parser.add_argument("--stalled", action=argparse.BooleanOptionalAction, default=True,
-                        help="measure each step again with one client that never reads")
-    parser.add_argument("--stalled-wait", type=float, default=0.0, metavar="SECONDS",
-                        help="after its window, keep the stalled client until the server drops it, at most this long")
+    parser.add_argument(
+        "--stalled",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure each step again with one client that never reads",
+    )
+    parser.add_argument(
+        "--stalled-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="after its window, keep the stalled client until the server drops it, at most this long",
+    )
     parser.add_argument("--workers", type=int, default=2, help="client processes")
     parser.add_argument("--handshakes", type=int, default=32, help="upgrades in flight at once, all processes")
     parser.add_argument("--connect-timeout", type=float, default=45.0, help="seconds to connect a step's clients")
     parser.add_argument("--symbols", type=int, default=10, help=f"symbols the server streams, at most {len(LISTED)}")
     parser.add_argument("--per-client", type=int, help="symbols each client watches, drawn at random (default: all)")
-    parser.add_argument("--server-arg", action="append", default=[], metavar="FLAG",
-                        help="passed to run.py, e.g. --server-arg=--ws-compression=true (repeatable)")
-    parser.add_argument("--server-cpus", default="", metavar="LIST",
-                        help="run the server on these CPUs only (taskset's list, e.g. 1)")
-    parser.add_argument("--client-cpus", default="", metavar="LIST",
-                        help="run the client processes on these CPUs only (taskset's list, e.g. 0)")
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="passed to run.py, e.g. --server-arg=--ws-compression=true (repeatable)",
+    )
+    parser.add_argument(
+        "--server-cpus", default="", metavar="LIST", help="run the server on these CPUs only (taskset's list, e.g. 1)"
+    )
+    parser.add_argument(
+        "--client-cpus",
+        default="",
+        metavar="LIST",
+        help="run the client processes on these CPUs only (taskset's list, e.g. 0)",
+    )
     args = parser.parse_args()
     try:
         client_cpus = parse_cpu_list(args.client_cpus)
@@ -496,15 +599,17 @@ def main() -> None:
     args.per_client = args.per_client or args.symbols
     if not 1 <= args.per_client <= args.symbols <= len(LISTED):
         parser.error(f"need 1 <= --per-client <= --symbols <= {len(LISTED)}")
-    args.market = LISTED[:args.symbols]
+    args.market = LISTED[: args.symbols]
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up on SIGTERM as on Ctrl-C
     steps = [int(c) for c in args.clients.split(",")]
     print(machine())
-    print(f"load average at start {os.getloadavg()[0]:.2f}; {len(args.market)} symbols, {args.per_client} per client, "
-          f"candle channel, "
-          f"{args.seconds} s windows, {args.workers} client processes; server flags: {args.server_arg or 'defaults'}"
-          + (f"; server on CPU {args.server_cpus} only" if args.server_cpus else "")
-          + (f"; clients on CPU {args.client_cpus} only" if client_cpus else ""))
+    print(
+        f"load average at start {os.getloadavg()[0]:.2f}; {len(args.market)} symbols, {args.per_client} per client, "
+        f"candle channel, "
+        f"{args.seconds} s windows, {args.workers} client processes; server flags: {args.server_arg or 'defaults'}"
+        + (f"; server on CPU {args.server_cpus} only" if args.server_cpus else "")
+        + (f"; clients on CPU {args.client_cpus} only" if client_cpus else "")
+    )
     results: list[Window] = []
     swarms = Swarms(args.workers, args.market, client_cpus)
     try:

@@ -24,8 +24,8 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from candlecast.fanout import subscriptions
 from candlecast.actors.broadcaster import TICK_S, BroadcasterActor, ClientLimits
+from candlecast.fanout import subscriptions
 from candlecast.messages import BroadcastTick, Candle, ClientConnected, Publish, SymbolActivated
 from candlecast.settings import Settings
 
@@ -61,20 +61,39 @@ class SteppedClock:
 
 def candle(symbol: str, second: int) -> Candle:
     return Candle(
-        symbol=symbol, open_time=second * 1000, close_time=second * 1000 + 999, open=PRICE, high=PRICE, low=PRICE,
-        close=PRICE, volume=Decimal("0.001"), quote_volume=Decimal("43.0129"), trades=1,
-        taker_buy_volume=Decimal("0"), taker_buy_quote_volume=Decimal("0"), first_trade_id=second, last_trade_id=second,
+        symbol=symbol,
+        open_time=second * 1000,
+        close_time=second * 1000 + 999,
+        open=PRICE,
+        high=PRICE,
+        low=PRICE,
+        close=PRICE,
+        volume=Decimal("0.001"),
+        quote_volume=Decimal("43.0129"),
+        trades=1,
+        taker_buy_volume=Decimal("0"),
+        taker_buy_quote_volume=Decimal("0"),
+        first_trade_id=second,
+        last_trade_id=second,
     )
 
 
-def one_second(symbols: list[str], clients: int, per_client: int, groups: int, linger_ms: int, seed: int) -> tuple[float, int, int]:
+def one_second(
+    symbols: list[str], clients: int, per_client: int, groups: int, linger_ms: int, seed: int
+) -> tuple[float, int, int]:
     """(CPU seconds, frames told to writers, publishes) for one second of every symbol's candles."""
     clock = SteppedClock()
     limits = ClientLimits(clients, clients, per_client, 1 << 20, 10.0)
     sink = CountingSink()
     # No writer threads, and no ticks but the bench's own: the broadcaster's work alone.
-    broadcaster = BroadcasterActor(limits, candle_linger_s=linger_ms / 1000, writers=1, clock=clock,
-                                   start_writer=lambda index, _: sink, tick_s=IDLE_TICKER_S)
+    broadcaster = BroadcasterActor(
+        limits,
+        candle_linger_s=linger_ms / 1000,
+        writers=1,
+        clock=clock,
+        start_writer=lambda index, _: sink,
+        tick_s=IDLE_TICKER_S,
+    )
     broadcaster.on_start()
     rnd = random.Random(seed)
     watchlists = [sorted(rnd.sample(symbols, per_client)) for _ in range(groups)]
@@ -90,7 +109,7 @@ def one_second(symbols: list[str], clients: int, per_client: int, groups: int, l
     started = time.process_time()
     for tick in range(TICKS_PER_SECOND):
         clock.now += TICK_S
-        for symbol in symbols[tick * per_tick:(tick + 1) * per_tick]:
+        for symbol in symbols[tick * per_tick : (tick + 1) * per_tick]:
             broadcaster.handle(candle(symbol, second))
         broadcaster.handle(BroadcastTick())
     cpu = time.process_time() - started
@@ -108,11 +127,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     symbols = [f"SYN{n:04d}USDT" for n in range(args.symbols)]
-    print(f"{args.symbols:,} symbols, {args.clients:,} clients watching {args.per_client} each, "
-          f"candle linger {args.linger_ms} ms")
+    print(
+        f"{args.symbols:,} symbols, {args.clients:,} clients watching {args.per_client} each, "
+        f"candle linger {args.linger_ms} ms"
+    )
     print(f"{'groups':>8} {'CPU per second of candles':>26} {'frames to writers':>18} {'publishes':>10}")
     for groups in (int(g) for g in args.groups.split(",")):
-        runs = [one_second(symbols, args.clients, args.per_client, groups, args.linger_ms, seed) for seed in range(args.repeat)]
+        runs = [
+            one_second(symbols, args.clients, args.per_client, groups, args.linger_ms, seed)
+            for seed in range(args.repeat)
+        ]
         cpu = statistics.median(run[0] for run in runs)
         print(f"{groups:>8,} {cpu * 1000:>23.0f} ms {runs[0][1]:>18,} {runs[0][2]:>10,}", flush=True)
 

@@ -83,27 +83,45 @@ def main() -> None:
     parser.add_argument("--rates", default="10000,20000,40000,60000,80000,100000")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--thread-switch-ms", type=float, default=Settings().thread_switch_ms)
-    parser.add_argument("--ws-candle-linger-ms", type=int, default=Settings().ws_candle_linger_ms,
-                        help="how long the consumer's candles may wait for the rest of their second")
+    parser.add_argument(
+        "--ws-candle-linger-ms",
+        type=int,
+        default=Settings().ws_candle_linger_ms,
+        help="how long the consumer's candles may wait for the rest of their second",
+    )
     parser.add_argument("--cpus", type=parse_cpu_list, default=(), help="as the daemon's flag, e.g. 1")
     args = parser.parse_args()
     configure_logging("console", "warning")
     generator = loadgen.start(args.symbols)
     symbols = tuple(loadgen.symbols_for(args.symbols))
     settings = dataclasses.replace(
-        Settings(), host="127.0.0.1", http_port=0, ws_port=0, symbols=symbols, stream_url=generator.stream_url,
-        rest_url=generator.rest_url, rate_limit="", log_level="warning", ws_backlog_bytes=1 << 26,
-        thread_switch_ms=args.thread_switch_ms, ws_candle_linger_ms=args.ws_candle_linger_ms, cpus=args.cpus,
+        Settings(),
+        host="127.0.0.1",
+        http_port=0,
+        ws_port=0,
+        symbols=symbols,
+        stream_url=generator.stream_url,
+        rest_url=generator.rest_url,
+        rate_limit="",
+        log_level="warning",
+        ws_backlog_bytes=1 << 26,
+        thread_switch_ms=args.thread_switch_ms,
+        ws_candle_linger_ms=args.ws_candle_linger_ms,
+        cpus=args.cpus,
     )
     system = start_system(settings)
     counter, requests = multiprocessing.Pipe()
     consumer = multiprocessing.get_context("spawn").Process(target=count_candles, args=(system.ws_url, requests))
     consumer.start()
     seen: list[tuple[int, int, float]] = []
-    print(f"{args.symbols} symbols, {args.seconds:g} s per step, --thread-switch-ms {args.thread_switch_ms:g}, "
-          f"--ws-candle-linger-ms {args.ws_candle_linger_ms}"
-          + (f", --cpus {','.join(map(str, args.cpus))}" if args.cpus else ""))
-    print(f"{'target/s':>9} {'sent/s':>9} {'published/s':>12} {'trading':>8} {'CPU/trade':>10} {'CPU':>6} {'RSS':>8} {'p50':>8} {'p99':>8}")
+    print(
+        f"{args.symbols} symbols, {args.seconds:g} s per step, --thread-switch-ms {args.thread_switch_ms:g}, "
+        f"--ws-candle-linger-ms {args.ws_candle_linger_ms}"
+        + (f", --cpus {','.join(map(str, args.cpus))}" if args.cpus else "")
+    )
+    print(
+        f"{'target/s':>9} {'sent/s':>9} {'published/s':>12} {'trading':>8} {'CPU/trade':>10} {'CPU':>6} {'RSS':>8} {'p50':>8} {'p99':>8}"
+    )
     try:
         for target in (int(r) for r in args.rates.split(",")):
             generator.rate.value = target
@@ -123,8 +141,11 @@ def main() -> None:
             latencies = [lat for _, _, lat in window]
             p50 = percentile(latencies, 0.5) if latencies else float("nan")
             p99 = percentile(latencies, 0.99) if latencies else float("nan")
-            print(f"{target:>9,} {sent:>9,.0f} {published:>12,.0f} {trading:>8,.0f} {cpu / max(1.0, published * args.seconds) * 1e6:>8.1f}us "
-                  f"{cpu / args.seconds * 100:>5.0f}% {rss_mib():>6.0f}MiB {p50:>6.0f}ms {p99:>6.0f}ms", flush=True)
+            print(
+                f"{target:>9,} {sent:>9,.0f} {published:>12,.0f} {trading:>8,.0f} {cpu / max(1.0, published * args.seconds) * 1e6:>8.1f}us "
+                f"{cpu / args.seconds * 100:>5.0f}% {rss_mib():>6.0f}MiB {p50:>6.0f}ms {p99:>6.0f}ms",
+                flush=True,
+            )
     finally:
         generator.rate.value = 0
         counter.send(False)

@@ -34,12 +34,20 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging("console", "warning")
     symbols = SYMBOLS[: args.symbols]
-    sim = Simulator(SimulatorConfig(host="127.0.0.1", rest_port=0, ws_port=0, seed=3,
-                                    trades_per_second=args.trades_per_second))
+    sim = Simulator(
+        SimulatorConfig(host="127.0.0.1", rest_port=0, ws_port=0, seed=3, trades_per_second=args.trades_per_second)
+    )
     sim.start()
     settings = dataclasses.replace(
-        Settings(), host="127.0.0.1", http_port=0, ws_port=0, symbols=symbols, grace_ms=args.grace_ms,
-        stream_url=sim.stream_url, rest_url=sim.rest_url, log_level="warning",
+        Settings(),
+        host="127.0.0.1",
+        http_port=0,
+        ws_port=0,
+        symbols=symbols,
+        grace_ms=args.grace_ms,
+        stream_url=sim.stream_url,
+        rest_url=sim.rest_url,
+        log_level="warning",
     )
     system = start_system(settings)
     busy: list[float] = []
@@ -57,8 +65,10 @@ def main() -> None:
         client.close()
         system.stop()
         sim.stop()
-    print(f"candle delivery after the end of its second; {len(symbols)} symbols, "
-          f"~{args.trades_per_second:g} trades/s each, grace {args.grace_ms} ms, {args.seconds:g} s")
+    print(
+        f"candle delivery after the end of its second; {len(symbols)} symbols, "
+        f"~{args.trades_per_second:g} trades/s each, grace {args.grace_ms} ms, {args.seconds:g} s"
+    )
     print(describe("with trades", busy))
     print(describe("quiet seconds", quiet))
     print(describe("all", busy + quiet))

@@ -50,7 +50,7 @@ def symbols_for(count: int) -> list[str]:
 class _Rest(BaseHTTPRequestHandler):
     symbols: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         if self.path.startswith("/api/v3/exchangeInfo"):
             body: Any = {"symbols": [{"symbol": s, "status": "TRADING"} for s in self.symbols]}
         elif self.path.startswith("/api/v3/time"):
@@ -142,8 +142,14 @@ class _Stream:
             symbol = stream.split("@")[0].upper()
             trade_id = self._next_ids.get(symbol, 1)
             self._next_ids[symbol] = trade_id + 1
-            text = FRAME.format(stream=stream, now=now, symbol=symbol, id=trade_id,
-                                price=f"{100 + trade_id % 100}.00000000", maker="true" if index % 2 else "false")
+            text = FRAME.format(
+                stream=stream,
+                now=now,
+                symbol=symbol,
+                id=trade_id,
+                price=f"{100 + trade_id % 100}.00000000",
+                maker="true" if index % 2 else "false",
+            )
             frames.append(text_frame(text.encode()))
         self._turn = (self._turn + count) % len(self._streams)
         self._sock.sendall(b"".join(frames))
@@ -186,4 +192,6 @@ def start(symbols: int) -> LoadGenerator:
         if time.monotonic() > deadline:
             raise RuntimeError("load generator did not start")
         time.sleep(0.05)
-    return LoadGenerator(process, rate, sent, f"http://127.0.0.1:{rest_port.value}", f"ws://127.0.0.1:{stream_port.value}")
+    return LoadGenerator(
+        process, rate, sent, f"http://127.0.0.1:{rest_port.value}", f"ws://127.0.0.1:{stream_port.value}"
+    )

@@ -32,7 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from bench import daemon
 from bench.figures import machine, percentile
@@ -83,7 +83,9 @@ def wrk_load(host: str, port: int, clients: int, seconds: int) -> Load:
     """One wrk thread holding every connection."""
     out = subprocess.run(
         ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--latency", f"http://{host}:{port}{PATH}"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return parse_wrk(out)
 
@@ -119,11 +121,15 @@ def idle_cpu_share(pid: int, seconds: float) -> float:
     return (daemon.cpu_seconds(pid) - before) / seconds
 
 
-def measure(label: str, server: daemon.Daemon, generator: Generator, name: str, clients: int,
-            seconds: int, idle_share: float) -> float:
+def measure(
+    label: str, server: daemon.Daemon, generator: Generator, name: str, clients: int, seconds: int, idle_share: float
+) -> float:
     """One load step against ``server``; prints its line and answers requests/s."""
     server_before, generator_before, busy_before = (
-        daemon.cpu_seconds(server.pid), children_cpu_seconds(), daemon.busy_cpu_seconds())
+        daemon.cpu_seconds(server.pid),
+        children_cpu_seconds(),
+        daemon.busy_cpu_seconds(),
+    )
     load = generator(server.host, server.http_port, clients, seconds)
     server_cpu = daemon.cpu_seconds(server.pid) - server_before
     generator_cpu = children_cpu_seconds() - generator_before
@@ -131,11 +137,13 @@ def measure(label: str, server: daemon.Daemon, generator: Generator, name: str, 
     rate = load.requests / load.seconds
     per_request_us = server_cpu / max(1, load.requests) * 1e6
     net_us = (server_cpu - idle_share * load.seconds) / max(1, load.requests) * 1e6
-    print(f"{label:>10}  {clients:2d} client(s): {rate:7,.0f} requests/s  p50 {load.p50_ms:5.2f} ms  "
-          f"p99 {load.p99_ms:6.2f} ms  server CPU {server_cpu / load.seconds:4.0%} of a core, "
-          f"{per_request_us:4.0f} us/request ({net_us:4.0f} net of idle)  "
-          f"{name} {generator_cpu / load.seconds:4.0%}, others {max(0.0, others_cpu) / load.seconds:4.0%}",
-          flush=True)
+    print(
+        f"{label:>10}  {clients:2d} client(s): {rate:7,.0f} requests/s  p50 {load.p50_ms:5.2f} ms  "
+        f"p99 {load.p99_ms:6.2f} ms  server CPU {server_cpu / load.seconds:4.0%} of a core, "
+        f"{per_request_us:4.0f} us/request ({net_us:4.0f} net of idle)  "
+        f"{name} {generator_cpu / load.seconds:4.0%}, others {max(0.0, others_cpu) / load.seconds:4.0%}",
+        flush=True,
+    )
     return rate
 
 
@@ -143,11 +151,13 @@ def run_steps(label: str, server: daemon.Daemon, generator: Generator, name: str
     idle_share = idle_cpu_share(server.pid, args.idle_seconds)
     print(f"{label:>10}  idle: server CPU {idle_share:.1%} of a core", flush=True)
     for clients in (int(c) for c in args.clients.split(",")):
-        rates = [measure(label, server, generator, name, clients, args.seconds, idle_share)
-                 for _ in range(args.repeat)]
+        rates = [measure(label, server, generator, name, clients, args.seconds, idle_share) for _ in range(args.repeat)]
         if len(rates) > 1:
-            print(f"{label:>10}  {clients:2d} client(s): {min(rates):,.0f}-{max(rates):,.0f} requests/s over "
-                  f"{len(rates)} runs, median {statistics.median(rates):,.0f}", flush=True)
+            print(
+                f"{label:>10}  {clients:2d} client(s): {min(rates):,.0f}-{max(rates):,.0f} requests/s over "
+                f"{len(rates)} runs, median {statistics.median(rates):,.0f}",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -157,20 +167,32 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each step, for the spread")
     parser.add_argument("--idle-seconds", type=float, default=5.0)
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
-    parser.add_argument("--ceiling", action=argparse.BooleanOptionalAction, default=True,
-                        help="also measure the bare Falcon app on the same waitress settings")
-    parser.add_argument("--server-cpus", default="", metavar="LIST",
-                        help="run the servers on these CPUs only (taskset's list, e.g. 1)")
-    parser.add_argument("--server-arg", action="append", default=[], metavar="FLAG",
-                        help="passed to run.py, e.g. --server-arg=--cpus=1 (repeatable)")
+    parser.add_argument(
+        "--ceiling",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure the bare Falcon app on the same waitress settings",
+    )
+    parser.add_argument(
+        "--server-cpus", default="", metavar="LIST", help="run the servers on these CPUs only (taskset's list, e.g. 1)"
+    )
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="passed to run.py, e.g. --server-arg=--cpus=1 (repeatable)",
+    )
     args = parser.parse_args()
     name = args.generator
     if name == "auto":
         name = "wrk" if shutil.which("wrk") else "python"
     generator: Generator = wrk_load if name == "wrk" else python_load
     print(machine())
-    print(f"GET {PATH}, {args.seconds} s per step, load from {name}"
-          + ("" if name == "wrk" else " (one process per client; `apt-get install wrk` for a lighter generator)"))
+    print(
+        f"GET {PATH}, {args.seconds} s per step, load from {name}"
+        + ("" if name == "wrk" else " (one process per client; `apt-get install wrk` for a lighter generator)")
+    )
     if args.server_cpus:
         print(f"servers run on CPU {args.server_cpus} only")
     if args.server_arg:

@@ -76,8 +76,10 @@ def upgrade_request(host: str, port: int, target: str) -> tuple[bytes, bytes]:
     """The HTTP upgrade request for ``target`` (path and query) and the accept value to expect."""
     key = base64.b64encode(os.urandom(16))
     accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
-    request = (f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               f"Sec-WebSocket-Key: {key.decode()}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+    request = (
+        f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key.decode()}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
     return request, accept
 
 
@@ -117,7 +119,7 @@ def _reason(exc: OSError) -> str:
 
 
 class _Client:
-    __slots__ = ("sock", "accept", "request", "head", "buffer", "last", "attempt", "started", "target")
+    __slots__ = ("accept", "attempt", "buffer", "head", "last", "request", "sock", "started", "target")
 
     def __init__(self, attempt: int, symbols: int, target: str) -> None:
         self.sock: socket.socket | None = None
@@ -179,8 +181,14 @@ class Swarm:
         match command:
             case ("connect", host, port, targets, concurrency, deadline):
                 self._connecting = {
-                    "host": host, "port": port, "to_start": list(targets), "concurrency": concurrency,
-                    "deadline": deadline, "retry": [], "failed": Counter(), "errors": Counter(),
+                    "host": host,
+                    "port": port,
+                    "to_start": list(targets),
+                    "concurrency": concurrency,
+                    "deadline": deadline,
+                    "retry": [],
+                    "failed": Counter(),
+                    "errors": Counter(),
                     "started": time.monotonic(),
                 }
                 self._closes = Counter()
@@ -189,13 +197,20 @@ class Swarm:
                 self._control.send(len(self._open))
             case ("report",):
                 self._parse(len(self._unparsed))
-                self._control.send({
-                    "latencies": self._latencies.tobytes(), "arrival_latencies": self._arrival_latencies.tobytes(),
-                    "candles": self._candles.tobytes(),
-                    "revised_ages": self._revised_ages.tobytes(),
-                    "frames": self._frames, "received": self._received, "missing": self._missing,
-                    "duplicates": self._duplicates, "open": len(self._open), "closes": dict(self._closes),
-                })
+                self._control.send(
+                    {
+                        "latencies": self._latencies.tobytes(),
+                        "arrival_latencies": self._arrival_latencies.tobytes(),
+                        "candles": self._candles.tobytes(),
+                        "revised_ages": self._revised_ages.tobytes(),
+                        "frames": self._frames,
+                        "received": self._received,
+                        "missing": self._missing,
+                        "duplicates": self._duplicates,
+                        "open": len(self._open),
+                        "closes": dict(self._closes),
+                    }
+                )
             case ("close",):
                 closed = self._close_all()
                 self._control.send(closed)
@@ -242,10 +257,14 @@ class Swarm:
         plan = self._connecting
         assert plan is not None
         self._connecting = None
-        self._control.send({
-            "open": len(self._open), "failed": dict(plan["failed"]), "errors": dict(plan["errors"]),
-            "seconds": time.monotonic() - plan["started"],
-        })
+        self._control.send(
+            {
+                "open": len(self._open),
+                "failed": dict(plan["failed"]),
+                "errors": dict(plan["errors"]),
+                "seconds": time.monotonic() - plan["started"],
+            }
+        )
 
     def _start(self, client: _Client) -> None:
         plan = self._connecting
@@ -291,7 +310,7 @@ class Swarm:
         self._pending.discard(client)
         self._open.add(client)
         client.head = b""
-        rest = head[end + 4:]
+        rest = head[end + 4 :]
         if rest:
             now_ms = time.time() * 1000
             self._unparsed.append((client, rest, now_ms, now_ms))
@@ -354,10 +373,10 @@ class Swarm:
             start = position + 2
             if length == 126:
                 start += 2
-                length = int.from_bytes(buffer[position + 2:start], "big")
+                length = int.from_bytes(buffer[position + 2 : start], "big")
             elif length == 127:
                 start += 8
-                length = int.from_bytes(buffer[position + 2:start], "big")
+                length = int.from_bytes(buffer[position + 2 : start], "big")
             end = start + length
             if end > size:
                 break
@@ -368,7 +387,7 @@ class Swarm:
             elif opcode == OP_PING:
                 self._send(client, masked_frame(OP_PONG, buffer[start:end]))
             elif opcode == OP_CLOSE:
-                code = int.from_bytes(buffer[start:start + 2], "big") if length >= 2 else 1005
+                code = int.from_bytes(buffer[start : start + 2], "big") if length >= 2 else 1005
                 self._closes[f"close {code}"] += 1
                 self._drop(client)
                 return

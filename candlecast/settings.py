@@ -9,13 +9,14 @@ import argparse
 import dataclasses
 import os
 import urllib.parse
-from typing import Any, Callable, NoReturn, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from dotenv import find_dotenv, load_dotenv
 from limits import RateLimitItem, parse_many
 
-from candlecast.upstream.binance import is_valid_symbol, normalize_symbol
 from candlecast.runtime.cpu_affinity import parse_cpu_list, usable_cpus
+from candlecast.upstream.binance import is_valid_symbol, normalize_symbol
 
 BINANCE_STREAM_URL = "wss://data-stream.binance.vision"
 BINANCE_REST_URL = "https://api.binance.com"
@@ -135,7 +136,8 @@ def _cpus(text: str) -> tuple[int, ...]:
     if unusable := sorted(set(cpus) - usable):
         raise argparse.ArgumentTypeError(
             f"CPUs {unusable} are not ones this process may run on "
-            f"(usable: {sorted(usable) or 'none on this platform'})")
+            f"(usable: {sorted(usable) or 'none on this platform'})"
+        )
     return cpus
 
 
@@ -218,8 +220,14 @@ def _url(*schemes: str) -> Callable[[str], str]:
             parts.port  # reading it raises ValueError for a port that is not 0-65535
         except ValueError as exc:
             raise argparse.ArgumentTypeError(f"not a URL ({exc}): {text!r}") from None
-        if (parts.scheme.lower() not in schemes or not parts.hostname or parts.query or parts.fragment
-                or not text.isprintable() or any(c.isspace() for c in text)):
+        if (
+            parts.scheme.lower() not in schemes
+            or not parts.hostname
+            or parts.query
+            or parts.fragment
+            or not text.isprintable()
+            or any(c.isspace() for c in text)
+        ):
             expected = " or ".join(f"{scheme}://" for scheme in schemes)
             raise argparse.ArgumentTypeError(f"not a base URL ({expected} and a host, no query): {text!r}")
         return text
@@ -235,83 +243,203 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--ws-port", "ws_port", PORT, "WebSocket port"),
     ("--stream-url", "stream_url", _url("ws", "wss"), "upstream WebSocket base URL"),
     ("--rest-url", "rest_url", _url("http", "https"), "upstream REST base URL"),
-    ("--grace-ms", "grace_ms", _ms(0, 60_000),
-     "how long after a second ends a quiet symbol's candle waits for stragglers"),
+    (
+        "--grace-ms",
+        "grace_ms",
+        _ms(0, 60_000),
+        "how long after a second ends a quiet symbol's candle waits for stragglers",
+    ),
     ("--empty-candles", "empty_candles", _flag, "publish Binance's flat candle for seconds without trades"),
-    ("--aggregator-threads", "aggregator_threads", _count(256),
-     "threads the symbols' aggregators take turns on (each symbol keeps its own actor)"),
+    (
+        "--aggregator-threads",
+        "aggregator_threads",
+        _count(256),
+        "threads the symbols' aggregators take turns on (each symbol keeps its own actor)",
+    ),
     ("--streams-per-connection", "streams_per_connection", _count(1024), "streams per upstream connection"),
     ("--reconnect-max-s", "reconnect_max_s", _seconds(3600), "cap of the reconnect backoff, seconds"),
-    ("--stale-after-s", "stale_after_s", _seconds(3600),
-     "reconnect an upstream socket silent (no frame, no ping) this long"),
-    ("--connection-lifetime-s", "connection_lifetime_s", _seconds(86_400),
-     "rotate an upstream connection (make-before-break, with jitter) before Binance's 24 h limit"),
-    ("--control-messages-per-s", "control_messages_per_s", _per_second(1000),
-     "SUBSCRIBE/UNSUBSCRIBE/LIST messages per connection per second (Binance allows 5, pongs included)"),
-    ("--connect-attempts", "connect_attempts", _limit,
-     "upstream connection attempts allowed per IP, 'limits' notation"),
-    ("--rest-weight-budget", "rest_weight_budget", _count(1_000_000),
-     "REST request weight per minute to stay under (Binance: 6000)"),
-    ("--backfill-window-s", "backfill_window_s", _whole_seconds(86_400),
-     "how far back gaps are repaired and late trades applied"),
+    (
+        "--stale-after-s",
+        "stale_after_s",
+        _seconds(3600),
+        "reconnect an upstream socket silent (no frame, no ping) this long",
+    ),
+    (
+        "--connection-lifetime-s",
+        "connection_lifetime_s",
+        _seconds(86_400),
+        "rotate an upstream connection (make-before-break, with jitter) before Binance's 24 h limit",
+    ),
+    (
+        "--control-messages-per-s",
+        "control_messages_per_s",
+        _per_second(1000),
+        "SUBSCRIBE/UNSUBSCRIBE/LIST messages per connection per second (Binance allows 5, pongs included)",
+    ),
+    (
+        "--connect-attempts",
+        "connect_attempts",
+        _limit,
+        "upstream connection attempts allowed per IP, 'limits' notation",
+    ),
+    (
+        "--rest-weight-budget",
+        "rest_weight_budget",
+        _count(1_000_000),
+        "REST request weight per minute to stay under (Binance: 6000)",
+    ),
+    (
+        "--backfill-window-s",
+        "backfill_window_s",
+        _whole_seconds(86_400),
+        "how far back gaps are repaired and late trades applied",
+    ),
     ("--max-symbols", "max_symbols", _count(100_000), "symbols subscribed at once (adding more answers 409)"),
-    ("--exchange-info-interval-s", "exchange_info_interval_s", _seconds(86_400),
-     "how often exchangeInfo is read again to see which subscribed symbols are halted"),
-    ("--max-trade-ahead-ms", "max_trade_ahead_ms", _ms(1, 86_400_000),
-     "reject (and backfill as a gap) a trade stamped this far past the exchange's current time"),
-    ("--max-trade-behind-ms", "max_trade_behind_ms", _ms(1, 86_400_000),
-     "reject (and backfill as a gap) a trade read this long after its exchange time"),
-    ("--max-clock-offset-ms", "max_clock_offset_ms", _ms(1, 86_400_000),
-     "refuse an /api/v3/time reading this far from the local clock (the last good offset is kept)"),
-    ("--upstream-max-rejects", "upstream_max_rejects", _limits,
-     "rejected upstream frames per connection, 'limits' notation, before it is reconnected; empty disables"),
+    (
+        "--exchange-info-interval-s",
+        "exchange_info_interval_s",
+        _seconds(86_400),
+        "how often exchangeInfo is read again to see which subscribed symbols are halted",
+    ),
+    (
+        "--max-trade-ahead-ms",
+        "max_trade_ahead_ms",
+        _ms(1, 86_400_000),
+        "reject (and backfill as a gap) a trade stamped this far past the exchange's current time",
+    ),
+    (
+        "--max-trade-behind-ms",
+        "max_trade_behind_ms",
+        _ms(1, 86_400_000),
+        "reject (and backfill as a gap) a trade read this long after its exchange time",
+    ),
+    (
+        "--max-clock-offset-ms",
+        "max_clock_offset_ms",
+        _ms(1, 86_400_000),
+        "refuse an /api/v3/time reading this far from the local clock (the last good offset is kept)",
+    ),
+    (
+        "--upstream-max-rejects",
+        "upstream_max_rejects",
+        _limits,
+        "rejected upstream frames per connection, 'limits' notation, before it is reconnected; empty disables",
+    ),
     ("--ask-timeout-s", "ask_timeout_s", _seconds(300), "how long REST waits for an actor before answering 503"),
     ("--rate-limit", "rate_limit", _limits, "per-IP request limit in 'limits' notation; empty disables"),
     ("--max-body-bytes", "max_body_bytes", _bytes(1 << 20), "largest accepted request body (413 above)"),
-    ("--rest-max-connections-per-ip", "rest_max_connections_per_ip", _count(1_000_000),
-     "open REST connections per address (429 and closed above)"),
-    ("--ws-backlog-bytes", "ws_backlog_bytes", _bytes(1 << 30),
-     "bytes waiting per WebSocket client before its candles conflate and its trades drop"),
-    ("--ws-socket-buffer-bytes", "ws_socket_buffer_bytes", _bytes(1 << 30),
-     "kernel send buffer per WebSocket client (the kernel doubles it); caps memory held for slow readers"),
-    ("--ws-ping-interval-s", "ws_ping_interval_s", _seconds(3600),
-     "ping WebSocket clients quiet this long; drop them if still silent one interval later"),
-    ("--ws-send-timeout-s", "ws_send_timeout_s", _seconds(3600),
-     "close (1008) a client with data waiting whose socket accepts nothing this long"),
+    (
+        "--rest-max-connections-per-ip",
+        "rest_max_connections_per_ip",
+        _count(1_000_000),
+        "open REST connections per address (429 and closed above)",
+    ),
+    (
+        "--ws-backlog-bytes",
+        "ws_backlog_bytes",
+        _bytes(1 << 30),
+        "bytes waiting per WebSocket client before its candles conflate and its trades drop",
+    ),
+    (
+        "--ws-socket-buffer-bytes",
+        "ws_socket_buffer_bytes",
+        _bytes(1 << 30),
+        "kernel send buffer per WebSocket client (the kernel doubles it); caps memory held for slow readers",
+    ),
+    (
+        "--ws-ping-interval-s",
+        "ws_ping_interval_s",
+        _seconds(3600),
+        "ping WebSocket clients quiet this long; drop them if still silent one interval later",
+    ),
+    (
+        "--ws-send-timeout-s",
+        "ws_send_timeout_s",
+        _seconds(3600),
+        "close (1008) a client with data waiting whose socket accepts nothing this long",
+    ),
     ("--ws-max-message-bytes", "ws_max_message_bytes", _bytes(1 << 24), "largest accepted client message (1009 above)"),
-    ("--ws-message-rate", "ws_message_rate", _limits, "frames (commands and their fragments, pings, pongs) a WebSocket "
-     "client may send, 'limits' notation (1008 above); empty disables"),
-    ("--ws-max-message-frames", "ws_max_message_frames", _count(1 << 16),
-     "frames (fragments) of one client message (1009 above)"),
+    (
+        "--ws-message-rate",
+        "ws_message_rate",
+        _limits,
+        "frames (commands and their fragments, pings, pongs) a WebSocket "
+        "client may send, 'limits' notation (1008 above); empty disables",
+    ),
+    (
+        "--ws-max-message-frames",
+        "ws_max_message_frames",
+        _count(1 << 16),
+        "frames (fragments) of one client message (1009 above)",
+    ),
     ("--ws-max-clients", "ws_max_clients", _count(1_000_000), "WebSocket clients served at once (1013 above)"),
-    ("--ws-max-clients-per-ip", "ws_max_clients_per_ip", _count(1_000_000),
-     "WebSocket clients per address (1008 above)"),
-    ("--ws-max-subscriptions", "ws_max_subscriptions", _count(1_000_000),
-     "(symbol, channel) subscriptions per WebSocket client"),
-    ("--ws-handshake-timeout-s", "ws_handshake_timeout_s", _seconds(3600),
-     "drop a connection that has not completed its WebSocket handshake in this time"),
-    ("--ws-max-upgrades-per-ip", "ws_max_upgrades_per_ip", _count(1_000_000),
-     "requests in progress (queued or being read) per address on the WebSocket port (429 above)"),
-    ("--ws-max-pending-upgrades", "ws_max_pending_upgrades", _count(1_000_000),
-     "requests in progress in all on the WebSocket port (503 above)"),
+    (
+        "--ws-max-clients-per-ip",
+        "ws_max_clients_per_ip",
+        _count(1_000_000),
+        "WebSocket clients per address (1008 above)",
+    ),
+    (
+        "--ws-max-subscriptions",
+        "ws_max_subscriptions",
+        _count(1_000_000),
+        "(symbol, channel) subscriptions per WebSocket client",
+    ),
+    (
+        "--ws-handshake-timeout-s",
+        "ws_handshake_timeout_s",
+        _seconds(3600),
+        "drop a connection that has not completed its WebSocket handshake in this time",
+    ),
+    (
+        "--ws-max-upgrades-per-ip",
+        "ws_max_upgrades_per_ip",
+        _count(1_000_000),
+        "requests in progress (queued or being read) per address on the WebSocket port (429 above)",
+    ),
+    (
+        "--ws-max-pending-upgrades",
+        "ws_max_pending_upgrades",
+        _count(1_000_000),
+        "requests in progress in all on the WebSocket port (503 above)",
+    ),
     ("--ws-compression", "ws_compression", _flag, "negotiate permessage-deflate with clients that offer it"),
     ("--ws-writers", "ws_writers", _count(256), "threads writing to WebSocket clients, each owning a share of them"),
-    ("--ws-trade-interval-ms", "ws_trade_interval_ms", _ms(0, 60_000),
-     "send a symbol's trades at most this often, batched (0: as they arrive)"),
-    ("--ws-candle-linger-ms", "ws_candle_linger_ms", _ms(0, 1000),
-     "how long a second's candles may wait for each other, to go in one write (0: as they close)"),
+    (
+        "--ws-trade-interval-ms",
+        "ws_trade_interval_ms",
+        _ms(0, 60_000),
+        "send a symbol's trades at most this often, batched (0: as they arrive)",
+    ),
+    (
+        "--ws-candle-linger-ms",
+        "ws_candle_linger_ms",
+        _ms(0, 1000),
+        "how long a second's candles may wait for each other, to go in one write (0: as they close)",
+    ),
     ("--history-seconds", "history_seconds", _whole_seconds(86_400), "closed candles kept in memory per symbol"),
-    ("--thread-switch-ms", "thread_switch_ms", Range(float, 0.1, 1000, " ms"),
-     "how long a busy thread may hold the interpreter before another waiting thread gets it"),
-    ("--cpus", "cpus", _cpus,
-     "run the daemon on these CPUs only, taskset's list (e.g. 1 or 0-3; Linux)"),
+    (
+        "--thread-switch-ms",
+        "thread_switch_ms",
+        Range(float, 0.1, 1000, " ms"),
+        "how long a busy thread may hold the interpreter before another waiting thread gets it",
+    ),
+    ("--cpus", "cpus", _cpus, "run the daemon on these CPUs only, taskset's list (e.g. 1 or 0-3; Linux)"),
     ("--sim-seed", "sim_seed", int, "seed of the simulator's trade stream"),
-    ("--sim-trades-per-second", "sim_trades_per_second", TRADES_PER_SECOND,
-     "mean simulated trades per second per symbol"),
+    (
+        "--sim-trades-per-second",
+        "sim_trades_per_second",
+        TRADES_PER_SECOND,
+        "mean simulated trades per second per symbol",
+    ),
     ("--log-format", "log_format", LOG_FORMAT, "console, json or auto (console on a terminal)"),
     ("--log-level", "log_level", LOG_LEVEL, "debug, info, warning or error"),
-    ("--shutdown-timeout-s", "shutdown_timeout_s", _seconds(3600),
-     "after SIGTERM/SIGINT, exit (code 1, naming the threads still running) if stopping takes longer"),
+    (
+        "--shutdown-timeout-s",
+        "shutdown_timeout_s",
+        _seconds(3600),
+        "after SIGTERM/SIGINT, exit (code 1, naming the threads still running) if stopping takes longer",
+    ),
 )
 
 
@@ -350,15 +478,21 @@ def parse_settings(argv: Sequence[str] | None = None, environ: dict[str, str] | 
     defaults = Settings()
     # The switches' variables are read whatever the flags say, so a bad one is refused like any other.
     simulate, testnet = (_from_environ(parser, environ, field, _flag, False) for field in ("simulate", "testnet"))
-    parser.add_argument("--simulate", action="store_true", default=simulate,
-                        help="run against the built-in Binance simulator")
+    parser.add_argument(
+        "--simulate", action="store_true", default=simulate, help="run against the built-in Binance simulator"
+    )
     parser.add_argument("--testnet", action="store_true", default=testnet, help="use Binance's spot testnet endpoints")
     for flag, field, kind, help_text in _OPTIONS:
         default = _from_environ(parser, environ, field, kind, getattr(defaults, field))
         shown = (",".join(map(str, default)) or "any") if isinstance(default, tuple) else default
         accepted = f"{kind.accepted}; " if isinstance(kind, Range) else ""
-        parser.add_argument(flag, dest=field, type=kind, default=default,
-                            help=f"{help_text} ({accepted}default: {shown}; env CANDLECAST_{field.upper()})")
+        parser.add_argument(
+            flag,
+            dest=field,
+            type=kind,
+            default=default,
+            help=f"{help_text} ({accepted}default: {shown}; env CANDLECAST_{field.upper()})",
+        )
     args = parser.parse_args(argv)
     values = vars(args)
     if values["testnet"]:
@@ -367,6 +501,8 @@ def parse_settings(argv: Sequence[str] | None = None, environ: dict[str, str] | 
         if values["rest_url"] == BINANCE_REST_URL:
             values["rest_url"] = TESTNET_REST_URL
     if len(values["symbols"]) > values["max_symbols"]:
-        parser.error(f"--symbols lists {len(values['symbols'])} symbols, more than --max-symbols allows "
-                     f"({values['max_symbols']})")
+        parser.error(
+            f"--symbols lists {len(values['symbols'])} symbols, more than --max-symbols allows "
+            f"({values['max_symbols']})"
+        )
     return Settings(**values)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import falcon
 import pykka
@@ -16,17 +17,17 @@ import structlog
 from candlecast.actors.backfill import BackfillActor
 from candlecast.actors.broadcaster import BroadcasterActor, ClientLimits
 from candlecast.actors.clock import ClockActor
+from candlecast.actors.http_server import ConnectionLimits, HttpServerActor
 from candlecast.actors.registry import RegistryActor
 from candlecast.actors.store import StoreActor
-from candlecast.runtime.cpu_affinity import threads_started_on
 from candlecast.clock.exchange_time import ExchangeTime
 from candlecast.http.app import create_app
-from candlecast.http.resources import Actors
-from candlecast.actors.http_server import ConnectionLimits, HttpServerActor
 from candlecast.http.client_reader import ClientReader
-from candlecast.store.latest import Latest
+from candlecast.http.resources import Actors
 from candlecast.messages import ThreadEnded
+from candlecast.runtime.cpu_affinity import threads_started_on
 from candlecast.settings import Settings
+from candlecast.store.latest import Latest
 
 log = structlog.get_logger(__name__)
 
@@ -98,20 +99,32 @@ def _start_actors(settings: Settings) -> RunningSystem:
         started.append(backfill)
         exchange_time = ExchangeTime()
         clock = ClockActor.start(
-            settings.rest_url, settings.grace_ms, settings.max_clock_offset_ms, exchange_time, broadcaster=broadcaster,
+            settings.rest_url,
+            settings.grace_ms,
+            settings.max_clock_offset_ms,
+            exchange_time,
+            broadcaster=broadcaster,
         )
         started.append(clock)
         registry = RegistryActor.start(settings, clock, broadcaster, store, backfill, exchange_time)
         started.append(registry)
         actors = Actors(
-            registry=registry, store=store, broadcaster=broadcaster, backfill=backfill, clock=clock,
+            registry=registry,
+            store=store,
+            broadcaster=broadcaster,
+            backfill=backfill,
+            clock=clock,
             timeout_s=settings.ask_timeout_s,
         )
 
         def make_reader(on_ended: Callable[[ThreadEnded], object]) -> ClientReader:
             return ClientReader(
-                broadcaster, settings.ws_ping_interval_s, settings.ws_max_message_bytes,
-                settings.ws_max_message_frames, settings.ws_message_rate, on_ended=on_ended,
+                broadcaster,
+                settings.ws_ping_interval_s,
+                settings.ws_max_message_bytes,
+                settings.ws_max_message_frames,
+                settings.ws_message_rate,
+                on_ended=on_ended,
             )
 
         def make_app(http: pykka.ActorRef[Any], reader: ClientReader) -> falcon.App:
@@ -127,7 +140,12 @@ def _start_actors(settings: Settings) -> RunningSystem:
             )
 
         http = HttpServerActor.start(
-            make_app, make_reader, settings.host, settings.http_port, settings.ws_port, settings.max_body_bytes,
+            make_app,
+            make_reader,
+            settings.host,
+            settings.http_port,
+            settings.ws_port,
+            settings.max_body_bytes,
             settings.ws_handshake_timeout_s,
             ConnectionLimits(
                 rest_per_address=settings.rest_max_connections_per_ip,
@@ -151,5 +169,7 @@ def _start_actors(settings: Settings) -> RunningSystem:
         for ref in reversed(started):
             ref.stop(timeout=STOP_TIMEOUT_S)
         raise
-    log.info("candlecast started", rest_url=system.rest_url, websocket_url=system.ws_url, symbols=list(settings.symbols))
+    log.info(
+        "candlecast started", rest_url=system.rest_url, websocket_url=system.ws_url, symbols=list(settings.symbols)
+    )
     return system

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 import msgspec
+
 from candlecast.messages import Candle
 from candlecast.sim import Simulator
 from tests.reference import reference_candles
 
-DECIMAL_FIELDS = ("open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume")
+DECIMAL_FIELDS = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+)
 
 
 def as_candle(message: dict[str, Any]) -> Candle:
@@ -32,7 +43,9 @@ def final_candles(candles: list[Candle]) -> list[Candle]:
     for candle in candles:
         previous = newest.get(candle.open_time)
         if previous is not None:
-            assert candle.revision > previous.revision, f"{candle.symbol} {candle.open_time}: revision {candle.revision} after {previous}"
+            assert candle.revision > previous.revision, (
+                f"{candle.symbol} {candle.open_time}: revision {candle.revision} after {previous}"
+            )
         newest[candle.open_time] = candle
     return [newest[t] for t in sorted(newest)]
 

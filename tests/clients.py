@@ -6,8 +6,9 @@ import http.client
 import json
 import socket
 import time
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import websocket

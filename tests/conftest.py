@@ -10,8 +10,8 @@ import resource
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pykka
 import pytest
@@ -81,8 +81,13 @@ def simulator() -> Iterator[Simulator]:
 
 def settings_for(sim: Simulator, **overrides: object) -> Settings:
     base = Settings(
-        host="127.0.0.1", http_port=0, ws_port=0, stream_url=sim.stream_url, rest_url=sim.rest_url,
-        rate_limit="", log_format="console",
+        host="127.0.0.1",
+        http_port=0,
+        ws_port=0,
+        stream_url=sim.stream_url,
+        rest_url=sim.rest_url,
+        rate_limit="",
+        log_format="console",
     )
     return dataclasses.replace(base, **overrides)
 

@@ -88,8 +88,9 @@ class CorruptingRelay:
         finally:
             client.close()
 
-    def _up(self, client: socket.socket, server: WSConnection, upstream: websocket.WebSocket,
-            send_lock: threading.Lock) -> None:
+    def _up(
+        self, client: socket.socket, server: WSConnection, upstream: websocket.WebSocket, send_lock: threading.Lock
+    ) -> None:
         """Requests from the system go to the simulator, until either side closes."""
         while not self._stopped.is_set() and upstream.connected:
             data = _receive(client)
@@ -109,8 +110,9 @@ class CorruptingRelay:
             if not data:
                 return
 
-    def _down(self, upstream: websocket.WebSocket, client: socket.socket, server: WSConnection,
-              send_lock: threading.Lock) -> None:
+    def _down(
+        self, upstream: websocket.WebSocket, client: socket.socket, server: WSConnection, send_lock: threading.Lock
+    ) -> None:
         """Frames from the simulator go to the system, the chosen trades changed on the way."""
         try:
             while not self._stopped.is_set():

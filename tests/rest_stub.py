@@ -10,7 +10,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 EXCHANGE_INFO = "/api/v3/exchangeInfo"
@@ -94,7 +95,7 @@ class RestStub:
         stub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+            def do_GET(self) -> None:
                 canned = stub._respond(self.path)
                 self.send_response(canned.status)
                 self.send_header("Content-Type", "application/json")

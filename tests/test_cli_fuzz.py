@@ -11,7 +11,8 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from candlecast.settings import _OPTIONS, Choice, Range, Settings, parse_settings
 from candlecast.sim import SimulatorConfig
@@ -25,11 +26,37 @@ values = st.one_of(
     st.text(max_size=24),
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
     st.floats().map(repr),  # nan, inf, -0.0, 1e+300 ...
-    st.sampled_from([
-        "0", "-1", "1", "65535", "65536", "nan", "-inf", "1e309", "0.0001", " 5 ", "1_000", "١٢", "",
-        "ws://127.0.0.1:1", "http://127.0.0.1:1", "wss://h?q", "https://h:0", "http://[::1", "debug", "JSON",
-        "0/second", "5/second;1/minute", "1/1000 days", "0-3", "0-99999999999", "btcusdt,ethusdt", "true",
-    ]),
+    st.sampled_from(
+        [
+            "0",
+            "-1",
+            "1",
+            "65535",
+            "65536",
+            "nan",
+            "-inf",
+            "1e309",
+            "0.0001",
+            " 5 ",
+            "1_000",
+            "١٢",
+            "",
+            "ws://127.0.0.1:1",
+            "http://127.0.0.1:1",
+            "wss://h?q",
+            "https://h:0",
+            "http://[::1",
+            "debug",
+            "JSON",
+            "0/second",
+            "5/second;1/minute",
+            "1/1000 days",
+            "0-3",
+            "0-99999999999",
+            "btcusdt,ethusdt",
+            "true",
+        ]
+    ),
 )
 
 
@@ -59,7 +86,8 @@ def _within_bounds(settings_: Settings) -> None:
 @settings(max_examples=400, deadline=None)
 @given(argv=command_lines(), environ=st.dictionaries(st.sampled_from(VARIABLES), values, max_size=4))
 def test_any_command_line_and_environment_gives_settings_in_range_or_a_usage_error(
-    argv: list[str], environ: dict[str, str],
+    argv: list[str],
+    environ: dict[str, str],
 ) -> None:
     try:
         parsed = parse_settings(argv, environ=environ)
@@ -74,7 +102,11 @@ def _refused(command: list[str], env: dict[str, str], cwd: Path) -> list[str]:
     traceback. Returns its stderr lines."""
     clean = {name: value for name, value in os.environ.items() if not name.startswith("CANDLECAST_")}
     finished = subprocess.run(
-        command, env={**clean, "PYTHONPATH": str(ROOT), **env}, cwd=cwd, capture_output=True, text=True,
+        command,
+        env={**clean, "PYTHONPATH": str(ROOT), **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
         timeout=REFUSAL_TIMEOUT_S,
     )
     assert "Traceback" not in finished.stderr
@@ -82,13 +114,19 @@ def _refused(command: list[str], env: dict[str, str], cwd: Path) -> list[str]:
     return finished.stderr.splitlines()
 
 
-@pytest.mark.parametrize(("argv", "env", "named"), [
-    (["--http-port", "70000"], {}, "--http-port: 70000 is out of range (accepted: 0 to 65535)"),
-    ([], {"CANDLECAST_STALE_AFTER_S": "nan"}, "CANDLECAST_STALE_AFTER_S: nan is out of range"),
-    ([], {"CANDLECAST_SIMULATE": "maybe"}, "CANDLECAST_SIMULATE: not a boolean: 'maybe'"),
-])
+@pytest.mark.parametrize(
+    ("argv", "env", "named"),
+    [
+        (["--http-port", "70000"], {}, "--http-port: 70000 is out of range (accepted: 0 to 65535)"),
+        ([], {"CANDLECAST_STALE_AFTER_S": "nan"}, "CANDLECAST_STALE_AFTER_S: nan is out of range"),
+        ([], {"CANDLECAST_SIMULATE": "maybe"}, "CANDLECAST_SIMULATE: not a boolean: 'maybe'"),
+    ],
+)
 def test_the_daemon_refuses_a_bad_value_in_one_line_with_exit_2(
-    argv: list[str], env: dict[str, str], named: str, tmp_path: Path,
+    argv: list[str],
+    env: dict[str, str],
+    named: str,
+    tmp_path: Path,
 ) -> None:
     # --simulate and port 0 keep a daemon that wrongly starts on loopback until the timeout ends it.
     command = [sys.executable, str(ROOT / "run.py"), "--simulate", "--ws-port", "0", "--log-format", "json", *argv]
@@ -96,14 +134,27 @@ def test_the_daemon_refuses_a_bad_value_in_one_line_with_exit_2(
     assert len(lines) == 1 and lines[0].startswith("run.py: error: ") and named in lines[0], lines
 
 
-@pytest.mark.parametrize(("argv", "named"), [
-    (["--rest-port", "70000"], "--rest-port: 70000 is out of range"),
-    (["--trades-per-second", "nan"], "--trades-per-second: nan is out of range"),
-    (["--replay", "missing_btcusdt_trades_2021-01-08.csv"], "--replay: "),
-])
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--rest-port", "70000"], "--rest-port: 70000 is out of range"),
+        (["--trades-per-second", "nan"], "--trades-per-second: nan is out of range"),
+        (["--replay", "missing_btcusdt_trades_2021-01-08.csv"], "--replay: "),
+    ],
+)
 def test_the_simulator_refuses_a_bad_value_with_exit_2(argv: list[str], named: str, tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "candlecast.sim", "--rest-port", "0", "--ws-port", "0", "--log-format", "json",
-               *argv]
+    command = [
+        sys.executable,
+        "-m",
+        "candlecast.sim",
+        "--rest-port",
+        "0",
+        "--ws-port",
+        "0",
+        "--log-format",
+        "json",
+        *argv,
+    ]
     assert named in _refused(command, {}, tmp_path)[-1]
 
 

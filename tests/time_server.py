@@ -8,7 +8,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from typing import Callable
+from collections.abc import Callable
 
 PASSED_HEADERS = ("Content-Type", "Retry-After", "X-MBX-USED-WEIGHT-1M")
 

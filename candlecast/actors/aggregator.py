@@ -9,9 +9,8 @@ from typing import Any
 import msgspec
 
 from candlecast.actors.base import tell_if_alive
-from candlecast.runtime.actor_pool import ActorPool, PooledActor
-from candlecast.candles.series import CandleSeries
 from candlecast.candles.gaps import RECOVERED
+from candlecast.candles.series import CandleSeries
 from candlecast.messages import (
     BackfillFailed,
     GapEvent,
@@ -23,6 +22,7 @@ from candlecast.messages import (
     TradeRejected,
     TradesRecovered,
 )
+from candlecast.runtime.actor_pool import ActorPool, PooledActor
 
 
 class AggregatorActor(PooledActor):
@@ -64,13 +64,23 @@ class AggregatorActor(PooledActor):
                 continue
             if isinstance(item, GapEvent):
                 level = self.log.info if item.kind == RECOVERED else self.log.warning
-                level("trade id gap", kind=item.kind, first=item.first_trade_id, last=item.last_trade_id, detail=item.detail)
+                level(
+                    "trade id gap",
+                    kind=item.kind,
+                    first=item.first_trade_id,
+                    last=item.last_trade_id,
+                    detail=item.detail,
+                )
             tell_if_alive(self._broadcaster, item)
             tell_if_alive(self._store, item)
 
     def on_stop(self) -> None:
         series = self._series
         self.log.info(
-            "aggregator stopped", duplicates=series.duplicates, late_applied=series.late_applied,
-            beyond_window=series.beyond_window, too_far_ahead=series.too_far_ahead, **series.gaps.stats(),
+            "aggregator stopped",
+            duplicates=series.duplicates,
+            late_applied=series.late_applied,
+            beyond_window=series.beyond_window,
+            too_far_ahead=series.too_far_ahead,
+            **series.gaps.stats(),
         )

@@ -14,8 +14,10 @@ from typing import Any
 import structlog
 
 from candlecast.actors.base import Actor, tell_if_alive
-from candlecast.runtime.threads import StoppableThread
+from candlecast.messages import BackfillFailed, GetBackfillStats, Message, RequestBackfill, ThreadEnded
 from candlecast.runtime.supervision import Supervisor
+from candlecast.runtime.threads import StoppableThread
+from candlecast.upstream.rest_client import RequestRejected, UpstreamUnavailable
 from candlecast.upstream.trade_fetch import (
     Fetcher,
     Stopped,
@@ -23,8 +25,6 @@ from candlecast.upstream.trade_fetch import (
     aggregate_pages,
     historical_pages,
 )
-from candlecast.messages import BackfillFailed, GetBackfillStats, Message, RequestBackfill, ThreadEnded
-from candlecast.upstream.rest_client import RequestRejected, UpstreamUnavailable
 
 
 class BackfillProgress(Message):
@@ -44,7 +44,11 @@ class BackfillWorker(StoppableThread):
     """Serves ``jobs``; a worker that replaces one that ended takes over its queue and counters."""
 
     def __init__(
-        self, rest_url: str, weight_budget: int, owner: Any, jobs: queue.SimpleQueue[RequestBackfill | None],
+        self,
+        rest_url: str,
+        weight_budget: int,
+        owner: Any,
+        jobs: queue.SimpleQueue[RequestBackfill | None],
         progress: BackfillProgress,
     ) -> None:
         super().__init__("backfill", on_ended=lambda ended: tell_if_alive(owner, ended))
@@ -52,7 +56,12 @@ class BackfillWorker(StoppableThread):
         self._owner = owner
         self._fetcher = Fetcher(rest_url, WeightBudget(weight_budget), self.stopped.wait)
         self._source = progress.source
-        self._served, self._pages, self._trades, self._failed = progress.served, progress.pages, progress.trades, progress.failed
+        self._served, self._pages, self._trades, self._failed = (
+            progress.served,
+            progress.pages,
+            progress.trades,
+            progress.failed,
+        )
         self._log = structlog.get_logger(__name__)
 
     def stop(self) -> None:
@@ -94,11 +103,19 @@ class BackfillWorker(StoppableThread):
             tell_if_alive(job.reply_to, page)
 
     def _report(self) -> None:
-        tell_if_alive(self._owner, BackfillProgress(
-            served=self._served, pages=self._pages, trades=self._trades, failed=self._failed,
-            rate_limited=self._fetcher.rate_limited, rest_requests=self._fetcher.requests,
-            weight_used_1m=self._fetcher.budget.used, source=self._source,
-        ))
+        tell_if_alive(
+            self._owner,
+            BackfillProgress(
+                served=self._served,
+                pages=self._pages,
+                trades=self._trades,
+                failed=self._failed,
+                rate_limited=self._fetcher.rate_limited,
+                rest_requests=self._fetcher.requests,
+                weight_used_1m=self._fetcher.budget.used,
+                source=self._source,
+            ),
+        )
 
 
 class BackfillActor(Actor):

@@ -28,22 +28,21 @@ import collections
 import dataclasses
 import itertools
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pykka
 from wsproto.frame_protocol import FrameProtocol
 
-from candlecast.fanout import subscriptions
-from candlecast.http import encoding
 from candlecast.actors.base import Actor, tell_if_alive
+from candlecast.actors.writer import WriterActor
+from candlecast.candles.trade_ids import TradeIds
+from candlecast.fanout import subscriptions
 from candlecast.fanout.candle_linger import NOT_A_CANDLE, CandleLinger
 from candlecast.fanout.closed_seconds import ClosedSeconds
 from candlecast.fanout.outbox import CANDLE, OTHER, TRADE, Outbound, replay_limit
 from candlecast.fanout.recent_candles import RecentCandles
-from candlecast.runtime.supervision import Supervisor
-from candlecast.runtime.ticker import Ticker
-from candlecast.actors.writer import WriterActor
-from candlecast.candles.trade_ids import TradeIds
+from candlecast.http import encoding
 from candlecast.messages import (
     BroadcastTick,
     Candle,
@@ -71,6 +70,8 @@ from candlecast.messages import (
     WriterTick,
     WriteTo,
 )
+from candlecast.runtime.supervision import Supervisor
+from candlecast.runtime.ticker import Ticker
 
 SERVER_FULL_CLOSE_CODE = 1013
 POLICY_CLOSE_CODE = 1008
@@ -182,7 +183,10 @@ class BroadcasterActor(Actor):
 
     def _new_ticker(self) -> Ticker:
         return Ticker(
-            "broadcast-tick", self._tick_s, self.actor_ref, BroadcastTick,
+            "broadcast-tick",
+            self._tick_s,
+            self.actor_ref,
+            BroadcastTick,
             on_ended=lambda ended: tell_if_alive(self.actor_ref, ended),
         )
 
@@ -303,7 +307,9 @@ class BroadcasterActor(Actor):
 
     # --- subscriptions -----------------------------------------------------------------------
 
-    def _subscribe(self, client: _Client, pairs: subscriptions.Pairs, replace: bool = False, explicit: bool | None = None) -> None:
+    def _subscribe(
+        self, client: _Client, pairs: subscriptions.Pairs, replace: bool = False, explicit: bool | None = None
+    ) -> None:
         """Set (``replace``) or add to the client's subscriptions, moving it to its new group."""
         client_id = client.client_id
         before = client.group
@@ -348,8 +354,12 @@ class BroadcasterActor(Actor):
             current = client.subscriptions if client.explicit else frozenset()
             if len(current | command.pairs) > self._limits.max_subscriptions:
                 limit = self._limits.max_subscriptions
-                error = {"type": "error", "error": "too_many_subscriptions", "id": command.request_id,
-                         "detail": f"at most {limit} (symbol, channel) subscriptions per connection"}
+                error = {
+                    "type": "error",
+                    "error": "too_many_subscriptions",
+                    "id": command.request_id,
+                    "detail": f"at most {limit} (symbol, channel) subscriptions per connection",
+                }
                 self._write_text(client.client_id, encoding.encode(error).decode())
                 return
             added = command.pairs - current
@@ -361,7 +371,11 @@ class BroadcasterActor(Actor):
             self._replay(client, added if command.since is None else command.pairs, command.since, command.request_id)
 
     def _reply(self, client: _Client, op: str, request_id: Any) -> None:
-        reply = {"type": _REPLY_TYPES[op], "id": request_id, "subscriptions": subscriptions.describe(client.subscriptions)}
+        reply = {
+            "type": _REPLY_TYPES[op],
+            "id": request_id,
+            "subscriptions": subscriptions.describe(client.subscriptions),
+        }
         self._write_text(client.client_id, encoding.encode(reply).decode())
 
     def _replay(self, client: _Client, pairs: subscriptions.Pairs, since: int | None, request_id: Any = None) -> None:
@@ -371,9 +385,13 @@ class BroadcasterActor(Actor):
         most = replay_limit(self._limits.backlog_bytes)
         if self._recent.count(symbols, since, most) > most:
             self._rejected["replay_too_large"] += 1
-            error = {"type": "error", "error": "replay_too_large", "id": request_id,
-                     "detail": f"since={since} would replay more than {most} candles at once: "
-                               "ask for fewer symbols or a later since; the live stream goes on"}
+            error = {
+                "type": "error",
+                "error": "replay_too_large",
+                "id": request_id,
+                "detail": f"since={since} would replay more than {most} candles at once: "
+                "ask for fewer symbols or a later since; the live stream goes on",
+            }
             self._write_text(client.client_id, encoding.encode(error).decode())
             return
         replayed = tuple(candle for symbol in symbols for candle in self._recent.replay(symbol, since))
@@ -432,8 +450,14 @@ class BroadcasterActor(Actor):
         return Outbound(bytes(self._encoder.send_data(text, fin=True)), text, kind, symbol, trades)
 
     def _fan_out(
-        self, symbol: str, channel: str, text: str, kind: str,
-        explicit_only: bool = False, trades: int = 0, second: int | None = NOT_A_CANDLE,
+        self,
+        symbol: str,
+        channel: str,
+        text: str,
+        kind: str,
+        explicit_only: bool = False,
+        trades: int = 0,
+        second: int | None = NOT_A_CANDLE,
     ) -> None:
         """Encode once now; written to subscribers on the tick."""
         if self._has_subscribers(symbol, channel):
@@ -458,8 +482,12 @@ class BroadcasterActor(Actor):
             for group in self._groups_wanting(fan_out):
                 batches.setdefault(group, []).append(fan_out.message)
         if batches:
-            published = Publish(tuple((self._group_ids[group], tuple(batch), b"".join(out.frame for out in batch))
-                                      for group, batch in batches.items()))
+            published = Publish(
+                tuple(
+                    (self._group_ids[group], tuple(batch), b"".join(out.frame for out in batch))
+                    for group, batch in batches.items()
+                )
+            )
             for writer in self._writers:
                 writer.tell(published)
 
@@ -482,7 +510,13 @@ class BroadcasterActor(Actor):
         for event in events.values():
             if isinstance(event, Candle):
                 self._recent.remember(event)
-                self._fan_out(event.symbol, subscriptions.CANDLE, encoding.candle_event(event), CANDLE, second=event.open_time // 1000)
+                self._fan_out(
+                    event.symbol,
+                    subscriptions.CANDLE,
+                    encoding.candle_event(event),
+                    CANDLE,
+                    second=event.open_time // 1000,
+                )
             else:
                 # Clients on the implicit default expect candles only; revised candles reach them.
                 self._fan_out(event.symbol, subscriptions.CANDLE, encoding.gap_event(event), OTHER, explicit_only=True)
@@ -512,7 +546,5 @@ class BroadcasterActor(Actor):
             "rejected": dict(self._rejected),
             "disconnects": dict(self._gone),
             # CPU seconds of the fan-out's threads since they started, for its cost per message.
-            "cpu_s": {"broadcaster": round(time.thread_time(), 3),
-                      "writers": round(sum(c.cpu_s for c in reported), 3)},
+            "cpu_s": {"broadcaster": round(time.thread_time(), 3), "writers": round(sum(c.cpu_s for c in reported), 3)},
         }
-

@@ -19,12 +19,10 @@ from __future__ import annotations
 import reprlib
 import threading
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from candlecast.actors.base import Actor, tell_if_alive
-from candlecast.runtime.poller import Poller
-from candlecast.runtime.threads import StoppableThread
-from candlecast.runtime.supervision import Supervisor
 from candlecast.clock.exchange_time import ExchangeTime, refusal
 from candlecast.messages import (
     AggregatorsChanged,
@@ -36,6 +34,9 @@ from candlecast.messages import (
     TradeClock,
     WallClockStepped,
 )
+from candlecast.runtime.poller import Poller
+from candlecast.runtime.supervision import Supervisor
+from candlecast.runtime.threads import StoppableThread
 from candlecast.upstream.rest_client import UpstreamUnavailable, get_json
 
 TIME_SYNC_INTERVAL_S = 300.0
@@ -139,8 +140,12 @@ class SecondTimer(StoppableThread):
     wake it also compares the wall clock with the monotonic one and tells of a step."""
 
     def __init__(
-        self, clock: Any, grace_ms: int, exchange_time: ExchangeTime,
-        on_ended: Callable[[ThreadEnded], object] | None = None, trusted: threading.Event | None = None,
+        self,
+        clock: Any,
+        grace_ms: int,
+        exchange_time: ExchangeTime,
+        on_ended: Callable[[ThreadEnded], object] | None = None,
+        trusted: threading.Event | None = None,
     ) -> None:
         """``trusted``: set once the exchange's clock is known (a reading used, or the trades
         agreeing with the clock in use); the first second is told only then, or after
@@ -176,8 +181,13 @@ class ClockActor(Actor):
     supervisor: Supervisor
 
     def __init__(
-        self, rest_url: str, grace_ms: int, max_offset_ms: int, exchange_time: ExchangeTime | None = None,
-        monotonic: Callable[[], float] = time.monotonic, broadcaster: Any = None,
+        self,
+        rest_url: str,
+        grace_ms: int,
+        max_offset_ms: int,
+        exchange_time: ExchangeTime | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        broadcaster: Any = None,
     ) -> None:
         """``max_offset_ms``: how far the exchange's clock may be from the local wall clock, and
         move between readings, before a reading is refused."""
@@ -212,7 +222,11 @@ class ClockActor(Actor):
 
     def _new_timer(self) -> SecondTimer:
         return SecondTimer(
-            self.actor_ref, self._grace_ms, self._exchange_time, on_ended=self._tell_ended, trusted=self._trusted,
+            self.actor_ref,
+            self._grace_ms,
+            self._exchange_time,
+            on_ended=self._tell_ended,
+            trusted=self._trusted,
         )
 
     def _new_sync(self) -> Poller[ClockOffsetMeasured | None]:
@@ -306,8 +320,11 @@ class ClockActor(Actor):
             if (refused, round(skew / 1000)) != self._last_refused:
                 self._last_refused = (refused, round(skew / 1000))
                 self.log.warning(
-                    "exchange clock reading refused; the last one used is kept", reason=refused, offset_ms=skew,
-                    round_trip_ms=reading.round_trip_ms, used_offset_ms=self._skew_ms,
+                    "exchange clock reading refused; the last one used is kept",
+                    reason=refused,
+                    offset_ms=skew,
+                    round_trip_ms=reading.round_trip_ms,
+                    used_offset_ms=self._skew_ms,
                     max_offset_ms=self._max_offset_ms,
                 )
             # Until trades tell the time too, a refusal may be the local clock's fault: ask again soon.

@@ -28,13 +28,8 @@ from typing import Any
 
 import websocket
 
-from candlecast.upstream import binance
 from candlecast.actors.base import Actor, tell_if_alive
-from candlecast.upstream.connect_attempts import ConnectAttempts
-from candlecast.upstream.request_budget import RequestBudget
-from candlecast.upstream.subscription_sync import SubscriptionSync
-from candlecast.runtime.supervision import Supervisor
-from candlecast.upstream.reader import ReaderOptions, UpstreamReader
+from candlecast.clock.exchange_time import ExchangeTime
 from candlecast.messages import (
     ConnectionStateChanged,
     FlushRequests,
@@ -49,9 +44,14 @@ from candlecast.messages import (
     UpstreamDisconnected,
     Watch,
 )
-from candlecast.clock.exchange_time import ExchangeTime
 from candlecast.runtime.rate_window import parse_rates
+from candlecast.runtime.supervision import Supervisor
 from candlecast.settings import Settings
+from candlecast.upstream import binance
+from candlecast.upstream.connect_attempts import ConnectAttempts
+from candlecast.upstream.reader import ReaderOptions, UpstreamReader
+from candlecast.upstream.request_budget import RequestBudget
+from candlecast.upstream.subscription_sync import SubscriptionSync
 
 # Connections opened together would otherwise all rotate together.
 LIFETIME_JITTER = (0.9, 1.0)
@@ -321,7 +321,9 @@ class ConnectionActor(Actor):
         if not isinstance(reply.request_id, int):
             return
         if reply.error is not None:
-            self.log.warning("upstream rejected a request", request_id=reply.request_id, code=reply.error.code, msg=reply.error.msg)
+            self.log.warning(
+                "upstream rejected a request", request_id=reply.request_id, code=reply.error.code, msg=reply.error.msg
+            )
             self._sync.failed(reply.request_id)
         else:
             lost = self._sync.listed(reply.request_id, reply.result)
@@ -352,20 +354,23 @@ class ConnectionActor(Actor):
     def _report(self, state: str | None = None, detail: str | None = None) -> None:
         self._state = self._state if state is None else state
         self._detail = self._detail if detail is None else detail
-        tell_if_alive(self._registry, ConnectionStateChanged(
-            connection_id=self._id,
-            state=self._state,
-            detail=self._detail,
-            rejected_frames=self._rejected_frames,
-            rejected_trades=self._rejected_trades,
-            reader_restarts=self._reader_restarts(),
-            streams=len(self._routes),
-            last_frame_at=self._last_frame_at,
-            reconnects=self._reconnects,
-            rotations=self._rotations,
-            control_requests=self._control_requests,
-            resubscribed=self._resubscribed,
-        ))
+        tell_if_alive(
+            self._registry,
+            ConnectionStateChanged(
+                connection_id=self._id,
+                state=self._state,
+                detail=self._detail,
+                rejected_frames=self._rejected_frames,
+                rejected_trades=self._rejected_trades,
+                reader_restarts=self._reader_restarts(),
+                streams=len(self._routes),
+                last_frame_at=self._last_frame_at,
+                reconnects=self._reconnects,
+                rotations=self._rotations,
+                control_requests=self._control_requests,
+                resubscribed=self._resubscribed,
+            ),
+        )
 
     def _reader_restarts(self) -> int:
         health = self.supervisor.health().get(self._readers_component)

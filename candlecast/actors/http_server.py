@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import falcon
 import pykka
 
 from candlecast.actors.base import Actor, tell_if_alive
-from candlecast.runtime.supervision import Supervisor
 from candlecast.http.client_reader import ClientReader
 from candlecast.http.upgrade_listener import UpgradeListener
 from candlecast.http.waitress_thread import WaitressThread
 from candlecast.messages import DisconnectAll, ThreadEnded, UpgradeRefused
+from candlecast.runtime.supervision import Supervisor
 
 SHUTDOWN_CLOSE_CODE = 1001
 READER_LOST_CLOSE_CODE = 1011
@@ -42,17 +43,30 @@ REST_IDLE_CHECK_S = 5
 
 
 def rest_server(
-    app: falcon.App, host: str, port: int, max_body_bytes: int, max_connections_per_address: int,
+    app: falcon.App,
+    host: str,
+    port: int,
+    max_body_bytes: int,
+    max_connections_per_address: int,
     on_ended: Callable[[ThreadEnded], object] | None = None,
 ) -> WaitressThread:
     """The REST port's waitress, built in one place so the REST benchmark's bare-app ceiling
     runs on exactly the settings the daemon uses."""
     return WaitressThread(
-        app, host, port, name="rest-server", threads=8, ident="candlecast",
-        max_connections_per_address=max_connections_per_address, on_ended=on_ended,
-        connection_limit=REST_CONNECTION_LIMIT, channel_timeout=REST_IDLE_TIMEOUT_S, cleanup_interval=REST_IDLE_CHECK_S,
+        app,
+        host,
+        port,
+        name="rest-server",
+        threads=8,
+        ident="candlecast",
+        max_connections_per_address=max_connections_per_address,
+        on_ended=on_ended,
+        connection_limit=REST_CONNECTION_LIMIT,
+        channel_timeout=REST_IDLE_TIMEOUT_S,
+        cleanup_interval=REST_IDLE_CHECK_S,
         # A backstop only: the app answers oversized bodies itself, with JSON.
-        max_request_body_size=max(WAITRESS_BODY_BACKSTOP, max_body_bytes), clear_untrusted_proxy_headers=True,
+        max_request_body_size=max(WAITRESS_BODY_BACKSTOP, max_body_bytes),
+        clear_untrusted_proxy_headers=True,
     )
 
 
@@ -102,13 +116,24 @@ class HttpServerActor(Actor):
         app = make_app(self.actor_ref, self._reader)
         with _listening("REST", host, http_port):
             self._rest = rest_server(
-                app, host, http_port, max_body_bytes, limits.rest_per_address, on_ended=self._tell_ended,
+                app,
+                host,
+                http_port,
+                max_body_bytes,
+                limits.rest_per_address,
+                on_ended=self._tell_ended,
             )
         try:
             with _listening("WebSocket", host, ws_port):
                 self._websocket = UpgradeListener(
-                    app, host, ws_port, "websocket-listener", handshake_timeout_s, REQUEST_THREADS,
-                    limits.upgrades_per_address, max_pending=limits.pending_upgrades,
+                    app,
+                    host,
+                    ws_port,
+                    "websocket-listener",
+                    handshake_timeout_s,
+                    REQUEST_THREADS,
+                    limits.upgrades_per_address,
+                    max_pending=limits.pending_upgrades,
                     on_refused=lambda peer: tell_if_alive(broadcaster, UpgradeRefused(peer)),
                     on_ended=self._tell_ended,
                 )

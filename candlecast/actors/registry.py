@@ -12,20 +12,16 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pykka
 
 from candlecast.actors.aggregator import AggregatorActor
 from candlecast.actors.base import Actor, tell_if_alive
-from candlecast.upstream.connect_attempts import ConnectAttempts
 from candlecast.actors.connection import ConnectionActor
-from candlecast.runtime.poller import Poller
-from candlecast.runtime.actor_pool import ActorPool
-from candlecast.runtime.supervision import Supervisor
 from candlecast.clock.exchange_time import ExchangeTime
 from candlecast.errors import AlreadySubscribed, ExchangeInfoUnavailable, InvalidSymbol, NotSubscribed, TooManySymbols
-from candlecast.upstream.exchange_info import fetch_trading_symbols
 from candlecast.messages import (
     AddSymbol,
     AggregatorsChanged,
@@ -44,13 +40,18 @@ from candlecast.messages import (
     UpstreamStatus,
     Watch,
 )
+from candlecast.runtime.actor_pool import ActorPool
+from candlecast.runtime.poller import Poller
+from candlecast.runtime.supervision import Supervisor
 from candlecast.settings import Settings
+from candlecast.upstream.connect_attempts import ConnectAttempts
+from candlecast.upstream.exchange_info import fetch_trading_symbols
 
 
 class _Connection:
     """The registry's own bookkeeping of one connection actor."""
 
-    __slots__ = ("ref", "symbols", "state")
+    __slots__ = ("ref", "state", "symbols")
 
     def __init__(self, ref: pykka.ActorRef[Any]) -> None:
         self.ref = ref
@@ -62,8 +63,14 @@ class RegistryActor(Actor):
     supervisor: Supervisor
 
     def __init__(
-        self, settings: Settings, clock: Any, broadcaster: Any, store: Any, backfill: Any,
-        exchange_time: ExchangeTime, now: Callable[[], float] = time.monotonic,
+        self,
+        settings: Settings,
+        clock: Any,
+        broadcaster: Any,
+        store: Any,
+        backfill: Any,
+        exchange_time: ExchangeTime,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(actor="registry")
         self._settings = settings
@@ -171,8 +178,13 @@ class RegistryActor(Actor):
         for owner in (self._store, self._broadcaster):
             owner.tell(SymbolActivated(symbol=symbol))
         aggregator = AggregatorActor.start(
-            self._aggregator_pool, symbol, self._settings.empty_candles, self._settings.backfill_window_s,
-            self._broadcaster, self._store, self._backfill,
+            self._aggregator_pool,
+            symbol,
+            self._settings.empty_candles,
+            self._settings.backfill_window_s,
+            self._broadcaster,
+            self._store,
+            self._backfill,
         )
         self._aggregators[symbol] = aggregator
         self._clock.tell(AggregatorsChanged(aggregators=tuple(self._aggregators.items())))
@@ -201,8 +213,13 @@ class RegistryActor(Actor):
                 return connection
         connection_id = next(self._connection_ids)
         ref = ConnectionActor.start(
-            connection_id, self._settings, self._connect_attempts, self.actor_ref, (self._broadcaster, self._store),
-            self._clock, self._exchange_time,
+            connection_id,
+            self._settings,
+            self._connect_attempts,
+            self.actor_ref,
+            (self._broadcaster, self._store),
+            self._clock,
+            self._exchange_time,
         )
         connection = _Connection(ref)
         self._connections[connection_id] = connection

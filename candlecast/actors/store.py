@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from candlecast.http import encoding
 from candlecast.actors.base import Actor
 from candlecast.errors import NoDataYet, NotSubscribed
-from candlecast.store.latest import Latest
+from candlecast.http import encoding
 from candlecast.messages import (
     Barrier,
     Candle,
@@ -27,6 +26,7 @@ from candlecast.messages import (
     SymbolDeactivated,
     TradesArrived,
 )
+from candlecast.store.latest import Latest
 
 
 class StoreActor(Actor):
@@ -53,12 +53,19 @@ class StoreActor(Actor):
                 counters[kind] += 1
             case GetGapStats():
                 return {
-                    symbol: {"opened": c["gap"], "recovered": c["recovered"], "unrecoverable": c["unrecoverable"],
-                             "open": c["gap"] - c["recovered"] - c["unrecoverable"]}
+                    symbol: {
+                        "opened": c["gap"],
+                        "recovered": c["recovered"],
+                        "unrecoverable": c["unrecoverable"],
+                        "open": c["gap"] - c["recovered"] - c["unrecoverable"],
+                    }
                     for symbol, c in self._gaps.items()
                 }
             case GetHistoryStats():
-                return {"symbols": len(self._candles), "candles": sum(len(history) for history in self._candles.values())}
+                return {
+                    "symbols": len(self._candles),
+                    "candles": sum(len(history) for history in self._candles.values()),
+                }
             case TradesArrived(trades=trades):
                 self._latest.publish_trades(trades)
             case SymbolActivated(symbol=symbol):

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from wsproto.frame_protocol import FrameProtocol
 
@@ -145,10 +146,15 @@ class WriterActor(Actor):
     def _connect(self, joined: ClientConnected) -> None:
         compressed = joined.encoder is not None
         consumer = Consumer(
-            joined.client_id, joined.sock, joined.peer,
-            encoder=joined.encoder if compressed else self._encoder, compressed=compressed,
-            backlog_limit=self._backlog_bytes, stall_timeout_s=self._stall_timeout_s,
-            counters=self._counters, clock=self._clock,
+            joined.client_id,
+            joined.sock,
+            joined.peer,
+            encoder=joined.encoder if compressed else self._encoder,
+            compressed=compressed,
+            backlog_limit=self._backlog_bytes,
+            stall_timeout_s=self._stall_timeout_s,
+            counters=self._counters,
+            clock=self._clock,
         )
         # What was published before it connected is not for it.
         self._clients[joined.client_id] = _Written(consumer, None, self._published)
@@ -207,7 +213,7 @@ class WriterActor(Actor):
 
     def _walk_on(self) -> None:
         end = self._cursor + SLICE
-        for client in self._cycle[self._cursor:end]:
+        for client in self._cycle[self._cursor : end]:
             if not client.gone:
                 self._visit(client)
         self._cursor = end
@@ -241,7 +247,10 @@ class WriterActor(Actor):
             if len(chunks) == 1:  # the usual case, and with a group per client the only one worth sparing
                 owed = chunks[0][1:]
             elif chunks:
-                owed = (tuple(out for _, batch, _ in chunks for out in batch), b"".join(joined for _, _, joined in chunks))
+                owed = (
+                    tuple(out for _, batch, _ in chunks for out in batch),
+                    b"".join(joined for _, _, joined in chunks),
+                )
             else:
                 owed = _NOTHING
             self._due[key] = owed

@@ -15,7 +15,7 @@ OPENED, RECOVERED, UNRECOVERABLE = "gap", "recovered", "unrecoverable"
 
 
 class Gap:
-    __slots__ = ("first_id", "last_id", "from_second", "to_second", "after_time", "requested")
+    __slots__ = ("after_time", "first_id", "from_second", "last_id", "requested", "to_second")
 
     def __init__(self, first_id: int, last_id: int | None, from_second: int, to_second: int | None, after_time: int):
         self.first_id = first_id
@@ -44,7 +44,7 @@ class Gap:
 
 
 class GapBook:
-    __slots__ = ("open", "abandoned", "opened", "recovered", "unrecoverable")
+    __slots__ = ("abandoned", "open", "opened", "recovered", "unrecoverable")
 
     def __init__(self) -> None:
         self.open: list[Gap] = []

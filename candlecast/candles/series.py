@@ -9,15 +9,16 @@ any order (late and recovered trades arrive out of order) and give the same cand
 from __future__ import annotations
 
 import decimal
+from collections.abc import Container, Sequence
 from decimal import Decimal
-from typing import Any, Container, Sequence
+from typing import Any
 
 import msgspec
 
-from candlecast.upstream.binance import MAX_ADJUSTED_EXPONENT, MAX_SIGNIFICANT_DIGITS
 from candlecast.candles.gaps import OPENED, RECOVERED, UNRECOVERABLE, Gap, GapBook
-from candlecast.messages import Candle, RequestBackfill, Trade, TradesRecovered
 from candlecast.candles.trade_ids import Hole, TradeIds
+from candlecast.messages import Candle, RequestBackfill, Trade, TradesRecovered
+from candlecast.upstream.binance import MAX_ADJUSTED_EXPONENT, MAX_SIGNIFICANT_DIGITS
 
 ZERO = Decimal(0)
 
@@ -37,13 +38,26 @@ def second_of(time_ms: int) -> int:
     return time_ms // 1000
 
 
+# The fields a builder folds trades into, named as on Candle, so a published candle can be reopened.
+_FOLDED = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "trades",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "first_trade_id",
+    "last_trade_id",
+)
+
+
 class CandleBuilder:
     """The open candle of one second; mutable, so it lives inside a single aggregator."""
 
-    __slots__ = (
-        "symbol", "second", "open", "high", "low", "close", "volume", "quote_volume",
-        "trades", "taker_buy_volume", "taker_buy_quote_volume", "first_trade_id", "last_trade_id",
-    )
+    __slots__ = ("second", "symbol", *_FOLDED)
 
     def __init__(self, first: Trade) -> None:
         self.symbol = first.symbol
@@ -58,12 +72,12 @@ class CandleBuilder:
         self.add(first)
 
     @classmethod
-    def reopen(cls, candle: Candle) -> "CandleBuilder":
+    def reopen(cls, candle: Candle) -> CandleBuilder:
         """A builder holding a published candle with trades, to fold a late trade into."""
         builder = cls.__new__(cls)
         builder.symbol = candle.symbol
         builder.second = candle.open_time // 1000
-        for field in cls.__slots__[2:]:
+        for field in _FOLDED:
             setattr(builder, field, getattr(candle, field))
         return builder
 
@@ -461,7 +475,9 @@ class CandleSeries:
 
     def _backfill_request(self, gap: Gap) -> RequestBackfill:
         gap.requested = True
-        return RequestBackfill(symbol=self.symbol, first_id=gap.first_id, last_id=gap.last_id, after_time=gap.after_time)
+        return RequestBackfill(
+            symbol=self.symbol, first_id=gap.first_id, last_id=gap.last_id, after_time=gap.after_time
+        )
 
     def _reflag(self, gap: Gap, out: list[Any]) -> None:
         """Re-publish the kept candles a gap touches, now that it opened or closed: through the

@@ -9,7 +9,8 @@ affect. Pure data: it lives inside one aggregator.
 from __future__ import annotations
 
 import bisect
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 
 class Hole(NamedTuple):

@@ -9,7 +9,7 @@ only with a reading ``refusal`` finds believable.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 NS_PER_MS = 1_000_000
 # Past this, when in the request the exchange made its answer is too uncertain to use.
@@ -21,7 +21,9 @@ TRADES_SLACK_MS = 1000
 
 class ExchangeTime:
     def __init__(
-        self, monotonic_ns: Callable[[], int] = time.monotonic_ns, wall_ns: Callable[[], int] = time.time_ns,
+        self,
+        monotonic_ns: Callable[[], int] = time.monotonic_ns,
+        wall_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self._monotonic_ns = monotonic_ns
         self._wall_ns = wall_ns
@@ -40,7 +42,11 @@ class ExchangeTime:
 
 
 def refusal(
-    skew_ms: int, round_trip_ms: int, last_skew_ms: int | None, max_skew_ms: int, trades_lead_ms: int | None = None,
+    skew_ms: int,
+    round_trip_ms: int,
+    last_skew_ms: int | None,
+    max_skew_ms: int,
+    trades_lead_ms: int | None = None,
 ) -> str | None:
     """Why a reading of the exchange's clock must not be used, or None to use it.
 

@@ -15,7 +15,8 @@ Owned by the broadcaster, which sends what is released to the groups that want i
 
 from __future__ import annotations
 
-from typing import Callable, Generic, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
 
 NOT_A_CANDLE = None
 

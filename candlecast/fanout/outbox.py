@@ -23,7 +23,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import socket
-from typing import Callable, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Union
 
 from wsproto.frame_protocol import FrameProtocol
 
@@ -73,7 +74,7 @@ class _Replay:
         self.taken = 0
 
     def take(self, count: int) -> Sequence[Candle]:
-        chunk = self.candles[self.taken:self.taken + count]
+        chunk = self.candles[self.taken : self.taken + count]
         self.taken += len(chunk)
         return chunk
 

@@ -3,7 +3,7 @@ symbol ``*`` means every symbol. Pure, shared by the bridge (parsing) and the br
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 ALL_SYMBOLS = "*"
 CANDLE = "candle"

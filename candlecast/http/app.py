@@ -5,8 +5,8 @@ from __future__ import annotations
 import falcon
 
 from candlecast.http import errors, health, resources
-from candlecast.http.middleware import BodyLimit, RateLimit
 from candlecast.http.client_reader import ClientReader
+from candlecast.http.middleware import BodyLimit, RateLimit
 from candlecast.http.websocket import WebSocketUpgrade
 from candlecast.store.latest import Latest
 
@@ -22,7 +22,10 @@ def create_app(
     history_seconds: int,
 ) -> falcon.App:
     middleware: list[object] = [RateLimit(rate_limit)] if rate_limit else []
-    middleware += [BodyLimit(max_body_bytes), WebSocketUpgrade(actors.broadcaster, reader, compression, socket_buffer_bytes)]
+    middleware += [
+        BodyLimit(max_body_bytes),
+        WebSocketUpgrade(actors.broadcaster, reader, compression, socket_buffer_bytes),
+    ]
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)

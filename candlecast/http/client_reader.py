@@ -19,7 +19,8 @@ import queue
 import selectors
 import socket
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pykka
 import structlog
@@ -29,10 +30,10 @@ from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from candlecast.http import encoding
-from candlecast.runtime.rate_window import RateWindow, parse_rates
-from candlecast.runtime.threads import StoppableThread
 from candlecast.http.client_protocol import CommandError, parse_command
 from candlecast.messages import ChangeSubscriptions, ClientControl, ClientGone, ClientNotice, ThreadEnded
+from candlecast.runtime.rate_window import RateWindow, parse_rates
+from candlecast.runtime.threads import StoppableThread
 
 log = structlog.get_logger(__name__)
 
@@ -248,9 +249,15 @@ class ClientReader(StoppableThread):
         except CommandError as exc:
             self._tell(ClientNotice(client_id, error_text(str(exc))))
             return
-        self._tell(ChangeSubscriptions(
-            client_id=client_id, op=command.op, pairs=command.pairs, request_id=command.request_id, since=command.since,
-        ))
+        self._tell(
+            ChangeSubscriptions(
+                client_id=client_id,
+                op=command.op,
+                pairs=command.pairs,
+                request_id=command.request_id,
+                since=command.since,
+            )
+        )
 
     def _ping_if_quiet(self, client: _Reading, now: float) -> None:
         quiet = now - client.heard_at

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 

@@ -10,7 +10,6 @@ from typing import Any
 import falcon
 import pykka
 
-from candlecast.http import encoding
 from candlecast.errors import (
     AlreadySubscribed,
     CandlecastError,
@@ -20,6 +19,7 @@ from candlecast.errors import (
     NotSubscribed,
     TooManySymbols,
 )
+from candlecast.http import encoding
 
 _DOMAIN_ERRORS: dict[type[CandlecastError], tuple[str, str]] = {
     InvalidSymbol: (falcon.HTTP_400, "Invalid symbol"),

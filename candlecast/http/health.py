@@ -31,8 +31,13 @@ HALTED_SHOWN = 10
 
 
 def _components(actors: Actors) -> dict[str, dict[str, Any]]:
-    owners = {"registry": actors.registry, "clock": actors.clock, "backfill": actors.backfill,
-              "broadcaster": actors.broadcaster, "http": actors.http}
+    owners = {
+        "registry": actors.registry,
+        "clock": actors.clock,
+        "backfill": actors.backfill,
+        "broadcaster": actors.broadcaster,
+        "http": actors.http,
+    }
     components: dict[str, dict[str, Any]] = {}
     for owner, ref in owners.items():
         if ref is None:
@@ -53,7 +58,9 @@ def _problems(upstream: dict[str, Any], components: dict[str, dict[str, Any]]) -
         if connection["state"] != "connected":
             problems.append(f"upstream connection {connection['connection_id']} {connection['state']}")
         if connection["gaps"]["open"]:
-            problems.append(f"upstream connection {connection['connection_id']}: {connection['gaps']['open']} gap(s) open")
+            problems.append(
+                f"upstream connection {connection['connection_id']}: {connection['gaps']['open']} gap(s) open"
+            )
     for name, component in components.items():
         if component["state"] != "running":
             problems.append(f"{name} {component['state']}: {component['last_error']}")
@@ -65,9 +72,7 @@ def _problems(upstream: dict[str, Any], components: dict[str, dict[str, Any]]) -
 def _not_ready(actors: Actors) -> list[str]:
     """What keeps the process from serving what it promises; empty when it is ready."""
     status = actors.ask(actors.registry, GetUpstreamStatus())
-    reasons = [
-        f"upstream connection {c.connection_id} {c.state}" for c in status.connections if c.state != "connected"
-    ]
+    reasons = [f"upstream connection {c.connection_id} {c.state}" for c in status.connections if c.state != "connected"]
     if not actors.ask(actors.clock, GetClockStats()).get("in_sync", True):
         reasons.append("exchange clock not in sync")
     reasons += [f"{name} {c['state']}" for name, c in _components(actors).items() if c["state"] != "running"]
@@ -84,15 +89,18 @@ class HealthResource(Resource):
         upstream["clock"] = actors.ask(actors.clock, GetClockStats())
         components = _components(actors)
         problems = _problems(upstream, components)
-        respond(resp, {
-            "status": DEGRADED if problems else OK,
-            "problems": problems,
-            "upstream": upstream,
-            "components": components,
-            "websocket": actors.ask(actors.broadcaster, GetBroadcastStats()),
-            "history": actors.ask(actors.store, GetHistoryStats()),
-            "process": process_stats(),
-        })
+        respond(
+            resp,
+            {
+                "status": DEGRADED if problems else OK,
+                "problems": problems,
+                "upstream": upstream,
+                "components": components,
+                "websocket": actors.ask(actors.broadcaster, GetBroadcastStats()),
+                "history": actors.ask(actors.store, GetHistoryStats()),
+                "process": process_stats(),
+            },
+        )
 
 
 class LivezResource:

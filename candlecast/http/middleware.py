@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import falcon
 from limits import RateLimitItem, parse_many, storage, strategies
-
 
 # Liveness and readiness probes may come often from a monitor behind the same address as
 # clients; they cost next to nothing, and a limited probe would call a healthy process down.

@@ -11,8 +11,6 @@ import falcon
 import msgspec
 
 from candlecast.http import encoding
-from candlecast.upstream.binance import is_valid_symbol, normalize_symbol
-from candlecast.store.latest import Latest
 from candlecast.messages import (
     AddSymbol,
     Barrier,
@@ -26,6 +24,8 @@ from candlecast.messages import (
     RemoveSymbol,
     UpstreamStatus,
 )
+from candlecast.store.latest import Latest
+from candlecast.upstream.binance import is_valid_symbol, normalize_symbol
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,11 +113,14 @@ class StatusResource(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         status = self._actors.ask(self._actors.registry, GetUpstreamStatus())
         symbols = self._actors.ask(self._actors.registry, ListSymbols())
-        respond(resp, {
-            "message": "candlecast is running",
-            "symbols": list(symbols),
-            "upstream": "connected" if status.connected else "disconnected",
-        })
+        respond(
+            resp,
+            {
+                "message": "candlecast is running",
+                "symbols": list(symbols),
+                "upstream": "connected" if status.connected else "disconnected",
+            },
+        )
 
 
 class AvailableSymbolsResource(Resource):
@@ -129,10 +132,13 @@ class AvailableSymbolsResource(Resource):
 class SymbolsResource(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         registry = self._actors.registry
-        respond(resp, {
-            "symbols": list(self._actors.ask(registry, ListSymbols())),
-            "halted": list(self._actors.ask(registry, ListHalted())),
-        })
+        respond(
+            resp,
+            {
+                "symbols": list(self._actors.ask(registry, ListSymbols())),
+                "halted": list(self._actors.ask(registry, ListHalted())),
+            },
+        )
 
 
 class AddSymbolResource(Resource):
@@ -196,8 +202,11 @@ class CandlesResource(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, symbol: str) -> None:
         limit = self._limit(req)
         candles = self._actors.ask(self._actors.store, GetCandles(symbol=path_symbol(symbol), limit=limit))
-        respond(resp, {
-            "symbol": normalize_symbol(symbol),
-            "count": len(candles),
-            "candles": encoding.candles_json(candles),
-        })
+        respond(
+            resp,
+            {
+                "symbol": normalize_symbol(symbol),
+                "count": len(candles),
+                "candles": encoding.candles_json(candles),
+            },
+        )

@@ -21,16 +21,17 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import structlog
 
-from candlecast.runtime.threads import ServingThread
 from candlecast.http.errors import answer_refusal, error_body, raw_error_response, status_title
 from candlecast.messages import ThreadEnded
+from candlecast.runtime.threads import ServingThread
 
 UPGRADED_KEY = "candlecast.upgraded"
 SOCKET_KEY = "werkzeug.socket"
@@ -69,7 +70,7 @@ class _ReadsByDeadline(socket.SocketIO):
 class _WSGIRequestHandler(BaseHTTPRequestHandler):
     rbufsize = 0  # the reader setup makes is replaced by one that keeps the deadline
     protocol_version = "HTTP/1.1"
-    server: "_Server"
+    server: _Server
 
     def setup(self) -> None:
         # A client that connects and sends no complete request in time loses its connection.
@@ -133,8 +134,12 @@ class _WSGIRequestHandler(BaseHTTPRequestHandler):
             log.exception("request failed", peer=self.client_address[0], method=self.command)
             if not environ.get(UPGRADED_KEY):  # else the socket is no longer this request's
                 status = HTTPStatus.INTERNAL_SERVER_ERROR
-                self._answer(status.value, status.phrase, [("Content-Type", "application/json")],
-                             error_body("Internal error", "the request could not be answered"))
+                self._answer(
+                    status.value,
+                    status.phrase,
+                    [("Content-Type", "application/json")],
+                    error_body("Internal error", "the request could not be answered"),
+                )
             return
         if environ.get(UPGRADED_KEY):
             return
@@ -161,8 +166,12 @@ class _WSGIRequestHandler(BaseHTTPRequestHandler):
         # status line: the client would see a bare body.
         self.request_version = self.protocol_version
         status = HTTPStatus(code) if code < 500 else HTTPStatus.BAD_REQUEST
-        self._answer(status.value, status.phrase, [("Content-Type", "application/json")],
-                     error_body(status_title(status.phrase), message or status.description))
+        self._answer(
+            status.value,
+            status.phrase,
+            [("Content-Type", "application/json")],
+            error_body(status_title(status.phrase), message or status.description),
+        )
 
     def log_message(self, format: str, *args: Any) -> None:
         """Request logging belongs to the app's middleware, not to stderr."""
@@ -186,8 +195,15 @@ class _Server(socketserver.TCPServer):
     request_queue_size = 1024  # thousands of clients may reconnect at once
 
     def __init__(
-        self, address: tuple[str, int], app: WSGIApp, handshake_timeout_s: float, threads: int, per_address: int,
-        max_pending: int | None, name: str, on_refused: Callable[[str], None],
+        self,
+        address: tuple[str, int],
+        app: WSGIApp,
+        handshake_timeout_s: float,
+        threads: int,
+        per_address: int,
+        max_pending: int | None,
+        name: str,
+        on_refused: Callable[[str], None],
     ) -> None:
         self.app = app
         self._on_refused = on_refused
@@ -272,8 +288,16 @@ class UpgradeListener:
     and joins their threads."""
 
     def __init__(
-        self, app: WSGIApp, host: str, port: int, name: str, handshake_timeout_s: float, threads: int, per_address: int,
-        on_refused: Callable[[str], None] = lambda peer: None, max_pending: int | None = None,
+        self,
+        app: WSGIApp,
+        host: str,
+        port: int,
+        name: str,
+        handshake_timeout_s: float,
+        threads: int,
+        per_address: int,
+        on_refused: Callable[[str], None] = lambda peer: None,
+        max_pending: int | None = None,
         on_ended: Callable[[ThreadEnded], object] | None = None,
     ) -> None:
         self._server = _Server(

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any, Callable
+from typing import Any
 
 import structlog
 import waitress
@@ -22,10 +23,10 @@ from waitress.server import BaseWSGIServer
 from waitress.task import ErrorTask
 from waitress.utilities import ServerNotImplemented
 
-from candlecast.runtime.threads import ServingThread
 from candlecast.http.errors import answer_refusal, error_body, raw_error_response, status_title
 from candlecast.http.upgrade_listener import WSGIApp
 from candlecast.messages import ThreadEnded
+from candlecast.runtime.threads import ServingThread
 
 log = structlog.get_logger(__name__)
 
@@ -59,7 +60,7 @@ class _Channel(HTTPChannel):
     error_task_class = _JsonErrorTask
 
     def __init__(
-        self, server: Any, sock: Any, addr: Any, adj: Any, map: Any, connections: "_ConnectionsPerAddress"
+        self, server: Any, sock: Any, addr: Any, adj: Any, map: Any, connections: _ConnectionsPerAddress
     ) -> None:
         self._connections = connections
         self._peer = addr[0]
@@ -121,8 +122,14 @@ def _close_connections_and_listeners(map: dict[Any, Any]) -> None:
 
 class WaitressThread:
     def __init__(
-        self, app: WSGIApp, host: str, port: int, name: str, threads: int = 4,
-        max_connections_per_address: int | None = None, on_ended: Callable[[ThreadEnded], object] | None = None,
+        self,
+        app: WSGIApp,
+        host: str,
+        port: int,
+        name: str,
+        threads: int = 4,
+        max_connections_per_address: int | None = None,
+        on_ended: Callable[[ThreadEnded], object] | None = None,
         **options: Any,
     ) -> None:
         """`options` are waitress's own settings (ident, max_request_body_size, ...); ``on_ended``

@@ -13,7 +13,8 @@ import base64
 import binascii
 import itertools
 import socket
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import falcon
 import simple_websocket
@@ -21,9 +22,9 @@ from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import FrameProtocol
 
 from candlecast.actors.base import tell_if_alive
+from candlecast.http.client_protocol import CommandError, parse_query
 from candlecast.http.client_reader import ClientReader
 from candlecast.http.upgrade_listener import SOCKET_KEY, UPGRADED_KEY
-from candlecast.http.client_protocol import CommandError, parse_query
 from candlecast.messages import ClientConnected
 
 WEBSOCKET_PATHS = ("/", "/ws")
@@ -87,7 +88,8 @@ class WebSocketUpgrade:
             )
         if not self._reader.is_alive():
             raise falcon.HTTPServiceUnavailable(
-                title="Service unavailable", description="WebSocket clients cannot be served now; see /health",
+                title="Service unavailable",
+                description="WebSocket clients cannot be served now; see /health",
             )
         try:
             initial = parse_query(req.query_string)
@@ -102,7 +104,9 @@ class WebSocketUpgrade:
         try:
             handshake = simple_websocket.Server(handshake_env, thread_class=_NoThread)
         except Exception as exc:
-            raise falcon.HTTPBadRequest(title="Bad WebSocket handshake", description=str(exc) or type(exc).__name__) from exc
+            raise falcon.HTTPBadRequest(
+                title="Bad WebSocket handshake", description=str(exc) or type(exc).__name__
+            ) from exc
         # The listener closes its request socket when the request ends; detaching hands the
         # connection itself over.
         sock = socket.socket(fileno=req.env[SOCKET_KEY].detach())
@@ -116,8 +120,12 @@ class WebSocketUpgrade:
         resp.complete = True
         client_id = next(_client_ids)
         connected = ClientConnected(
-            client_id=client_id, sock=sock, peer=req.env.get("REMOTE_ADDR", ""), subscriptions=initial.pairs,
-            since=initial.since, encoder=client_encoder(offer) if offer else None,
+            client_id=client_id,
+            sock=sock,
+            peer=req.env.get("REMOTE_ADDR", ""),
+            subscriptions=initial.pairs,
+            since=initial.since,
+            encoder=client_encoder(offer) if offer else None,
         )
         if not tell_if_alive(self._broadcaster, connected):
             sock.close()  # shutting down

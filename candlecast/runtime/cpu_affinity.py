@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 MAX_CPUS = 8192  # Linux's largest build; a wider range in a list is a mistake, not a machine
 

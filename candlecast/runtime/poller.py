@@ -8,14 +8,15 @@ poller outlives anything the exchange sends.
 
 from __future__ import annotations
 
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import pykka
 import structlog
 
-from candlecast.runtime.threads import StoppableThread
-from candlecast.runtime.backoff import full_jitter
 from candlecast.messages import ThreadEnded
+from candlecast.runtime.backoff import full_jitter
+from candlecast.runtime.threads import StoppableThread
 from candlecast.upstream.rest_client import RateLimited, UpstreamUnavailable
 
 T = TypeVar("T")

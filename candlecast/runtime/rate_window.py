@@ -17,7 +17,7 @@ class RateWindow:
     """When the last ``limit.amount`` events came: one more within the limit's time of the
     oldest is one too many."""
 
-    __slots__ = ("limit", "_times")
+    __slots__ = ("_times", "limit")
 
     def __init__(self, limit: RateLimitItem) -> None:
         self.limit = limit

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import collections
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import msgspec
 import structlog
 
-from candlecast.runtime.threads import StoppableThread
 from candlecast.messages import ComponentHealth, ThreadEnded
+from candlecast.runtime.threads import StoppableThread
 
 RUNNING, FAILED = "running", "failed"
 JOIN_S = 1.0
@@ -24,7 +25,9 @@ T = TypeVar("T", bound=StoppableThread)
 
 
 class Supervisor:
-    def __init__(self, max_restarts: int = 5, window_s: float = 60.0, now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, max_restarts: int = 5, window_s: float = 60.0, now: Callable[[], float] = time.monotonic
+    ) -> None:
         self._max_restarts = max_restarts
         self._window_s = window_s
         self._now = now

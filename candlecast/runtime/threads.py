@@ -9,7 +9,7 @@ escaped it, or it returned) is logged with its cause and reported to ``on_ended`
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import structlog
 

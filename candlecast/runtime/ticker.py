@@ -3,17 +3,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
-from candlecast.messages import ThreadEnded
+from collections.abc import Callable
+from typing import Any
 
 from candlecast.actors.base import tell_if_alive
+from candlecast.messages import ThreadEnded
 from candlecast.runtime.threads import StoppableThread
 
 
 class Ticker(StoppableThread):
     def __init__(
-        self, name: str, interval_s: float, target: Any, message: Callable[[], Any],
+        self,
+        name: str,
+        interval_s: float,
+        target: Any,
+        message: Callable[[], Any],
         on_ended: Callable[[ThreadEnded], object] | None = None,
     ) -> None:
         super().__init__(name, on_ended)

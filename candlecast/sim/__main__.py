@@ -5,18 +5,20 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
 from candlecast.runtime.logs import configure_logging
 from candlecast.settings import LOG_FORMAT, LOG_LEVEL, PORT, TRADES_PER_SECOND, Range
-from candlecast.sim.replay import ReplaySource
 from candlecast.sim.config import SimulatorConfig
+from candlecast.sim.replay import ReplaySource
 from candlecast.sim.server import Simulator
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     defaults = SimulatorConfig()
-    parser = argparse.ArgumentParser(prog="python -m candlecast.sim", description="A Binance-compatible exchange on loopback.")
+    parser = argparse.ArgumentParser(
+        prog="python -m candlecast.sim", description="A Binance-compatible exchange on loopback."
+    )
     parser.add_argument("--host", default=defaults.host)
     parser.add_argument("--rest-port", type=PORT, default=8090, help="REST port (0: any free port)")
     parser.add_argument("--ws-port", type=PORT, default=9443, help="stream port (0: any free port)")

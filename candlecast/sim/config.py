@@ -49,7 +49,10 @@ class SimulatorConfig:
             raise ValueError("trades_per_second, ping_interval and pong_timeout_s must be positive and finite")
         if self.connection_lifetime_s is not None and not 0 < self.connection_lifetime_s < math.inf:
             raise ValueError("connection_lifetime_s must be positive and finite")
-        if min(self.max_incoming_per_second, self.max_streams_per_connection, self.weight_limit_1m, self.kept_trades) < 1:
+        if (
+            min(self.max_incoming_per_second, self.max_streams_per_connection, self.weight_limit_1m, self.kept_trades)
+            < 1
+        ):
             raise ValueError("limits must be at least 1")
         if self.synthetic_symbols < 0:
             raise ValueError("synthetic_symbols must not be negative")

@@ -46,7 +46,12 @@ def _render(req: falcon.Request, resp: falcon.Response, exc: ApiError, params: A
 
 
 def _unavailable(req: falcon.Request, resp: falcon.Response, exc: Exception, params: Any) -> None:
-    _render(req, resp, ApiError(-1001, "Internal error; unable to process your request. Please try again.", falcon.HTTP_503), params)
+    _render(
+        req,
+        resp,
+        ApiError(-1001, "Internal error; unable to process your request. Please try again.", falcon.HTTP_503),
+        params,
+    )
 
 
 def install(app: falcon.App) -> None:

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import msgspec
 
 from candlecast.actors.base import Actor
-from candlecast.runtime.ticker import Ticker
-from candlecast.upstream.binance import stream_name
 from candlecast.messages import Trade
+from candlecast.runtime.ticker import Ticker
 from candlecast.sim import protocol
 from candlecast.sim.config import SimulatorConfig
 from candlecast.sim.gate import RestGate
@@ -55,6 +55,7 @@ from candlecast.sim.pacer import Pacer
 from candlecast.sim.record import TradeRecord
 from candlecast.sim.schedule import Schedule
 from candlecast.sim.throttle import FrameWindow
+from candlecast.upstream.binance import stream_name
 
 POLICY_VIOLATION = 1008
 GOING_AWAY = 1001
@@ -217,7 +218,9 @@ class ExchangeHub(Actor):
         connection = _Connection(opened.session, dict.fromkeys(opened.streams), opened.combined, opened.at, opened.at)
         self._connections[opened.connection_id] = connection
         self._accepted += 1
-        self.log.info("client connected", connection=opened.connection_id, peer=opened.session.peer, streams=len(opened.streams))
+        self.log.info(
+            "client connected", connection=opened.connection_id, peer=opened.session.peer, streams=len(opened.streams)
+        )
         window = self._windows.get(opened.connection_id)
         if self._shutting_down:
             self._close(connection, GOING_AWAY, "server shutting down")
@@ -258,9 +261,14 @@ class ExchangeHub(Actor):
                 continue
             if connection.close_at is not None and now >= connection.close_at:
                 self._close(connection, GOING_AWAY, "server shutdown")
-            elif config.connection_lifetime_s is not None and now - connection.opened_at >= config.connection_lifetime_s:
+            elif (
+                config.connection_lifetime_s is not None and now - connection.opened_at >= config.connection_lifetime_s
+            ):
                 self._close(connection, GOING_AWAY, "connection lifetime reached")
-            elif connection.awaiting_pong_since is not None and now - connection.awaiting_pong_since >= config.pong_timeout_s:
+            elif (
+                connection.awaiting_pong_since is not None
+                and now - connection.awaiting_pong_since >= config.pong_timeout_s
+            ):
                 self._close(connection, POLICY_VIOLATION, "Pong timeout")
             elif now - connection.last_ping_at >= config.ping_interval:
                 connection.session.ping()

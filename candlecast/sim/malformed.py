@@ -8,7 +8,8 @@ goes, and a frame far larger than any event.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
@@ -33,8 +34,17 @@ def malformed_frame(
     if kind == "missing_fields":
         return _event(stream, {"e": "trade", "E": event_time, "s": symbol}, combined)
     if kind == "bad_price":
-        payload = {"e": "trade", "E": event_time, "s": symbol, "t": 1, "p": "not-a-price",
-                   "q": "1.00000000", "T": event_time, "m": False, "M": True}
+        payload = {
+            "e": "trade",
+            "E": event_time,
+            "s": symbol,
+            "t": 1,
+            "p": "not-a-price",
+            "q": "1.00000000",
+            "T": event_time,
+            "m": False,
+            "M": True,
+        }
         return _event(stream, payload, combined)
     if kind == "binary":
         return bytes([0x00, 0xFF, 0xFE, 0x7B, 0x80, 0x13, 0x37])

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Iterator
 
 from candlecast.messages import Trade
 from candlecast.sim.listing import SymbolSpec

@@ -5,8 +5,8 @@ exchange clock and tells the hub every trade that has become due. It owns the sc
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
-
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from candlecast.actors.base import tell_if_alive
 from candlecast.runtime.threads import StoppableThread

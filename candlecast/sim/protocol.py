@@ -8,13 +8,14 @@ Error codes and messages follow the spot docs' "Live Subscribing/Unsubscribing" 
 
 from __future__ import annotations
 
-from typing import Any, Collection
+from collections.abc import Collection
+from typing import Any
 
 import msgspec
 
-from candlecast.upstream.binance import stream_name, trade_event
 from candlecast.messages import Trade
 from candlecast.sim.hostile import corrupt_event
+from candlecast.upstream.binance import stream_name, trade_event
 
 METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 COMBINED_PROPERTY = "combined"

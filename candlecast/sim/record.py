@@ -13,8 +13,8 @@ from typing import Any
 
 import msgspec
 
-from candlecast.upstream.binance import rest_agg_trade, rest_trade
 from candlecast.messages import Trade
+from candlecast.upstream.binance import rest_agg_trade, rest_trade
 
 
 class _Aggregate(msgspec.Struct, frozen=True):

@@ -11,14 +11,14 @@ recorded one; only long quiet stretches are shortened so a replay does not idle 
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Iterable
 
 import msgspec
 
-from candlecast.upstream.binance import is_valid_symbol, normalize_symbol
 from candlecast.messages import Trade
+from candlecast.upstream.binance import is_valid_symbol, normalize_symbol
 
 _TRUE = frozenset({"true", "1", "yes"})
 

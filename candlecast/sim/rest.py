@@ -10,17 +10,18 @@ fault, which the time and exchangeInfo answers carry out (see ``hostile``).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import falcon
 import msgspec
 
-from candlecast.upstream.binance import SYMBOL_PATTERN
 from candlecast.sim import errors
 from candlecast.sim.gate import WEIGHTS
 from candlecast.sim.hostile import malformed_answer
 from candlecast.sim.listing import SymbolSpec, exchange_info
 from candlecast.sim.messages import Admission, AdmitRequest, GetAggTrades, GetHistoricalTrades, GetRecentTrades
+from candlecast.upstream.binance import SYMBOL_PATTERN
 
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000

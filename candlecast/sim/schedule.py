@@ -6,7 +6,7 @@ out the trades whose time the exchange clock has reached. Pure: the caller passe
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from candlecast.messages import Trade
 

@@ -9,13 +9,14 @@ each session cuts its socket if the client does not answer promptly.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pykka
 import structlog
 
-from candlecast.upstream.binance import normalize_symbol, stream_name
 from candlecast.http.upgrade_listener import UpgradeListener
+from candlecast.http.waitress_thread import WaitressThread
 from candlecast.messages import Trade
 from candlecast.sim.config import SimulatorConfig
 from candlecast.sim.gate import TRADE_PATHS
@@ -43,7 +44,7 @@ from candlecast.sim.messages import (
 from candlecast.sim.rest import Exchange, create_rest_app
 from candlecast.sim.schedule import Schedule
 from candlecast.sim.streams import StreamOptions, create_stream_app
-from candlecast.http.waitress_thread import WaitressThread
+from candlecast.upstream.binance import normalize_symbol, stream_name
 
 ASK_TIMEOUT_S = 5.0
 HANDSHAKE_TIMEOUT_S = 10.0
@@ -105,7 +106,12 @@ class Simulator:
             known = frozenset(stream_name(spec.symbol) for spec in self._listing)
             stream_app = create_stream_app(self._hub, known, StreamOptions())
             self._streams = UpgradeListener(
-                stream_app, self.config.host, self.config.ws_port, "sim-streams", HANDSHAKE_TIMEOUT_S, SESSION_THREADS,
+                stream_app,
+                self.config.host,
+                self.config.ws_port,
+                "sim-streams",
+                HANDSHAKE_TIMEOUT_S,
+                SESSION_THREADS,
                 per_address=SESSION_THREADS,  # every session comes from the gateway's one address
             )
             self._rest.start()
@@ -219,7 +225,7 @@ class Simulator:
             raise RuntimeError("the simulator is not started")
         return part
 
-    def __enter__(self) -> "Simulator":
+    def __enter__(self) -> Simulator:
         self.start()
         return self
 

@@ -19,9 +19,9 @@ import falcon
 import pykka
 
 from candlecast.actors.base import tell_if_alive
-from candlecast.sim.ws_session import HandshakeRejected, WebSocketSession
 from candlecast.sim import errors, protocol
 from candlecast.sim.messages import ClientClosed, ClientOpened, ClientRequest, FrameReceived
+from candlecast.sim.ws_session import HandshakeRejected, WebSocketSession
 
 _connection_ids = itertools.count(1)
 

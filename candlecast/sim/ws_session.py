@@ -14,7 +14,8 @@ import itertools
 import queue
 import socket
 import threading
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import simple_websocket
 from wsproto import ConnectionType, WSConnection
@@ -31,7 +32,11 @@ class HandshakeRejected(Exception):
 
 
 _FRAME_KINDS: dict[type, str] = {
-    TextMessage: "text", BytesMessage: "binary", Ping: "ping", Pong: "pong", CloseConnection: "close"
+    TextMessage: "text",
+    BytesMessage: "binary",
+    Ping: "ping",
+    Pong: "pong",
+    CloseConnection: "close",
 }
 FrameObserver = Callable[[str], None]
 
@@ -99,7 +104,8 @@ class WebSocketSession:
         # without that its reads would hit the socket timeout, which is meant for sends. An
         # owner that pings on its own schedule gets a day, the longest a Binance-style session lives.
         options: dict[str, Any] = {
-            "ping_interval": ping_interval or OWNER_PINGS_INTERVAL_S, "max_message_size": max_message_size,
+            "ping_interval": ping_interval or OWNER_PINGS_INTERVAL_S,
+            "max_message_size": max_message_size,
         }
         try:
             if on_frame is None:
@@ -113,9 +119,7 @@ class WebSocketSession:
         self.peer = environ.get("REMOTE_ADDR", "")
         self._ws.sock.settimeout(send_timeout)
         self._outbox: queue.Queue[str | bytes | _PingRequest | _CloseRequest] = queue.Queue(outbox_size)
-        self._sender = threading.Thread(
-            target=self._drain, name=f"ws-send-{self.session_id}", daemon=False
-        )
+        self._sender = threading.Thread(target=self._drain, name=f"ws-send-{self.session_id}", daemon=False)
         self._sender.start()
 
     def offer(self, data: str | bytes) -> bool:

@@ -17,8 +17,8 @@ the store, whose answer names the error.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from candlecast.messages import Trade
 

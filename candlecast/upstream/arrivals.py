@@ -13,7 +13,7 @@ from candlecast.messages import Trade, TradesArrived
 
 
 class Arrivals:
-    __slots__ = ("_every_s", "_trades", "_due")
+    __slots__ = ("_due", "_every_s", "_trades")
 
     def __init__(self, every_s: float) -> None:
         self._every_s = every_s

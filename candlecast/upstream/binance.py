@@ -7,8 +7,9 @@ and REST payloads look. Shapes follow Binance's spot API docs (web-socket-stream
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Iterable, Sequence
+from typing import Annotated, Any
 
 import msgspec
 
@@ -159,9 +160,7 @@ def control_request(method: str, streams: Iterable[str], request_id: int) -> str
 Frame = Trade | ControlReply | OtherEvent | ShutdownNotice
 
 
-def parse_frame(
-    data: bytes | str, earliest_ms: int = EARLIEST_TIME_MS, latest_ms: int = LATEST_TIME_MS
-) -> Frame:
+def parse_frame(data: bytes | str, earliest_ms: int = EARLIEST_TIME_MS, latest_ms: int = LATEST_TIME_MS) -> Frame:
     """Turn one combined-stream frame into a Trade, a request reply, a shutdown notice or another
     event; anything else raises ``MalformedFrame``, also a trade that fails ``check_trade``
     (its time must lie within ``earliest_ms``..``latest_ms``).
@@ -226,14 +225,19 @@ def _trade(stream: str, payload: TradePayload, earliest_ms: int, latest_ms: int)
     try:
         price, quantity = Decimal(payload.p), Decimal(payload.q)
     except (InvalidOperation, ValueError) as exc:
-        raise MalformedFrame(f"bad trade on {stream}: price {payload.p!r} or quantity {payload.q!r} is not a number") from exc
+        raise MalformedFrame(
+            f"bad trade on {stream}: price {payload.p!r} or quantity {payload.q!r} is not a number"
+        ) from exc
     # Positional (symbol, trade_id, price, quantity, time, buyer_is_maker): a little cheaper per trade.
     trade = Trade(payload.s, payload.t, price, quantity, payload.T, payload.m)
     return check_trade(trade, earliest_ms, latest_ms, digits_checked=True)
 
 
 def check_trade(
-    trade: Trade, earliest_ms: int = EARLIEST_TIME_MS, latest_ms: int = LATEST_TIME_MS, digits_checked: bool = False,
+    trade: Trade,
+    earliest_ms: int = EARLIEST_TIME_MS,
+    latest_ms: int = LATEST_TIME_MS,
+    digits_checked: bool = False,
 ) -> Trade:
     """``trade`` if it is one the exchange could have made at a time within ``earliest_ms``..
     ``latest_ms``: ids within 0..``MAX_TRADE_ID``, price and quantity ``sane_decimal``; else

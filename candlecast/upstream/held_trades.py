@@ -24,7 +24,7 @@ Pure data: it lives inside one reader thread.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 from candlecast.messages import Trade, TradeBatch
 
@@ -38,7 +38,7 @@ class _Held:
 
 
 class HeldTrades:
-    __slots__ = ("_settle_s", "_full_batch", "_max_hold_s", "_held", "_newest_second", "_ready", "_next_due")
+    __slots__ = ("_full_batch", "_held", "_max_hold_s", "_newest_second", "_next_due", "_ready", "_settle_s")
 
     def __init__(self, settle_s: float, full_batch: int, max_hold_s: float) -> None:
         self._settle_s = settle_s
@@ -62,8 +62,7 @@ class HeldTrades:
             if held is None:
                 due = now + min((1000 - into_ms) / 1000 + self._settle_s, self._max_hold_s)
                 held_trades[symbol] = held = _Held(due, trade)
-                if due < self._next_due:
-                    self._next_due = due
+                self._next_due = min(self._next_due, due)
             else:
                 held.trades.append(trade)
             if second > newest or len(held.trades) >= self._full_batch:

@@ -17,7 +17,7 @@ Pure data: it lives inside one reader thread.
 from __future__ import annotations
 
 import math
-from typing import Collection
+from collections.abc import Collection
 
 from candlecast.messages import ReaderBehind, Trade
 
@@ -30,7 +30,7 @@ class ReadProgress:
     timer counts it in exchange time now: trades of a second read just after a later one are
     stragglers either way."""
 
-    __slots__ = ("_reader", "_grace_ms", "_newest_ms", "_told", "_told_at")
+    __slots__ = ("_grace_ms", "_newest_ms", "_reader", "_told", "_told_at")
 
     def __init__(self, reader: str, grace_ms: int) -> None:
         self._reader = reader
@@ -46,7 +46,9 @@ class ReadProgress:
             return None
         return (self._newest_ms - self._grace_ms) // 1000
 
-    def after_read(self, more_waiting: bool, arrived: list[Trade], now: float, reading: Collection[str]) -> ReaderBehind | None:
+    def after_read(
+        self, more_waiting: bool, arrived: list[Trade], now: float, reading: Collection[str]
+    ) -> ReaderBehind | None:
         """What to tell the clock after a read at ``now`` (monotonic seconds), if anything;
         ``reading``: the symbols the reader reads, whose seconds wait while it is behind."""
         if arrived and (self._newest_ms is None or arrived[-1].time > self._newest_ms):

@@ -28,24 +28,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pykka
 import structlog
 import websocket
 from limits import RateLimitItem
 
-from candlecast.upstream import binance
-from candlecast.upstream import ws_frames
-from candlecast.upstream.arrivals import Arrivals
 from candlecast.actors.base import tell_if_alive
-from candlecast.upstream.connect_attempts import ConnectAttempts
-from candlecast.upstream.frame_reader import FrameReader, UpstreamClosed
-from candlecast.upstream.held_trades import HeldTrades
-from candlecast.upstream.read_progress import ReadProgress
-from candlecast.runtime.threads import StoppableThread
-from candlecast.runtime.backoff import full_jitter
 from candlecast.clock.exchange_time import ExchangeTime
 from candlecast.messages import (
     FrameRejected,
@@ -61,7 +53,15 @@ from candlecast.messages import (
     UpstreamConnected,
     UpstreamDisconnected,
 )
+from candlecast.runtime.backoff import full_jitter
 from candlecast.runtime.rate_window import RateWindow
+from candlecast.runtime.threads import StoppableThread
+from candlecast.upstream import binance, ws_frames
+from candlecast.upstream.arrivals import Arrivals
+from candlecast.upstream.connect_attempts import ConnectAttempts
+from candlecast.upstream.frame_reader import FrameReader, UpstreamClosed
+from candlecast.upstream.held_trades import HeldTrades
+from candlecast.upstream.read_progress import ReadProgress
 
 CONNECT_TIMEOUT_S = 3.0
 # Held trades go to their aggregator this long after their second ends (at most a quarter of
@@ -101,7 +101,11 @@ class ReaderOptions:
 
 class UpstreamReader(StoppableThread):
     def __init__(
-        self, connection: Any, connection_id: int, reader_id: int, options: ReaderOptions,
+        self,
+        connection: Any,
+        connection_id: int,
+        reader_id: int,
+        options: ReaderOptions,
         on_ended: Callable[[ThreadEnded], object] | None = None,
     ) -> None:
         super().__init__(f"upstream-{connection_id}.{reader_id}", on_ended)
@@ -208,7 +212,9 @@ class UpstreamReader(StoppableThread):
                     self._tell_aggregator(rejection)
                 if too_many is not None:
                     return too_many
-                self._tell_clock(progress.after_read(frames.more_waiting, arrived, last_frame, self.routes), held, progress)
+                self._tell_clock(
+                    progress.after_read(frames.more_waiting, arrived, last_frame, self.routes), held, progress
+                )
                 self._deliver(held.take_due(last_frame))
                 self._tell_listeners(arrivals.take_due(last_frame))
                 if last_frame - last_report >= REPORT_EVERY_S:
@@ -328,4 +334,3 @@ class UpstreamReader(StoppableThread):
             aggregator = routes.get(batch.symbol)
             if aggregator is not None:
                 tell_if_alive(aggregator, batch)
-

@@ -12,6 +12,7 @@ from collections import deque
 
 WINDOW_MARGIN_S = 0.25
 
+
 class RequestBudget:
     def __init__(self, per_second: float) -> None:
         if per_second <= 0:

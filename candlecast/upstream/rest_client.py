@@ -99,7 +99,10 @@ def _used_weight(value: str | None) -> int | None:
 
 
 def fetch(
-    base_url: str, path: str, params: dict[str, Any] | None = None, timeout_s: float = 3.0,
+    base_url: str,
+    path: str,
+    params: dict[str, Any] | None = None,
+    timeout_s: float = 3.0,
     deadline_s: float = ANSWER_DEADLINE_S,
 ) -> Answer:
     """GET ``path``: each read waits at most ``timeout_s``, the whole answer ``deadline_s``."""

@@ -9,7 +9,7 @@ stream the server lost (or kept) is requested again. Pure: the connection actor 
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from candlecast.upstream import binance
 
@@ -54,7 +54,9 @@ class SubscriptionSync:
         if not isinstance(result, list):
             self._list_due = True
             return 0
-        listed = {symbol for stream in result if isinstance(stream, str) and (symbol := binance.symbol_of_stream(stream))}
+        listed = {
+            symbol for stream in result if isinstance(stream, str) and (symbol := binance.symbol_of_stream(stream))
+        }
         missing = expected - listed
         self.believed -= missing
         self.believed |= listed - expected

@@ -12,13 +12,13 @@ which is all a candle needs.
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import structlog
 
-from candlecast.upstream import binance
-from candlecast.runtime.backoff import full_jitter
 from candlecast.messages import RequestBackfill, Trade, TradesRecovered
+from candlecast.runtime.backoff import full_jitter
+from candlecast.upstream import binance
 from candlecast.upstream.rest_client import MAX_RETRY_AFTER_S, UNDECODABLE, RateLimited, UpstreamUnavailable, fetch
 
 HISTORICAL_TRADES_WEIGHT = 25
@@ -106,8 +106,11 @@ def historical_pages(fetcher: Fetcher, job: RequestBackfill) -> Iterator[TradesR
     while True:
         limit = PAGE_SIZE if job.last_id is None else min(PAGE_SIZE, job.last_id - next_id + 1)
         params = {"symbol": job.symbol, "fromId": next_id, "limit": limit}
-        trades = _parsed(binance.parse_rest_trades, job.symbol,
-                         fetcher.get("/api/v3/historicalTrades", params, HISTORICAL_TRADES_WEIGHT))
+        trades = _parsed(
+            binance.parse_rest_trades,
+            job.symbol,
+            fetcher.get("/api/v3/historicalTrades", params, HISTORICAL_TRADES_WEIGHT),
+        )
         through = trades[-1].trade_id if trades else next_id - 1
         if trades and through < next_id:
             raise UpstreamUnavailable(f"historicalTrades from id {next_id} answered trades up to {through} only")
@@ -123,7 +126,9 @@ def aggregate_pages(fetcher: Fetcher, job: RequestBackfill) -> Iterator[TradesRe
     through = job.first_id - 1
     from_id = 0  # the first page is asked for by time
     while True:
-        rows = _parsed(binance.parse_agg_trades, job.symbol, fetcher.get("/api/v3/aggTrades", params, AGG_TRADES_WEIGHT))
+        rows = _parsed(
+            binance.parse_agg_trades, job.symbol, fetcher.get("/api/v3/aggTrades", params, AGG_TRADES_WEIGHT)
+        )
         if rows and rows[-1][0] < from_id:
             raise UpstreamUnavailable(f"aggTrades from id {from_id} answered ids up to {rows[-1][0]} only")
         wanted: list[Trade] = []

@@ -6,14 +6,15 @@ holds no second."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from candlecast.fanout import subscriptions
 from candlecast.actors.broadcaster import BroadcasterActor, ClientLimits
 from candlecast.candles.series import empty_candle
+from candlecast.fanout import subscriptions
 from candlecast.messages import ClientConnected, GetBroadcastStats, Publish, SymbolActivated, SymbolDeactivated
 from tests.recorder import Recorder
 
@@ -33,7 +34,9 @@ def writer() -> Iterator[Any]:
 
 @pytest.fixture
 def broadcaster(writer: Any) -> Iterator[Any]:
-    limits = ClientLimits(max_clients=10, max_clients_per_address=10, max_subscriptions=10, backlog_bytes=1 << 20, stall_timeout_s=10.0)
+    limits = ClientLimits(
+        max_clients=10, max_clients_per_address=10, max_subscriptions=10, backlog_bytes=1 << 20, stall_timeout_s=10.0
+    )
     ref = BroadcasterActor.start(limits, candle_linger_s=NEVER_S, start_writer=lambda index, _: writer, tick_s=NEVER_S)
     for symbol in SYMBOLS:
         ref.tell(SymbolActivated(symbol))
@@ -47,8 +50,13 @@ def published(broadcaster: Any, writer: Any) -> list[list[tuple[str, int]]]:
     handled everything told before: its Publish reaches the writer before this ask does."""
     broadcaster.ask(GetBroadcastStats(), timeout=ASK_TIMEOUT_S)
     publishes = writer.ask("publishes", timeout=ASK_TIMEOUT_S)
-    return [[(event["symbol"], event["open_time"]) for event in map(json.loads, (out.text for _, batch, _ in p.groups for out in batch))]
-            for p in publishes]
+    return [
+        [
+            (event["symbol"], event["open_time"])
+            for event in map(json.loads, (out.text for _, batch, _ in p.groups for out in batch))
+        ]
+        for p in publishes
+    ]
 
 
 def close(broadcaster: Any, second: int, symbols: tuple[str, ...] = SYMBOLS) -> None:
@@ -79,5 +87,6 @@ def test_a_symbol_removed_no_longer_holds_a_second(broadcaster: Any, writer: Any
     assert seconds[-2:] == [("BTCUSDT", (SECOND + 1) * 1000), ("ETHUSDT", (SECOND + 1) * 1000)]
 
     close(broadcaster, SECOND + 2, SYMBOLS[:-1])
-    assert published(broadcaster, writer)[-1] == [(s, (SECOND + 2) * 1000) for s in SYMBOLS[:-1]], \
+    assert published(broadcaster, writer)[-1] == [(s, (SECOND + 2) * 1000) for s in SYMBOLS[:-1]], (
         "the late candle left nothing behind to wait for"
+    )

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pykka
 import pytest
@@ -32,7 +33,6 @@ from tests.conftest import make_simulator
 from tests.recorder import Recorder
 from tests.time_server import TimeServer, true_time
 
-
 SYMBOL = "BTCUSDT"
 BOUND = 10_000
 
@@ -46,6 +46,8 @@ def standing_still() -> ExchangeTime:
     """Exchange time that stands still at 0.5 s after the epoch: the exchange's readings are
     refused, being decades from this wall clock."""
     return ExchangeTime(monotonic_ns=lambda: 500 * NS_PER_MS, wall_ns=lambda: 500 * NS_PER_MS)
+
+
 READING = frozenset({SYMBOL, "ETHUSDT"})
 
 
@@ -69,7 +71,11 @@ def test_seconds_wait_for_a_reader_behind_its_socket(simulator: Simulator) -> No
     # Exchange time stands still at 0.5 s: the timer's own tell (second -1) is the only one it makes.
     aggregator, broadcaster = Recorder.start(SecondElapsed), Recorder.start(SecondElapsed)
     clock = ClockActor.start(
-        simulator.rest_url, grace_ms=0, max_offset_ms=BOUND, exchange_time=standing_still(), monotonic=lambda: now[0],
+        simulator.rest_url,
+        grace_ms=0,
+        max_offset_ms=BOUND,
+        exchange_time=standing_still(),
+        monotonic=lambda: now[0],
         broadcaster=broadcaster,
     )
     try:
@@ -93,8 +99,9 @@ def test_seconds_wait_for_a_reader_behind_its_socket(simulator: Simulator) -> No
         now[0] += STUCK_AFTER_S + 1
         clock.ask(SecondElapsed(second=17))
         assert told() == [11, 12, 14, 17], "a reader that stopped saying so holds nothing back"
-        assert [told.second for told in broadcaster.ask("told") if told.second >= 0] == [11, 12, 14, 17], \
+        assert [told.second for told in broadcaster.ask("told") if told.second >= 0] == [11, 12, 14, 17], (
             "the broadcaster hears of every second closed, for the candles waiting for it"
+        )
     finally:
         clock.stop()
         aggregator.stop()
@@ -104,7 +111,11 @@ def test_seconds_wait_for_a_reader_behind_its_socket(simulator: Simulator) -> No
 def test_a_reader_behind_holds_only_its_own_symbols(simulator: Simulator) -> None:
     behind, on_time, broadcaster = (Recorder.start(SecondElapsed) for _ in range(3))
     clock = ClockActor.start(
-        simulator.rest_url, grace_ms=0, max_offset_ms=BOUND, exchange_time=standing_still(), broadcaster=broadcaster,
+        simulator.rest_url,
+        grace_ms=0,
+        max_offset_ms=BOUND,
+        exchange_time=standing_still(),
+        broadcaster=broadcaster,
     )
 
     def told(recorder: Any) -> list[int]:
@@ -207,12 +218,20 @@ def test_an_exchange_clock_20_s_off_is_refused_and_seconds_close_on_the_local_cl
         simulator.stop()
 
 
-@pytest.mark.parametrize("answer", [
-    b'{"serverTime": true}', b'{"serverTime": 1e300}', b'{"serverTime": 123456789012345678901234567890}',
-    b'{"serverTime": "1765000000000"}', b'[]',
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b'{"serverTime": true}',
+        b'{"serverTime": 1e300}',
+        b'{"serverTime": 123456789012345678901234567890}',
+        b'{"serverTime": "1765000000000"}',
+        b"[]",
+    ],
+)
 def test_a_malformed_time_answer_is_a_retried_failure_never_a_reading(
-    simulator: Simulator, watched_clocks: Callable[[str, ExchangeTime], Watched], answer: bytes,
+    simulator: Simulator,
+    watched_clocks: Callable[[str, ExchangeTime], Watched],
+    answer: bytes,
 ) -> None:
     with TimeServer(simulator.rest_url) as server, capture_logs() as logs:
         answers = [answer]
@@ -231,7 +250,8 @@ def test_a_malformed_time_answer_is_a_retried_failure_never_a_reading(
 
 
 def test_an_offset_stepped_forward_then_back_closes_every_second_once_in_order(
-    simulator: Simulator, watched_clocks: Callable[[str, ExchangeTime], Watched],
+    simulator: Simulator,
+    watched_clocks: Callable[[str, ExchangeTime], Watched],
 ) -> None:
     watched = watched_clocks(simulator.rest_url, ExchangeTime())
     wait_for(lambda: watched.stats()["in_sync"])
@@ -249,7 +269,8 @@ def test_an_offset_stepped_forward_then_back_closes_every_second_once_in_order(
 
 
 def test_a_step_of_the_wall_clock_is_counted_and_leaves_exchange_time_alone(
-    simulator: Simulator, watched_clocks: Callable[[str, ExchangeTime], Watched],
+    simulator: Simulator,
+    watched_clocks: Callable[[str, ExchangeTime], Watched],
 ) -> None:
     step_ns = [0]
     watched = watched_clocks(simulator.rest_url, ExchangeTime(wall_ns=lambda: time.time_ns() + step_ns[0]))
@@ -263,7 +284,8 @@ def test_a_step_of_the_wall_clock_is_counted_and_leaves_exchange_time_alone(
 
 
 def test_after_a_suspend_the_exchange_clock_is_read_again_at_once(
-    simulator: Simulator, watched_clocks: Callable[[str, ExchangeTime], Watched],
+    simulator: Simulator,
+    watched_clocks: Callable[[str, ExchangeTime], Watched],
 ) -> None:
     """Suspended, the monotonic clock stands still while the world's time goes on: on waking,
     the wall clock and the exchange's are both 20 s ahead of where the monotonic one says."""
@@ -292,6 +314,7 @@ def test_the_timer_tells_of_a_wall_clock_step_and_closes_each_second_once_in_ord
     timer = SecondTimer(clock, grace_ms=0, exchange_time=exchange_time)
     timer.start()
     try:
+
         def told() -> list[Any]:
             return clock.ask("told")
 

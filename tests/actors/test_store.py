@@ -4,8 +4,9 @@ and answered when asked, follows every new candle and every revision of the late
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 import msgspec
 import pytest
@@ -13,8 +14,8 @@ import pytest
 from candlecast.actors.store import StoreActor
 from candlecast.candles.series import empty_candle
 from candlecast.errors import NoDataYet, NotSubscribed
-from candlecast.store.latest import Latest
 from candlecast.messages import Barrier, GetLatestCandle, SymbolActivated, SymbolDeactivated
+from candlecast.store.latest import Latest
 
 SYMBOL = "BTCUSDT"
 ASK_TIMEOUT_S = 2.0

@@ -7,8 +7,8 @@ from __future__ import annotations
 import socket
 import time
 
-from candlecast.fanout.outbox import CANDLE, Outbound
 from candlecast.actors.writer import WriterActor
+from candlecast.fanout.outbox import CANDLE, Outbound
 from candlecast.messages import ClientConnected, Publish, Regroup, WriterCounters, WriterTick
 from tests.clients import wait_for
 from tests.recorder import Recorder

@@ -31,10 +31,16 @@ def trade_lists(draw: st.DrawFn) -> list[Trade]:
     for index in range(count):
         step = draw(st.one_of(st.just(0), st.integers(0, 400), st.integers(0, 4000), st.just(1000 - time_ms % 1000)))
         time_ms += step
-        trades.append(Trade(
-            symbol="BTCUSDT", trade_id=1000 + index, price=draw(prices), quantity=draw(quantities),
-            time=time_ms, buyer_is_maker=draw(st.booleans()),
-        ))
+        trades.append(
+            Trade(
+                symbol="BTCUSDT",
+                trade_id=1000 + index,
+                price=draw(prices),
+                quantity=draw(quantities),
+                time=time_ms,
+                buyer_is_maker=draw(st.booleans()),
+            )
+        )
     return trades
 
 
@@ -93,7 +99,9 @@ def test_a_trade_after_its_second_closed_revises_it_and_the_empty_seconds_after(
     assert [(c.open_time, c.close, c.revision) for c in closed] == [(11_000, 2, 0), (12_000, 2, 0), (13_000, 2, 0)]
     series.add_batch((trade(3, 11_900, "3"),), closed)
     assert [(c.open_time, c.close, c.trades, c.revision) for c in closed[3:]] == [
-        (11_000, 3, 2, 1), (12_000, 3, 0, 1), (13_000, 3, 0, 1),
+        (11_000, 3, 2, 1),
+        (12_000, 3, 0, 1),
+        (13_000, 3, 0, 1),
     ]
     assert series.late_applied == 1
 
@@ -106,7 +114,8 @@ def test_late_trades_in_one_batch_revise_their_candle_once() -> None:
     published = len(closed)
     series.add_batch(tuple(trade(trade_id, 11_500, str(trade_id)) for trade_id in range(3, 53)), closed)
     assert [(c.open_time, c.trades, c.close, c.revision) for c in closed[published:]] == [
-        (11_000, 51, 52, 1), (12_000, 0, 52, 1),
+        (11_000, 51, 52, 1),
+        (12_000, 0, 52, 1),
     ]
     assert series.late_applied == 50
 
@@ -130,8 +139,12 @@ def test_batches_behind_the_clock_end_as_the_reference(trades: list[Trade], cuts
 
 
 @settings(max_examples=300, deadline=None)
-@given(trade_lists(), st.lists(st.integers(0, 100), max_size=8), st.lists(st.integers(0, 100), max_size=6),
-       st.lists(st.integers(0, 100), max_size=6))
+@given(
+    trade_lists(),
+    st.lists(st.integers(0, 100), max_size=8),
+    st.lists(st.integers(0, 100), max_size=6),
+    st.lists(st.integers(0, 100), max_size=6),
+)
 def test_swapped_and_repeated_trades_end_as_the_reference(
     trades: list[Trade], cuts: list[int], swaps: list[int], repeats: list[int]
 ) -> None:
@@ -170,7 +183,11 @@ def test_a_late_trade_of_the_first_second_reprices_the_flat_candles_after_it() -
     series.add_batch((trade(3, 10_900, "8"),), out)
     series.elapse(13, out)
     assert [(c.open_time, c.close, c.revision) for c in out] == [
-        (11_000, 7, 0), (12_000, 7, 0), (11_000, 8, 1), (12_000, 8, 1), (13_000, 8, 0),
+        (11_000, 7, 0),
+        (12_000, 7, 0),
+        (11_000, 8, 1),
+        (12_000, 8, 1),
+        (13_000, 8, 0),
     ]
 
 
@@ -242,7 +259,9 @@ def test_an_interrupted_stream_flags_candles_until_the_backfill_catches_up() -> 
     series.interrupt(out)
     series.elapse(13, out)
     assert [(c.open_time, c.complete) for c in out if isinstance(c, Candle)] == [
-        (11_000, False), (12_000, False), (13_000, False),
+        (11_000, False),
+        (12_000, False),
+        (13_000, False),
     ]
     series.resume(out)
     assert out[-1] == RequestBackfill("ETHUSDT", first_id=3, last_id=None, after_time=11_100)
@@ -250,10 +269,15 @@ def test_an_interrupted_stream_flags_candles_until_the_backfill_catches_up() -> 
     page = TradesRecovered("ETHUSDT", 3, (trade(3, 12_500, "5"),), through_id=3, finished=True)
     series.recover(page, out)
     assert [(c.open_time, c.close, c.trades, c.revision, c.complete) for c in out if isinstance(c, Candle)] == [
-        (12_000, 5, 1, 1, False), (13_000, 5, 0, 1, False), (11_000, 2, 1, 1, True), (12_000, 5, 1, 2, True),
+        (12_000, 5, 1, 1, False),
+        (13_000, 5, 0, 1, False),
+        (11_000, 2, 1, 1, True),
+        (12_000, 5, 1, 2, True),
         (13_000, 5, 0, 2, True),
     ]
-    assert [(e.kind, e.first_trade_id, e.last_trade_id) for e in out if isinstance(e, GapEvent)] == [("recovered", 3, 3)]
+    assert [(e.kind, e.first_trade_id, e.last_trade_id) for e in out if isinstance(e, GapEvent)] == [
+        ("recovered", 3, 3)
+    ]
 
 
 def test_exact_decimal_sums() -> None:
@@ -278,7 +302,9 @@ def test_a_silent_stream_flags_the_candles_published_since_it_went_quiet() -> No
     out.clear()
     series.interrupt(out, silent_since_ms=14_200)
     assert [(c.open_time, c.revision, c.complete) for c in out if isinstance(c, Candle)] == [
-        (13_000, 1, False), (14_000, 1, False), (15_000, 1, False),
+        (13_000, 1, False),
+        (14_000, 1, False),
+        (15_000, 1, False),
     ]
 
 
@@ -297,18 +323,25 @@ def test_a_rejected_trade_flags_its_candles_until_the_backfill_repairs_them_exac
     series.add_batch((trade(4, 14_300, "4"),), out)
     series.elapse(14, out)
     assert [(c.open_time, c.revision, c.complete) for c in out if isinstance(c, Candle)] == [
-        (11_000, 1, False), (12_000, 1, False), (13_000, 0, False), (14_000, 0, False),
+        (11_000, 1, False),
+        (12_000, 1, False),
+        (13_000, 0, False),
+        (14_000, 0, False),
     ]
     out.clear()
     series.recover(TradesRecovered("ETHUSDT", 3, (trade(3, 12_500, "5"),), through_id=3, finished=True), out)
     assert [(e.kind, e.first_trade_id) for e in out if isinstance(e, GapEvent)] == [("recovered", 3)]
     final = {c.open_time: c for c in out if isinstance(c, Candle)}
     assert [(c.open_time, c.close, c.trades, c.complete) for c in final.values()] == [
-        (12_000, 5, 1, True), (13_000, 5, 0, True), (11_000, 2, 1, True), (14_000, 4, 1, True),
+        (12_000, 5, 1, True),
+        (13_000, 5, 0, True),
+        (11_000, 2, 1, True),
+        (14_000, 4, 1, True),
     ]
     assert final[12_000].revision == 3 and final[11_000].revision == 2 and final[14_000].revision == 1
-    expected = reference_candles([trade(i, t, p) for i, t, p in ((1, 10_100, "1"), (2, 11_100, "2"),
-                                  (3, 12_500, "5"), (4, 14_300, "4"))], 11, 14)
+    expected = reference_candles(
+        [trade(i, t, p) for i, t, p in ((1, 10_100, "1"), (2, 11_100, "2"), (3, 12_500, "5"), (4, 14_300, "4"))], 11, 14
+    )
     assert [as_first_publication(final[c.open_time]) for c in expected] == expected
 
 
@@ -323,8 +356,10 @@ def test_a_rejected_trade_is_flagged_then_repaired_exactly(
         return
     rejected = trades[pick % (len(trades) - 1) + 1]
     streamed = [t for t in trades if t is not rejected]
-    told_at = min(streamed.index(next((t for t in streamed if t.trade_id > rejected.trade_id), streamed[-1]))
-                  + told_after, len(streamed))
+    told_at = min(
+        streamed.index(next((t for t in streamed if t.trade_id > rejected.trade_id), streamed[-1])) + told_after,
+        len(streamed),
+    )
     if rejected is trades[-1]:
         told_at = len(streamed)
     series = CandleSeries("BTCUSDT")
@@ -391,9 +426,17 @@ def test_large_quote_volumes_are_exact_on_any_thread() -> None:
     price = Decimal("1234567890123456789012345678.901234567891")
     quantity = Decimal("9876543210987654321.098765432109876543211")
     trades = [
-        Trade(symbol="BTCUSDT", trade_id=1, price=price, quantity=quantity, time=BASE_SECOND * 1000, buyer_is_maker=False),
-        Trade(symbol="BTCUSDT", trade_id=2, price=Decimal("1E-30"), quantity=Decimal("1E-30"),
-              time=BASE_SECOND * 1000 + 1, buyer_is_maker=False),
+        Trade(
+            symbol="BTCUSDT", trade_id=1, price=price, quantity=quantity, time=BASE_SECOND * 1000, buyer_is_maker=False
+        ),
+        Trade(
+            symbol="BTCUSDT",
+            trade_id=2,
+            price=Decimal("1E-30"),
+            quantity=Decimal("1E-30"),
+            time=BASE_SECOND * 1000 + 1,
+            buyer_is_maker=False,
+        ),
     ]
     wide = decimal.Context(prec=1000)  # so the expectation itself cannot round
     exact = wide.add(wide.multiply(price, quantity), Decimal("1E-60"))

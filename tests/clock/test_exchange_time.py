@@ -30,42 +30,69 @@ def test_the_exchange_clock_runs_on_the_monotonic_clock_and_ignores_wall_clock_s
     assert exchange_time.now_ms() == NOW_MS + 1_500
 
 
-@pytest.mark.parametrize(("skew_ms", "round_trip_ms", "last_skew_ms", "refused"), [
-    (0, 5, None, None),
-    (BOUND, MAX_ROUND_TRIP_MS, None, None),
-    (-BOUND, 5, 0, None),
-    (20_000, 5, None, "too far from the local clock"),
-    (-20_000, 5, 0, "too far from the local clock"),
-    (8_000, 5, -8_000, "too far from the last reading used"),
-    (-6_000, 5, 5_000, "too far from the last reading used"),
-    (0, MAX_ROUND_TRIP_MS + 1, 0, "round trip too long"),
-])
+@pytest.mark.parametrize(
+    ("skew_ms", "round_trip_ms", "last_skew_ms", "refused"),
+    [
+        (0, 5, None, None),
+        (BOUND, MAX_ROUND_TRIP_MS, None, None),
+        (-BOUND, 5, 0, None),
+        (20_000, 5, None, "too far from the local clock"),
+        (-20_000, 5, 0, "too far from the local clock"),
+        (8_000, 5, -8_000, "too far from the last reading used"),
+        (-6_000, 5, 5_000, "too far from the last reading used"),
+        (0, MAX_ROUND_TRIP_MS + 1, 0, "round trip too long"),
+    ],
+)
 def test_a_reading_is_used_only_near_the_local_clock_and_the_last_reading_used(
-    skew_ms: int, round_trip_ms: int, last_skew_ms: int | None, refused: str | None,
+    skew_ms: int,
+    round_trip_ms: int,
+    last_skew_ms: int | None,
+    refused: str | None,
 ) -> None:
     assert refusal(skew_ms, round_trip_ms, last_skew_ms, BOUND) == refused
 
 
-@pytest.mark.parametrize(("skew_ms", "trades_lead_ms", "refused"), [
-    (20_000, 40, None),  # the local clock is off: the reading and the trades agree
-    (-20_000, 0, None),
-    (20_000, -TRADES_SLACK_MS, None),
-    (0, 20_000, "not the time the trades show"),  # the reading is off: the trades disagree
-    (0, -TRADES_SLACK_MS - 1, "not the time the trades show"),
-    (0, BOUND + 1, "not the time the trades show"),
-])
+@pytest.mark.parametrize(
+    ("skew_ms", "trades_lead_ms", "refused"),
+    [
+        (20_000, 40, None),  # the local clock is off: the reading and the trades agree
+        (-20_000, 0, None),
+        (20_000, -TRADES_SLACK_MS, None),
+        (0, 20_000, "not the time the trades show"),  # the reading is off: the trades disagree
+        (0, -TRADES_SLACK_MS - 1, "not the time the trades show"),
+        (0, BOUND + 1, "not the time the trades show"),
+    ],
+)
 def test_where_trades_tell_the_time_a_reading_is_judged_by_them_not_by_the_local_clock(
-    skew_ms: int, trades_lead_ms: int, refused: str | None,
+    skew_ms: int,
+    trades_lead_ms: int,
+    refused: str | None,
 ) -> None:
     assert refusal(skew_ms, 5, None, BOUND, trades_lead_ms) == refused
 
 
-@pytest.mark.parametrize("answer", [
-    None, [], "1765000000000", 1765000000000, {}, {"time": NOW_MS}, {"serverTime": None},
-    {"serverTime": True}, {"serverTime": "1765000000000"}, {"serverTime": float(NOW_MS)},
-    {"serverTime": math.nan}, {"serverTime": math.inf}, {"serverTime": -NOW_MS}, {"serverTime": 0},
-    {"serverTime": 10**30}, {"serverTime": [NOW_MS]}, {"serverTime": {"serverTime": NOW_MS}},
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        None,
+        [],
+        "1765000000000",
+        1765000000000,
+        {},
+        {"time": NOW_MS},
+        {"serverTime": None},
+        {"serverTime": True},
+        {"serverTime": "1765000000000"},
+        {"serverTime": float(NOW_MS)},
+        {"serverTime": math.nan},
+        {"serverTime": math.inf},
+        {"serverTime": -NOW_MS},
+        {"serverTime": 0},
+        {"serverTime": 10**30},
+        {"serverTime": [NOW_MS]},
+        {"serverTime": {"serverTime": NOW_MS}},
+    ],
+)
 def test_an_answer_without_a_sane_server_time_is_an_upstream_failure(answer: Any) -> None:
     with pytest.raises(UpstreamUnavailable, match="/api/v3/time"):
         server_time_ms(answer)
@@ -119,7 +146,8 @@ def test_an_offset_stepped_back_keeps_closing_seconds_once_exchange_time_passes_
     moves=st.lists(st.tuples(st.booleans(), st.integers(-10_000, 10_000)), min_size=1, max_size=60),
 )
 def test_every_second_is_told_once_in_order_and_only_once_exchange_time_passed_it(
-    grace_ms: int, moves: list[tuple[bool, int]],
+    grace_ms: int,
+    moves: list[tuple[bool, int]],
 ) -> None:
     """Each move either lets the timer sleep as it asked (plus a late wake) or steps the offset."""
     seconds = DueSeconds(grace_ms)

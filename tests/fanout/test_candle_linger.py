@@ -49,7 +49,10 @@ def test_the_newest_waiting_second_decides() -> None:
 
 def test_anything_else_goes_at_once_and_candles_keep_waiting() -> None:
     linger: CandleLinger[str] = CandleLinger(1.0)
-    assert linger.take([("candle", 10), ("trades", NOT_A_CANDLE), ("gap", NOT_A_CANDLE)], now=0.0, complete=never) == ["trades", "gap"]
+    assert linger.take([("candle", 10), ("trades", NOT_A_CANDLE), ("gap", NOT_A_CANDLE)], now=0.0, complete=never) == [
+        "trades",
+        "gap",
+    ]
     assert linger.release() == ["candle"]
 
 

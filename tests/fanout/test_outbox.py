@@ -13,8 +13,16 @@ import pytest
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
+from candlecast.fanout.outbox import (
+    CANDLE,
+    HARD_LIMIT_FACTOR,
+    REPLAY_CANDLE_BYTES,
+    REPLAY_CHUNK,
+    WRITE_BYTES,
+    Consumer,
+    DeliveryCounters,
+)
 from candlecast.http import encoding
-from candlecast.fanout.outbox import CANDLE, HARD_LIMIT_FACTOR, REPLAY_CANDLE_BYTES, REPLAY_CHUNK, WRITE_BYTES, Consumer, DeliveryCounters
 from candlecast.messages import Candle
 
 REPLAYED = 5000
@@ -24,10 +32,20 @@ BACKLOG_LIMIT = 16384  # the hard limit is four times this, about a 25th of the 
 def candle(second: int) -> Candle:
     price = Decimal("43012.90")
     return Candle(
-        symbol="BTCUSDT", open_time=second * 1000, close_time=second * 1000 + 999,
-        open=price, high=price, low=price, close=price, volume=Decimal("0.001"), quote_volume=Decimal("43.0129"),
-        trades=1, taker_buy_volume=Decimal("0"), taker_buy_quote_volume=Decimal("0"),
-        first_trade_id=second, last_trade_id=second,
+        symbol="BTCUSDT",
+        open_time=second * 1000,
+        close_time=second * 1000 + 999,
+        open=price,
+        high=price,
+        low=price,
+        close=price,
+        volume=Decimal("0.001"),
+        quote_volume=Decimal("43.0129"),
+        trades=1,
+        taker_buy_volume=Decimal("0"),
+        taker_buy_quote_volume=Decimal("0"),
+        first_trade_id=second,
+        last_trade_id=second,
     )
 
 
@@ -69,8 +87,15 @@ def test_a_long_replay_is_written_as_the_client_reads_and_what_follows_keeps_its
     encoder, decoder = encoders(compressed)
     counters = DeliveryCounters()
     consumer = Consumer(
-        1, server, "127.0.0.1", encoder=encoder, compressed=compressed, backlog_limit=BACKLOG_LIMIT,
-        stall_timeout_s=10.0, counters=counters, clock=time.monotonic,
+        1,
+        server,
+        "127.0.0.1",
+        encoder=encoder,
+        compressed=compressed,
+        backlog_limit=BACKLOG_LIMIT,
+        stall_timeout_s=10.0,
+        counters=counters,
+        clock=time.monotonic,
     )
     consumer.replay(tuple(candle(second) for second in range(REPLAYED)))
     live = encoding.candle_event(candle(REPLAYED))
@@ -79,7 +104,9 @@ def test_a_long_replay_is_written_as_the_client_reads_and_what_follows_keeps_its
     encoded = REPLAYED * len(live)
     assert encoded > 25 * HARD_LIMIT_FACTOR * BACKLOG_LIMIT
     assert consumer.backlogged
-    assert consumer.backlog_bytes <= REPLAYED * REPLAY_CANDLE_BYTES + WRITE_BYTES + REPLAY_CHUNK * len(live) < encoded / 10
+    assert (
+        consumer.backlog_bytes <= REPLAYED * REPLAY_CANDLE_BYTES + WRITE_BYTES + REPLAY_CHUNK * len(live) < encoded / 10
+    )
     assert consumer.overdue(time.monotonic()) is None, "a waiting replay counts a reference per candle"
 
     texts = read_everything(client, decoder, consumer, REPLAYED + 1)

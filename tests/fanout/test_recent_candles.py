@@ -7,8 +7,8 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from candlecast.fanout.recent_candles import RecentCandles
 from candlecast.candles.series import empty_candle
+from candlecast.fanout.recent_candles import RecentCandles
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 
@@ -21,7 +21,10 @@ SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
     most=st.integers(0, 60),
 )
 def test_the_count_is_the_replay_length_up_to_one_past_the_limit(
-    seconds: dict[str, list[int]], asked: list[str], since: int | None, most: int,
+    seconds: dict[str, list[int]],
+    asked: list[str],
+    since: int | None,
+    most: int,
 ) -> None:
     recent = RecentCandles(3600)
     for symbol, kept in seconds.items():

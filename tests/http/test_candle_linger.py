@@ -4,7 +4,8 @@ that join while candles wait still get every second exactly once."""
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 

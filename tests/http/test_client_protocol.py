@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 import msgspec
@@ -13,12 +14,21 @@ from hypothesis import strategies as st
 
 from candlecast.fanout import subscriptions
 from candlecast.http.client_protocol import (
-    MAX_ID_CHARS, OPS, SINCE_BOUND, Command, CommandError, ConnectRequest, parse_command, parse_query,
+    MAX_ID_CHARS,
+    OPS,
+    SINCE_BOUND,
+    Command,
+    CommandError,
+    ConnectRequest,
+    parse_command,
+    parse_query,
 )
 
 
 def test_subscribe_command() -> None:
-    command = parse_command('{"op": "subscribe", "symbols": ["btcusdt", "ETHUSDT"], "channels": ["trade", "candle"], "id": 9}')
+    command = parse_command(
+        '{"op": "subscribe", "symbols": ["btcusdt", "ETHUSDT"], "channels": ["trade", "candle"], "id": 9}'
+    )
     assert command == Command(
         op="subscribe",
         pairs=frozenset({("BTCUSDT", "trade"), ("BTCUSDT", "candle"), ("ETHUSDT", "trade"), ("ETHUSDT", "candle")}),
@@ -33,8 +43,17 @@ def test_defaults_are_all_symbols_and_candles() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "nope", "[]", '{"op": 1}', '{"op": "subscribe", "symbols": [1]}', '{"op": "subscribe", "channels": ["book"]}',
-     '{"op": "subscribe", "channels": []}', '{"op": "list", "junk": true}', '{"op": "subscribe", "symbols": ["a b"]}'],
+    [
+        "",
+        "nope",
+        "[]",
+        '{"op": 1}',
+        '{"op": "subscribe", "symbols": [1]}',
+        '{"op": "subscribe", "channels": ["book"]}',
+        '{"op": "subscribe", "channels": []}',
+        '{"op": "list", "junk": true}',
+        '{"op": "subscribe", "symbols": ["a b"]}',
+    ],
 )
 def test_bad_commands(text: str) -> None:
     with pytest.raises(CommandError):
@@ -43,7 +62,9 @@ def test_bad_commands(text: str) -> None:
 
 def test_query() -> None:
     assert parse_query("") == ConnectRequest(subscriptions.DEFAULT)
-    assert parse_query("symbols=btcusdt,ethusdt&channels=trade").pairs == frozenset({("BTCUSDT", "trade"), ("ETHUSDT", "trade")})
+    assert parse_query("symbols=btcusdt,ethusdt&channels=trade").pairs == frozenset(
+        {("BTCUSDT", "trade"), ("ETHUSDT", "trade")}
+    )
     assert parse_query("channels=trade") == ConnectRequest(frozenset({("*", "trade")}))
     assert parse_query("symbols=btcusdt") == ConnectRequest(frozenset({("BTCUSDT", "candle")}))
     assert parse_query("since=1795836601000") == ConnectRequest(subscriptions.DEFAULT, since=1795836601000)
@@ -89,7 +110,8 @@ def test_hostile_commands_are_command_errors(text: str | bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "since", ["9" * 15, 10**15 - 1, 0, "0", "1795836601000", 1795836601000],
+    "since",
+    ["9" * 15, 10**15 - 1, 0, "0", "1795836601000", 1795836601000],
 )
 def test_since_within_bounds(since: str | int) -> None:
     assert parse_command(msgspec.json.encode({"op": "subscribe", "since": since})).since == int(since)
@@ -102,8 +124,18 @@ def test_ids_echoed_back(request_id: object) -> None:
 
 @pytest.mark.parametrize(
     "query",
-    ["since=\u00b2", "since=%C2%B2", "since=" + "9" * 5000, "since=-1", "since=1.5", "since=1e3", "since=+1",
-     "symbols=" + "%5B" * 1000, "channels=%FF", "symbols=%ED%A0%80"],
+    [
+        "since=\u00b2",
+        "since=%C2%B2",
+        "since=" + "9" * 5000,
+        "since=-1",
+        "since=1.5",
+        "since=1e3",
+        "since=+1",
+        "symbols=" + "%5B" * 1000,
+        "channels=%FF",
+        "symbols=%ED%A0%80",
+    ],
 )
 def test_hostile_queries_are_command_errors(query: str) -> None:
     with pytest.raises(CommandError):
@@ -120,9 +152,12 @@ JSON_VALUES = st.recursive(
 )
 COMMAND_FIELDS = st.fixed_dictionaries(
     {"op": st.sampled_from(OPS)},
-    optional={"symbols": st.just(["btcusdt"]) | JSON_VALUES,
-              "channels": st.just(["trade"]) | JSON_VALUES, "since": DIGITS | st.integers() | JSON_VALUES,
-              "id": JSON_VALUES},
+    optional={
+        "symbols": st.just(["btcusdt"]) | JSON_VALUES,
+        "channels": st.just(["trade"]) | JSON_VALUES,
+        "since": DIGITS | st.integers() | JSON_VALUES,
+        "id": JSON_VALUES,
+    },
 )
 
 
@@ -134,8 +169,10 @@ def parses_or_refuses(parse: Callable[[Any], Command | ConnectRequest], value: A
         return
     assert parsed.since is None or (type(parsed.since) is int and 0 <= parsed.since < SINCE_BOUND)
     request_id = getattr(parsed, "request_id", None)
-    assert request_id is None or (type(request_id) is str and len(request_id) <= MAX_ID_CHARS) or (
-        type(request_id) is int and -(2**63) <= request_id < 2**63
+    assert (
+        request_id is None
+        or (type(request_id) is str and len(request_id) <= MAX_ID_CHARS)
+        or (type(request_id) is int and -(2**63) <= request_id < 2**63)
     )
 
 
@@ -158,7 +195,10 @@ def test_any_query_string_is_a_request_or_an_error(query: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["symbols", "channels", "since", "other"]), st.text(max_size=30) | DIGITS,
-                       max_size=4))
+@given(
+    st.dictionaries(
+        st.sampled_from(["symbols", "channels", "since", "other"]), st.text(max_size=30) | DIGITS, max_size=4
+    )
+)
 def test_any_query_fields_are_a_request_or_an_error(fields: dict[str, str]) -> None:
     parses_or_refuses(parse_query, urlencode(fields))

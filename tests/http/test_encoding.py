@@ -19,10 +19,20 @@ README_CANDLE = (
 )
 
 CANDLE = Candle(
-    symbol="BTCUSDT", open_time=1_795_836_601_000, close_time=1_795_836_601_999, open=Decimal("43012.15"),
-    high=Decimal("43013.02"), low=Decimal("43011.90"), close=Decimal("43012.88"), volume=Decimal("0.41230000"),
-    quote_volume=Decimal("17733.9528713"), trades=9, taker_buy_volume=Decimal("0.20010000"),
-    taker_buy_quote_volume=Decimal("8606.78131"), first_trade_id=3_900_012, last_trade_id=3_900_020,
+    symbol="BTCUSDT",
+    open_time=1_795_836_601_000,
+    close_time=1_795_836_601_999,
+    open=Decimal("43012.15"),
+    high=Decimal("43013.02"),
+    low=Decimal("43011.90"),
+    close=Decimal("43012.88"),
+    volume=Decimal("0.41230000"),
+    quote_volume=Decimal("17733.9528713"),
+    trades=9,
+    taker_buy_volume=Decimal("0.20010000"),
+    taker_buy_quote_volume=Decimal("8606.78131"),
+    first_trade_id=3_900_012,
+    last_trade_id=3_900_020,
 )
 
 

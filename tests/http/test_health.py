@@ -18,8 +18,13 @@ def test_a_streaming_system_is_ok_ready_and_alive(system: RunningSystem) -> None
     health = _health(system)
     assert health["problems"] == []
     assert {name: c["state"] for name, c in health["components"].items()} == {
-        "exchange-info": "running", "clock-timer": "running", "clock-sync": "running", "backfill": "running",
-        "broadcast-tick": "running", "rest-server": "running", "websocket-listener": "running",
+        "exchange-info": "running",
+        "clock-timer": "running",
+        "clock-sync": "running",
+        "backfill": "running",
+        "broadcast-tick": "running",
+        "rest-server": "running",
+        "websocket-listener": "running",
         "websocket-reader": "running",
     }
     assert health["upstream"]["clock"]["in_sync"] is True

@@ -8,7 +8,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-from typing import Iterator
+from collections.abc import Iterator
 from urllib.parse import quote_from_bytes
 
 import pytest
@@ -20,12 +20,23 @@ from candlecast.system import RunningSystem, start_system
 from tests.clients import request, wait_for
 from tests.conftest import settings_for
 
-ROUTES = [b"/", b"/health", b"/symbols", b"/symbols/available", b"/add_symbol", b"/remove_symbol/",
-          b"/tick/", b"/ohlc/", b"/candles/", b"/ws"]
+ROUTES = [
+    b"/",
+    b"/health",
+    b"/symbols",
+    b"/symbols/available",
+    b"/add_symbol",
+    b"/remove_symbol/",
+    b"/tick/",
+    b"/ohlc/",
+    b"/candles/",
+    b"/ws",
+]
 # Anything but the line ends that frame a request; a space splits the request line.
 LINE_BYTES = st.binary(max_size=40).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))
-TOKEN = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-.^_`|~",
-                min_size=1, max_size=12)
+TOKEN = st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-.^_`|~", min_size=1, max_size=12
+)
 METHODS = st.one_of(st.sampled_from(["GET", "POST", "DELETE", "PUT", "PATCH", "HEAD", "OPTIONS"]), TOKEN)
 PATH_TAIL = st.one_of(
     LINE_BYTES,
@@ -39,28 +50,57 @@ QUERY = st.lists(
 ).map(lambda pairs: b"&".join(k + b"=" + v for k, v in pairs))
 HEADER_VALUE = st.one_of(
     LINE_BYTES,
-    st.sampled_from([b"", b"-1", b"abc", b"websocket", b"Upgrade", b"100-continue", b"application/json",
-                     b"\xff\xfe", b"13", b"x" * 9000]),
+    st.sampled_from(
+        [
+            b"",
+            b"-1",
+            b"abc",
+            b"websocket",
+            b"Upgrade",
+            b"100-continue",
+            b"application/json",
+            b"\xff\xfe",
+            b"13",
+            b"x" * 9000,
+        ]
+    ),
 )
 # The body's framing is chosen apart (FRAMING): a request declaring more body than it sends is
 # not finished, and a server rightly waits for the rest.
 FRAMING_HEADERS = (b"content-length", b"transfer-encoding")
 HEADERS = st.lists(
     st.tuples(
-        st.one_of(st.sampled_from([b"Content-Type", b"Upgrade", b"Connection", b"Expect", b"Sec-WebSocket-Key",
-                                   b"Sec-WebSocket-Version", b"Sec-WebSocket-Extensions", b"X-Forwarded-For",
-                                   b"Host"]),
-                  TOKEN.map(str.encode), LINE_BYTES).filter(lambda name: name.strip().lower() not in FRAMING_HEADERS),
+        st.one_of(
+            st.sampled_from(
+                [
+                    b"Content-Type",
+                    b"Upgrade",
+                    b"Connection",
+                    b"Expect",
+                    b"Sec-WebSocket-Key",
+                    b"Sec-WebSocket-Version",
+                    b"Sec-WebSocket-Extensions",
+                    b"X-Forwarded-For",
+                    b"Host",
+                ]
+            ),
+            TOKEN.map(str.encode),
+            LINE_BYTES,
+        ).filter(lambda name: name.strip().lower() not in FRAMING_HEADERS),
         HEADER_VALUE,
     ),
     max_size=6,
 )
 # How the body is framed: not at all, by its exact length, as one chunk, or with a Content-Length
 # that is not a length (answered at once).
-FRAMING = st.one_of(st.sampled_from(["none", "length", "chunked"]),
-                    st.sampled_from([b"abc", b"-1", b"1e3", b"0x10", b"", b"99999999999999999999"]))
-BODY = st.one_of(st.binary(max_size=200), st.sampled_from([b'{"symbol": "\xff"}', b'{"symbol": 1e999}',
-                                                           b"[" * 2000, b'{"symbol": "BTCUSDT"}']))
+FRAMING = st.one_of(
+    st.sampled_from(["none", "length", "chunked"]),
+    st.sampled_from([b"abc", b"-1", b"1e3", b"0x10", b"", b"99999999999999999999"]),
+)
+BODY = st.one_of(
+    st.binary(max_size=200),
+    st.sampled_from([b'{"symbol": "\xff"}', b'{"symbol": 1e999}', b"[" * 2000, b'{"symbol": "BTCUSDT"}']),
+)
 
 
 @pytest.fixture
@@ -87,11 +127,25 @@ def exchange(port: int, data: bytes, method: str) -> http.client.HTTPResponse:
 
 @pytest.mark.parametrize("port_of", ["rest", "websocket"])
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(method=METHODS, route=st.sampled_from(ROUTES), tail=PATH_TAIL, query=QUERY, headers=HEADERS, body=BODY,
-       framing=FRAMING)
+@given(
+    method=METHODS,
+    route=st.sampled_from(ROUTES),
+    tail=PATH_TAIL,
+    query=QUERY,
+    headers=HEADERS,
+    body=BODY,
+    framing=FRAMING,
+)
 def test_no_request_gets_a_5xx_or_an_error_that_is_not_json(
-    fuzzed: RunningSystem, port_of: str, method: str, route: bytes, tail: bytes, query: bytes,
-    headers: list[tuple[bytes, bytes]], body: bytes, framing: str | bytes,
+    fuzzed: RunningSystem,
+    port_of: str,
+    method: str,
+    route: bytes,
+    tail: bytes,
+    query: bytes,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    framing: str | bytes,
 ) -> None:
     port = fuzzed.http_port if port_of == "rest" else fuzzed.ws_port
     target = route + tail + (b"?" + query if query else b"")

@@ -7,9 +7,9 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -20,8 +20,23 @@ from tests.clients import Reply, raw_request, request, wait_for
 from tests.conftest import settings_for
 
 CANDLE_FIELDS = {
-    "symbol", "open_time", "close_time", "open", "high", "low", "close", "volume", "quote_volume", "trades",
-    "taker_buy_volume", "taker_buy_quote_volume", "first_trade_id", "last_trade_id", "revision", "complete", "timestamp",
+    "symbol",
+    "open_time",
+    "close_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "trades",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "first_trade_id",
+    "last_trade_id",
+    "revision",
+    "complete",
+    "timestamp",
 }
 
 
@@ -34,7 +49,9 @@ def assert_error(reply: Reply, status: int) -> dict:
 
 
 def post_symbol(system: RunningSystem, body: bytes | str, headers: dict[str, str] | None = None) -> Reply:
-    return request("POST", system.rest_url + "/add_symbol", body, {"Content-Type": "application/json", **(headers or {})})
+    return request(
+        "POST", system.rest_url + "/add_symbol", body, {"Content-Type": "application/json", **(headers or {})}
+    )
 
 
 def test_status_and_symbol_lists(system: RunningSystem) -> None:
@@ -61,7 +78,9 @@ def test_add_and_remove_symbol(system: RunningSystem) -> None:
 
 
 @pytest.mark.parametrize(("route", "newer_by"), [("/ohlc", "open_time"), ("/tick", "trade_id")])
-def test_latest_candle_and_trade_follow_removal_and_adding_again(system: RunningSystem, route: str, newer_by: str) -> None:
+def test_latest_candle_and_trade_follow_removal_and_adding_again(
+    system: RunningSystem, route: str, newer_by: str
+) -> None:
     """/ohlc and /tick read what the store published: right after a removal they answer 'Not
     subscribed', and after adding again nothing of the first subscription."""
     url = system.rest_url + route + "/ETHUSDT"
@@ -186,16 +205,19 @@ def test_rest_answers_with_descriptors_past_1024(system: RunningSystem, descript
         assert request("GET", system.rest_url + "/").status == 200
 
 
-@pytest.mark.parametrize(("request_bytes", "status"), [
-    (b"POST /add_symbol HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400),
-    (b"POST /add_symbol HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400),
-    (b"POST /add_symbol HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n", 413),
-    (b"POST /add_symbol HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
-    (b"GARBAGE\r\n\r\n", 400),
-    (b"GET / HTTP/1.1\r\nno colon\r\n\r\n", 400),
-    (b"GET /ohlc/\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
-    (b"GET / HTTP/1.1\r\nX: " + b"a" * 300_000 + b"\r\n\r\n", 431),
-])
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"POST /add_symbol HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400),
+        (b"POST /add_symbol HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400),
+        (b"POST /add_symbol HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n", 413),
+        (b"POST /add_symbol HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nno colon\r\n\r\n", 400),
+        (b"GET /ohlc/\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nX: " + b"a" * 300_000 + b"\r\n\r\n", 431),
+    ],
+)
 def test_what_waitress_refuses_itself_is_answered_in_json(
     system: RunningSystem, request_bytes: bytes, status: int
 ) -> None:
@@ -263,7 +285,9 @@ def test_an_overlong_symbol_is_refused_without_echoing_it_whole(system: RunningS
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="process figures come from /proc (Linux)")
 def test_health_reports_the_history_kept_and_what_the_process_holds(system: RunningSystem) -> None:
     wait_for(lambda: request("GET", system.rest_url + "/candles/BTCUSDT").json["count"] >= 2, timeout=15)
-    kept = sum(request("GET", system.rest_url + f"/candles/{s}?limit=3600").json["count"] for s in ("BTCUSDT", "ETHUSDT"))
+    kept = sum(
+        request("GET", system.rest_url + f"/candles/{s}?limit=3600").json["count"] for s in ("BTCUSDT", "ETHUSDT")
+    )
     health = request("GET", system.rest_url + "/health").json
     assert health["history"]["symbols"] == 2
     assert kept <= health["history"]["candles"] <= kept + 4, "what /candles serves, a second or two later"

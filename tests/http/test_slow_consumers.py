@@ -10,7 +10,8 @@ import json
 import threading
 import time
 from collections import defaultdict
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -175,7 +176,9 @@ def test_trade_frames_batch_every_trade_in_order(busy_market: Simulator) -> None
     # Whole seconds between the first and last frame: the candles count the same trades.
     candles = [m for m in messages if m["type"] == "candle" and m["revision"] == 0]
     first_trade_time = frames[0]["trades"][0]["time"]
-    inside = [c for c in candles if c["open_time"] > first_trade_time and c["close_time"] < frames[-1]["trades"][-1]["time"]]
+    inside = [
+        c for c in candles if c["open_time"] > first_trade_time and c["close_time"] < frames[-1]["trades"][-1]["time"]
+    ]
     in_frames = [t for f in frames for t in f["trades"]]
     for candle in inside:
         count = sum(1 for t in in_frames if candle["open_time"] <= t["time"] <= candle["close_time"])
@@ -204,7 +207,12 @@ def test_a_replay_far_past_the_hard_limit_reaches_a_client_that_reads_it_late_an
             late.close()
         counted = health(system)
     assert counted["evicted_slow_clients"] == 0 and counted["conflated"] == 0
-    replayed = sum(len(json.dumps(c, default=str)) for candles in received.values() for c in candles if c["open_time"] <= last_watched)
+    replayed = sum(
+        len(json.dumps(c, default=str))
+        for candles in received.values()
+        for c in candles
+        if c["open_time"] <= last_watched
+    )
     assert replayed > HARD_LIMIT_FACTOR * backlog_limit + 2 * 8192, "past the hard limit and the kernel's buffers"
     assert set(received) == set(symbols)
     for candles in received.values():
@@ -224,7 +232,9 @@ def test_a_replay_longer_than_a_client_may_hold_is_refused_with_an_error_and_the
         watcher = WsClient(system.ws_url + query)
         watched: list[dict[str, Any]] = []
         deadline = time.monotonic() + 30
-        while len(watched) <= most + len(symbols) and time.monotonic() < deadline:  # symbols start trading at different times
+        while (
+            len(watched) <= most + len(symbols) and time.monotonic() < deadline
+        ):  # symbols start trading at different times
             watched += [m for m in watcher.collect(1.0) if m["type"] == "candle"]
         watcher.close()
         since = min(c["open_time"] for c in watched)

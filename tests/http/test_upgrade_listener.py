@@ -11,7 +11,8 @@ import json
 import socket
 import threading
 import time
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import pytest
 
@@ -34,12 +35,24 @@ def failing(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iter
 
 @contextlib.contextmanager
 def listening(
-    threads: int, handshake_timeout_s: float, per_address: int = 1000,
-    on_refused: Callable[[str], None] = lambda peer: None, max_pending: int | None = None,
-    app: Callable[..., Iterable[bytes]] = echo_path, on_ended: Callable[[ThreadEnded], object] | None = None,
+    threads: int,
+    handshake_timeout_s: float,
+    per_address: int = 1000,
+    on_refused: Callable[[str], None] = lambda peer: None,
+    max_pending: int | None = None,
+    app: Callable[..., Iterable[bytes]] = echo_path,
+    on_ended: Callable[[ThreadEnded], object] | None = None,
 ) -> Iterator[UpgradeListener]:
     listener = UpgradeListener(
-        app, "127.0.0.1", 0, NAME, handshake_timeout_s, threads, per_address, on_refused, max_pending=max_pending,
+        app,
+        "127.0.0.1",
+        0,
+        NAME,
+        handshake_timeout_s,
+        threads,
+        per_address,
+        on_refused,
+        max_pending=max_pending,
         on_ended=on_ended,
     )
     listener.start()
@@ -120,8 +133,9 @@ def test_an_address_with_its_share_in_progress_is_answered_429_at_once_and_serve
 
 def test_the_listener_as_busy_as_it_may_be_answers_503_at_once_and_serves_again_once_one_ends() -> None:
     refused_peers: list[str] = []
-    with listening(threads=4, handshake_timeout_s=5.0, per_address=3, max_pending=2,
-                   on_refused=refused_peers.append) as listener:
+    with listening(
+        threads=4, handshake_timeout_s=5.0, per_address=3, max_pending=2, on_refused=refused_peers.append
+    ) as listener:
         slow = [socket.create_connection(("127.0.0.1", listener.port), timeout=5) for _ in range(2)]
         try:
             for sock in slow:
@@ -135,12 +149,15 @@ def test_the_listener_as_busy_as_it_may_be_answers_503_at_once_and_serves_again_
         wait_for(lambda: get(listener.port, "/again").endswith(b"path /again"))
 
 
-@pytest.mark.parametrize(("raw", "path"), [
-    ("/caf\u00e9".encode(), "/caf\u00e9".encode()),
-    (b"/caf%C3%A9", "/caf\u00e9".encode()),
-    (b"/%FF%00", b"/\xff\x00"),
-    (b"/a%2Fb", b"/a/b"),
-])
+@pytest.mark.parametrize(
+    ("raw", "path"),
+    [
+        ("/caf\u00e9".encode(), "/caf\u00e9".encode()),
+        (b"/caf%C3%A9", "/caf\u00e9".encode()),
+        (b"/%FF%00", b"/\xff\x00"),
+        (b"/a%2Fb", b"/a/b"),
+    ],
+)
 def test_the_path_reaches_the_app_as_its_raw_bytes_percent_decoded(raw: bytes, path: bytes) -> None:
     with listening(threads=1, handshake_timeout_s=5.0) as listener:
         answer = send(listener.port, b"GET " + raw + b" HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -157,16 +174,19 @@ def test_an_app_that_raises_is_answered_500_in_json_not_silence() -> None:
         json_error(get(listener.port, "/"), 500)
 
 
-@pytest.mark.parametrize("request_head", [
-    b"GARBAGE\r\n\r\n",
-    b"GET / HTTP/1.1 extra\r\n\r\n",
-    b"GET / HTTP/9.9\r\n\r\n",
-    b"GET / HTTP/2.0\r\n\r\n",
-    b"GET / FTP/1.1\r\n\r\n",
-    b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n",
-    b"GET / HTTP/1.1\r\nX: " + b"a" * 70_000 + b"\r\n\r\n",
-    b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 101 + b"\r\n",
-])
+@pytest.mark.parametrize(
+    "request_head",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET / HTTP/1.1 extra\r\n\r\n",
+        b"GET / HTTP/9.9\r\n\r\n",
+        b"GET / HTTP/2.0\r\n\r\n",
+        b"GET / FTP/1.1\r\n\r\n",
+        b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nX: " + b"a" * 70_000 + b"\r\n\r\n",
+        b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 101 + b"\r\n",
+    ],
+)
 def test_a_request_that_cannot_be_parsed_is_answered_4xx_in_json(request_head: bytes) -> None:
     with listening(threads=1, handshake_timeout_s=5.0) as listener:
         answer = send(listener.port, request_head)
@@ -197,7 +217,9 @@ def test_an_accept_loop_ended_by_a_fault_is_reported_and_a_new_one_serves_on_the
         if not ended:
             raise RuntimeError("injected")
 
-    with listening(threads=1, handshake_timeout_s=5, per_address=1, on_refused=refuse, on_ended=ended.append) as listener:
+    with listening(
+        threads=1, handshake_timeout_s=5, per_address=1, on_refused=refuse, on_ended=ended.append
+    ) as listener:
         with socket.create_connection(("127.0.0.1", listener.port)) as holding:  # its address's one request
             holding.sendall(b"GET / HTTP/1.1\r\n")
             socket.create_connection(("127.0.0.1", listener.port)).close()  # one too many: refused

@@ -71,7 +71,9 @@ def test_a_symbol_named_beside_every_symbol_arrives_once_and_only_named_ones_on_
     finally:
         client.close()
     for symbol in ("BTCUSDT", "ETHUSDT"):
-        seconds = [m["open_time"] for m in received if m["type"] == "candle" and m["symbol"] == symbol and m["revision"] == 0]
+        seconds = [
+            m["open_time"] for m in received if m["type"] == "candle" and m["symbol"] == symbol and m["revision"] == 0
+        ]
         assert len(seconds) >= 2 and seconds == sorted(set(seconds)), f"{symbol}: each second once"
     assert {m["symbol"] for m in received if m["type"] == "trades"} == {"BTCUSDT"}
 
@@ -80,8 +82,14 @@ def test_bad_commands_get_errors_and_the_connection_stays(system: RunningSystem)
     client = WsClient(system.ws_url + "/?channels=trade&symbols=btcusdt")
     try:
         client.next()
-        for bad in ("not json", "[1,2]", '{"op": "dance"}', '{"op": "subscribe", "channels": ["depth"]}',
-                    '{"op": "subscribe", "symbols": ["BAD SYMBOL"]}', '{"op": "subscribe", "extra": 1}'):
+        for bad in (
+            "not json",
+            "[1,2]",
+            '{"op": "dance"}',
+            '{"op": "subscribe", "channels": ["depth"]}',
+            '{"op": "subscribe", "symbols": ["BAD SYMBOL"]}',
+            '{"op": "subscribe", "extra": 1}',
+        ):
             client.send(bad)
             reply = client.until(lambda m: m["type"] == "error")
             assert reply["error"] == "bad_command" and reply["detail"]
@@ -105,7 +113,9 @@ def test_plain_http_on_the_websocket_port_reaches_the_same_app(system: RunningSy
     reply = request("GET", base + "/symbols")
     assert reply.status == 200 and reply.json == {"symbols": ["BTCUSDT", "ETHUSDT"], "halted": []}
     wait_for(lambda: request("GET", base + "/symbols/available").status == 200)  # exchangeInfo loaded
-    added = request("POST", base + "/add_symbol", body='{"symbol": "bnbusdt"}', headers={"Content-Type": "application/json"})
+    added = request(
+        "POST", base + "/add_symbol", body='{"symbol": "bnbusdt"}', headers={"Content-Type": "application/json"}
+    )
     assert added.status == 200, added.json
     assert "BNBUSDT" in request("GET", base + "/symbols").json["symbols"], "the request's body was read"
 
@@ -194,8 +204,10 @@ def test_clients_shared_among_several_writers_each_get_every_second(simulator: S
         for client in clients:
             client.close()
         system.stop()
-    streams = [{(m["symbol"], m["open_time"]) for m in client.received if m["type"] == "candle" and m["revision"] == 0}
-               for client in clients]
+    streams = [
+        {(m["symbol"], m["open_time"]) for m in client.received if m["type"] == "candle" and m["revision"] == 0}
+        for client in clients
+    ]
     for stream in streams:
         for symbol in ("BTCUSDT", "ETHUSDT"):
             seconds = sorted(t for s, t in stream if s == symbol)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import pykka
 import pytest
@@ -160,8 +160,9 @@ def test_empty_fragments_count_against_the_frames_of_a_message(limited: RunningS
         assert client.closed_with() == (1009, "messages are limited to 8 frames")
     finally:
         client.close()
-    wait_for(lambda: request("GET", limited.rest_url + "/health").json["websocket"]["disconnects"]
-             == {"message too big": 1})
+    wait_for(
+        lambda: request("GET", limited.rest_url + "/health").json["websocket"]["disconnects"] == {"message too big": 1}
+    )
 
 
 @pytest.mark.parametrize("limited", [{"ws_message_rate": "5/minute"}], indirect=True)
@@ -177,12 +178,16 @@ def test_empty_fragments_count_against_the_message_rate(limited: RunningSystem) 
 UPGRADE = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
 
 
-@pytest.mark.parametrize("head", [
-    f"POST / HTTP/1.1\r\nHost: x\r\n{UPGRADE}Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nContent-Length: 0\r\n\r\n",
-    f"GET / HTTP/1.1\r\nHost: x\r\n{UPGRADE}Sec-WebSocket-Key: \xff\xff\r\n\r\n",
-    f"GET / HTTP/1.1\r\nHost: x\r\n{UPGRADE}Sec-WebSocket-Key: c2hvcnQ=\r\n\r\n",
-    f"GET / HTTP/1.1\r\nHost: x\r\n{UPGRADE}\r\n",
-], ids=["post", "key-not-base64", "key-not-16-bytes", "no-key"])
+@pytest.mark.parametrize(
+    "head",
+    [
+        f"POST / HTTP/1.1\r\nHost: x\r\n{UPGRADE}Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nContent-Length: 0\r\n\r\n",
+        f"GET / HTTP/1.1\r\nHost: x\r\n{UPGRADE}Sec-WebSocket-Key: \xff\xff\r\n\r\n",
+        f"GET / HTTP/1.1\r\nHost: x\r\n{UPGRADE}Sec-WebSocket-Key: c2hvcnQ=\r\n\r\n",
+        f"GET / HTTP/1.1\r\nHost: x\r\n{UPGRADE}\r\n",
+    ],
+    ids=["post", "key-not-base64", "key-not-16-bytes", "no-key"],
+)
 def test_an_upgrade_rfc_6455_does_not_allow_is_refused_400_with_json(system: RunningSystem, head: str) -> None:
     reply = raw_request(system.ws_url.replace("ws://", "http://"), head.encode("latin-1"))
     assert reply.status == 400 and reply.json["error"] == "Bad WebSocket handshake"

@@ -6,7 +6,7 @@ import select
 import socket
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import websocket
@@ -124,8 +124,7 @@ def test_an_address_with_its_share_of_upgrades_in_progress_is_answered_429_and_c
     try:
         for sock in slow:
             sock.sendall(b"GET / HTTP/1.1\r\n")  # unfinished: each holds a request thread
-        wait_for(lambda: len([t for t in threading.enumerate() if "websocket-listener-request" in t.name])
-                 >= share)
+        wait_for(lambda: len([t for t in threading.enumerate() if "websocket-listener-request" in t.name]) >= share)
         with socket.create_connection(("127.0.0.1", system.ws_port), timeout=5) as refused:
             answer = b"".join(iter(lambda: refused.recv(4096), b""))
         assert answer.startswith(b"HTTP/1.1 429 ")

@@ -4,7 +4,8 @@ few threads run any number of them, one turn at a time."""
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pykka
 import pytest

@@ -4,14 +4,15 @@ up to a limit and reports it failed beyond; a stop is never reported."""
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from candlecast.actors.base import Actor, tell_if_alive
-from candlecast.runtime.poller import Poller
-from candlecast.runtime.threads import StoppableThread
-from candlecast.runtime.supervision import FAILED, RUNNING, Supervisor
-from candlecast.runtime.ticker import Ticker
 from candlecast.messages import ComponentHealth, GetComponents, ThreadEnded
+from candlecast.runtime.poller import Poller
+from candlecast.runtime.supervision import FAILED, RUNNING, Supervisor
+from candlecast.runtime.threads import StoppableThread
+from candlecast.runtime.ticker import Ticker
 from tests.clients import wait_for
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import websocket
 
+from candlecast.sim import Simulator
 from candlecast.upstream import binance
 from candlecast.upstream.binance import control_request
-from candlecast.sim import Simulator
 from tests.sim.conftest import connect, request
 
 COMBINED_BTC = "/stream?streams=btcusdt@trade"
@@ -45,7 +45,9 @@ def next_trade_id(ws: websocket.WebSocket) -> int:
 
 
 @pytest.mark.parametrize(("close_frame", "expected_code"), [(True, 1001), (False, None)])
-def test_drop_connections_with_and_without_a_close_frame(make_sim: Any, close_frame: bool, expected_code: int | None) -> None:
+def test_drop_connections_with_and_without_a_close_frame(
+    make_sim: Any, close_frame: bool, expected_code: int | None
+) -> None:
     sim: Simulator = make_sim(symbols=("BTCUSDT",), trades_per_second=20.0)
     clients = [connect(sim.stream_url + COMBINED_BTC) for _ in range(2)]
     try:

@@ -22,7 +22,10 @@ from tests.sim.conftest import connect, now_ms, trade_of
 COMBINED_BTC = "/stream?streams=btcusdt@trade"
 CORRUPTIONS = [
     *(f"{field}:{value}" for field in ("price", "quantity") for value in BAD_NUMBERS),
-    "symbol:ETHUSDT", "time:+20s", "time:+3y", "time:-60s",
+    "symbol:ETHUSDT",
+    "time:+20s",
+    "time:+3y",
+    "time:-60s",
 ]
 
 
@@ -62,7 +65,10 @@ def test_corrupted_trades_lie_on_the_stream_and_rest_keeps_the_truth(make_sim: A
     for row, event in zip(rows, lied, strict=True):
         trade = truth[event["t"]]
         assert (row["id"], Decimal(row["price"]), Decimal(row["qty"]), row["time"]) == (
-            trade.trade_id, trade.price, trade.quantity, trade.time,
+            trade.trade_id,
+            trade.price,
+            trade.quantity,
+            trade.time,
         )
 
 
@@ -137,14 +143,17 @@ def test_server_time_can_be_skewed_and_set_back(make_sim: Any) -> None:
     assert abs(request("GET", sim.rest_url + SERVER_TIME).json["serverTime"] - now_ms()) < 1_000
 
 
-@pytest.mark.parametrize(("kind", "check"), [
-    ("not_json", lambda body: body == NOT_JSON),
-    ("cut", lambda body: body.startswith(b'{"serverTime":') and not body.endswith(b"}")),
-    ("no_server_time", lambda body: json.loads(body) == {}),
-    ("string", lambda body: isinstance(json.loads(body)["serverTime"], str)),
-    ("nan", lambda body: math.isnan(json.loads(body)["serverTime"])),
-    ("offset:-3600000", lambda body: abs(json.loads(body)["serverTime"] - now_ms() + 3_600_000) < 1_000),
-])
+@pytest.mark.parametrize(
+    ("kind", "check"),
+    [
+        ("not_json", lambda body: body == NOT_JSON),
+        ("cut", lambda body: body.startswith(b'{"serverTime":') and not body.endswith(b"}")),
+        ("no_server_time", lambda body: json.loads(body) == {}),
+        ("string", lambda body: isinstance(json.loads(body)["serverTime"], str)),
+        ("nan", lambda body: math.isnan(json.loads(body)["serverTime"])),
+        ("offset:-3600000", lambda body: abs(json.loads(body)["serverTime"] - now_ms() + 3_600_000) < 1_000),
+    ],
+)
 def test_server_time_answers_are_malformed_as_asked_then_true_again(make_sim: Any, kind: str, check: Any) -> None:
     sim: Simulator = make_sim(symbols=("BTCUSDT",))
     sim.malform_rest(SERVER_TIME, kind, count=2)
@@ -173,10 +182,16 @@ def test_exchange_info_answers_are_malformed_as_asked_then_true_again(make_sim: 
     assert trading(request("GET", url).json) == true
 
 
-@pytest.mark.parametrize(("path", "kind"), [
-    (SERVER_TIME, "symbols_not_list"), (EXCHANGE_INFO, "nan"), (EXCHANGE_INFO, "break:"),
-    (SERVER_TIME, "offset:soon"), ("/api/v3/trades", "not_json"),
-])
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        (SERVER_TIME, "symbols_not_list"),
+        (EXCHANGE_INFO, "nan"),
+        (EXCHANGE_INFO, "break:"),
+        (SERVER_TIME, "offset:soon"),
+        ("/api/v3/trades", "not_json"),
+    ],
+)
 def test_an_answer_fault_a_path_cannot_have_is_refused(make_sim: Any, path: str, kind: str) -> None:
     sim: Simulator = make_sim(symbols=("BTCUSDT",))
     with pytest.raises(ValueError):

@@ -79,7 +79,19 @@ def read_start_line(process: subprocess.Popen[str]) -> dict[str, Any]:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_command_line_logs_its_urls_and_stops_on_a_signal(signum: int) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "candlecast.sim", "--rest-port", "0", "--ws-port", "0", "--seed", "3", "--log-format", "json"],
+        [
+            sys.executable,
+            "-m",
+            "candlecast.sim",
+            "--rest-port",
+            "0",
+            "--ws-port",
+            "0",
+            "--seed",
+            "3",
+            "--log-format",
+            "json",
+        ],
         cwd=REPO,
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,

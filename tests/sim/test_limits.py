@@ -11,9 +11,9 @@ from typing import Any
 
 import websocket
 
+from candlecast.sim import Simulator
 from candlecast.upstream import exchange_info
 from candlecast.upstream.binance import control_request
-from candlecast.sim import Simulator
 from tests.sim.conftest import connect, request, wait_for_trades
 from tests.sim.test_faults import close_code, until_closed
 
@@ -45,7 +45,10 @@ def test_more_than_five_frames_in_a_second_disconnects_pongs_included(make_sim: 
     chatty = connect(f"{sim.stream_url}/ws")
     try:
         for request_id in range(5):
-            assert request(polite, control_request("LIST_SUBSCRIPTIONS", (), request_id)) == {"result": [], "id": request_id}
+            assert request(polite, control_request("LIST_SUBSCRIPTIONS", (), request_id)) == {
+                "result": [],
+                "id": request_id,
+            }
         for _ in range(6):
             chatty.pong("")
         frames = until_closed(chatty)
@@ -98,10 +101,20 @@ def test_injected_429_and_418_on_trade_endpoints_only(make_sim: Any) -> None:
     sim.fail_rest(status=429, retry_after_s=3, count=2)
     sim.fail_rest(status=418, retry_after_s=7)
     assert get(sim, "/api/v3/ping")[0] == 200
-    answers = [get(sim, path) for path in ("/api/v3/trades?symbol=BTCUSDT", "/api/v3/aggTrades?symbol=BTCUSDT",
-                                           "/api/v3/historicalTrades?symbol=BTCUSDT", "/api/v3/trades?symbol=BTCUSDT")]
+    answers = [
+        get(sim, path)
+        for path in (
+            "/api/v3/trades?symbol=BTCUSDT",
+            "/api/v3/aggTrades?symbol=BTCUSDT",
+            "/api/v3/historicalTrades?symbol=BTCUSDT",
+            "/api/v3/trades?symbol=BTCUSDT",
+        )
+    ]
     assert [(status, headers.get("retry-after")) for status, headers, _ in answers] == [
-        (429, "3"), (429, "3"), (418, "7"), (200, None)
+        (429, "3"),
+        (429, "3"),
+        (418, "7"),
+        (200, None),
     ]
     assert all(body["code"] == -1003 for _, _, body in answers[:3])
     assert answers[2][2]["msg"].startswith("Way too many requests")
@@ -111,7 +124,10 @@ def test_injected_429_and_418_on_trade_endpoints_only(make_sim: Any) -> None:
 def test_historical_trades_can_want_an_api_key(make_sim: Any) -> None:
     sim: Simulator = make_sim(symbols=("BTCUSDT",), historical_trades_need_key=True)
     wait_for_trades(sim, "BTCUSDT", 1)
-    assert get(sim, "/api/v3/historicalTrades?symbol=BTCUSDT")[::2] == (401, {"code": -2014, "msg": "API-key format invalid."})
+    assert get(sim, "/api/v3/historicalTrades?symbol=BTCUSDT")[::2] == (
+        401,
+        {"code": -2014, "msg": "API-key format invalid."},
+    )
     assert get(sim, "/api/v3/historicalTrades?symbol=BTCUSDT", {"X-MBX-APIKEY": "anything"})[0] == 200
     assert get(sim, "/api/v3/aggTrades?symbol=BTCUSDT")[0] == 200
 

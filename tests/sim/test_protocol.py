@@ -15,10 +15,19 @@ KNOWN = frozenset({"btcusdt@trade", "ethusdt@trade"})
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('{"method":"SUBSCRIBE","params":["btcusdt@trade","btcusdt@trade"],"id":1}', StreamRequest("SUBSCRIBE", 1, ("btcusdt@trade",))),
-        ('{"method":"UNSUBSCRIBE","params":["ethusdt@trade"],"id":2}', StreamRequest("UNSUBSCRIBE", 2, ("ethusdt@trade",))),
+        (
+            '{"method":"SUBSCRIBE","params":["btcusdt@trade","btcusdt@trade"],"id":1}',
+            StreamRequest("SUBSCRIBE", 1, ("btcusdt@trade",)),
+        ),
+        (
+            '{"method":"UNSUBSCRIBE","params":["ethusdt@trade"],"id":2}',
+            StreamRequest("UNSUBSCRIBE", 2, ("ethusdt@trade",)),
+        ),
         ('{"method":"LIST_SUBSCRIPTIONS","id":3}', StreamRequest("LIST_SUBSCRIPTIONS", 3)),
-        ('{"method":"SET_PROPERTY","params":["combined",true],"id":5}', StreamRequest("SET_PROPERTY", 5, combined=True)),
+        (
+            '{"method":"SET_PROPERTY","params":["combined",true],"id":5}',
+            StreamRequest("SET_PROPERTY", 5, combined=True),
+        ),
         ('{"method":"GET_PROPERTY","params":["combined"],"id":2}', StreamRequest("GET_PROPERTY", 2)),
     ],
 )
@@ -32,9 +41,19 @@ def test_valid_requests(text: str, expected: StreamRequest) -> None:
         ("{not json", 3, "Invalid JSON", None),
         ("[1, 2]", 2, "Invalid request", None),
         ('{"method":"SUBSCRIBE","params":[]}', 2, "Invalid request: request ID must be an unsigned integer", None),
-        ('{"method":"SUBSCRIBE","params":[],"id":-1}', 2, "Invalid request: request ID must be an unsigned integer", None),
+        (
+            '{"method":"SUBSCRIBE","params":[],"id":-1}',
+            2,
+            "Invalid request: request ID must be an unsigned integer",
+            None,
+        ),
         ('{"params":[],"id":4}', 2, "Invalid request: missing field `method`", 4),
-        ('{"method":"SUBSCRIBED","id":4}', 2, "Invalid request: unknown variant `SUBSCRIBED`, expected one of SUBSCRIBE", 4),
+        (
+            '{"method":"SUBSCRIBED","id":4}',
+            2,
+            "Invalid request: unknown variant `SUBSCRIBED`, expected one of SUBSCRIBE",
+            4,
+        ),
         ('{"method":"SUBSCRIBE","params":"btcusdt@trade","id":4}', 2, "Invalid request", 4),
         ('{"method":"SUBSCRIBE","params":["xyzusdt@trade"],"id":4}', 2, "Invalid request: unknown stream", 4),
         ('{"method":"SUBSCRIBE","params":["btcusdt@kline_1s"],"id":4}', 2, "Invalid request: unknown stream", 4),

@@ -35,8 +35,13 @@ def test_recent_and_from_id_are_binance_rows() -> None:
     assert [row["id"] for row in record.from_id(102, 2)] == [102, 103]
     assert record.from_id(999, 5) == []
     assert record.recent(1)[0] == {
-        "id": 105, "price": "10.01000000", "qty": "1.00000000", "quoteQty": "10.01000000",
-        "time": 2000, "isBuyerMaker": False, "isBestMatch": True,
+        "id": 105,
+        "price": "10.01000000",
+        "qty": "1.00000000",
+        "quoteQty": "10.01000000",
+        "time": 2000,
+        "isBuyerMaker": False,
+        "isBestMatch": True,
     }
 
 
@@ -44,7 +49,16 @@ def test_aggregates_group_same_price_side_and_time() -> None:
     rows = filled().aggregates(limit=10)
     assert [(r["f"], r["l"]) for r in rows] == [(100, 101), (102, 102), (103, 103), (104, 104), (105, 105)]
     first = rows[0]
-    assert first == {"a": first["a"], "p": "10.00000000", "q": "0.75000000", "f": 100, "l": 101, "T": 1000, "m": True, "M": True}
+    assert first == {
+        "a": first["a"],
+        "p": "10.00000000",
+        "q": "0.75000000",
+        "f": 100,
+        "l": 101,
+        "T": 1000,
+        "m": True,
+        "M": True,
+    }
     assert [r["a"] for r in rows] == list(range(first["a"], first["a"] + 5))
 
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from candlecast.upstream import exchange_info
 from candlecast.messages import Trade
 from candlecast.sim import Simulator
+from candlecast.upstream import exchange_info
 from tests.clients import wait_for
 from tests.sim.conftest import now_ms, wait_for_trades
 
@@ -49,7 +49,9 @@ def test_exchange_info_lists_trading_and_break_symbols(sim: Simulator) -> None:
     assert {"timezone", "serverTime", "rateLimits", "symbols"} <= set(info)
     by_symbol = {s["symbol"]: s for s in info["symbols"]}
     assert len(by_symbol) >= 20
-    assert {"BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "LTCUSDT", "XRPETH"} <= set(by_symbol)
+    assert {"BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "LTCUSDT", "XRPETH"} <= set(
+        by_symbol
+    )
     assert by_symbol["LUNAUSDT"]["status"] == "BREAK"
     assert "LUNAUSDT" not in exchange_info.trading_symbols(json.dumps(info).encode())
     btc = by_symbol["BTCUSDT"]
@@ -124,7 +126,12 @@ ERRORS = [
     ("/api/v3/trades?symbol=BTCUSDT&limit=ten", 400, -1100, "Illegal characters found in parameter 'limit'"),
     ("/api/v3/trades?symbol=BTCUSDT&limit=0", 400, -1130, "Invalid data sent for a parameter."),
     ("/api/v3/historicalTrades?symbol=BTCUSDT&fromId=-5", 400, -1100, "Illegal characters found in parameter 'fromId'"),
-    ("/api/v3/aggTrades?symbol=BTCUSDT&fromId=1&startTime=1", 400, -1128, "Combination of optional parameters invalid."),
+    (
+        "/api/v3/aggTrades?symbol=BTCUSDT&fromId=1&startTime=1",
+        400,
+        -1128,
+        "Combination of optional parameters invalid.",
+    ),
     ("/api/v3/aggTrades", 400, -1102, "Mandatory parameter 'symbol'"),
 ]
 

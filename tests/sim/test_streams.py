@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import websocket
 
-from candlecast.upstream.binance import control_request
 from candlecast.sim import Simulator
+from candlecast.upstream.binance import control_request
 from tests.sim.conftest import connect, now_ms, receive_trades, request
 
 EVENT_KEYS = ["e", "E", "s", "t", "p", "q", "T", "m", "M"]
@@ -67,8 +67,14 @@ def test_live_requests_and_error_replies_keep_the_connection(make_sim: Any) -> N
     ws = connect(f"{sim.stream_url}/ws")
     try:
         assert request(ws, control_request("LIST_SUBSCRIPTIONS", (), 1)) == {"result": [], "id": 1}
-        assert request(ws, control_request("SUBSCRIBE", ["btcusdt@trade", "ethusdt@trade"], 2)) == {"result": None, "id": 2}
-        assert request(ws, control_request("LIST_SUBSCRIPTIONS", (), 3)) == {"result": ["btcusdt@trade", "ethusdt@trade"], "id": 3}
+        assert request(ws, control_request("SUBSCRIBE", ["btcusdt@trade", "ethusdt@trade"], 2)) == {
+            "result": None,
+            "id": 2,
+        }
+        assert request(ws, control_request("LIST_SUBSCRIPTIONS", (), 3)) == {
+            "result": ["btcusdt@trade", "ethusdt@trade"],
+            "id": 3,
+        }
         assert request(ws, control_request("UNSUBSCRIBE", ["ethusdt@trade"], 4)) == {"result": None, "id": 4}
         assert request(ws, control_request("LIST_SUBSCRIPTIONS", (), 5)) == {"result": ["btcusdt@trade"], "id": 5}
         errors = [
@@ -85,7 +91,10 @@ def test_live_requests_and_error_replies_keep_the_connection(make_sim: Any) -> N
             assert set(reply) == {"error", "id"} and reply["error"]["msg"]
         assert request(ws, {"method": "GET_PROPERTY", "params": ["combined"], "id": 10}) == {"result": False, "id": 10}
         assert next_event(ws)["s"] == "BTCUSDT", "raw payloads after the errors: the connection is still up"
-        assert request(ws, {"method": "SET_PROPERTY", "params": ["combined", True], "id": 11}) == {"result": None, "id": 11}
+        assert request(ws, {"method": "SET_PROPERTY", "params": ["combined", True], "id": 11}) == {
+            "result": None,
+            "id": 11,
+        }
         envelope = next_event(ws)
         while "stream" not in envelope:
             envelope = next_event(ws)

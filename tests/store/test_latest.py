@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from candlecast.store.latest import Latest
 from candlecast.messages import Trade
+from candlecast.store.latest import Latest
 
 
 def test_a_candle_only_once_published_and_none_after_removal() -> None:

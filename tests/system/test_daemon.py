@@ -12,8 +12,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -30,9 +31,24 @@ class Daemon:
         """``open_files``: the soft open-file limit it starts with, as a system might set it."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
-            [sys.executable, "run.py", "--http-port", "0", "--ws-port", "0", "--host", "127.0.0.1",
-             "--log-format", "json", *args],
-            cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+            [
+                sys.executable,
+                "run.py",
+                "--http-port",
+                "0",
+                "--ws-port",
+                "0",
+                "--host",
+                "127.0.0.1",
+                "--log-format",
+                "json",
+                *args,
+            ],
+            cwd=ROOT,
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
             preexec_fn=None if open_files is None else lambda: lower_open_files(open_files),
         )
         self.lines: list[dict[str, Any]] = []
@@ -130,8 +146,9 @@ def closed_port() -> int:
 
 def test_without_upstream_rest_answers_and_warnings_have_no_traceback(daemon_factory: Any) -> None:
     port = closed_port()
-    daemon = daemon_factory("--stream-url", f"ws://127.0.0.1:{port}", "--rest-url", f"http://127.0.0.1:{port}",
-                            "--reconnect-max-s", "0.5")
+    daemon = daemon_factory(
+        "--stream-url", f"ws://127.0.0.1:{port}", "--rest-url", f"http://127.0.0.1:{port}", "--reconnect-max-s", "0.5"
+    )
     started = daemon.read_until("candlecast started")
     daemon.read_until("upstream unavailable, retrying")
     status = wait_for(lambda: request("GET", started["rest_url"] + "/").json)
@@ -175,9 +192,23 @@ def test_a_port_already_taken_ends_the_start_with_an_error_naming_it(taken_flag:
         other_flag = "--ws-port" if taken_flag == "--http-port" else "--http-port"
         other_port = closed_port()
         finished = subprocess.run(
-            [sys.executable, "run.py", "--simulate", "--host", "127.0.0.1", "--log-format", "json",
-             taken_flag, str(taken_port), other_flag, str(other_port)],
-            cwd=ROOT, capture_output=True, text=True, timeout=30,
+            [
+                sys.executable,
+                "run.py",
+                "--simulate",
+                "--host",
+                "127.0.0.1",
+                "--log-format",
+                "json",
+                taken_flag,
+                str(taken_port),
+                other_flag,
+                str(other_port),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     assert finished.returncode == 1 and "Traceback" not in finished.stderr, finished.stderr
     errors = [json.loads(line) for line in finished.stderr.splitlines() if '"cannot start"' in line]
@@ -214,14 +245,14 @@ def test_a_stop_signal_ends_it_with_rest_requests_in_flight(daemon_factory: Any)
     wait_for(lambda: request("GET", started["rest_url"] + "/candles/BTCUSDT?limit=3600").json["count"] >= 2)
     address = rest_address(started)
     with socket.create_connection(address, timeout=5) as arriving, socket.socket() as not_reading:
-        arriving.sendall(b"POST /add_symbol HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"sym")
+        arriving.sendall(b'POST /add_symbol HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"sym')
         not_reading.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         not_reading.connect(address)
         not_reading.setblocking(False)
         pipelined = b"GET /candles/BTCUSDT?limit=3600 HTTP/1.1\r\nHost: x\r\n\r\n" * 2000
         with contextlib.suppress(BlockingIOError):
             while pipelined:
-                pipelined = pipelined[not_reading.send(pipelined):]
+                pipelined = pipelined[not_reading.send(pipelined) :]
         time.sleep(0.5)
         daemon.stops_cleanly()
 

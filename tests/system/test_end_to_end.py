@@ -3,15 +3,15 @@ computed from the simulator's own record of the trades it produced."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from candlecast.sim import Simulator
 from candlecast.system import RunningSystem, start_system
+from tests.candle_checks import assert_matches_reference, candles_of, final_candles
 from tests.clients import WsClient, request, wait_for
 from tests.conftest import make_simulator, settings_for
-from tests.candle_checks import assert_matches_reference, candles_of, final_candles
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "XRPETH")
 

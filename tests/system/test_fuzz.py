@@ -17,7 +17,8 @@ import json
 import random
 import socket
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -39,19 +40,82 @@ HEALTHY_PACE_S = 0.25
 EXPECTED_CLOSE_CODES = {1002, 1003, 1007, 1008, 1009}
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "PROPFIND", "G_T")
 ROUTES = (
-    "/", "/health", "/symbols", "/symbols/available", "/add_symbol", "/remove_symbol/{}", "/tick/{}", "/ohlc/{}",
-    "/candles/{}", "/livez", "/readyz", "/{}", "/{}/{}", "/ws", "/stream",
+    "/",
+    "/health",
+    "/symbols",
+    "/symbols/available",
+    "/add_symbol",
+    "/remove_symbol/{}",
+    "/tick/{}",
+    "/ohlc/{}",
+    "/candles/{}",
+    "/livez",
+    "/readyz",
+    "/{}",
+    "/{}/{}",
+    "/ws",
+    "/stream",
 )
 ODD_TEXT = (
-    "²", "٣", "𝟗", "-1", "0", "1e999", "NaN", "Infinity", "9" * 5000, "", " ", "%00", "\x00", "..", "../..",
-    "ETHUSDT", "ethusdt", "SOLUSDT", "LUNAUSDT", "A" * 300, "é", "\xed\xa0\x80",
-    "null", "[]", "{}", "true", "*", "🙂" * 20,
+    "²",
+    "٣",
+    "𝟗",
+    "-1",
+    "0",
+    "1e999",
+    "NaN",
+    "Infinity",
+    "9" * 5000,
+    "",
+    " ",
+    "%00",
+    "\x00",
+    "..",
+    "../..",
+    "ETHUSDT",
+    "ethusdt",
+    "SOLUSDT",
+    "LUNAUSDT",
+    "A" * 300,
+    "é",
+    "\xed\xa0\x80",
+    "null",
+    "[]",
+    "{}",
+    "true",
+    "*",
+    "🙂" * 20,
 )
 PARAMS = ("since", "limit", "from", "to", "symbol", "symbols", "channels", "start", "end", "x")
-HEADERS = ("Content-Type", "Accept", "Origin", "X-Forwarded-For", "Upgrade", "Connection", "Sec-WebSocket-Key",
-           "Sec-WebSocket-Version", "Accept-Encoding", "Range", "Expect", "X-" + "a" * 200)
+HEADERS = (
+    "Content-Type",
+    "Accept",
+    "Origin",
+    "X-Forwarded-For",
+    "Upgrade",
+    "Connection",
+    "Sec-WebSocket-Key",
+    "Sec-WebSocket-Version",
+    "Accept-Encoding",
+    "Range",
+    "Expect",
+    "X-" + "a" * 200,
+)
 BODY_VALUES: tuple[Any, ...] = (
-    1e308, -1, 0, 10**40, "²", None, True, [], {}, "BTCUSDT", "ethusdt", "A" * 5000, [["x"]], {"symbol": None},
+    1e308,
+    -1,
+    0,
+    10**40,
+    "²",
+    None,
+    True,
+    [],
+    {},
+    "BTCUSDT",
+    "ethusdt",
+    "A" * 5000,
+    [["x"]],
+    {"symbol": None},
 )
 
 
@@ -174,7 +238,7 @@ def dechunk(body: bytes) -> bytes:
         size = int(size_line.split(b";")[0] or b"0", 16)
         if size == 0:
             break
-        out, body = out + rest[:size], rest[size + 2:]
+        out, body = out + rest[:size], rest[size + 2 :]
     return out
 
 
@@ -233,9 +297,21 @@ def ws_message(rng: random.Random) -> list[tuple[int, bytes, bool]]:
         return [(text, b'{"op":"li', False), *empties, (cont, b'st"}', True)]
     if choice == 7:
         return [(text, b'{"op":"list"', False), (text, b'{"op":"list"}', True)]  # a new message inside a fragmented one
-    return [(text, json.dumps({"op": rng.choice(("subscribe", "unsubscribe", "list", "SUBSCRIBE", "")),
-                               "symbols": rng.choice(BODY_VALUES), "channels": rng.choice(BODY_VALUES),
-                               "since": rng.choice(BODY_VALUES), "id": rng.choice(BODY_VALUES)}).encode(), True)]
+    return [
+        (
+            text,
+            json.dumps(
+                {
+                    "op": rng.choice(("subscribe", "unsubscribe", "list", "SUBSCRIBE", "")),
+                    "symbols": rng.choice(BODY_VALUES),
+                    "channels": rng.choice(BODY_VALUES),
+                    "since": rng.choice(BODY_VALUES),
+                    "id": rng.choice(BODY_VALUES),
+                }
+            ).encode(),
+            True,
+        )
+    ]
 
 
 class FuzzConnection:
@@ -326,8 +402,10 @@ def missing_seconds(client: WsClient) -> list[str]:
         return ["the healthy client received no candle"]
     missing = sorted(set(range(seconds[0], seconds[-1] + 1)) - set(seconds))
     stale = time.time() - seconds[-1] > 5
-    return [*([f"seconds missing for the healthy client: {missing[:10]}"] if missing else []),
-            *([f"the healthy client's candles stopped at {seconds[-1]}"] if stale else [])]
+    return [
+        *([f"seconds missing for the healthy client: {missing[:10]}"] if missing else []),
+        *([f"the healthy client's candles stopped at {seconds[-1]}"] if stale else []),
+    ]
 
 
 def test_random_and_adversarial_input_leaves_the_system_serving(system: tuple[Simulator, RunningSystem]) -> None:

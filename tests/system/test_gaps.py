@@ -4,7 +4,8 @@ the reference computed from the simulator's full trade record."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -46,7 +47,11 @@ def check_repaired(sim: Simulator, messages: list[dict[str, Any]], content_chang
     opened, repaired = messages.index(events[0]), messages.index(events[-1])
     first, end = events[0]["from_time"], events[0]["to_time"]
     for message in messages[opened:repaired]:
-        if message["type"] == "candle" and first <= message["open_time"] and (end is None or message["open_time"] <= end):
+        if (
+            message["type"] == "candle"
+            and first <= message["open_time"]
+            and (end is None or message["open_time"] <= end)
+        ):
             assert message["complete"] is False, f"published inside an open gap yet not flagged: {message}"
     candles = candles_of(messages, SYMBOL)
     if content_changed:
@@ -87,10 +92,14 @@ def test_a_silent_connection_is_replaced_and_repaired(busy: Simulator) -> None:
     check_repaired(busy, messages, content_changed=True)
 
 
-@pytest.mark.parametrize("fault", [
-    lambda sim: sim.server_shutdown(after_s=1.0),
-    lambda sim: sim.send_malformed(count=8),
-], ids=["server-shutdown", "malformed-frames"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        lambda sim: sim.server_shutdown(after_s=1.0),
+        lambda sim: sim.send_malformed(count=8),
+    ],
+    ids=["server-shutdown", "malformed-frames"],
+)
 def test_faults_that_lose_no_trade_change_no_candle(busy: Simulator, fault: Callable[[Simulator], None]) -> None:
     messages, running = run(busy, fault, events=0)
     running.stop()

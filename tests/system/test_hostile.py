@@ -15,7 +15,8 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import websocket
@@ -64,7 +65,7 @@ class HealthWatch:
             *("/health said ok without exchangeInfo" for s in ok if not s["upstream"]["exchange_info_loaded"]),
         ][:3]
 
-    def __enter__(self) -> "HealthWatch":
+    def __enter__(self) -> HealthWatch:
         self._thread.start()
         return self
 
@@ -205,8 +206,14 @@ def touched_problems(sim: Simulator, messages: list[dict[str, Any]]) -> list[str
 
 
 CORRUPTIONS = [
-    "price:NaN", "quantity:Infinity", "price:-1.5", "quantity:0", "price:1e999999", "quantity:sNaN",
-    "time:+20s", "time:-60s",
+    "price:NaN",
+    "quantity:Infinity",
+    "price:-1.5",
+    "quantity:0",
+    "price:1e999999",
+    "quantity:sNaN",
+    "time:+20s",
+    "time:-60s",
 ]
 
 
@@ -331,9 +338,10 @@ def test_a_malformed_server_time_is_retried_and_streaming_goes_on(sim: Simulator
 def test_a_malformed_exchange_info_is_retried_and_the_symbol_stays(sim: Simulator, kind: str) -> None:
     sim.malform_rest(EXCHANGE_INFO, kind, count=2)
     with gateway(sim, reconnect_max_s=2.0) as (running, watched):
-        loaded = failures("retried", lambda: wait_for(
-            lambda: request("GET", running.rest_url + "/symbols/available").status == 200, timeout=10
-        ))
+        loaded = failures(
+            "retried",
+            lambda: wait_for(lambda: request("GET", running.rest_url + "/symbols/available").status == 200, timeout=10),
+        )
         problems = [f"exchangeInfo never loaded after {kind} answers"] if loaded else []
         listed = request("GET", running.rest_url + "/symbols").json["symbols"]
         if SYMBOL not in listed:
@@ -367,9 +375,17 @@ def component_problems(running: RunningSystem) -> list[str]:
     return [f"{name} {c.get('state')}: {c.get('last_error')}" for name, c in stopped.items()]
 
 
-@pytest.mark.parametrize(("status", "retry_after"), [
-    (429, "inf"), (418, "nan"), (429, "-5"), (418, "1e12"), (429, ""), (418, "garbage"),
-])
+@pytest.mark.parametrize(
+    ("status", "retry_after"),
+    [
+        (429, "inf"),
+        (418, "nan"),
+        (429, "-5"),
+        (418, "1e12"),
+        (429, ""),
+        (418, "garbage"),
+    ],
+)
 def test_odd_retry_after_stops_neither_a_poller_nor_the_backfill(sim: Simulator, status: int, retry_after: str) -> None:
     """Time, exchangeInfo and the backfill each meet two such answers. A wait is read as 1 to 300 s
     (README), so none is over within the test but ``-5`` (1 s): every thread still runs, streaming

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from candlecast.sim import ReplaySource
-from tests.clients import WsClient
-from tests.conftest import make_simulator, settings_for, shared_data
 from candlecast.system import start_system
 from tests.candle_checks import assert_matches_reference, candles_of, final_candles
+from tests.clients import WsClient
+from tests.conftest import make_simulator, settings_for, shared_data
 
 
 def recorded_id_groups(path: Path, limit: int) -> list[tuple[int, int]]:
@@ -54,6 +54,6 @@ def test_recorded_trades_give_reference_candles(file_name: str, symbol: str, lim
     published_groups = [(c.first_trade_id, c.last_trade_id) for c in candles if c.trades]
     recorded = recorded_id_groups(path, limit)
     assert len(published_groups) >= 4
-    assert published_groups == recorded[recorded.index(published_groups[0]):][: len(published_groups)], (
+    assert published_groups == recorded[recorded.index(published_groups[0]) :][: len(published_groups)], (
         "each published candle holds exactly the trades the recording has in that second"
     )

@@ -83,7 +83,9 @@ def test_random_drops_leave_every_candle_exact() -> None:
         assert threads_after <= threads_before, f"threads grew from {threads_before} to {threads_after}"
         simulator_growth = (kept_after - kept_before) * SIMULATOR_BYTES_PER_TRADE
         grown = rss_after - rss_before - simulator_growth
-        assert grown < 64 << 20, f"RSS grew by {grown >> 20} MiB besides the simulator's {simulator_growth >> 20} MiB of trades"
+        assert grown < 64 << 20, (
+            f"RSS grew by {grown >> 20} MiB besides the simulator's {simulator_growth >> 20} MiB of trades"
+        )
     finally:
         client.close()
         running.stop()

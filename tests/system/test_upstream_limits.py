@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -90,7 +91,10 @@ def test_a_subscription_the_server_lost_is_found_by_listing_and_requested_again(
 
 
 def test_server_shutdown_rotates_make_before_break() -> None:
-    with running({"symbols": ("BTCUSDT", "ETHUSDT"), "trades_per_second": 20.0}, symbols=("BTCUSDT", "ETHUSDT")) as (sim, system):
+    with running({"symbols": ("BTCUSDT", "ETHUSDT"), "trades_per_second": 20.0}, symbols=("BTCUSDT", "ETHUSDT")) as (
+        sim,
+        system,
+    ):
         keeps_streaming(system, "BTCUSDT")
         with capture_logs() as logs:
             # The server would close the old socket only after 30 s: the switch is the client's doing.
@@ -104,7 +108,9 @@ def test_server_shutdown_rotates_make_before_break() -> None:
 
 
 def test_connections_rotate_before_their_lifetime_without_interruption() -> None:
-    with running({"symbols": ("BTCUSDT",), "trades_per_second": 20.0}, symbols=("BTCUSDT",), connection_lifetime_s=1.0) as (sim, system):
+    with running(
+        {"symbols": ("BTCUSDT",), "trades_per_second": 20.0}, symbols=("BTCUSDT",), connection_lifetime_s=1.0
+    ) as (sim, system):
         with capture_logs() as logs:
             wait_for(lambda: only_connection(system)["rotations"] >= 2, timeout=15)
             keeps_streaming(system, "BTCUSDT")
@@ -115,7 +121,9 @@ def test_connections_rotate_before_their_lifetime_without_interruption() -> None
 
 def test_the_trade_channel_loses_and_repeats_nothing_across_rotations() -> None:
     """While a new socket overlaps the old one both deliver the same trades; clients get each once."""
-    with running({"symbols": ("BTCUSDT",), "trades_per_second": 50.0}, symbols=("BTCUSDT",), connection_lifetime_s=1.0) as (sim, system):
+    with running(
+        {"symbols": ("BTCUSDT",), "trades_per_second": 50.0}, symbols=("BTCUSDT",), connection_lifetime_s=1.0
+    ) as (sim, system):
         client = WsClient(system.ws_url + "/?symbols=btcusdt&channels=trade")
         try:
             client.until(lambda m: m["type"] == "subscribed")
@@ -173,9 +181,14 @@ def test_malformed_frames_are_counted_and_the_symbol_keeps_streaming() -> None:
 
 def test_the_connect_attempt_limit_delays_reconnects() -> None:
     started = time.monotonic()
-    with running({"symbols": ("BTCUSDT",), "trades_per_second": 20.0}, symbols=("BTCUSDT",), connect_attempts="3/10 seconds") as (sim, system):
+    with running(
+        {"symbols": ("BTCUSDT",), "trades_per_second": 20.0}, symbols=("BTCUSDT",), connect_attempts="3/10 seconds"
+    ) as (sim, system):
         for accepted in (1, 2, 3):
-            wait_for(lambda: sim.connections_accepted == accepted and only_connection(system)["state"] == "connected", timeout=15)
+            wait_for(
+                lambda: sim.connections_accepted == accepted and only_connection(system)["state"] == "connected",
+                timeout=15,
+            )
             sim.drop_connections()
         wait_for(lambda: sim.connections_accepted == 4, timeout=20)
         assert time.monotonic() - started >= 10.0, "the fourth attempt waited for the first to leave the window"

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
-from candlecast.upstream.rest_client import MAX_RETRY_AFTER_S, MIN_RETRY_AFTER_S
 from candlecast.sim import Simulator
 from candlecast.system import RunningSystem, start_system
+from candlecast.upstream.rest_client import MAX_RETRY_AFTER_S, MIN_RETRY_AFTER_S
 from tests.clients import request, wait_for
 from tests.conftest import make_simulator, settings_for
 from tests.rest_stub import EXCHANGE_INFO, Canned, RestStub
@@ -71,28 +72,26 @@ def rate_limited(value: str) -> Canned:
 
 @pytest.mark.parametrize("value", ["inf", "1e12"])
 def test_an_endless_retry_after_on_exchange_info_is_a_capped_wait_and_the_poller_lives(value: str) -> None:
-    with capture_logs() as logs:
-        with behind_stub(first=((EXCHANGE_INFO, rate_limited(value)),)) as (sim, stub, system):
-            failures = wait_for(lambda: poll_failures(logs), timeout=15)
-            assert failures[0]["retry_in_s"] == MAX_RETRY_AFTER_S
-            assert untouched(health(system)["components"]["exchange-info"])
-            assert len(stub.requests(EXCHANGE_INFO)) == 1, "waiting, not asking again"
+    with capture_logs() as logs, behind_stub(first=((EXCHANGE_INFO, rate_limited(value)),)) as (sim, stub, system):
+        failures = wait_for(lambda: poll_failures(logs), timeout=15)
+        assert failures[0]["retry_in_s"] == MAX_RETRY_AFTER_S
+        assert untouched(health(system)["components"]["exchange-info"])
+        assert len(stub.requests(EXCHANGE_INFO)) == 1, "waiting, not asking again"
 
 
 @pytest.mark.parametrize(("value", "wait"), [("inf", MAX_RETRY_AFTER_S), ("1e12", MAX_RETRY_AFTER_S), ("nan", 60.0)])
 def test_an_odd_retry_after_on_a_backfill_is_a_bounded_wait_and_the_worker_lives(value: str, wait: float) -> None:
-    with capture_logs() as logs:
-        with behind_stub(symbols=("BTCUSDT",)) as (sim, stub, system):
-            keeps_streaming(system, "BTCUSDT")
-            before = len(stub.requests(HISTORICAL_TRADES))
-            stub.answer(HISTORICAL_TRADES, rate_limited(value))
-            sim.skip_trades("BTCUSDT", 5)
-            waits = wait_for(lambda: logged(logs, "REST rate limited"), timeout=15)
-            assert [entry["retry_after_s"] for entry in waits] == [wait]
-            report = health(system)
-            assert untouched(report["components"]["backfill"])
-            assert report["upstream"]["backfill"]["failed"] == 0, "the gap is waited for, not given up"
-            assert len(stub.requests(HISTORICAL_TRADES)) == before + 1, "waiting, not asking again"
+    with capture_logs() as logs, behind_stub(symbols=("BTCUSDT",)) as (sim, stub, system):
+        keeps_streaming(system, "BTCUSDT")
+        before = len(stub.requests(HISTORICAL_TRADES))
+        stub.answer(HISTORICAL_TRADES, rate_limited(value))
+        sim.skip_trades("BTCUSDT", 5)
+        waits = wait_for(lambda: logged(logs, "REST rate limited"), timeout=15)
+        assert [entry["retry_after_s"] for entry in waits] == [wait]
+        report = health(system)
+        assert untouched(report["components"]["backfill"])
+        assert report["upstream"]["backfill"]["failed"] == 0, "the gap is waited for, not given up"
+        assert len(stub.requests(HISTORICAL_TRADES)) == before + 1, "waiting, not asking again"
 
 
 def test_a_negative_retry_after_waits_a_second_between_requests_and_the_gap_is_repaired() -> None:
@@ -111,8 +110,13 @@ def test_a_negative_retry_after_waits_a_second_between_requests_and_the_gap_is_r
 
 
 MALFORMED_EXCHANGE_INFO = [
-    b"<html><body>502 Bad Gateway</body></html>", b"[]", b'{"symbols": {}}', b'{"symbols": [1]}', b'{"symbols": []}',
-    b'{"symbols": [{"symbol": "BTCUSDT"}]}', b'{"symbols": [{"status": "TRADING"}]}',
+    b"<html><body>502 Bad Gateway</body></html>",
+    b"[]",
+    b'{"symbols": {}}',
+    b'{"symbols": [1]}',
+    b'{"symbols": []}',
+    b'{"symbols": [{"symbol": "BTCUSDT"}]}',
+    b'{"symbols": [{"status": "TRADING"}]}',
     b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
 ]
 

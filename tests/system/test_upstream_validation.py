@@ -6,7 +6,8 @@ final candle equals the reference, and /health counts what was rejected."""
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -71,22 +72,26 @@ def check_repaired(sim: Simulator, messages: list[dict[str, Any]]) -> None:
     opened = events[0]
     closed = next(e for e in events if e["type"] == "recovered" and e["first_trade_id"] == opened["first_trade_id"])
     first, end = opened["from_time"], closed["to_time"]
-    for message in messages[messages.index(opened):messages.index(closed)]:
+    for message in messages[messages.index(opened) : messages.index(closed)]:
         inside = message["type"] == "candle" and first <= message["open_time"]
         if inside and (end is None or message["open_time"] <= end):
             assert message["complete"] is False, f"published inside an open gap yet not flagged: {message}"
     assert_matches_reference(sim, SYMBOL, final_candles(candles_of(messages, SYMBOL)))
 
 
-@pytest.mark.parametrize("fields", [
-    {"p": "NaN"},
-    {"p": "Infinity"},
-    {"q": "1e999999"},
-    {"p": "sNaN"},
-    {"T": lambda t: t + 20_000},
-    {"T": lambda t: t + 3 * YEAR_MS},
-    {"T": lambda t: t - 60_000},
-], ids=["nan-price", "infinite-price", "huge-quantity", "snan-price", "20s-ahead", "3y-ahead", "60s-behind"])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"p": "NaN"},
+        {"p": "Infinity"},
+        {"q": "1e999999"},
+        {"p": "sNaN"},
+        {"T": lambda t: t + 20_000},
+        {"T": lambda t: t + 3 * YEAR_MS},
+        {"T": lambda t: t - 60_000},
+    ],
+    ids=["nan-price", "infinite-price", "huge-quantity", "snan-price", "20s-ahead", "3y-ahead", "60s-behind"],
+)
 def test_a_rejected_trade_is_flagged_then_repaired_and_the_reader_lives(
     busy: Simulator, relay: CorruptingRelay, fields: dict[str, Any]
 ) -> None:

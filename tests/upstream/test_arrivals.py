@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from candlecast.upstream.arrivals import Arrivals
 from candlecast.messages import Trade
+from candlecast.upstream.arrivals import Arrivals
 
 
 def trade(symbol: str, trade_id: int) -> Trade:

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from candlecast.upstream import binance
 from candlecast.messages import Trade
+from candlecast.upstream import binance
 from tests.conftest import shared_data
 
 
@@ -16,8 +16,12 @@ def test_real_recorded_trade_frame_parses_exactly() -> None:
     raw = shared_data("ws/nautilus_ws_spot_trade_ethusdt_2021-12-12.json").read_bytes()
     trade = binance.parse_frame(raw)
     assert trade == Trade(
-        symbol="ETHUSDT", trade_id=705291099, price=Decimal("4149.74000000"),
-        quantity=Decimal("0.43870000"), time=1639351062243, buyer_is_maker=True,
+        symbol="ETHUSDT",
+        trade_id=705291099,
+        price=Decimal("4149.74000000"),
+        quantity=Decimal("0.43870000"),
+        time=1639351062243,
+        buyer_is_maker=True,
     )
 
 
@@ -67,9 +71,14 @@ def test_replies_and_requests() -> None:
     error = binance.parse_frame(b'{"error": {"code": 2, "msg": "Invalid request"}, "id": 4}')
     assert isinstance(error, binance.ControlReply) and error.error.code == 2
     assert json.loads(binance.control_request("SUBSCRIBE", ["btcusdt@trade"], 5)) == {
-        "method": "SUBSCRIBE", "params": ["btcusdt@trade"], "id": 5,
+        "method": "SUBSCRIBE",
+        "params": ["btcusdt@trade"],
+        "id": 5,
     }
-    assert binance.combined_stream_url("wss://x/", ["ETHUSDT", "BTCUSDT"]) == "wss://x/stream?streams=btcusdt@trade/ethusdt@trade"
+    assert (
+        binance.combined_stream_url("wss://x/", ["ETHUSDT", "BTCUSDT"])
+        == "wss://x/stream?streams=btcusdt@trade/ethusdt@trade"
+    )
 
 
 def test_a_trade_frame_with_anything_more_takes_the_full_path() -> None:
@@ -79,4 +88,6 @@ def test_a_trade_frame_with_anything_more_takes_the_full_path() -> None:
     )
     shutdown = f'{{"stream":"btcusdt@trade","data":{data},"e":"serverShutdown","E":9}}'
     assert binance.parse_frame(shutdown) == binance.ShutdownNotice(event_time=9)
-    assert binance.parse_frame(f'{{"stream":"btcusdt@aggTrade","data":{data}}}') == binance.OtherEvent("btcusdt@aggTrade")
+    assert binance.parse_frame(f'{{"stream":"btcusdt@aggTrade","data":{data}}}') == binance.OtherEvent(
+        "btcusdt@aggTrade"
+    )

@@ -52,15 +52,39 @@ def test_any_bytes_give_trading_symbols_or_a_failed_request(body: bytes) -> None
     read(body)
 
 
-@pytest.mark.parametrize("body", [
-    b"<html>502 Bad Gateway</html>", b"", b"[]", b'{"symbols": {}}', b'{"symbols": [1]}', b'{"symbols": []}',
-    b'{"symbols": [{"symbol": "BTCUSDT"}]}', b'{"symbols": [{"status": "TRADING"}]}',
-    b'{"symbols": [{"symbol": "BTCUSDT", "status": 1}]}', b'{"symbols": [{"symbol": "btc usdt", "status": "TRADING"}]}',
-    b'{"symbols": [{"symbol": "BTCUSDT", "status": "TRADING"}',
-    b'{"symbols": [{"symbol": "\xff", "status": "TRADING"}]}',
-    b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b', "symbols": []}',
-], ids=["not-json", "empty", "list", "symbols-not-list", "entry-not-dict", "no-symbols", "no-status", "no-symbol",
-        "status-not-text", "not-a-symbol", "cut", "not-utf8", "nested"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html>502 Bad Gateway</html>",
+        b"",
+        b"[]",
+        b'{"symbols": {}}',
+        b'{"symbols": [1]}',
+        b'{"symbols": []}',
+        b'{"symbols": [{"symbol": "BTCUSDT"}]}',
+        b'{"symbols": [{"status": "TRADING"}]}',
+        b'{"symbols": [{"symbol": "BTCUSDT", "status": 1}]}',
+        b'{"symbols": [{"symbol": "btc usdt", "status": "TRADING"}]}',
+        b'{"symbols": [{"symbol": "BTCUSDT", "status": "TRADING"}',
+        b'{"symbols": [{"symbol": "\xff", "status": "TRADING"}]}',
+        b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b', "symbols": []}',
+    ],
+    ids=[
+        "not-json",
+        "empty",
+        "list",
+        "symbols-not-list",
+        "entry-not-dict",
+        "no-symbols",
+        "no-status",
+        "no-symbol",
+        "status-not-text",
+        "not-a-symbol",
+        "cut",
+        "not-utf8",
+        "nested",
+    ],
+)
 def test_a_malformed_answer_is_a_failed_request(body: bytes) -> None:
     with pytest.raises(UpstreamUnavailable, match="exchangeInfo: malformed answer"):
         trading_symbols(body)

@@ -94,8 +94,13 @@ def test_pings_are_answered_and_a_close_ends_the_next_read(pair: tuple[socket.so
     ours, theirs = pair
     encoder = FrameProtocol(client=False, extensions=[])
     theirs.sendall(
-        bytes(encoder.send_data("before") + encoder.ping(b"are you there") + encoder.send_data("after")
-              + encoder.close(1001, "going away") + encoder.send_data("ignored"))
+        bytes(
+            encoder.send_data("before")
+            + encoder.ping(b"are you there")
+            + encoder.send_data("after")
+            + encoder.close(1001, "going away")
+            + encoder.send_data("ignored")
+        )
     )
     reader = FrameReader(connected(ours))
     assert reader.read() == [b"before", b"after"]
@@ -119,11 +124,16 @@ def serve_one_handshake(listener: socket.socket, then: bytes, replies: list[tupl
         request = b""
         while not request.endswith(b"\r\n\r\n"):
             request += conn.recv(4096)
-        key = next(line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
-                   if line.lower().startswith(b"sec-websocket-key:"))
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
         accept = base64.b64encode(hashlib.sha1(key + ACCEPT_GUID).digest())
-        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + then)
+        conn.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + then
+        )
         replies += client_frames(conn.recv(1024))
 
 
@@ -133,9 +143,26 @@ def tls_context(tmp_path: Path) -> ssl.SSLContext:
         pytest.skip("openssl is needed to make a certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
     )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
@@ -185,7 +212,9 @@ def test_a_socket_past_descriptor_1024_can_be_watched(descriptors_past_1024: Non
         theirs.close()
 
 
-def test_a_frame_announcing_more_than_the_limit_ends_the_read_at_its_header(pair: tuple[socket.socket, socket.socket]) -> None:
+def test_a_frame_announcing_more_than_the_limit_ends_the_read_at_its_header(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
     ours, theirs = pair
     frames = FrameReader(connected(ours))
     theirs.sendall(b"\x81\x7f" + (64 << 20).to_bytes(8, "big") + b"{")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from candlecast.upstream.held_trades import HeldTrades
 from candlecast.messages import Trade
+from candlecast.upstream.held_trades import HeldTrades
 
 
 def trade(symbol: str, trade_id: int, time_ms: int) -> Trade:

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from candlecast.upstream.read_progress import REPEAT_S, ReadProgress
 from candlecast.messages import ReaderBehind, Trade
-
+from candlecast.upstream.read_progress import REPEAT_S, ReadProgress
 
 READING = frozenset({"A", "B"})
 
@@ -26,11 +25,19 @@ def test_a_reader_keeping_up_tells_the_clock_nothing() -> None:
 
 def test_a_reader_behind_tells_the_second_it_reads_until_it_catches_up() -> None:
     progress = ReadProgress("upstream-1.1", grace_ms=0)
-    assert progress.after_read(True, trades(7_100, 7_300), now=1.0, reading=READING) == ReaderBehind("upstream-1.1", 7, READING)
+    assert progress.after_read(True, trades(7_100, 7_300), now=1.0, reading=READING) == ReaderBehind(
+        "upstream-1.1", 7, READING
+    )
     assert progress.after_read(True, trades(7_600), now=1.1, reading=READING) is None
-    assert progress.after_read(True, [], now=1.0 + REPEAT_S, reading=READING) == ReaderBehind("upstream-1.1", 7, READING), "said again"
-    assert progress.after_read(True, trades(8_050), now=1.6, reading=READING) == ReaderBehind("upstream-1.1", 8, READING)
-    assert progress.after_read(True, trades(7_999), now=1.7, reading=READING) is None, "a straggler does not move it back"
+    assert progress.after_read(True, [], now=1.0 + REPEAT_S, reading=READING) == ReaderBehind(
+        "upstream-1.1", 7, READING
+    ), "said again"
+    assert progress.after_read(True, trades(8_050), now=1.6, reading=READING) == ReaderBehind(
+        "upstream-1.1", 8, READING
+    )
+    assert progress.after_read(True, trades(7_999), now=1.7, reading=READING) is None, (
+        "a straggler does not move it back"
+    )
     assert progress.after_read(False, trades(8_400), now=1.8, reading=READING) == ReaderBehind("upstream-1.1", None)
     assert progress.after_read(False, trades(8_500), now=1.9, reading=READING) is None
     assert progress.open_from == 8
@@ -44,6 +51,10 @@ def test_the_grace_period_counts_in_the_time_read() -> None:
     """Read up to 8.1 s with 250 ms of grace: second 7 still waits for stragglers, as it would
     for the clock's timer at 8.1 s."""
     progress = ReadProgress("upstream-1.1", grace_ms=250)
-    assert progress.after_read(True, trades(8_100), now=1.0, reading=READING) == ReaderBehind("upstream-1.1", 7, READING)
+    assert progress.after_read(True, trades(8_100), now=1.0, reading=READING) == ReaderBehind(
+        "upstream-1.1", 7, READING
+    )
     assert progress.after_read(True, trades(8_249), now=1.1, reading=READING) is None
-    assert progress.after_read(True, trades(8_250), now=1.2, reading=READING) == ReaderBehind("upstream-1.1", 8, READING)
+    assert progress.after_read(True, trades(8_250), now=1.2, reading=READING) == ReaderBehind(
+        "upstream-1.1", 8, READING
+    )

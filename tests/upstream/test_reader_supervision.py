@@ -6,14 +6,13 @@ takes its turn to connect."""
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pykka
 import pytest
 
-from candlecast.upstream.connect_attempts import ConnectAttempts
 from candlecast.actors.connection import ConnectionActor
-from candlecast.upstream.reader import ReaderOptions, UpstreamReader
 from candlecast.clock.exchange_time import ExchangeTime
 from candlecast.messages import (
     ConnectionStateChanged,
@@ -26,6 +25,8 @@ from candlecast.messages import (
     Watch,
 )
 from candlecast.sim import Simulator
+from candlecast.upstream.connect_attempts import ConnectAttempts
+from candlecast.upstream.reader import ReaderOptions, UpstreamReader
 from tests.clients import wait_for
 from tests.conftest import make_simulator, settings_for
 
@@ -126,9 +127,18 @@ class RoutesFailingOnce(dict):
 def test_a_fault_while_handling_a_read_costs_the_socket_not_the_thread(sim: Simulator) -> None:
     connection, aggregator, clock = Recorder.start(), Recorder.start(), Recorder.start()
     options = ReaderOptions(
-        stream_url=sim.stream_url, reconnect_cap_s=0.1, stale_after_s=10.0, lifetime_s=None,
-        connect_attempts=ConnectAttempts("1000/second"), grace_ms=250, trade_listeners=(), clock=clock,
-        exchange_time=ExchangeTime(), max_trade_ahead_ms=2000, max_trade_behind_ms=30000, max_rejects=(),
+        stream_url=sim.stream_url,
+        reconnect_cap_s=0.1,
+        stale_after_s=10.0,
+        lifetime_s=None,
+        connect_attempts=ConnectAttempts("1000/second"),
+        grace_ms=250,
+        trade_listeners=(),
+        clock=clock,
+        exchange_time=ExchangeTime(),
+        max_trade_ahead_ms=2000,
+        max_trade_behind_ms=30000,
+        max_rejects=(),
     )
     ended: list[ThreadEnded] = []
     reader = UpstreamReader(connection, 1, 1, options, ended.append)

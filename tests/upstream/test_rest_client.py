@@ -9,7 +9,7 @@ import math
 import socket
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import example, given, settings
@@ -39,12 +39,23 @@ def test_every_retry_after_is_a_finite_wait_within_the_bounds(value: str | None)
     assert math.isfinite(wait) and MIN_RETRY_AFTER_S <= wait <= MAX_RETRY_AFTER_S
 
 
-@pytest.mark.parametrize(("value", "wait"), [
-    ("7", 7.0), ("2.5", 2.5), ("inf", MAX_RETRY_AFTER_S), ("1e12", MAX_RETRY_AFTER_S), ("-5", MIN_RETRY_AFTER_S),
-    ("0", MIN_RETRY_AFTER_S), ("nan", DEFAULT_RETRY_AFTER_S), ("", DEFAULT_RETRY_AFTER_S),
-    ("garbage", DEFAULT_RETRY_AFTER_S), (None, DEFAULT_RETRY_AFTER_S),
-    (email.utils.formatdate(NOW + 42, usegmt=True), 42.0), (email.utils.formatdate(NOW - 42, usegmt=True), 1.0),
-])
+@pytest.mark.parametrize(
+    ("value", "wait"),
+    [
+        ("7", 7.0),
+        ("2.5", 2.5),
+        ("inf", MAX_RETRY_AFTER_S),
+        ("1e12", MAX_RETRY_AFTER_S),
+        ("-5", MIN_RETRY_AFTER_S),
+        ("0", MIN_RETRY_AFTER_S),
+        ("nan", DEFAULT_RETRY_AFTER_S),
+        ("", DEFAULT_RETRY_AFTER_S),
+        ("garbage", DEFAULT_RETRY_AFTER_S),
+        (None, DEFAULT_RETRY_AFTER_S),
+        (email.utils.formatdate(NOW + 42, usegmt=True), 42.0),
+        (email.utils.formatdate(NOW - 42, usegmt=True), 1.0),
+    ],
+)
 def test_retry_after_is_seconds_or_a_date_clamped_and_unreadable_means_a_minute(value: str | None, wait: float) -> None:
     assert retry_after_s(value, NOW) == wait
 

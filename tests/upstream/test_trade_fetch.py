@@ -6,16 +6,23 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Callable, Iterator
 
 import pytest
 
-from candlecast.upstream import binance
-from candlecast.upstream.trade_fetch import MIN_WAIT_S, PAGE_SIZE, Fetcher, WeightBudget, aggregate_pages, historical_pages
 from candlecast.messages import RequestBackfill, Trade, TradesRecovered
-from candlecast.upstream.rest_client import MAX_RETRY_AFTER_S, UpstreamUnavailable
 from candlecast.sim import Simulator
+from candlecast.upstream import binance
+from candlecast.upstream.rest_client import MAX_RETRY_AFTER_S, UpstreamUnavailable
+from candlecast.upstream.trade_fetch import (
+    MIN_WAIT_S,
+    PAGE_SIZE,
+    Fetcher,
+    WeightBudget,
+    aggregate_pages,
+    historical_pages,
+)
 from tests.rest_stub import Canned, RestStub
 
 
@@ -108,19 +115,28 @@ def agg_page_of(trades: list[Trade]) -> bytes:
     return json.dumps([binance.rest_agg_trade(t.trade_id, [t]) for t in trades]).encode()
 
 
-FULL_PAGE = [Trade("BTCUSDT", i, Decimal("1"), Decimal("1"), 1_700_000_000_000 + i, False) for i in range(1, PAGE_SIZE + 1)]
+FULL_PAGE = [
+    Trade("BTCUSDT", i, Decimal("1"), Decimal("1"), 1_700_000_000_000 + i, False) for i in range(1, PAGE_SIZE + 1)
+]
 
 
-@pytest.mark.parametrize(("path", "pages", "body"), [
-    ("/api/v3/historicalTrades", historical_pages, b"<html>502</html>"),
-    ("/api/v3/historicalTrades", historical_pages, b"[" * 100_000 + b"]" * 100_000),
-    ("/api/v3/historicalTrades", historical_pages, b'[{"id": "x"}]'),
-    ("/api/v3/historicalTrades", historical_pages, page_of(FULL_PAGE)),
-    ("/api/v3/aggTrades", aggregate_pages, b'{"a": 1}'),
-    ("/api/v3/aggTrades", aggregate_pages, agg_page_of(FULL_PAGE)),
-], ids=["not-json", "nested", "wrong-shape", "behind-from-id", "agg-wrong-shape", "agg-same-page-again"])
+@pytest.mark.parametrize(
+    ("path", "pages", "body"),
+    [
+        ("/api/v3/historicalTrades", historical_pages, b"<html>502</html>"),
+        ("/api/v3/historicalTrades", historical_pages, b"[" * 100_000 + b"]" * 100_000),
+        ("/api/v3/historicalTrades", historical_pages, b'[{"id": "x"}]'),
+        ("/api/v3/historicalTrades", historical_pages, page_of(FULL_PAGE)),
+        ("/api/v3/aggTrades", aggregate_pages, b'{"a": 1}'),
+        ("/api/v3/aggTrades", aggregate_pages, agg_page_of(FULL_PAGE)),
+    ],
+    ids=["not-json", "nested", "wrong-shape", "behind-from-id", "agg-wrong-shape", "agg-same-page-again"],
+)
 def test_an_answer_that_is_malformed_or_does_not_move_on_fails_the_request(
-    stub: RestStub, path: str, pages: Callable[[Fetcher, RequestBackfill], Iterator[TradesRecovered]], body: bytes,
+    stub: RestStub,
+    path: str,
+    pages: Callable[[Fetcher, RequestBackfill], Iterator[TradesRecovered]],
+    body: bytes,
 ) -> None:
     stub.answer(path, Canned(200, body), count=5)
     fetcher = Fetcher(stub.url, WeightBudget(6000), Waits())

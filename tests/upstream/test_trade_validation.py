@@ -11,14 +11,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from candlecast.upstream import binance
 from candlecast.messages import Trade
+from candlecast.upstream import binance
 
 STREAM = "btcusdt@trade"
 NOW_MS = 1_700_000_000_000
 EARLIEST, LATEST = NOW_MS - 30_000, NOW_MS + 2_000
-VALID_EVENT = {"e": "trade", "E": NOW_MS, "s": "BTCUSDT", "t": 12345, "p": "43012.15000000", "q": "0.00100000",
-               "T": NOW_MS, "m": True, "M": True}
+VALID_EVENT = {
+    "e": "trade",
+    "E": NOW_MS,
+    "s": "BTCUSDT",
+    "t": 12345,
+    "p": "43012.15000000",
+    "q": "0.00100000",
+    "T": NOW_MS,
+    "m": True,
+    "M": True,
+}
 PARSED = (Trade, binance.ControlReply, binance.OtherEvent, binance.ShutdownNotice)
 
 json_values = st.recursive(
@@ -26,12 +35,54 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=4),
     max_leaves=12,
 )
-hostile_values = st.sampled_from([
-    "NaN", "sNaN", "-NaN", "Infinity", "-Infinity", "inf", "1e999999", "1e-999999", "0", "-0", "0.00000000", "-1.5",
-    "1E+31", "1E-31", "1" * 41, "0." + "0" * 29 + "1", "9" * 40, "", " 1", "1_000", "0x10", None, True, [], {},
-    -1, 0, 2**63, 2**64, -(2**63), 10**30, 1.5, "BTCUSDT", "ETHUSDT", "btcusdt", "trade", "kline",
-    NOW_MS + 2_001, NOW_MS - 30_001, NOW_MS + 10**12, 253_402_300_800_000,
-]) | json_values
+hostile_values = (
+    st.sampled_from(
+        [
+            "NaN",
+            "sNaN",
+            "-NaN",
+            "Infinity",
+            "-Infinity",
+            "inf",
+            "1e999999",
+            "1e-999999",
+            "0",
+            "-0",
+            "0.00000000",
+            "-1.5",
+            "1E+31",
+            "1E-31",
+            "1" * 41,
+            "0." + "0" * 29 + "1",
+            "9" * 40,
+            "",
+            " 1",
+            "1_000",
+            "0x10",
+            None,
+            True,
+            [],
+            {},
+            -1,
+            0,
+            2**63,
+            2**64,
+            -(2**63),
+            10**30,
+            1.5,
+            "BTCUSDT",
+            "ETHUSDT",
+            "btcusdt",
+            "trade",
+            "kline",
+            NOW_MS + 2_001,
+            NOW_MS - 30_001,
+            NOW_MS + 10**12,
+            253_402_300_800_000,
+        ]
+    )
+    | json_values
+)
 
 
 def assert_sane(item: Any, earliest: int = binance.EARLIEST_TIME_MS, latest: int = binance.LATEST_TIME_MS) -> None:
@@ -45,8 +96,9 @@ def assert_sane(item: Any, earliest: int = binance.EARLIEST_TIME_MS, latest: int
             assert -30 <= value.adjusted() <= 30 and len(value.as_tuple().digits) <= 40
 
 
-def parse_or_reject(frame: bytes | str, earliest: int = binance.EARLIEST_TIME_MS,
-                    latest: int = binance.LATEST_TIME_MS) -> Any:
+def parse_or_reject(
+    frame: bytes | str, earliest: int = binance.EARLIEST_TIME_MS, latest: int = binance.LATEST_TIME_MS
+) -> Any:
     """The parsed item, or None when the frame was rejected the one documented way."""
     try:
         item = binance.parse_frame(frame, earliest, latest)
@@ -140,8 +192,10 @@ def test_deeply_nested_json_is_rejected(where: str) -> None:
 
 
 def rest_rows(**change: Any) -> bytes:
-    rows = [{"id": 7, "price": "1.5", "qty": "2", "time": NOW_MS, "isBuyerMaker": True, "isBestMatch": True},
-            {"id": 8, "price": "1.6", "qty": "1", "time": NOW_MS, "isBuyerMaker": False, "isBestMatch": True}]
+    rows = [
+        {"id": 7, "price": "1.5", "qty": "2", "time": NOW_MS, "isBuyerMaker": True, "isBestMatch": True},
+        {"id": 8, "price": "1.6", "qty": "1", "time": NOW_MS, "isBuyerMaker": False, "isBestMatch": True},
+    ]
     rows[1].update(change)
     return json.dumps(rows).encode()
 
@@ -155,8 +209,15 @@ def agg_rows(**change: Any) -> bytes:
 def test_rest_answers_pass_the_same_checks() -> None:
     assert [t.trade_id for t in binance.parse_rest_trades("BTCUSDT", rest_rows())] == [7, 8]
     assert binance.parse_agg_trades("BTCUSDT", agg_rows())[0][1].count == 2
-    for bad in ({"price": "NaN"}, {"qty": "Infinity"}, {"price": "-1"}, {"qty": "1e999999"}, {"id": -3},
-                {"time": -1}, {"time": 10**16}):
+    for bad in (
+        {"price": "NaN"},
+        {"qty": "Infinity"},
+        {"price": "-1"},
+        {"qty": "1e999999"},
+        {"id": -3},
+        {"time": -1},
+        {"time": 10**16},
+    ):
         with pytest.raises(binance.MalformedFrame):
             binance.parse_rest_trades("BTCUSDT", rest_rows(**bad))
     for bad in ({"p": "sNaN"}, {"q": "0"}, {"f": -1}, {"l": 2**63}, {"a": -1}, {"T": 10**16}):

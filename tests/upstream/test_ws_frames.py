@@ -45,7 +45,10 @@ def test_control_frames_come_out_in_order_with_their_payloads() -> None:
     encoder = server()
     data = bytes(encoder.ping(b"p" * 125) + encoder.pong(b"") + encoder.send_data("t") + encoder.close(1001, "bye"))
     assert FrameDecoder().feed(data) == [
-        (OPCODE_PING, b"p" * 125), (OPCODE_PONG, b""), (OPCODE_TEXT, b"t"), (OPCODE_CLOSE, b"\x03\xe9bye"),
+        (OPCODE_PING, b"p" * 125),
+        (OPCODE_PONG, b""),
+        (OPCODE_TEXT, b"t"),
+        (OPCODE_CLOSE, b"\x03\xe9bye"),
     ]
     assert ws_frames.close_reason(b"\x03\xe9bye") == "1001 bye"
     assert ws_frames.close_reason(bytes(server().close(1000))[2:]) == "1000"
@@ -64,8 +67,11 @@ def test_every_split_point_gives_the_same_messages() -> None:
     )
     expected = FrameDecoder().feed(data)
     assert expected == [
-        (OPCODE_TEXT, b"aaa"), (OPCODE_TEXT, b"b" * 126), (OPCODE_PING, b"ping"),
-        (OPCODE_BINARY, b"c" * 300 + b"dd"), (OPCODE_TEXT, "é".encode() * 40),
+        (OPCODE_TEXT, b"aaa"),
+        (OPCODE_TEXT, b"b" * 126),
+        (OPCODE_PING, b"ping"),
+        (OPCODE_BINARY, b"c" * 300 + b"dd"),
+        (OPCODE_TEXT, "é".encode() * 40),
     ]
     for cut in range(1, len(data)):
         assert decode_in_pieces(data, [cut]) == expected, cut
@@ -90,8 +96,11 @@ def test_a_fragmented_message_with_pings_between_its_fragments() -> None:
         + encoder.send_data("after")
     )
     assert FrameDecoder().feed(data) == [
-        (OPCODE_PING, b"1"), (OPCODE_PONG, b"2"), (OPCODE_PING, b"3"),
-        (OPCODE_TEXT, b"one two three"), (OPCODE_TEXT, b"after"),
+        (OPCODE_PING, b"1"),
+        (OPCODE_PONG, b"2"),
+        (OPCODE_PING, b"3"),
+        (OPCODE_TEXT, b"one two three"),
+        (OPCODE_TEXT, b"after"),
     ]
 
 
