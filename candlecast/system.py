@@ -99,10 +99,10 @@ def _start_actors(settings: Settings) -> RunningSystem:
         started.append(backfill)
         exchange_time = ExchangeTime()
         clock = ClockActor.start(
-            settings.rest_url,
-            settings.grace_ms,
-            settings.max_clock_offset_ms,
-            exchange_time,
+            rest_url=settings.rest_url,
+            grace_ms=settings.grace_ms,
+            max_offset_ms=settings.max_clock_offset_ms,
+            exchange_time=exchange_time,
             broadcaster=broadcaster,
         )
         started.append(clock)

@@ -1,22 +1,13 @@
-"""The clock: tells every aggregator when an exchange-time second (plus grace) has passed, and
-the broadcaster, whose candles waiting for the rest of their second then go.
+"""The clock actor: tells every aggregator when an exchange second has closed (its end plus
+grace, in exchange time), and the broadcaster once every symbol has closed it.
 
-Exchange time (``ExchangeTime``) is the monotonic clock plus the offset measured against
-``/api/v3/time``, so seconds close on the exchange's boundaries even when the local clock is off.
-A reading too far from the local wall clock (``--max-clock-offset-ms``), or from the last one
-used, is refused and the last one kept; a step of the wall clock, which the timer watches for,
-has the exchange's clock read again at once.
-
-A second of a symbol also waits for every upstream reader of that symbol behind its socket
-to read past it (``ReaderBehind``, see ``read_progress``): its trades are in the socket, not
-late. Other readers' symbols close on time: one socket's burst does not hold every candle. A
-reader that has not said so again for ``STUCK_AFTER_S`` no longer holds seconds back. The
-broadcaster hears of a second once every symbol has closed it.
+It keeps the exchange's clock true (readings of ``/api/v3/time`` judged against the wall clock
+and the trades, a wall-clock step re-read at once), and holds a symbol's seconds while an
+upstream reader of it is behind its socket (``ReaderBehind``). docs/seconds.md tells the whole.
 """
 
 from __future__ import annotations
 
-import reprlib
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -24,6 +15,8 @@ from typing import Any
 
 from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.clock.exchange_time import ExchangeTime, refusal
+from candlecast.clock.seconds import SecondTimer
+from candlecast.clock.sync import SyncSchedule, measure_offset
 from candlecast.messages import (
     AggregatorsChanged,
     ClockOffsetMeasured,
@@ -36,145 +29,12 @@ from candlecast.messages import (
 )
 from candlecast.runtime.poller import Poller
 from candlecast.runtime.supervision import Supervisor
-from candlecast.runtime.threads import StoppableThread
-from candlecast.upstream.rest_client import UpstreamUnavailable, get_json
 
 TIME_SYNC_INTERVAL_S = 300.0
 RESYNC_AFTER_REFUSAL_S = 10.0
 MIN_SYNC_GAP_S = 1.0  # between two readings, however often one is asked for
 STUCK_AFTER_S = 5.0
-TRUST_WAIT_S = 10.0  # at start, how long seconds wait for the exchange's clock to be known
 TRADE_CLOCK_FRESH_S = 30.0  # what a reader's trades said of the time counts this long
-MAX_WAIT_MS = 1000  # the timer looks at least this often, for a changed offset or a wall-clock step
-CATCH_UP_WAIT_MS = 100  # between seconds told while catching up
-WALL_STEP_MS = 1000  # wall minus monotonic moving more than this between two wakes is a step
-# serverTime must lie between 2001 and 2286: anything else is not epoch milliseconds.
-SERVER_TIME_RANGE_MS = range(10**12, 10**13)
-
-
-def server_time_ms(answer: Any) -> int:
-    """The ``serverTime`` of an ``/api/v3/time`` answer; anything else raises
-    ``UpstreamUnavailable``, a failure the poller retries like a missing network."""
-    if not isinstance(answer, dict):
-        raise UpstreamUnavailable(f"GET /api/v3/time: not an object: {reprlib.repr(answer)}")
-    if "serverTime" not in answer:
-        raise UpstreamUnavailable(f"GET /api/v3/time: no serverTime in {reprlib.repr(answer)}")
-    server_time = answer["serverTime"]
-    if type(server_time) is not int or server_time not in SERVER_TIME_RANGE_MS:
-        raise UpstreamUnavailable(f"GET /api/v3/time: serverTime {reprlib.repr(server_time)} is not epoch ms")
-    return server_time
-
-
-def measure_offset(rest_url: str, monotonic_ms: Callable[[], int]) -> ClockOffsetMeasured:
-    """Exchange time minus monotonic time, assuming the reply was made halfway through the request."""
-    sent = monotonic_ms()
-    server_time = server_time_ms(get_json(rest_url, "/api/v3/time"))
-    received = monotonic_ms()
-    return ClockOffsetMeasured(offset_ms=server_time - (sent + received) // 2, round_trip_ms=received - sent)
-
-
-class SyncSchedule:
-    """When the exchange's clock is next read: at once, then ``interval_s`` after each reading,
-    or sooner when asked (a refused reading, a wall-clock step). Shared by the clock actor,
-    which asks, and its sync poller, which waits for its turn."""
-
-    def __init__(self, interval_s: float) -> None:
-        self._interval_s = interval_s
-        self._next_at = time.monotonic()
-        self._closed = False
-        self._changed = threading.Condition()
-
-    def wait_turn(self) -> bool:
-        """Returns once a reading is due: True; or once closed: False."""
-        with self._changed:
-            while not self._closed:
-                remaining = self._next_at - time.monotonic()
-                if remaining <= 0:
-                    return True
-                self._changed.wait(remaining)
-            return False
-
-    def measured(self) -> None:
-        with self._changed:
-            self._next_at = time.monotonic() + self._interval_s
-
-    def soon(self, delay_s: float) -> None:
-        """The next reading at most ``delay_s`` from now."""
-        with self._changed:
-            self._next_at = min(self._next_at, time.monotonic() + delay_s)
-            self._changed.notify_all()
-
-    def close(self) -> None:
-        with self._changed:
-            self._closed = True
-            self._changed.notify_all()
-
-
-class DueSeconds:
-    """Which second the timer tells next, and how long it waits before it looks again.
-
-    Never a second told before, never one exchange time has not passed (plus grace). Behind
-    (a late wake, an offset stepped forward) it tells each second in turn, a moment apart, so
-    the candles of several seconds do not go out in one burst; after an offset stepped back,
-    it tells the next second once exchange time passes it.
-    """
-
-    def __init__(self, grace_ms: int) -> None:
-        self._grace_ms = grace_ms
-        self.last_told: int | None = None
-
-    def next(self, exchange_now_ms: int) -> tuple[int | None, int]:
-        """The second to tell now (None: none) and the milliseconds to wait before asking again."""
-        due = (exchange_now_ms - self._grace_ms) // 1000 - 1
-        told = None
-        if self.last_told is None or due > self.last_told:
-            told = self.last_told = due if self.last_told is None else self.last_told + 1
-        if self.last_told < due:
-            return told, CATCH_UP_WAIT_MS
-        next_due_at = (self.last_told + 2) * 1000 + self._grace_ms
-        return told, min(MAX_WAIT_MS, next_due_at - exchange_now_ms)
-
-
-class SecondTimer(StoppableThread):
-    """Wakes at each exchange second boundary plus grace and tells the clock actor; at every
-    wake it also compares the wall clock with the monotonic one and tells of a step."""
-
-    def __init__(
-        self,
-        clock: Any,
-        grace_ms: int,
-        exchange_time: ExchangeTime,
-        on_ended: Callable[[ThreadEnded], object] | None = None,
-        trusted: threading.Event | None = None,
-    ) -> None:
-        """``trusted``: set once the exchange's clock is known (a reading used, or the trades
-        agreeing with the clock in use); the first second is told only then, or after
-        ``TRUST_WAIT_S`` without it: a second told on a wrong clock cannot be taken back."""
-        super().__init__("clock-timer", on_ended)
-        self._clock = clock
-        self._grace_ms = grace_ms
-        self._exchange_time = exchange_time
-        self._trusted = trusted
-
-    def loop(self) -> None:
-        if self._trusted is not None:
-            deadline = time.monotonic() + TRUST_WAIT_S
-            while not self._trusted.wait(0.05):
-                if self.stopped.is_set() or time.monotonic() > deadline:
-                    break
-        seconds = DueSeconds(self._grace_ms)
-        wall_offset = self._exchange_time.wall_offset_ms()
-        while not self.stopped.is_set():
-            second, wait_ms = seconds.next(self._exchange_time.now_ms())
-            told = second is None or tell_if_alive(self._clock, SecondElapsed(second=second))
-            now_wall_offset = self._exchange_time.wall_offset_ms()
-            if told and abs(now_wall_offset - wall_offset) > WALL_STEP_MS:
-                told = tell_if_alive(self._clock, WallClockStepped(step_ms=now_wall_offset - wall_offset))
-            if not told:
-                self.owner_gone()
-                return
-            wall_offset = now_wall_offset
-            self.stopped.wait(wait_ms / 1000)
 
 
 class ClockActor(Actor):
@@ -182,6 +42,7 @@ class ClockActor(Actor):
 
     def __init__(
         self,
+        *,
         rest_url: str,
         grace_ms: int,
         max_offset_ms: int,
@@ -222,9 +83,9 @@ class ClockActor(Actor):
 
     def _new_timer(self) -> SecondTimer:
         return SecondTimer(
-            self.actor_ref,
-            self._grace_ms,
-            self._exchange_time,
+            clock=self.actor_ref,
+            grace_ms=self._grace_ms,
+            exchange_time=self._exchange_time,
             on_ended=self._tell_ended,
             trusted=self._trusted,
         )
@@ -313,7 +174,13 @@ class ClockActor(Actor):
         skew = reading.offset_ms - exchange_time.wall_offset_ms()
         trades = self._trades_offset_ms()
         lead = None if trades is None else reading.offset_ms - trades
-        refused = refusal(skew, reading.round_trip_ms, self._skew_ms, self._max_offset_ms, lead)
+        refused = refusal(
+            skew_ms=skew,
+            round_trip_ms=reading.round_trip_ms,
+            last_skew_ms=self._skew_ms,
+            max_skew_ms=self._max_offset_ms,
+            trades_lead_ms=lead,
+        )
         if refused is not None:
             self._offsets_refused += 1
             self._in_sync = False

@@ -42,6 +42,7 @@ class ExchangeTime:
 
 
 def refusal(
+    *,
     skew_ms: int,
     round_trip_ms: int,
     last_skew_ms: int | None,

@@ -1,31 +1,27 @@
-"""The clock's timer thread outliving its actor (the actor stops first) ends quietly; a
-symbol's seconds wait for an upstream reader of it behind its socket, other symbols' do not;
+"""A symbol's seconds wait for an upstream reader of it behind its socket, other symbols' do not;
 the broadcaster hears of each second every symbol closed. The exchange's clock, wrong, moving
 or answering garbage, and the machine's wall clock stepping: no second closes before the
 exchange's time passes it, and none stops closing."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import pykka
 import pytest
 from structlog.testing import capture_logs
 
-from candlecast.actors.clock import STUCK_AFTER_S, TRUST_WAIT_S, ClockActor, SecondTimer
+from candlecast.actors.clock import STUCK_AFTER_S, ClockActor
 from candlecast.clock.exchange_time import NS_PER_MS, ExchangeTime
+from candlecast.clock.seconds import TRUST_WAIT_S
 from candlecast.messages import (
     AggregatorsChanged,
     ClockOffsetMeasured,
     GetClockStats,
     GetComponents,
-    Message,
     ReaderBehind,
     SecondElapsed,
-    WallClockStepped,
 )
 from candlecast.sim import Simulator
 from tests.clients import wait_for
@@ -51,27 +47,12 @@ def standing_still() -> ExchangeTime:
 READING = frozenset({SYMBOL, "ETHUSDT"})
 
 
-class Stopped(pykka.ThreadingActor):
-    """Any actor: it is stopped before the timer starts."""
-
-
-def test_a_timer_whose_clock_stopped_ends_without_an_error(monkeypatch: Any) -> None:
-    failures: list[BaseException | None] = []
-    monkeypatch.setattr(threading, "excepthook", lambda args: failures.append(args.exc_value))
-    clock = Stopped.start()
-    clock.stop()
-    timer = SecondTimer(clock, grace_ms=0, exchange_time=standing_still())
-    timer.start()
-    timer.join(timeout=5)
-    assert not timer.is_alive() and failures == []
-
-
 def test_seconds_wait_for_a_reader_behind_its_socket(simulator: Simulator) -> None:
     now = [100.0]
     # Exchange time stands still at 0.5 s: the timer's own tell (second -1) is the only one it makes.
     aggregator, broadcaster = Recorder.start(SecondElapsed), Recorder.start(SecondElapsed)
     clock = ClockActor.start(
-        simulator.rest_url,
+        rest_url=simulator.rest_url,
         grace_ms=0,
         max_offset_ms=BOUND,
         exchange_time=standing_still(),
@@ -111,7 +92,7 @@ def test_seconds_wait_for_a_reader_behind_its_socket(simulator: Simulator) -> No
 def test_a_reader_behind_holds_only_its_own_symbols(simulator: Simulator) -> None:
     behind, on_time, broadcaster = (Recorder.start(SecondElapsed) for _ in range(3))
     clock = ClockActor.start(
-        simulator.rest_url,
+        rest_url=simulator.rest_url,
         grace_ms=0,
         max_offset_ms=BOUND,
         exchange_time=standing_still(),
@@ -153,7 +134,7 @@ class Watched:
     def __init__(self, rest_url: str, exchange_time: ExchangeTime) -> None:
         self.exchange_time = exchange_time
         self.aggregator = Recorder.start(SecondElapsed)
-        self.clock = ClockActor.start(rest_url, grace_ms=0, max_offset_ms=BOUND, exchange_time=exchange_time)
+        self.clock = ClockActor.start(rest_url=rest_url, grace_ms=0, max_offset_ms=BOUND, exchange_time=exchange_time)
         self.clock.ask(AggregatorsChanged(aggregators=((SYMBOL, self.aggregator),)))
 
     def stats(self) -> dict[str, Any]:
@@ -291,7 +272,11 @@ def test_after_a_suspend_the_exchange_clock_is_read_again_at_once(
     the wall clock and the exchange's are both 20 s ahead of where the monotonic one says."""
     slept_ms = [0]
     with TimeServer(simulator.rest_url) as server:
-        server.answer = lambda: true_time(slept_ms[0])()
+
+        def answer() -> bytes:
+            return true_time(slept_ms[0])()  # the time after the sleep so far, whenever asked
+
+        server.answer = answer
         exchange_time = ExchangeTime(wall_ns=lambda: time.time_ns() + slept_ms[0] * NS_PER_MS)
         watched = watched_clocks(server.url, exchange_time)
         wait_for(lambda: watched.stats()["in_sync"])
@@ -304,33 +289,3 @@ def test_after_a_suspend_the_exchange_clock_is_read_again_at_once(
         wait_for(lambda: watched.told_up_to(awake))
         told = watched.told()
         assert told == list(range(told[0], told[-1] + 1)), "the seconds slept through close in turn"
-
-
-def test_the_timer_tells_of_a_wall_clock_step_and_closes_each_second_once_in_order() -> None:
-    """Injected clocks standing still but for the test's moves."""
-    monotonic, wall_step = [10_000 * NS_PER_MS], [0]
-    exchange_time = ExchangeTime(monotonic_ns=lambda: monotonic[0], wall_ns=lambda: monotonic[0] + wall_step[0])
-    clock = Recorder.start(Message)
-    timer = SecondTimer(clock, grace_ms=0, exchange_time=exchange_time)
-    timer.start()
-    try:
-
-        def told() -> list[Any]:
-            return clock.ask("told")
-
-        wait_for(lambda: told())
-        first = told()[0].second
-        wall_step[0] = 20_000 * NS_PER_MS
-        wait_for(lambda: any(isinstance(message, WallClockStepped) for message in told()))
-        assert [m for m in told() if isinstance(m, WallClockStepped)] == [WallClockStepped(step_ms=20_000)]
-        assert [m.second for m in told() if isinstance(m, SecondElapsed)] == [first], "exchange time stood still"
-        exchange_time.offset_ms += 5_000
-        wait_for(lambda: told()[-1] == SecondElapsed(second=first + 5))
-        assert [m.second for m in told() if isinstance(m, SecondElapsed)] == list(range(first, first + 6))
-        exchange_time.offset_ms -= 3_000
-        monotonic[0] += 4_000 * NS_PER_MS
-        wait_for(lambda: told()[-1] == SecondElapsed(second=first + 6), timeout=5)
-        assert [m.second for m in told() if isinstance(m, SecondElapsed)] == list(range(first, first + 7))
-    finally:
-        timer.stop()
-        clock.stop()
