@@ -51,7 +51,7 @@ class CountingSink:
         """Stopped with the broadcaster: nothing to let go of."""
 
 
-class SteppedClock:
+class SteppedMonotonic:
     def __init__(self) -> None:
         self.now = 0.0
 
@@ -82,7 +82,7 @@ def one_second(
     symbols: list[str], clients: int, per_client: int, groups: int, linger_ms: int, seed: int
 ) -> tuple[float, int, int]:
     """(CPU seconds, frames told to writers, publishes) for one second of every symbol's candles."""
-    clock = SteppedClock()
+    monotonic = SteppedMonotonic()
     limits = ClientLimits(clients, clients, per_client, 1 << 20, 10.0)
     sink = CountingSink()
     # No writer threads, and no ticks but the bench's own: the broadcaster's work alone.
@@ -90,7 +90,7 @@ def one_second(
         limits,
         candle_linger_s=linger_ms / 1000,
         writers=1,
-        clock=clock,
+        monotonic=monotonic,
         start_writer=lambda index, _: sink,
         tick_s=IDLE_TICKER_S,
     )
@@ -98,7 +98,7 @@ def one_second(
     rnd = random.Random(seed)
     watchlists = [sorted(rnd.sample(symbols, per_client)) for _ in range(groups)]
     for client_id in range(clients):
-        pairs = subscriptions.pairs(watchlists[client_id % groups], [subscriptions.CANDLE])
+        pairs = subscriptions.pairs(watchlists[client_id % groups], [subscriptions.CANDLE_CHANNEL])
         broadcaster.handle(ClientConnected(client_id, None, f"10.0.{client_id // 250}.{client_id % 250}", pairs))
     second, per_tick = 100, -(-len(symbols) // CLOSING_TICKS)
     for earlier in symbols:
@@ -108,7 +108,7 @@ def one_second(
     sink.frames = sink.publishes = 0
     started = time.process_time()
     for tick in range(TICKS_PER_SECOND):
-        clock.now += TICK_S
+        monotonic.now += TICK_S
         for symbol in symbols[tick * per_tick : (tick + 1) * per_tick]:
             broadcaster.handle(candle(symbol, second))
         broadcaster.handle(BroadcastTick())

@@ -40,9 +40,10 @@ from candlecast.candles.trade_ids import TradeIds
 from candlecast.fanout import subscriptions
 from candlecast.fanout.candle_linger import NOT_A_CANDLE, CandleLinger
 from candlecast.fanout.closed_seconds import ClosedSeconds
-from candlecast.fanout.outbox import CANDLE, OTHER, TRADE, Outbound, replay_limit
+from candlecast.fanout.outbox import CANDLE_FRAME, OTHER_FRAME, TRADE_FRAME, FrameKind, Outbound, replay_limit
 from candlecast.fanout.recent_candles import RecentCandles
 from candlecast.http import encoding
+from candlecast.http.close_codes import CloseCode
 from candlecast.messages import (
     BroadcastTick,
     Candle,
@@ -73,8 +74,6 @@ from candlecast.messages import (
 from candlecast.runtime.supervision import Supervisor
 from candlecast.runtime.ticker import Ticker
 
-SERVER_FULL_CLOSE_CODE = 1013
-POLICY_CLOSE_CODE = 1008
 TICK_S = 0.01
 # Writers report their counters every this many ticks: /health may lag 100 ms behind.
 REPORT_TICKS = 10
@@ -131,13 +130,13 @@ class BroadcasterActor(Actor):
         trade_interval_s: float = 0.05,
         candle_linger_s: float = 0.0,
         writers: int = 1,
-        clock: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = time.monotonic,
         start_writer: WriterStart | None = None,
         tick_s: float = TICK_S,
     ) -> None:
         super().__init__(actor="broadcaster")
         self._limits = limits
-        self._clock = clock
+        self._monotonic = monotonic
         self._encoder = FrameProtocol(client=False, extensions=[])
         self._writer_count = writers
         self._start_writer = start_writer or self._start_writer_actor
@@ -159,7 +158,10 @@ class BroadcasterActor(Actor):
         # Per channel, the groups that want each symbol (ALL_SYMBOLS among them): a frame finds
         # its groups without a look at every group, which took seconds per second of candles
         # with thousands of differently subscribed clients.
-        self._wanting: dict[str, dict[str, set[_GroupKey]]] = {subscriptions.CANDLE: {}, subscriptions.TRADE: {}}
+        self._wanting: dict[str, dict[str, set[_GroupKey]]] = {
+            subscriptions.CANDLE_CHANNEL: {},
+            subscriptions.TRADE_CHANNEL: {},
+        }
         # The ids already sent of each symbol whose trades someone wants: overlapping upstream
         # sockets repeat trades.
         self._trade_ids: dict[str, TradeIds] = {}
@@ -192,7 +194,7 @@ class BroadcasterActor(Actor):
 
     def _start_writer_actor(self, index: int, broadcaster: pykka.ActorRef[Any]) -> pykka.ActorRef[Any]:
         limits = self._limits
-        return WriterActor.start(index, broadcaster, limits.backlog_bytes, limits.stall_timeout_s, self._clock)
+        return WriterActor.start(index, broadcaster, limits.backlog_bytes, limits.stall_timeout_s, self._monotonic)
 
     def on_stop(self) -> None:
         self._ticker.stop()
@@ -285,12 +287,16 @@ class BroadcasterActor(Actor):
         """(counter, close code, reason) when a new client is over a limit."""
         limits = self._limits
         if len(self._clients) > limits.max_clients:
-            return "server_full", SERVER_FULL_CLOSE_CODE, f"server full: {limits.max_clients} clients"
+            return "server_full", CloseCode.TRY_AGAIN_LATER, f"server full: {limits.max_clients} clients"
         if self._per_address[joined.peer] > limits.max_clients_per_address:
             reason = f"too many connections from this address (limit {limits.max_clients_per_address})"
-            return "per_address", POLICY_CLOSE_CODE, reason
+            return "per_address", CloseCode.POLICY_VIOLATION, reason
         if len(joined.subscriptions) > limits.max_subscriptions:
-            return "subscriptions", POLICY_CLOSE_CODE, f"too many subscriptions (limit {limits.max_subscriptions})"
+            return (
+                "subscriptions",
+                CloseCode.POLICY_VIOLATION,
+                f"too many subscriptions (limit {limits.max_subscriptions})",
+            )
         return None
 
     def _close(self, client_id: int, code: int, reason: str) -> None:
@@ -380,7 +386,7 @@ class BroadcasterActor(Actor):
 
     def _replay(self, client: _Client, pairs: subscriptions.Pairs, since: int | None, request_id: Any = None) -> None:
         """The latest closed candle of each symbol in ``pairs`` (or all since ``since``)."""
-        wanted = {symbol for symbol, channel in pairs if channel == subscriptions.CANDLE}
+        wanted = {symbol for symbol, channel in pairs if channel == subscriptions.CANDLE_CHANNEL}
         symbols = self._recent.symbols() if subscriptions.ALL_SYMBOLS in wanted else sorted(wanted)
         most = replay_limit(self._limits.backlog_bytes)
         if self._recent.count(symbols, since, most) > most:
@@ -403,7 +409,7 @@ class BroadcasterActor(Actor):
 
     def _stream_trades(self, trades: tuple[Trade, ...]) -> None:
         """One upstream read's trades: those of symbols someone wants, not sent before, by symbol."""
-        wanted = self._wanting[subscriptions.TRADE]
+        wanted = self._wanting[subscriptions.TRADE_CHANNEL]
         if not wanted:
             return
         every_symbol = subscriptions.ALL_SYMBOLS in wanted
@@ -424,21 +430,27 @@ class BroadcasterActor(Actor):
         if held is not None:
             held.extend(trades)
             return
-        now = self._clock()
+        now = self._monotonic()
         if now - self._trades_sent_at.get(symbol, -1e9) >= self._trade_interval_s:
             self._send_trades(symbol, trades, now)
         else:
             self._held_trades[symbol] = list(trades)
 
     def _flush_trades(self) -> None:
-        now = self._clock()
+        now = self._monotonic()
         for symbol in [s for s in self._held_trades if now - self._trades_sent_at[s] >= self._trade_interval_s]:
             self._send_trades(symbol, tuple(self._held_trades.pop(symbol)), now)
 
     def _send_trades(self, symbol: str, trades: tuple[Trade, ...], now: float) -> None:
         if trades:
             self._trades_sent_at[symbol] = now
-            self._fan_out(symbol, subscriptions.TRADE, encoding.trades_event(symbol, trades), TRADE, trades=len(trades))
+            self._fan_out(
+                symbol,
+                subscriptions.TRADE_CHANNEL,
+                encoding.trades_event(symbol, trades),
+                TRADE_FRAME,
+                trades=len(trades),
+            )
 
     # --- delivery ----------------------------------------------------------------------------
 
@@ -446,7 +458,7 @@ class BroadcasterActor(Actor):
         wanting = self._wanting[channel]
         return symbol in wanting or subscriptions.ALL_SYMBOLS in wanting
 
-    def _outbound(self, text: str, kind: str, symbol: str, trades: int = 0) -> Outbound:
+    def _outbound(self, text: str, kind: FrameKind, symbol: str, trades: int = 0) -> Outbound:
         return Outbound(bytes(self._encoder.send_data(text, fin=True)), text, kind, symbol, trades)
 
     def _fan_out(
@@ -454,7 +466,7 @@ class BroadcasterActor(Actor):
         symbol: str,
         channel: str,
         text: str,
-        kind: str,
+        kind: FrameKind,
         explicit_only: bool = False,
         trades: int = 0,
         second: int | None = NOT_A_CANDLE,
@@ -472,7 +484,7 @@ class BroadcasterActor(Actor):
         """What goes out this tick: what need not wait and what waited once it may go."""
         outgoing, self._outgoing = self._outgoing, []
         fresh = [(fan_out, fan_out.second) for fan_out in outgoing]
-        self._deliver(self._linger.take(fresh, self._clock(), self._closed_seconds.complete))
+        self._deliver(self._linger.take(fresh, self._monotonic(), self._closed_seconds.complete))
 
     def _deliver(self, fan_outs: list[_FanOut]) -> None:
         """Per group of clients with the same subscriptions, the frames it wants joined once,
@@ -503,7 +515,7 @@ class BroadcasterActor(Actor):
     def _write_text(self, client_id: int, text: str) -> None:
         """One text message for one client; its writer re-encodes it if the client compresses."""
         if client_id in self._clients:
-            self._writer(client_id).tell(WriteTo(client_id, (self._outbound(text, OTHER, ""),)))
+            self._writer(client_id).tell(WriteTo(client_id, (self._outbound(text, OTHER_FRAME, ""),)))
 
     def _publish_events(self) -> None:
         events, self._events = self._events, {}
@@ -512,14 +524,20 @@ class BroadcasterActor(Actor):
                 self._recent.remember(event)
                 self._fan_out(
                     event.symbol,
-                    subscriptions.CANDLE,
+                    subscriptions.CANDLE_CHANNEL,
                     encoding.candle_event(event),
-                    CANDLE,
+                    CANDLE_FRAME,
                     second=event.open_time // 1000,
                 )
             else:
                 # Clients on the implicit default expect candles only; revised candles reach them.
-                self._fan_out(event.symbol, subscriptions.CANDLE, encoding.gap_event(event), OTHER, explicit_only=True)
+                self._fan_out(
+                    event.symbol,
+                    subscriptions.CANDLE_CHANNEL,
+                    encoding.gap_event(event),
+                    OTHER_FRAME,
+                    explicit_only=True,
+                )
 
     def _tick_writers(self) -> None:
         self._ticks += 1

@@ -19,13 +19,12 @@ import pykka
 
 from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.http.client_reader import ClientReader
+from candlecast.http.close_codes import CloseCode
 from candlecast.http.upgrade_listener import UpgradeListener
 from candlecast.http.waitress_thread import WaitressThread
 from candlecast.messages import DisconnectAll, ThreadEnded, UpgradeRefused
 from candlecast.runtime.supervision import Supervisor
 
-SHUTDOWN_CLOSE_CODE = 1001
-READER_LOST_CLOSE_CODE = 1011
 WAITRESS_BODY_BACKSTOP = 1 << 20
 # Threads for requests on the WebSocket port. An upgrade takes about a millisecond, but a client
 # sending its request slowly holds a thread up to the handshake timeout: this many such clients
@@ -161,7 +160,7 @@ class HttpServerActor(Actor):
     def on_stop(self) -> None:
         self._websocket.stop_accepting()
         self._websocket.close()
-        self._broadcaster.tell(DisconnectAll(code=SHUTDOWN_CLOSE_CODE, reason="server shutting down"))
+        self._broadcaster.tell(DisconnectAll(code=CloseCode.GOING_AWAY, reason="server shutting down"))
         self._reader.stop()
         self._rest.stop()
 
@@ -169,7 +168,7 @@ class HttpServerActor(Actor):
         match message:
             case ThreadEnded(thread=self._reader.name, cause=cause):
                 self.supervisor.failed(self._reader.name, cause)
-                self._broadcaster.tell(DisconnectAll(code=READER_LOST_CLOSE_CODE, reason="server error; reconnect"))
+                self._broadcaster.tell(DisconnectAll(code=CloseCode.INTERNAL_ERROR, reason="server error; reconnect"))
             case ThreadEnded():
                 self.supervisor.restart(message, self._rest.thread, self._rest.new_thread)
                 self.supervisor.restart(message, self._websocket.thread, self._websocket.new_thread)

@@ -70,7 +70,7 @@ class RegistryActor(Actor):
         store: Any,
         backfill: Any,
         exchange_time: ExchangeTime,
-        now: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(actor="registry")
         self._settings = settings
@@ -86,7 +86,7 @@ class RegistryActor(Actor):
         self._connections: dict[int, _Connection] = {}
         self._connection_ids = itertools.count(1)
         self._connect_attempts = ConnectAttempts(settings.connect_attempts)
-        self._now = now
+        self._monotonic = monotonic
         self._exchange_info = self._new_exchange_info()
 
     def _new_exchange_info(self) -> Poller[frozenset[str]]:
@@ -226,7 +226,7 @@ class RegistryActor(Actor):
         return connection
 
     def _status(self) -> UpstreamStatus:
-        now = self._now()
+        now = self._monotonic()
         return UpstreamStatus(
             exchange_info_loaded=self._trading is not None,
             halted=self._halted(),

@@ -25,7 +25,8 @@ from typing import Any
 from wsproto.frame_protocol import FrameProtocol
 
 from candlecast.actors.base import Actor, tell_if_alive
-from candlecast.fanout.outbox import SLOW_CLIENT_CLOSE_CODE, Consumer, DeliveryCounters, Outbound
+from candlecast.fanout.outbox import Consumer, DeliveryCounters, Outbound
+from candlecast.http.close_codes import CloseCode
 from candlecast.messages import (
     ClientConnected,
     ClientControl,
@@ -63,14 +64,14 @@ class WriterActor(Actor):
         broadcaster: Any,
         backlog_bytes: int,
         stall_timeout_s: float,
-        clock: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(actor="writer", writer=index)
         self._index = index
         self._broadcaster = broadcaster
         self._backlog_bytes = backlog_bytes
         self._stall_timeout_s = stall_timeout_s
-        self._clock = clock
+        self._monotonic = monotonic
         self._encoder = FrameProtocol(client=False, extensions=[])
         self._clients: dict[int, _Written] = {}
         self._closing: dict[int, Consumer] = {}  # closed by us, socket still held by the reader
@@ -154,7 +155,7 @@ class WriterActor(Actor):
             backlog_limit=self._backlog_bytes,
             stall_timeout_s=self._stall_timeout_s,
             counters=self._counters,
-            clock=self._clock,
+            monotonic=self._monotonic,
         )
         # What was published before it connected is not for it.
         self._clients[joined.client_id] = _Written(consumer, None, self._published)
@@ -274,14 +275,14 @@ class WriterActor(Actor):
             self._backlogged[consumer.client_id] = consumer
 
     def _retry_backlogs(self) -> None:
-        now = self._clock()
+        now = self._monotonic()
         for client_id, consumer in list(self._backlogged.items()):
             consumer.flush()
             if not consumer.backlogged:
                 del self._backlogged[client_id]
             elif (reason := consumer.overdue(now)) is not None:
                 self.log.warning("slow websocket client dropped", client_id=client_id, reason=reason)
-                self._close(client_id, SLOW_CLIENT_CLOSE_CODE, reason)
+                self._close(client_id, CloseCode.POLICY_VIOLATION, reason)
                 tell_if_alive(self._broadcaster, ClientEvicted(client_id, reason))
         for consumer in self._closing.values():
             consumer.flush()

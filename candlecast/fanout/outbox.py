@@ -24,18 +24,20 @@ import dataclasses
 import itertools
 import socket
 from collections.abc import Callable, Sequence
-from typing import Union
+from typing import Final, Literal, Union
 
 from wsproto.frame_protocol import FrameProtocol
 
 from candlecast.http import encoding
 from candlecast.messages import Candle
 
-CANDLE = "candle"
-TRADE = "trade"
-OTHER = "other"  # replies, gap events, replayed candles: never conflated or dropped
+# How a slow client's backlog treats a frame: a symbol's candle waiting is replaced by its newer
+# one (conflated), trades are dropped first, the others are never conflated or dropped.
+FrameKind = Literal["candle", "trade", "other"]
+CANDLE_FRAME: Final = "candle"
+TRADE_FRAME: Final = "trade"
+OTHER_FRAME: Final = "other"  # replies, gap events, replayed candles
 
-SLOW_CLIENT_CLOSE_CODE = 1008
 HARD_LIMIT_FACTOR = 4
 CLOSE_GRACE_S = 5.0  # how long a closing client may take to drain before the socket is cut
 # What waits is written together, up to this much a system call: written a frame at a time, a
@@ -59,7 +61,7 @@ class Outbound:
 
     frame: bytes
     text: str
-    kind: str = OTHER
+    kind: FrameKind = OTHER_FRAME
     symbol: str = ""
     trades: int = 0
 
@@ -108,7 +110,7 @@ class Consumer:
         backlog_limit: int,
         stall_timeout_s: float,
         counters: DeliveryCounters,
-        clock: Callable[[], float],
+        monotonic: Callable[[], float],
     ) -> None:
         self.client_id = client_id
         self.peer = peer
@@ -118,7 +120,7 @@ class Consumer:
         self._limit = backlog_limit
         self._stall_timeout_s = stall_timeout_s
         self._counters = counters
-        self._clock = clock
+        self._monotonic = monotonic
         self._partial: memoryview | None = None  # the rest of a write the socket took in part
         self._partial_frames = 1  # how many frames end in it
         self._backlog: dict[int, tuple[Waiting, str | None]] = {}  # key -> (what waits, symbol of a candle)
@@ -126,7 +128,7 @@ class Consumer:
         self._keys = itertools.count()
         self._waiting_candle: dict[str, int] = {}  # symbol -> backlog key of its newest candle
         self._dropped_trades: dict[str, int] = {}
-        self._last_progress = clock()
+        self._last_progress = monotonic()
         self._broken = False
         self.closing_since: float | None = None
         self._shut: set[int] = set()
@@ -157,11 +159,11 @@ class Consumer:
         self._partial = memoryview(joined)[written:]
         self._partial_frames = len(batch) - whole
 
-    def send(self, payload: bytes | str, kind: str = OTHER, symbol: str = "", trades: int = 0) -> None:
+    def send(self, payload: bytes | str, kind: FrameKind = OTHER_FRAME, symbol: str = "", trades: int = 0) -> None:
         """A frame, or a text this client's encoder frames (compresses) when it is written."""
         if self.closing_since is not None or self._broken:
             return
-        if kind == TRADE and self._dropped_trades:
+        if kind == TRADE_FRAME and self._dropped_trades:
             if self._over_limit(len(payload)):
                 self._drop(symbol, trades)
                 return
@@ -176,16 +178,16 @@ class Consumer:
             self._partial_frames = 1
             return
         if self._over_limit(len(payload)):
-            if kind == TRADE:
+            if kind == TRADE_FRAME:
                 self._drop(symbol, trades)
                 return
-            if kind == CANDLE and symbol in self._waiting_candle:
+            if kind == CANDLE_FRAME and symbol in self._waiting_candle:
                 key = self._waiting_candle[symbol]
                 self._backlog_bytes += len(payload) - self._size(self._backlog[key][0])
                 self._backlog[key] = (payload, symbol)
                 self._counters.conflated += 1
                 return
-        self._enqueue(payload, symbol if kind == CANDLE else None)
+        self._enqueue(payload, symbol if kind == CANDLE_FRAME else None)
         self.flush()
 
     def replay(self, candles: Sequence[Candle]) -> None:
@@ -237,7 +239,7 @@ class Consumer:
         """Send a close frame after the frame in progress (the rest of the backlog is dropped)."""
         if self.closing_since is not None:
             return
-        self.closing_since = self._clock()
+        self.closing_since = self._monotonic()
         self._backlog.clear()
         self._backlog_bytes = 0
         self._waiting_candle.clear()
@@ -270,7 +272,7 @@ class Consumer:
             self._broken = True
             return 0
         if written:
-            self._last_progress = self._clock()
+            self._last_progress = self._monotonic()
             self._counters.writes += 1
         return written
 

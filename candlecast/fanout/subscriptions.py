@@ -4,16 +4,18 @@ symbol ``*`` means every symbol. Pure, shared by the bridge (parsing) and the br
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final, Literal
 
 ALL_SYMBOLS = "*"
-CANDLE = "candle"
-TRADE = "trade"
-CHANNELS = (CANDLE, TRADE)
+Channel = Literal["candle", "trade"]
+CANDLE_CHANNEL: Final = "candle"
+TRADE_CHANNEL: Final = "trade"
+CHANNELS: tuple[Channel, ...] = (CANDLE_CHANNEL, TRADE_CHANNEL)
 
 Pairs = frozenset[tuple[str, str]]
 
 # A client that never subscribes gets every candle: the behaviour existing clients rely on.
-DEFAULT: Pairs = frozenset({(ALL_SYMBOLS, CANDLE)})
+DEFAULT: Pairs = frozenset({(ALL_SYMBOLS, CANDLE_CHANNEL)})
 
 
 def pairs(symbols: Iterable[str] | None, channels: Iterable[str]) -> Pairs:

@@ -87,7 +87,7 @@ def _symbols(values: Any) -> tuple[str, ...] | None:
 
 def _channels(values: Any) -> tuple[str, ...]:
     if values is None:
-        return (subscriptions.CANDLE,)
+        return (subscriptions.CANDLE_CHANNEL,)
     if isinstance(values, str):
         values = values.split(",")
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):

@@ -26,11 +26,11 @@ import pykka
 import structlog
 from wsproto import ConnectionState, WSConnection
 from wsproto.events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
-from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from candlecast.http import encoding
 from candlecast.http.client_protocol import CommandError, parse_command
+from candlecast.http.close_codes import CloseCode
 from candlecast.messages import ChangeSubscriptions, ClientControl, ClientGone, ClientNotice, ThreadEnded
 from candlecast.runtime.rate_window import RateWindow, parse_rates
 from candlecast.runtime.threads import StoppableThread
@@ -38,7 +38,6 @@ from candlecast.runtime.threads import StoppableThread
 log = structlog.get_logger(__name__)
 
 RECEIVE_BYTES = 65536
-PING_TIMEOUT_CLOSE_CODE = 1011
 FAULT_PAUSE_S = 0.1
 
 
@@ -75,7 +74,7 @@ class ClientReader(StoppableThread):
         max_message_bytes: int,
         max_message_frames: int,
         message_rate: str = "",
-        clock: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = time.monotonic,
         on_ended: Callable[[ThreadEnded], object] | None = None,
     ) -> None:
         """``max_message_frames``: fragments of one message, so empty ones cannot go on forever.
@@ -86,7 +85,7 @@ class ClientReader(StoppableThread):
         self._max_message_bytes = max_message_bytes
         self._max_message_frames = max_message_frames
         self._message_limits = parse_rates(message_rate)
-        self._clock = clock
+        self._monotonic = monotonic
         self._arrivals: queue.SimpleQueue[_Reading] = queue.SimpleQueue()
         self._wake_read, self._wake_write = socket.socketpair()
         self._wake_write.setblocking(False)
@@ -97,7 +96,7 @@ class ClientReader(StoppableThread):
     def add(self, client_id: int, sock: socket.socket, connection: WSConnection) -> None:
         """Hand over a client after its handshake; called from the handshake's thread."""
         windows = tuple(RateWindow(limit) for limit in self._message_limits)
-        self._arrivals.put(_Reading(client_id, sock, connection, self._clock(), windows=windows))
+        self._arrivals.put(_Reading(client_id, sock, connection, self._monotonic(), windows=windows))
         self._wake()
 
     def stop(self) -> None:
@@ -109,7 +108,7 @@ class ClientReader(StoppableThread):
         """Serve until stopped; returns early only once the broadcaster is gone."""
         self._selector.register(self._wake_read, selectors.EVENT_READ)
         check_every = max(0.05, self._ping_interval_s / 4)
-        next_check = 0.0  # the first turn checks, and reads the clock where a failure is caught
+        next_check = 0.0  # the first turn checks, and reads the time where a failure is caught
         try:
             while not self.stopped.is_set():
                 try:
@@ -133,7 +132,7 @@ class ClientReader(StoppableThread):
                 self._take_arrivals()
             else:
                 self._serve(key.data, self._read)
-        now = self._clock()
+        now = self._monotonic()
         if now < next_check:
             return next_check
         for client in list(self._clients.values()):
@@ -148,7 +147,7 @@ class ClientReader(StoppableThread):
             raise
         except Exception as exc:
             self._fault(exc, "websocket client failed", client_id=client.client_id)
-            failed = CloseConnection(CloseReason.INTERNAL_ERROR, "internal error")
+            failed = CloseConnection(CloseCode.INTERNAL_ERROR, "internal error")
             self._let_go(client, "internal error", self._close_frame(client, failed))
 
     def _fault(self, exc: Exception, event: str, **context: Any) -> None:
@@ -191,7 +190,7 @@ class ClientReader(StoppableThread):
         if not data:
             self._let_go(client, "disconnected")
             return
-        client.heard_at = self._clock()
+        client.heard_at = self._monotonic()
         client.pinged = False
         try:
             client.connection.receive_data(data)
@@ -215,10 +214,10 @@ class ClientReader(StoppableThread):
 
     def _within_rate(self, client: _Reading) -> bool:
         """Count one frame of the client's; False once it is over a limit, and let go."""
-        now = self._clock()
+        now = self._monotonic()
         for window in client.windows:
             if not window.admit(now):
-                too_many = CloseConnection(CloseReason.POLICY_VIOLATION, f"too many messages (limit {window.limit})")
+                too_many = CloseConnection(CloseCode.POLICY_VIOLATION, f"too many messages (limit {window.limit})")
                 self._let_go(client, "too many messages", self._close_frame(client, too_many))
                 return False
         return True
@@ -235,7 +234,7 @@ class ClientReader(StoppableThread):
         else:
             too_big = ""
         if too_big:
-            close = CloseConnection(CloseReason.MESSAGE_TOO_BIG, too_big)
+            close = CloseConnection(CloseCode.MESSAGE_TOO_BIG, too_big)
             self._let_go(client, "message too big", self._close_frame(client, close))
             return False
         if event.message_finished:
@@ -262,7 +261,7 @@ class ClientReader(StoppableThread):
     def _ping_if_quiet(self, client: _Reading, now: float) -> None:
         quiet = now - client.heard_at
         if client.pinged and quiet >= 2 * self._ping_interval_s:
-            timeout = CloseConnection(PING_TIMEOUT_CLOSE_CODE, "ping timeout")
+            timeout = CloseConnection(CloseCode.INTERNAL_ERROR, "ping timeout")
             self._let_go(client, "ping timeout", self._close_frame(client, timeout))
         elif not client.pinged and quiet >= self._ping_interval_s:
             client.pinged = True

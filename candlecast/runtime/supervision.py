@@ -26,11 +26,11 @@ T = TypeVar("T", bound=StoppableThread)
 
 class Supervisor:
     def __init__(
-        self, max_restarts: int = 5, window_s: float = 60.0, now: Callable[[], float] = time.monotonic
+        self, max_restarts: int = 5, window_s: float = 60.0, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
         self._max_restarts = max_restarts
         self._window_s = window_s
-        self._now = now
+        self._monotonic = monotonic
         self._components: dict[str, ComponentHealth] = {}
         self._recent: dict[str, collections.deque[float]] = {}
         self._log = structlog.get_logger(__name__)
@@ -59,7 +59,7 @@ class Supervisor:
 
     def may_restart(self, ended: ThreadEnded) -> bool:
         """Count ``ended``; False (and the component failed) once it ended too often."""
-        now = self._now()
+        now = self._monotonic()
         recent = self._recent.setdefault(ended.thread, collections.deque())
         while recent and now - recent[0] > self._window_s:
             recent.popleft()

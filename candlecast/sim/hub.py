@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from candlecast.actors.base import Actor
+from candlecast.http.close_codes import CloseCode
 from candlecast.messages import Trade
 from candlecast.runtime.ticker import Ticker
 from candlecast.sim import protocol
@@ -57,8 +58,6 @@ from candlecast.sim.schedule import Schedule
 from candlecast.sim.throttle import FrameWindow
 from candlecast.upstream.binance import stream_name
 
-POLICY_VIOLATION = 1008
-GOING_AWAY = 1001
 LIMITED_FRAME_KINDS = frozenset({"text", "binary", "ping", "pong"})
 
 
@@ -83,11 +82,11 @@ TICK_S = 0.05
 
 
 class ExchangeHub(Actor):
-    def __init__(self, schedules: Sequence[Schedule], clock: Callable[[], int], config: SimulatorConfig) -> None:
+    def __init__(self, schedules: Sequence[Schedule], now_ms: Callable[[], int], config: SimulatorConfig) -> None:
         super().__init__(actor="sim-exchange")
         self._schedules = tuple(schedules)
         self._threads: tuple[Pacer, Ticker] | None = None
-        self._clock = clock
+        self._now_ms = now_ms
         self._config = config
         self._gate = RestGate(config.weight_limit_1m, config.historical_trades_need_key, config.server_time_skew_ms)
         self._records: dict[str, TradeRecord] = {}
@@ -109,7 +108,7 @@ class ExchangeHub(Actor):
         # The schedules are the pacer's from here on; the hub never reads them.
         # The ticker tells the hub the time, so pings, pong deadlines and timed closes fall due.
         ticker = Ticker("sim-ticker", TICK_S, self.actor_ref, lambda: Tick(time.monotonic()))
-        self._threads = (Pacer(self._schedules, self.actor_ref, self._clock), ticker)
+        self._threads = (Pacer(self._schedules, self.actor_ref, self._now_ms), ticker)
         for thread in self._threads:
             thread.start()
 
@@ -136,7 +135,7 @@ class ExchangeHub(Actor):
                 if self._connections.pop(connection_id, None) is not None:
                     self.log.info("client disconnected", connection=connection_id)
             case AdmitRequest(path=path, weight=weight, api_key=api_key):
-                admission = self._gate.admit(path, weight, api_key, self._clock())
+                admission = self._gate.admit(path, weight, api_key, self._now_ms())
                 self._rest_requests[path] = self._rest_requests.get(path, 0) + 1
                 self._rest_rejections += admission.status is not None
                 return admission
@@ -166,7 +165,7 @@ class ExchangeHub(Actor):
                 for connection in dropped:
                     connection.closing = True
                     if close_frame:
-                        connection.session.close(GOING_AWAY, "dropped")
+                        connection.session.close(CloseCode.GOING_AWAY, "dropped")
                     else:
                         connection.session.abort()
                 return len(dropped)
@@ -209,7 +208,7 @@ class ExchangeHub(Actor):
             throttle_disconnects=self._throttle_disconnects,
             stream_limit_disconnects=self._stream_limit_disconnects,
             rest_rejections=self._rest_rejections,
-            weight_used_1m=self._gate.used(self._clock()),
+            weight_used_1m=self._gate.used(self._now_ms()),
             frames_received=self._frames_received,
             rest_requests=dict(self._rest_requests),
         )
@@ -223,7 +222,7 @@ class ExchangeHub(Actor):
         )
         window = self._windows.get(opened.connection_id)
         if self._shutting_down:
-            self._close(connection, GOING_AWAY, "server shutting down")
+            self._close(connection, CloseCode.GOING_AWAY, "server shutting down")
         elif len(connection.streams) > self._config.max_streams_per_connection:
             self._refuse_streams(connection)
         elif window is not None and window.exceeded:
@@ -247,12 +246,12 @@ class ExchangeHub(Actor):
     def _throttle(self, connection: _Connection) -> None:
         self._throttle_disconnects += 1
         self.log.info("client over the incoming message limit, disconnecting", peer=connection.session.peer)
-        self._close(connection, POLICY_VIOLATION, "Too many requests")
+        self._close(connection, CloseCode.POLICY_VIOLATION, "Too many requests")
 
     def _refuse_streams(self, connection: _Connection) -> None:
         self._stream_limit_disconnects += 1
         self.log.info("client over the stream limit, disconnecting", peer=connection.session.peer)
-        self._close(connection, POLICY_VIOLATION, "Too many streams")
+        self._close(connection, CloseCode.POLICY_VIOLATION, "Too many streams")
 
     def _tick(self, now: float) -> None:
         config = self._config
@@ -260,16 +259,16 @@ class ExchangeHub(Actor):
             if not connection.live:
                 continue
             if connection.close_at is not None and now >= connection.close_at:
-                self._close(connection, GOING_AWAY, "server shutdown")
+                self._close(connection, CloseCode.GOING_AWAY, "server shutdown")
             elif (
                 config.connection_lifetime_s is not None and now - connection.opened_at >= config.connection_lifetime_s
             ):
-                self._close(connection, GOING_AWAY, "connection lifetime reached")
+                self._close(connection, CloseCode.GOING_AWAY, "connection lifetime reached")
             elif (
                 connection.awaiting_pong_since is not None
                 and now - connection.awaiting_pong_since >= config.pong_timeout_s
             ):
-                self._close(connection, POLICY_VIOLATION, "Pong timeout")
+                self._close(connection, CloseCode.POLICY_VIOLATION, "Pong timeout")
             elif now - connection.last_ping_at >= config.ping_interval:
                 connection.session.ping()
                 connection.last_ping_at = now
@@ -279,7 +278,7 @@ class ExchangeHub(Actor):
     def _publish(self, trades: tuple[Trade, ...]) -> None:
         for trade in trades:
             self._record(trade.symbol).append(trade)
-        event_time = self._clock()
+        event_time = self._now_ms()
         named = [
             (trade, stream_name(trade.symbol), self._corruption(trade)) for trade in trades if not self._skipped(trade)
         ]
@@ -334,7 +333,7 @@ class ExchangeHub(Actor):
         self._send(connection, protocol.reply(result, request.request_id))
 
     def _send_malformed(self, count: int, kinds: tuple[str, ...]) -> None:
-        event_time = self._clock()
+        event_time = self._now_ms()
         for connection in self._connections.values():
             stream = next(iter(connection.streams), stream_name("BTCUSDT"))
             for index in range(self._malformed_sent, self._malformed_sent + count):
@@ -342,7 +341,7 @@ class ExchangeHub(Actor):
         self._malformed_sent += count
 
     def _announce_shutdown(self, after_s: float, at: float) -> int:
-        event = msgspec.json.encode({"e": "serverShutdown", "E": self._clock()}).decode()
+        event = msgspec.json.encode({"e": "serverShutdown", "E": self._now_ms()}).decode()
         announced = [c for c in self._connections.values() if c.live and c.close_at is None]
         for connection in announced:
             self._send(connection, event)
@@ -354,7 +353,7 @@ class ExchangeHub(Actor):
         if not connection.live or connection.session.offer(data):
             return
         self.log.warning("client too slow, disconnecting", peer=connection.session.peer)
-        self._close(connection, POLICY_VIOLATION, "client too slow")
+        self._close(connection, CloseCode.POLICY_VIOLATION, "client too slow")
 
     @staticmethod
     def _close(connection: _Connection, code: int, reason: str) -> None:

@@ -33,7 +33,7 @@ class Exchange:
     """What REST reads: the listing, the exchange clock and the hub that keeps the trades."""
 
     listing: tuple[SymbolSpec, ...]
-    clock: Callable[[], int]
+    now_ms: Callable[[], int]
     hub: Any
     timeout_s: float
 
@@ -100,14 +100,14 @@ class Ping(_Resource):
 
 class ServerTime(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        _respond_malformed(req, resp, {"serverTime": self.exchange.clock()})
+        _respond_malformed(req, resp, {"serverTime": self.exchange.now_ms()})
 
 
 class ExchangeInfo(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         only = self.exchange.optional_symbol(req)
         specs = self.exchange.listing if only is None else (only,)
-        _respond_malformed(req, resp, exchange_info(specs, self.exchange.clock()))
+        _respond_malformed(req, resp, exchange_info(specs, self.exchange.now_ms()))
 
 
 class RecentTrades(_Resource):

@@ -15,13 +15,14 @@ from typing import Any, TypeVar
 import pykka
 import structlog
 
+from candlecast.http.close_codes import CloseCode
 from candlecast.http.upgrade_listener import UpgradeListener
 from candlecast.http.waitress_thread import WaitressThread
 from candlecast.messages import Trade
 from candlecast.sim.config import SimulatorConfig
 from candlecast.sim.gate import TRADE_PATHS
 from candlecast.sim.hostile import check_answer_fault, check_corruption
-from candlecast.sim.hub import GOING_AWAY, ExchangeHub
+from candlecast.sim.hub import ExchangeHub
 from candlecast.sim.listing import LISTING, TRADING, SymbolSpec, synthetic_listing
 from candlecast.sim.malformed import KINDS
 from candlecast.sim.market import random_trades
@@ -59,8 +60,8 @@ log = structlog.get_logger("candlecast.sim")
 _Part = TypeVar("_Part")
 
 
-def exchange_clock(offset_ms: int) -> Callable[[], int]:
-    """The exchange's clock: local epoch milliseconds shifted by ``offset_ms``."""
+def exchange_now_ms(offset_ms: int) -> Callable[[], int]:
+    """The exchange's time: local epoch milliseconds shifted by ``offset_ms``."""
     return lambda: time.time_ns() // 1_000_000 + offset_ms
 
 
@@ -81,7 +82,7 @@ class Simulator:
         self.config = config
         self._listing = listing + synthetic_listing(config.synthetic_symbols)
         self._specs = trading_specs(self._listing, config)
-        self._clock = exchange_clock(config.time_offset_ms)
+        self._now_ms = exchange_now_ms(config.time_offset_ms)
         self._hub: pykka.ActorRef[ExchangeHub] | None = None
         self._rest: WaitressThread | None = None
         self._streams: UpgradeListener | None = None
@@ -98,10 +99,10 @@ class Simulator:
 
     def start(self) -> None:
         """Returns once both servers accept connections; the market opens at ``opens_at``."""
-        self.opens_at = -(-(self._clock() + OPENING_DELAY_MS) // 1000) * 1000
-        self._hub = ExchangeHub.start(self._schedules(self.opens_at), self._clock, self.config)
+        self.opens_at = -(-(self._now_ms() + OPENING_DELAY_MS) // 1000) * 1000
+        self._hub = ExchangeHub.start(self._schedules(self.opens_at), self._now_ms, self.config)
         try:
-            exchange = Exchange(self._listing, self._clock, self._hub, ASK_TIMEOUT_S)
+            exchange = Exchange(self._listing, self._now_ms, self._hub, ASK_TIMEOUT_S)
             self._rest = WaitressThread(create_rest_app(exchange), self.config.host, self.config.rest_port, "sim-rest")
             known = frozenset(stream_name(spec.symbol) for spec in self._listing)
             stream_app = create_stream_app(self._hub, known, StreamOptions())
@@ -204,7 +205,9 @@ class Simulator:
 
     def _close_clients(self) -> None:
         try:
-            self._running(self._hub).ask(CloseClients(GOING_AWAY, "server shutting down"), timeout=ASK_TIMEOUT_S)
+            self._running(self._hub).ask(
+                CloseClients(CloseCode.GOING_AWAY, "server shutting down"), timeout=ASK_TIMEOUT_S
+            )
         except (pykka.ActorDeadError, pykka.Timeout):
             log.warning("exchange hub gone; stream clients stay open until they leave")
 

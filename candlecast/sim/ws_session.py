@@ -21,6 +21,7 @@ import simple_websocket
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
 
+from candlecast.http.close_codes import CloseCode
 from candlecast.http.upgrade_listener import UPGRADED_KEY
 
 _session_ids = itertools.count(1)
@@ -138,7 +139,7 @@ class WebSocketSession:
             return False
         return True
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Ask the sender to close after what is queued; cut the socket if it is stuck."""
         try:
             self._outbox.put_nowait(_CloseRequest(code, reason))
@@ -155,7 +156,7 @@ class WebSocketSession:
     def finish(self) -> None:
         """End the sender and reader threads; called by the thread that accepted the session."""
         if self._ws.connected:
-            self.close(1000, "")
+            self.close(CloseCode.NORMAL_CLOSURE, "")
         else:
             self._outbox_put_stop()
         self._sender.join(timeout=self._ws.sock.gettimeout() or None)
@@ -168,7 +169,7 @@ class WebSocketSession:
 
     def _outbox_put_stop(self) -> None:
         try:
-            self._outbox.put_nowait(_CloseRequest(1000, ""))
+            self._outbox.put_nowait(_CloseRequest(CloseCode.NORMAL_CLOSURE, ""))
         except queue.Full:
             pass
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection
 
+from candlecast.clock.closing import closed_through
 from candlecast.messages import ReaderBehind, Trade
 
 # A reader still behind says so again this often, so the clock can tell a stuck one from a slow one.
@@ -44,7 +45,7 @@ class ReadProgress:
         """The first second this reader has not yet read past by the grace period; None before any trade."""
         if self._newest_ms is None:
             return None
-        return (self._newest_ms - self._grace_ms) // 1000
+        return closed_through(self._newest_ms, self._grace_ms) + 1
 
     def after_read(
         self, more_waiting: bool, arrived: list[Trade], now: float, reading: Collection[str]

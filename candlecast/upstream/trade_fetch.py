@@ -39,15 +39,15 @@ class WeightBudget:
     """Binance counts request weight per IP per wall-clock minute and reports the total in
     every answer; this keeps our requests under ``budget`` of it."""
 
-    def __init__(self, budget: int, wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, budget: int, wall_s: Callable[[], float] = time.time) -> None:
         self.budget = budget
         self.used = 0
         self._minute = 0
-        self._wall_clock = wall_clock
+        self._wall_s = wall_s
 
     def delay_for(self, weight: int) -> float:
         """Seconds to wait before a request of ``weight`` fits (0: send now)."""
-        now = self._wall_clock()
+        now = self._wall_s()
         minute = int(now // 60)
         if minute != self._minute:
             self._minute, self.used = minute, 0

@@ -40,7 +40,7 @@ def broadcaster(writer: Any) -> Iterator[Any]:
     ref = BroadcasterActor.start(limits, candle_linger_s=NEVER_S, start_writer=lambda index, _: writer, tick_s=NEVER_S)
     for symbol in SYMBOLS:
         ref.tell(SymbolActivated(symbol))
-    ref.tell(ClientConnected(1, None, "127.0.0.1", subscriptions.pairs(list(SYMBOLS), [subscriptions.CANDLE])))
+    ref.tell(ClientConnected(1, None, "127.0.0.1", subscriptions.pairs(list(SYMBOLS), [subscriptions.CANDLE_CHANNEL])))
     yield ref
     ref.stop()
 

@@ -14,7 +14,7 @@ from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
 from candlecast.fanout.outbox import (
-    CANDLE,
+    CANDLE_FRAME,
     HARD_LIMIT_FACTOR,
     REPLAY_CANDLE_BYTES,
     REPLAY_CHUNK,
@@ -95,11 +95,11 @@ def test_a_long_replay_is_written_as_the_client_reads_and_what_follows_keeps_its
         backlog_limit=BACKLOG_LIMIT,
         stall_timeout_s=10.0,
         counters=counters,
-        clock=time.monotonic,
+        monotonic=time.monotonic,
     )
     consumer.replay(tuple(candle(second) for second in range(REPLAYED)))
     live = encoding.candle_event(candle(REPLAYED))
-    consumer.send(live if compressed else consumer.encode(live), CANDLE, "BTCUSDT")
+    consumer.send(live if compressed else consumer.encode(live), CANDLE_FRAME, "BTCUSDT")
 
     encoded = REPLAYED * len(live)
     assert encoded > 25 * HARD_LIMIT_FACTOR * BACKLOG_LIMIT

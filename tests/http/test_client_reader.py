@@ -42,8 +42,8 @@ class BrokenConnection(Connection):
         super().receive_data(data)
 
 
-class FailingClock:
-    """The reader's clock, failing ``failures`` times once armed."""
+class FailingMonotonic:
+    """The reader's monotonic clock, failing ``failures`` times once armed."""
 
     def __init__(self) -> None:
         self.failures = 0
@@ -116,13 +116,13 @@ def test_a_client_that_fails_is_let_go_with_1011_and_the_others_are_served(recor
 
 
 def test_a_failing_turn_is_logged_and_the_loop_goes_on(recorder: pykka.ActorRef[Any]) -> None:
-    clock = FailingClock()
-    reader = reader_for(recorder, ping_interval_s=0.2, clock=clock)
+    monotonic = FailingMonotonic()
+    reader = reader_for(recorder, ping_interval_s=0.2, monotonic=monotonic)
     reader.start()
     try:
         with capture_logs() as logs:
-            clock.failures = 5  # no client yet: the loop's own reading of the clock fails
-            wait_for(lambda: clock.failures == 0 and len(logs) == 3)
+            monotonic.failures = 5  # no client yet: the loop's own reading of the time fails
+            wait_for(lambda: monotonic.failures == 0 and len(logs) == 3)
         assert [(e["event"], e["log_level"], e.get("times")) for e in logs] == [
             ("websocket reader turn failed", "error", None),
             ("websocket reader turn failed", "warning", 2),
