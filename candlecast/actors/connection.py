@@ -24,7 +24,7 @@ import random
 import threading
 import time
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import websocket
 
@@ -53,6 +53,8 @@ from candlecast.upstream.reader import ReaderOptions, UpstreamReader
 from candlecast.upstream.request_budget import RequestBudget
 from candlecast.upstream.subscription_sync import SubscriptionSync
 
+# What a connection reports of itself (ConnectionStateChanged), and /health shows.
+ConnectionState = Literal["idle", "connecting", "connected", "reconnecting", "failed"]
 # Connections opened together would otherwise all rotate together.
 LIFETIME_JITTER = (0.9, 1.0)
 
@@ -92,7 +94,7 @@ class ConnectionActor(Actor):
         self._flush_timer: threading.Timer | None = None
         self._interrupted: set[str] = set()
         self._ever_connected = False
-        self._state = "idle"
+        self._state: ConnectionState = "idle"
         self._detail = ""
         self._last_frame_at: float | None = None
         self._rejected_frames = 0
@@ -351,7 +353,7 @@ class ConnectionActor(Actor):
 
     # --- reporting -------------------------------------------------------------------------
 
-    def _report(self, state: str | None = None, detail: str | None = None) -> None:
+    def _report(self, state: ConnectionState | None = None, detail: str | None = None) -> None:
         self._state = self._state if state is None else state
         self._detail = self._detail if detail is None else detail
         tell_if_alive(

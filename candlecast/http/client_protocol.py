@@ -7,7 +7,7 @@ Commands: {"op": "subscribe"|"unsubscribe"|"list", "symbols": [...], "channels":
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs
 
 import msgspec
@@ -15,7 +15,8 @@ import msgspec
 from candlecast.fanout import subscriptions
 from candlecast.upstream.binance import is_valid_symbol, normalize_symbol
 
-OPS = ("subscribe", "unsubscribe", "list")
+Op = Literal["subscribe", "unsubscribe", "list"]
+OPS: tuple[Op, ...] = ("subscribe", "unsubscribe", "list")
 # An open time in epoch ms stays below this until the year 33658; anything larger is a mistake
 # or an attack, and huge numbers cost time to convert.
 SINCE_BOUND = 10**15
@@ -28,7 +29,7 @@ class CommandError(ValueError):
 
 
 class Command(msgspec.Struct, frozen=True):
-    op: str
+    op: Op
     pairs: subscriptions.Pairs
     request_id: Any = None
     since: int | None = None

@@ -25,7 +25,7 @@ from candlecast.runtime.ticker import Ticker
 from candlecast.sim import protocol
 from candlecast.sim.config import SimulatorConfig
 from candlecast.sim.gate import RestGate
-from candlecast.sim.malformed import malformed_frame
+from candlecast.sim.malformed import MalformedKind, malformed_frame
 from candlecast.sim.messages import (
     AdmitRequest,
     ClientClosed,
@@ -56,9 +56,10 @@ from candlecast.sim.pacer import Pacer
 from candlecast.sim.record import TradeRecord
 from candlecast.sim.schedule import Schedule
 from candlecast.sim.throttle import FrameWindow
+from candlecast.sim.ws_session import ClientFrame
 from candlecast.upstream.binance import stream_name
 
-LIMITED_FRAME_KINDS = frozenset({"text", "binary", "ping", "pong"})
+LIMITED_FRAME_KINDS: frozenset[ClientFrame] = frozenset({"text", "binary", "ping", "pong"})
 
 
 class _Connection(msgspec.Struct):
@@ -332,7 +333,7 @@ class ExchangeHub(Actor):
                 result = connection.combined
         self._send(connection, protocol.reply(result, request.request_id))
 
-    def _send_malformed(self, count: int, kinds: tuple[str, ...]) -> None:
+    def _send_malformed(self, count: int, kinds: tuple[MalformedKind, ...]) -> None:
         event_time = self._now_ms()
         for connection in self._connections.values():
             stream = next(iter(connection.streams), stream_name("BTCUSDT"))

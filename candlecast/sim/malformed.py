@@ -9,12 +9,13 @@ goes, and a frame far larger than any event.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
-KINDS = ("invalid_json", "missing_fields", "bad_price", "binary")
-HOSTILE_KINDS = ("nested", "oversized")
+MalformedKind = Literal["invalid_json", "missing_fields", "bad_price", "binary", "nested", "oversized"]
+KINDS: tuple[MalformedKind, ...] = ("invalid_json", "missing_fields", "bad_price", "binary")
+HOSTILE_KINDS: tuple[MalformedKind, ...] = ("nested", "oversized")
 NESTING_DEPTH = 5_000
 OVERSIZED_BYTES = 2 * 1024 * 1024
 
@@ -24,7 +25,7 @@ def _event(stream: str, payload: dict[str, Any], combined: bool) -> str:
 
 
 def malformed_frame(
-    index: int, stream: str, combined: bool, event_time: int, kinds: Sequence[str] = KINDS
+    index: int, stream: str, combined: bool, event_time: int, kinds: Sequence[MalformedKind] = KINDS
 ) -> str | bytes:
     """The ``index``-th malformed frame, rotating through ``kinds``, for a connection subscribed to ``stream``."""
     symbol = stream.partition("@")[0].upper()

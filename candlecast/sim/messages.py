@@ -12,7 +12,9 @@ from typing import Any
 import msgspec
 
 from candlecast.messages import Message, Query, Trade
+from candlecast.sim.malformed import MalformedKind
 from candlecast.sim.protocol import RequestError, StreamRequest
+from candlecast.sim.ws_session import ClientFrame
 
 
 class TradesDue(Message):
@@ -76,7 +78,7 @@ class FrameReceived(Message):
     """A client sent a frame (text, binary, ping, pong or close), at ``at`` (monotonic s)."""
 
     connection_id: int
-    kind: str
+    kind: ClientFrame
     at: float
 
 
@@ -124,7 +126,7 @@ class SkipTrades(Query):
 
 class SendMalformed(Query):
     count: int
-    kinds: tuple[str, ...]
+    kinds: tuple[MalformedKind, ...]
 
 
 class CorruptTrades(Query):

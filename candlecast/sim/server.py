@@ -24,7 +24,7 @@ from candlecast.sim.gate import TRADE_PATHS
 from candlecast.sim.hostile import check_answer_fault, check_corruption
 from candlecast.sim.hub import ExchangeHub
 from candlecast.sim.listing import LISTING, TRADING, SymbolSpec, synthetic_listing
-from candlecast.sim.malformed import KINDS
+from candlecast.sim.malformed import KINDS, MalformedKind
 from candlecast.sim.market import random_trades
 from candlecast.sim.messages import (
     CloseClients,
@@ -153,7 +153,7 @@ class Simulator:
         ``quantity:-1.5``, ``symbol:ETHUSDT``, ``time:+20s``...); the record, and so REST, keeps the truth."""
         self._ask(CorruptTrades(normalize_symbol(symbol), count, check_corruption(kind)))
 
-    def send_malformed(self, count: int = 1, kinds: tuple[str, ...] = KINDS) -> None:
+    def send_malformed(self, count: int = 1, kinds: tuple[MalformedKind, ...] = KINDS) -> None:
         """Each stream connection receives ``count`` malformed frames, rotating among ``kinds``
         (by default the four kinds every client meets; ``malformed.HOSTILE_KINDS`` on demand)."""
         self._ask(SendMalformed(count, kinds))

@@ -21,7 +21,7 @@ import pykka
 from candlecast.actors.base import tell_if_alive
 from candlecast.sim import errors, protocol
 from candlecast.sim.messages import ClientClosed, ClientOpened, ClientRequest, FrameReceived
-from candlecast.sim.ws_session import HandshakeRejected, WebSocketSession
+from candlecast.sim.ws_session import ClientFrame, HandshakeRejected, WebSocketSession
 
 _connection_ids = itertools.count(1)
 
@@ -51,7 +51,7 @@ class StreamEndpoint:
         connection_id = next(_connection_ids)
         hub = self._hub
 
-        def report(kind: str) -> None:
+        def report(kind: ClientFrame) -> None:
             # False while the exchange is stopping; nobody counts any more.
             tell_if_alive(hub, FrameReceived(connection_id, kind, time.monotonic()))
 

@@ -15,7 +15,7 @@ import queue
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import simple_websocket
 from wsproto import ConnectionType, WSConnection
@@ -32,14 +32,16 @@ class HandshakeRejected(Exception):
     """The request claimed to be a WebSocket upgrade but the handshake could not complete."""
 
 
-_FRAME_KINDS: dict[type, str] = {
+# What a client sent, as the exchange counts it against its limits.
+ClientFrame = Literal["text", "binary", "ping", "pong", "close"]
+_FRAME_KINDS: dict[type, ClientFrame] = {
     TextMessage: "text",
     BytesMessage: "binary",
     Ping: "ping",
     Pong: "pong",
     CloseConnection: "close",
 }
-FrameObserver = Callable[[str], None]
+FrameObserver = Callable[[ClientFrame], None]
 
 
 class _ObservedConnection(WSConnection):
