@@ -21,7 +21,7 @@ from tests.time_server import TimeServer, true_time
 NOTING_MS = 500
 
 
-def clock(system: RunningSystem) -> dict[str, Any]:
+def clock_stats(system: RunningSystem) -> dict[str, Any]:
     return request("GET", system.rest_url + "/health").json["upstream"]["clock"]
 
 
@@ -50,8 +50,8 @@ def test_an_exchange_clock_20_s_ahead_is_refused_until_it_agrees_again() -> None
                 ready = request("GET", running.rest_url + "/readyz")
                 assert ready.status == 503 and "exchange clock not in sync" in ready.json["detail"]
                 server.answer = true_time()
-                wait_for(lambda: clock(running)["in_sync"], timeout=20)
-                agreed = clock(running)
+                wait_for(lambda: clock_stats(running)["in_sync"], timeout=20)
+                agreed = clock_stats(running)
                 assert abs(agreed["offset_ms"]) < 1000 and agreed["last_sync_age_s"] is not None
                 assert agreed["offsets_refused"] >= 1 and agreed["wall_clock_steps"] == 0
                 with contextlib.closing(WsClient(running.ws_url)) as client:
@@ -73,8 +73,8 @@ def test_a_local_clock_far_off_is_corrected_by_readings_the_trades_agree_with(lo
     try:
         running = start_system(settings_for(sim, symbols=("BTCUSDT",)))
         try:
-            wait_for(lambda: clock(running)["in_sync"], timeout=20)
-            assert abs(clock(running)["offset_ms"] - exchange_offset_ms) < 1000
+            wait_for(lambda: clock_stats(running)["in_sync"], timeout=20)
+            assert abs(clock_stats(running)["offset_ms"] - exchange_offset_ms) < 1000
             with contextlib.closing(WsClient(running.ws_url)) as client:
                 client.until(lambda m: m["type"] == "candle" and m["trades"] > 0)
                 for _ in range(5):
