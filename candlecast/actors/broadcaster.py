@@ -1,9 +1,9 @@
 """The broadcaster decides which WebSocket client gets what: it admits clients, keeps their
 subscriptions, encodes each candle, gap event and trade batch into a frame once, and tells
-every writer (``WriterActor``) one ``Publish`` per tick holding each subscription group's
-frames; the writers write to the clients' sockets. A second's candles go out as soon as every
-symbol has closed it. Replay and live stream come from this one mailbox, so nothing falls
-between them. The parts are pure and live in ``candlecast.fanout``; this actor wires them.
+every writer (``WriterActor``) a ``Publish`` of each subscription group's frames on its tick,
+or at once when every symbol has closed a second; the writers write to the clients' sockets.
+Replay and live stream come from this one mailbox, so nothing falls between them. The parts
+are pure and live in ``candlecast.fanout``; this actor receives the messages and wires them.
 """
 
 from __future__ import annotations
