@@ -4,11 +4,16 @@ symbol ``*`` means every symbol. Pure, shared by the bridge (parsing) and the br
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final, Literal
 
 ALL_SYMBOLS = "*"
-CANDLE = "candle"
-TRADE = "trade"
-CHANNELS = (CANDLE, TRADE)
+Channel = Literal["candle", "trade"]
+CANDLE: Final = "candle"
+TRADE: Final = "trade"
+CHANNELS: tuple[Channel, ...] = (CANDLE, TRADE)
+
+# What a client's command asks: add pairs, remove pairs, or only hear what it has.
+SubscriptionOp = Literal["subscribe", "unsubscribe", "list"]
 
 Pairs = frozenset[tuple[str, str]]
 

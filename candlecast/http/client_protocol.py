@@ -28,7 +28,7 @@ class CommandError(ValueError):
 
 
 class Command(msgspec.Struct, frozen=True):
-    op: str
+    op: subscriptions.SubscriptionOp
     pairs: subscriptions.Pairs
     request_id: Any = None
     since: int | None = None

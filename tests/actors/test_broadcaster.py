@@ -53,7 +53,7 @@ def published(broadcaster: Any, writer: Any) -> list[list[tuple[str, int]]]:
     return [
         [
             (event["symbol"], event["open_time"])
-            for event in map(json.loads, (out.text for _, batch, _ in p.groups for out in batch))
+            for event in map(json.loads, (out.text for group in p.groups for out in group.frames))
         ]
         for p in publishes
     ]
