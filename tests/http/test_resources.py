@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -31,7 +30,7 @@ from candlecast.settings import Settings
 from candlecast.sim import Simulator
 from candlecast.store.latest import Latest
 from tests.clients import wait_for
-from tests.conftest import settings_for
+from tests.conftest import closed_port, settings_for
 
 SYMBOL = "BTCUSDT"
 SECOND = 1_795_836_601
@@ -279,12 +278,6 @@ def test_health_livez_and_readyz(rest: Rest) -> None:
     assert ready.json == {"status": "ready"}
     health = rest.client.simulate_get("/health").json
     assert [c["symbols"] for c in health["upstream"]["connections"]] == [["SOLUSDT"]]
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 from candlecast.actors.http_server import REST_CONNECTION_LIMIT
 from candlecast.runtime.open_files import OTHER_DESCRIPTORS
 from tests.clients import WsClient, request, wait_for
-from tests.conftest import make_simulator
+from tests.conftest import closed_port, make_simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -136,12 +136,6 @@ def test_simulate_streams_candles_and_stops_cleanly(daemon_factory: Any, signum:
     code, took, rest = daemon.stop(signum)
     assert code == 0 and took < 5.0, rest
     assert "Traceback" not in rest
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_without_upstream_rest_answers_and_warnings_have_no_traceback(daemon_factory: Any) -> None:
