@@ -15,7 +15,7 @@ import websocket
 
 from candlecast.messages import Trade
 from candlecast.sim import Simulator, SimulatorConfig
-from tests.clients import wait_for
+from tests.clients import wait_for_at_least
 
 DATA_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "binance"
 NAUTILUS_FILE = "nautilus_btcusdt_trades_2021-01-08.csv"
@@ -85,12 +85,7 @@ def trade_of(event: dict[str, Any]) -> Trade:
 
 
 def wait_for_trades(sim: Simulator, symbol: str, count: int) -> tuple[Trade, ...]:
-    def enough() -> tuple[Trade, ...] | None:
-        trades = sim.trades(symbol)
-        return trades if len(trades) >= count else None
-
-    made: tuple[Trade, ...] = wait_for(enough)
-    return made
+    return tuple(wait_for_at_least(count, lambda: sim.trades(symbol)))
 
 
 def now_ms(offset_ms: int = 0) -> int:
