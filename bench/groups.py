@@ -11,8 +11,9 @@ writers replaced by a sink that counts what they are told, so the figure is the 
 alone: for each step, ``--clients`` clients connect, spread over ``--groups`` distinct sets of
 ``--per-client`` symbols' candles, then the candles of one second of every symbol arrive over
 its 10 ms ticks (a twentieth of the symbols per tick, the rest of the second empty) with the
-candle linger of ``--linger-ms`` (the server's default), and the process's CPU for that second is printed, with the frames and
-publishes the writers were told. Each step is repeated ``--repeat`` times (median shown).
+candle linger of ``--linger-ms`` (the server's default), and the process's CPU for that second
+is printed, with the frames and publishes the writers were told. Each step is repeated
+``--repeat`` times (median shown).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class CountingSink:
     def tell(self, message: Any) -> None:
         if isinstance(message, Publish):
             self.publishes += 1
-            self.frames += sum(len(batch) for _, batch, _ in message.groups)
+            self.frames += sum(len(group.frames) for group in message.groups)
 
     def stop(self) -> None:
         """Stopped with the broadcaster: nothing to let go of."""
@@ -79,11 +80,17 @@ def candle(symbol: str, second: int) -> Candle:
 
 
 def one_second(
-    symbols: list[str], clients: int, per_client: int, groups: int, linger_ms: int, seed: int
+    symbols: list[str], *, clients: int, per_client: int, groups: int, linger_ms: int, seed: int
 ) -> tuple[float, int, int]:
     """(CPU seconds, frames told to writers, publishes) for one second of every symbol's candles."""
     monotonic = SteppedMonotonic()
-    limits = ClientLimits(clients, clients, per_client, 1 << 20, 10.0)
+    limits = ClientLimits(
+        max_clients=clients,
+        max_clients_per_address=clients,
+        max_subscriptions=per_client,
+        backlog_bytes=1 << 20,
+        stall_timeout_s=10.0,
+    )
     sink = CountingSink()
     # No writer threads, and no ticks but the bench's own: the broadcaster's work alone.
     broadcaster = BroadcasterActor(
@@ -98,7 +105,7 @@ def one_second(
     rnd = random.Random(seed)
     watchlists = [sorted(rnd.sample(symbols, per_client)) for _ in range(groups)]
     for client_id in range(clients):
-        pairs = subscriptions.pairs(watchlists[client_id % groups], [subscriptions.CANDLE_CHANNEL])
+        pairs = subscriptions.pairs(watchlists[client_id % groups], [subscriptions.CANDLE])
         broadcaster.handle(ClientConnected(client_id, None, f"10.0.{client_id // 250}.{client_id % 250}", pairs))
     second, per_tick = 100, -(-len(symbols) // CLOSING_TICKS)
     for earlier in symbols:
@@ -134,7 +141,14 @@ def main() -> None:
     print(f"{'groups':>8} {'CPU per second of candles':>26} {'frames to writers':>18} {'publishes':>10}")
     for groups in (int(g) for g in args.groups.split(",")):
         runs = [
-            one_second(symbols, args.clients, args.per_client, groups, args.linger_ms, seed)
+            one_second(
+                symbols,
+                clients=args.clients,
+                per_client=args.per_client,
+                groups=groups,
+                linger_ms=args.linger_ms,
+                seed=seed,
+            )
             for seed in range(args.repeat)
         ]
         cpu = statistics.median(run[0] for run in runs)

@@ -12,6 +12,9 @@ from typing import Any
 
 import msgspec
 
+from candlecast.fanout.frames import Outbound
+from candlecast.fanout.subscriptions import Pairs, SubscriptionOp
+
 
 class Message(msgspec.Struct, frozen=True):
     """Base of every message; told, never answered."""
@@ -427,15 +430,15 @@ class GetHistoryStats(Query):
 
 
 class ClientConnected(Message):
-    """A WebSocket client finished its handshake. The broadcaster takes over the writing half
-    of ``sock`` (non-blocking) and ``encoder`` (the client's own frame encoder when it
-    negotiated compression, else None). It gets the latest closed candle of each subscribed
-    symbol at once, or every one since ``since``."""
+    """A WebSocket client finished its handshake. The broadcaster admits it and passes this on
+    to the client's writer, which takes over the writing half of ``sock`` (non-blocking) and
+    ``encoder`` (the client's own frame encoder when it negotiated compression, else None). It
+    gets the latest closed candle of each subscribed symbol at once, or every one since ``since``."""
 
     client_id: int
     sock: Any
     peer: str
-    subscriptions: frozenset[tuple[str, str]]
+    subscriptions: Pairs
     since: int | None = None
     encoder: Any = None
 
@@ -455,8 +458,9 @@ class ClientNotice(Message):
 
 
 class ClientGone(Message):
-    """The reader has stopped reading ``client_id``: the broadcaster writes ``farewell`` (a
-    close frame, or nothing) and closes the socket, which no other thread touches now."""
+    """The reader has stopped reading ``client_id``: the broadcaster forgets it and its writer
+    writes ``farewell`` (a close frame, or nothing) and closes the socket, which no other
+    thread touches now."""
 
     client_id: int
     reason: str
@@ -467,8 +471,8 @@ class ChangeSubscriptions(Message):
     """A client's subscribe/unsubscribe/list command, already validated."""
 
     client_id: int
-    op: str
-    pairs: frozenset[tuple[str, str]]
+    op: SubscriptionOp
+    pairs: Pairs
     request_id: Any = None
     since: int | None = None
 
@@ -486,12 +490,20 @@ class WriterTick(Message):
     report: bool
 
 
+class GroupFrames(msgspec.Struct, frozen=True):
+    """The frames published to one group of identically subscribed clients (``group``, its
+    number) and their bytes joined once, written to each of its clients in one write."""
+
+    group: int
+    frames: tuple[Outbound, ...]
+    joined: bytes
+
+
 class Publish(Message):
     """What the broadcaster fans out at one tick (or once a second is complete), for every
-    writer: per group of identically subscribed clients (its number), the frames
-    (``Outbound``) it wants and their bytes joined once."""
+    writer: the frames of each group of clients that wants any."""
 
-    groups: tuple[tuple[int, tuple[Any, ...], bytes], ...]
+    groups: tuple[GroupFrames, ...]
 
 
 class Regroup(Message):
@@ -503,11 +515,11 @@ class Regroup(Message):
 
 
 class WriteTo(Message):
-    """Frames (``Outbound``) for one client alone: replies, notices. They follow everything
-    published to it before."""
+    """Frames for one client alone: replies, notices. They follow everything published to it
+    before."""
 
     client_id: int
-    batch: tuple[Any, ...]
+    frames: tuple[Outbound, ...]
 
 
 class ReplayTo(Message):
@@ -519,7 +531,8 @@ class ReplayTo(Message):
 
 
 class CloseClient(Message):
-    """The broadcaster closes a client (over a limit, shutting down) with ``code``."""
+    """The broadcaster closes a client (over a limit, shutting down) with ``code``; its writer
+    sends the close frame."""
 
     client_id: int
     code: int

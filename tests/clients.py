@@ -6,12 +6,14 @@ import http.client
 import json
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import websocket
+
+T = TypeVar("T")
 
 
 class Reply:
@@ -50,6 +52,17 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: floa
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def wait_for_at_least(count: int, read: Callable[[], Sequence[T]], timeout: float = 10.0) -> Sequence[T]:
+    """Poll ``read()`` until it holds ``count`` items or more; those items."""
+
+    def enough() -> Sequence[T] | None:
+        items = read()
+        return items if len(items) >= count else None
+
+    items: Sequence[T] = wait_for(enough, timeout)
+    return items
 
 
 class WsClient:

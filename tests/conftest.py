@@ -92,6 +92,13 @@ def settings_for(sim: Simulator, **overrides: object) -> Settings:
     return dataclasses.replace(base, **overrides)
 
 
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound a moment, then let go)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture
 def system(simulator: Simulator) -> Iterator[RunningSystem]:
     running = start_system(settings_for(simulator))

@@ -1,4 +1,4 @@
-"""An actor standing in for a receiver: it keeps every message of one type it is told, and
+"""An actor standing in for a receiver: it keeps every message of the types it is told, and
 answers any ask with what it kept so far."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pykka
 
 
 class Recorder(pykka.ThreadingActor):
-    def __init__(self, kind: type) -> None:
+    def __init__(self, kind: type | tuple[type, ...]) -> None:
         super().__init__()
         self._kind = kind
         self._kept: list[Any] = []

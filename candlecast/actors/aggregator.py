@@ -1,6 +1,7 @@
-"""One aggregator per symbol: folds trades into candles, publishes closed and revised ones,
-and asks the backfill actor for trades its gaps are missing. It never blocks, so the
-aggregators share the registry's pool of threads (``pool.py``)."""
+"""One aggregator per symbol: folds trades into candles, publishes closed and revised ones to the
+broadcaster and the store, and asks the backfill actor for the trade ids its gaps miss. It never
+blocks, so the aggregators share a pool of threads (``runtime/actor_pool.py``).
+"""
 
 from __future__ import annotations
 

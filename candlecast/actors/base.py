@@ -1,9 +1,8 @@
 """What every candlecast actor shares: a told message that fails is logged and counted, never
 fatal (pykka stops an actor on an unhandled exception in a tell); a failing ``Query`` goes back
-to whoever asked, who maps it to an answer. And a cheaper mailbox: ``queue.SimpleQueue`` is
-implemented in C, where pykka's default ``queue.Queue`` takes a Python-level lock and condition
-on every put and get; with a thousand aggregators telling the same few actors, that lock was
-where the ingest pipeline spent most of its time."""
+to whoever asked. Its mailbox is a ``queue.SimpleQueue``, implemented in C, because many actors
+tell the same few and pykka's default queue takes a Python-level lock on every put and get.
+"""
 
 from __future__ import annotations
 

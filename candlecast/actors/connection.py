@@ -1,20 +1,9 @@
 """One actor per upstream WebSocket connection: which symbols it streams, and keeping the
-server's subscriptions equal to that set with live SUBSCRIBE/UNSUBSCRIBE (no reconnect).
+server's subscriptions equal to them with live SUBSCRIBE/UNSUBSCRIBE, never by reconnecting.
 
-The socket itself belongs to an ``UpstreamReader`` thread; this actor only sends requests:
-batched, within Binance's per-connection message rate (``RequestBudget``; a deferred flush
-waits on a timer), each change followed by LIST_SUBSCRIPTIONS and reconciled against the
-reply (``SubscriptionSync``). It rotates sockets make-before-break: when the reader's socket
-is due (lifetime or ``serverShutdown``), a second reader connects with every stream in its
-URL and takes over; the first keeps reading until the second reports a second of frames, so
-trades already on their way through the old socket (sent before the new one subscribed) are
-not lost, and is stopped then. Trades seen twice meanwhile are deduplicated by the
-aggregators and the broadcaster. Losing the socket with no replacement tells each routed aggregator
-``StreamInterrupted``, and ``StreamResumed`` once it streams again.
-
-A reader thread whose loop ends unexpectedly loses its socket the same way and is replaced
-(``Supervisor``: past its restart limit the connection is ``failed`` and stays down, which
-/health shows). Rejected frames are counted, and the rejected trades among them.
+The socket belongs to an ``UpstreamReader`` thread; this actor sends requests within Binance's
+message rate and reconciles them, rotates the socket make-before-break, tells its aggregators
+when their stream is interrupted or resumed, and replaces a reader whose loop ended.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
-"""The actor that owns both listeners, waitress for REST and the WebSocket port, and the
-thread that reads every WebSocket client.
+"""The actor that owns both listeners, waitress for REST and the WebSocket port, and the thread
+that reads every WebSocket client.
 
-Binding happens at construction (so the system knows the ports before anything starts, and a
-port that cannot be had ends the start with a ``ListenError`` naming it);
-serving starts in on_start on threads of the listeners' own, and on_stop closes both,
-telling the broadcaster to close every WebSocket client first.
+Binding happens at construction, so the ports are known before anything starts and a port that
+cannot be had ends the start with a ``ListenError``; on_stop closes every client first.
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
-"""The registry owns the set of active symbols: it validates them against exchangeInfo,
-starts and stops their aggregators, and packs their streams onto connection actors: a new
-symbol goes to the first connection with room, and a connection left without symbols is
-stopped (connection ids are never reused). Connections report their state up to it, so REST
-reads upstream health from one place. All connections take turns from one connect limiter.
-
-Only the user removes a symbol. One that exchangeInfo no longer shows TRADING (a maintenance
-break, or an answer that left it out) stays subscribed and is reported ``halted`` until a
-later answer shows it trading again: one odd answer must not end a subscription for good."""
+"""The registry owns the set of active symbols: it validates them against exchangeInfo, starts
+and stops their aggregators, and packs their streams onto connection actors, whose status it
+collects for REST. Only the user removes a symbol: one that exchangeInfo no longer shows TRADING
+stays subscribed and is reported ``halted``, since one odd answer must not end a subscription.
+"""
 
 from __future__ import annotations
 

@@ -1,9 +1,7 @@
-"""The store keeps what REST reads: the last hour of closed candles and the latest trade
-of every active symbol, in memory, and each symbol's gap counters for /health. A revised
-candle replaces the one with the same open time.
-
-The latest candle of a symbol is encoded as its REST body once, when it arrives, and published
-with the latest trade to ``Latest``, where REST reads them without asking (``latest`` says why)."""
+"""The store keeps what REST reads: the closed candles of the last hour and the latest trade of
+every active symbol, and each symbol's gap counters for /health. A revised candle replaces the
+one with the same open time; each symbol's newest candle and trade are published to ``Latest``.
+"""
 
 from __future__ import annotations
 

@@ -1,18 +1,11 @@
-"""A writer owns the writing half of a share of the WebSocket clients (their ``Consumer``s).
+"""A writer owns the writing half of a share of the WebSocket clients (their ``Outbox``es).
 
-The broadcaster owns subscriptions and encoding; on each tick it tells every writer one
-``Publish`` holding, per group of identically subscribed clients, the frames and their bytes
-joined once. A writer walks its clients in a cycle, a slice at a time, and gives each client
-everything published for its group since its last visit in one write. A cycle walks only the
-clients of groups published to since the previous one began: trades for the few clients that
-want them do not walk everyone else every tick. Its mailbox is read between slices, so what is
-published mid-cycle reaches the clients not yet visited in that cycle and the others in the
-next: a frame waits at most about one cycle, and a cycle carries everything published while
-the previous one ran. Sending releases the GIL and loopback TCP
-work is kernel time, so several writers walk their shares at once.
-
-Anything for one client alone (replies, replays, control frames) first gives it what was
-published to it before, so each client's stream stays in the order the broadcaster sent it.
+The broadcaster decides who gets what; each ``Publish`` holds, per group of identically
+subscribed clients, the frames and their bytes joined once. A writer walks the clients of the
+groups published to, a slice at a time, reading its mailbox between slices, and gives each
+client everything owed to it in one write: a slow client never delays the others, and several
+writers send at once. Anything for one client alone (replies, replays, control frames) first
+gives it what was published to it before, so its stream stays in the order it was sent.
 """
 
 from __future__ import annotations
@@ -25,7 +18,8 @@ from typing import Any
 from wsproto.frame_protocol import FrameProtocol
 
 from candlecast.actors.base import Actor, tell_if_alive
-from candlecast.fanout.outbox import Consumer, DeliveryCounters, Outbound
+from candlecast.fanout.frames import Outbound
+from candlecast.fanout.outbox import DeliveryCounters, Outbox
 from candlecast.http.close_codes import CloseCode
 from candlecast.messages import (
     ClientConnected,
@@ -33,6 +27,7 @@ from candlecast.messages import (
     ClientEvicted,
     ClientGone,
     CloseClient,
+    GroupFrames,
     Publish,
     Regroup,
     ReplayTo,
@@ -45,13 +40,10 @@ from candlecast.messages import (
 # Clients written between two looks at the mailbox: about 2-5 ms of sending.
 SLICE = 256
 
-Batch = tuple[tuple[Outbound, ...], bytes]
-_NOTHING: Batch = ((), b"")
-
 
 @dataclasses.dataclass(slots=True)
-class _Written:
-    consumer: Consumer
+class _Client:
+    outbox: Outbox
     group: int | None  # None: subscribed to nothing
     seen: int  # the last publish this client has been given
     gone: bool = False
@@ -62,6 +54,7 @@ class WriterActor(Actor):
         self,
         index: int,
         broadcaster: Any,
+        *,
         backlog_bytes: int,
         stall_timeout_s: float,
         monotonic: Callable[[], float] = time.monotonic,
@@ -73,15 +66,15 @@ class WriterActor(Actor):
         self._stall_timeout_s = stall_timeout_s
         self._monotonic = monotonic
         self._encoder = FrameProtocol(client=False, extensions=[])
-        self._clients: dict[int, _Written] = {}
-        self._closing: dict[int, Consumer] = {}  # closed by us, socket still held by the reader
-        self._backlogged: dict[int, Consumer] = {}
-        self._members: dict[int, dict[int, _Written]] = {}  # group -> its clients of ours, by id
+        self._clients: dict[int, _Client] = {}
+        self._closing: dict[int, Outbox] = {}  # closed by us, socket still held by the reader
+        self._backlogged: dict[int, Outbox] = {}
+        self._members: dict[int, dict[int, _Client]] = {}  # group -> its clients of ours, by id
         self._published = 0
-        self._chunks: dict[int, list[tuple[int, tuple[Outbound, ...], bytes]]] = {}  # group -> (publish, frames, bytes)
-        self._due: dict[tuple[int, int], Batch] = {}  # (group, seen) -> what such a client is owed now
+        self._chunks: dict[int, list[tuple[int, GroupFrames]]] = {}  # group -> (publish number, its frames)
+        self._due: dict[tuple[int, int], GroupFrames] = {}  # (group, seen) -> what such a client is owed now
         self._fresh: set[int] = set()  # groups published to since the current cycle began
-        self._cycle: list[_Written] = []
+        self._cycle: list[_Client] = []
         self._cursor = 0
         self._cycle_from = 0  # every client has every publish up to this one once the cycle ends
         self._walking = False
@@ -90,53 +83,60 @@ class WriterActor(Actor):
 
     def on_stop(self) -> None:
         for client in self._clients.values():
-            client.consumer.release()
-        for consumer in self._closing.values():
-            consumer.release()
+            client.outbox.release()
+        for outbox in self._closing.values():
+            outbox.release()
 
     def handle(self, message: Any) -> Any:
         match message:
             case Publish(groups=groups):
-                # Others' groups only (trades for a few subscribers, say): no cycle over our clients.
-                ours = [published for published in groups if published[0] in self._members]
-                if not ours:
-                    return None
-                self._published += 1
-                for group, batch, joined in ours:
-                    self._chunks.setdefault(group, []).append((self._published, batch, joined))
-                    self._fresh.add(group)
-                self._due.clear()
-                if not self._walking:
-                    self._start_cycle()
+                self._take(groups)
             case WalkOn():
                 self._walk_on()
-            case ClientConnected():
-                self._connect(message)
-            case Regroup(client_id=client_id, group=group):
-                if (client := self._caught_up(client_id)) is not None:
-                    self._regroup(client, group)
-            case WriteTo(client_id=client_id, batch=batch):
-                if (client := self._caught_up(client_id)) is not None:
-                    self._send_batch(client.consumer, batch, b"".join(out.frame for out in batch))
-            case ReplayTo(client_id=client_id, candles=candles):
-                if (client := self._caught_up(client_id)) is not None:
-                    client.consumer.replay(candles)
-                    self._note_backlog(client.consumer)
-            case ClientControl(client_id=client_id, frame=frame):
-                if (client := self._caught_up(client_id)) is not None:
-                    client.consumer.send(frame)
-                    self._note_backlog(client.consumer)
-            case CloseClient(client_id=client_id, code=code, reason=reason):
-                self._close(client_id, code, reason)
-            case ClientGone(client_id=client_id, farewell=farewell):
-                self._gone_away(client_id, farewell)
             case WriterTick(report=report):
                 self._retry_backlogs()
                 if report:
                     self._report()
+            case ClientConnected():
+                self._connect(message)
+            case Regroup() | WriteTo() | ReplayTo() | ClientControl():
+                if (client := self._caught_up(message.client_id)) is not None:
+                    self._for_client(client, message)
+            case CloseClient(client_id=client_id, code=code, reason=reason):
+                self._close(client_id, code, reason)
+            case ClientGone(client_id=client_id, farewell=farewell):
+                self._gone_away(client_id, farewell)
         if self._reported is not None and self._busy != self._reported.busy:
             self._report()  # the broadcaster ticks a busy writer every tick, an idle one only to report
         return None
+
+    def _take(self, groups: tuple[GroupFrames, ...]) -> None:
+        """A publish: the groups of our clients among it join the cycle."""
+        # Others' groups only (trades for a few subscribers, say): no cycle over our clients.
+        ours = [published for published in groups if published.group in self._members]
+        if not ours:
+            return
+        self._published += 1
+        for published in ours:
+            self._chunks.setdefault(published.group, []).append((self._published, published))
+            self._fresh.add(published.group)
+        self._due.clear()
+        if not self._walking:
+            self._start_cycle()
+
+    def _for_client(self, client: _Client, message: Regroup | WriteTo | ReplayTo | ClientControl) -> None:
+        """Something for one client alone, once it has what was published to it before."""
+        match message:
+            case Regroup(group=group):
+                self._regroup(client, group)
+            case WriteTo(frames=frames):
+                self._send_batch(client.outbox, frames, b"".join(out.frame for out in frames))
+            case ReplayTo(candles=candles):
+                client.outbox.replay(candles)
+                self._note_backlog(client.outbox)
+            case ClientControl(frame=frame):
+                client.outbox.send(frame)
+                self._note_backlog(client.outbox)
 
     @property
     def _busy(self) -> bool:
@@ -146,10 +146,10 @@ class WriterActor(Actor):
 
     def _connect(self, joined: ClientConnected) -> None:
         compressed = joined.encoder is not None
-        consumer = Consumer(
-            joined.client_id,
-            joined.sock,
-            joined.peer,
+        outbox = Outbox(
+            client_id=joined.client_id,
+            sock=joined.sock,
+            peer=joined.peer,
             encoder=joined.encoder if compressed else self._encoder,
             compressed=compressed,
             backlog_limit=self._backlog_bytes,
@@ -158,9 +158,9 @@ class WriterActor(Actor):
             monotonic=self._monotonic,
         )
         # What was published before it connected is not for it.
-        self._clients[joined.client_id] = _Written(consumer, None, self._published)
+        self._clients[joined.client_id] = _Client(outbox, None, self._published)
 
-    def _caught_up(self, client_id: int) -> _Written | None:
+    def _caught_up(self, client_id: int) -> _Client | None:
         """The client, given first what was published to it before; None once it is gone."""
         client = self._clients.get(client_id)
         if client is not None:
@@ -171,10 +171,10 @@ class WriterActor(Actor):
         """Close a client from our side; its socket stays ours until the reader lets go."""
         client = self._forget(client_id)
         if client is not None:
-            client.consumer.close(code, reason)
-            self._closing[client_id] = client.consumer
+            client.outbox.close(code, reason)
+            self._closing[client_id] = client.outbox
 
-    def _forget(self, client_id: int) -> _Written | None:
+    def _forget(self, client_id: int) -> _Client | None:
         client = self._clients.pop(client_id, None)
         if client is not None:
             client.gone = True
@@ -182,23 +182,23 @@ class WriterActor(Actor):
             self._backlogged.pop(client_id, None)
         return client
 
-    def _regroup(self, client: _Written, group: int | None) -> None:
+    def _regroup(self, client: _Client, group: int | None) -> None:
         if client.group is not None:
             members = self._members[client.group]
-            del members[client.consumer.client_id]
+            del members[client.outbox.client_id]
             if not members:
                 del self._members[client.group]
         client.group = group
         if group is not None:
-            self._members.setdefault(group, {})[client.consumer.client_id] = client
+            self._members.setdefault(group, {})[client.outbox.client_id] = client
 
     def _gone_away(self, client_id: int, farewell: bytes) -> None:
-        consumer = self._closing.pop(client_id, None)
-        if consumer is None and (client := self._forget(client_id)) is not None:
-            consumer = client.consumer
-            consumer.say_goodbye(farewell)
-        if consumer is not None:
-            consumer.release()
+        outbox = self._closing.pop(client_id, None)
+        if outbox is None and (client := self._forget(client_id)) is not None:
+            outbox = client.outbox
+            outbox.say_goodbye(farewell)
+        if outbox is not None:
+            outbox.release()
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -229,31 +229,30 @@ class WriterActor(Actor):
             self._walking = False
             self._cycle = []
 
-    def _visit(self, client: _Written) -> None:
+    def _visit(self, client: _Client) -> None:
         """Give the client, in one write, what was published for its group since its last visit."""
         if client.seen == self._published:
             return
         if client.group is not None:
-            batch, joined = self._owed(client.group, client.seen)
-            if batch:
-                self._send_batch(client.consumer, batch, joined)
+            owed = self._owed(client.group, client.seen)
+            if owed.frames:
+                self._send_batch(client.outbox, owed.frames, owed.joined)
         client.seen = self._published
 
-    def _owed(self, group: int, seen: int) -> Batch:
+    def _owed(self, group: int, seen: int) -> GroupFrames:
         """Joined once per (group, last publish seen) between two publishes, not per client."""
         key = (group, seen)
         owed = self._due.get(key)
         if owed is None:
-            chunks = [chunk for chunk in self._chunks.get(group, ()) if chunk[0] > seen]
+            chunks = [published for number, published in self._chunks.get(group, ()) if number > seen]
             if len(chunks) == 1:  # the usual case, and with a group per client the only one worth sparing
-                owed = chunks[0][1:]
-            elif chunks:
-                owed = (
-                    tuple(out for _, batch, _ in chunks for out in batch),
-                    b"".join(joined for _, _, joined in chunks),
-                )
+                owed = chunks[0]
             else:
-                owed = _NOTHING
+                owed = GroupFrames(
+                    group,
+                    tuple(out for published in chunks for out in published.frames),
+                    b"".join(published.joined for published in chunks),
+                )
             self._due[key] = owed
         return owed
 
@@ -266,27 +265,27 @@ class WriterActor(Actor):
                 del self._chunks[group]
         self._due.clear()
 
-    def _send_batch(self, consumer: Consumer, batch: tuple[Outbound, ...], joined: bytes) -> None:
-        consumer.send_batch(batch, joined)
-        self._note_backlog(consumer)
+    def _send_batch(self, outbox: Outbox, frames: tuple[Outbound, ...], joined: bytes) -> None:
+        outbox.send_batch(frames, joined)
+        self._note_backlog(outbox)
 
-    def _note_backlog(self, consumer: Consumer) -> None:
-        if consumer.backlogged:
-            self._backlogged[consumer.client_id] = consumer
+    def _note_backlog(self, outbox: Outbox) -> None:
+        if outbox.backlogged:
+            self._backlogged[outbox.client_id] = outbox
 
     def _retry_backlogs(self) -> None:
         now = self._monotonic()
-        for client_id, consumer in list(self._backlogged.items()):
-            consumer.flush()
-            if not consumer.backlogged:
+        for client_id, outbox in list(self._backlogged.items()):
+            outbox.flush()
+            if not outbox.backlogged:
                 del self._backlogged[client_id]
-            elif (reason := consumer.overdue(now)) is not None:
+            elif (reason := outbox.overdue(now)) is not None:
                 self.log.warning("slow websocket client dropped", client_id=client_id, reason=reason)
                 self._close(client_id, CloseCode.POLICY_VIOLATION, reason)
                 tell_if_alive(self._broadcaster, ClientEvicted(client_id, reason))
-        for consumer in self._closing.values():
-            consumer.flush()
-            consumer.cut_if_lingering(now)
+        for outbox in self._closing.values():
+            outbox.flush()
+            outbox.cut_if_lingering(now)
 
     def _report(self) -> None:
         counters = WriterCounters(

@@ -1,0 +1,3 @@
+"""Candle arithmetic and the bookkeeping behind it (trade ids seen, gaps), pure: each lives
+inside one aggregator and is tested without threads.
+"""

@@ -1,10 +1,8 @@
 """The gaps of one symbol: trade-id ranges that may be missing, and the seconds they touch.
 
-A gap opens when a hole in the trade ids outlives a clock tick, or when the stream is
-interrupted (its end is then unknown until the stream or a backfill tells). It closes as
-recovered once every id in it has arrived, or as unrecoverable when the backfill gives up; an
-unrecoverable gap keeps flagging its candles incomplete for as long as they are kept.
-Pure data: it lives inside one aggregator.
+A gap opens when a hole in the ids outlives a clock tick or the stream is interrupted; it closes
+as recovered once every id has arrived, or as unrecoverable when the backfill gives up, which
+keeps its candles flagged incomplete. Pure data: it lives inside one aggregator.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """Which trade ids of one symbol have arrived, as sorted disjoint ranges.
 
-Binance numbers each symbol's trades consecutively, so in steady state this is a single range
-growing at its end (an O(1) append); a hole between two ranges is trades not received (yet).
-Each range remembers the exchange time of its end trades, which bounds the seconds a hole can
-affect. Pure data: it lives inside one aggregator.
+Binance numbers a symbol's trades consecutively, so in steady state this is one range growing
+at its end; a hole between ranges is trades not received (yet). Each range remembers the times
+of its end trades, which bound the seconds a hole can touch. Pure data, inside one aggregator.
 """
 
 from __future__ import annotations

@@ -1,16 +1,8 @@
-"""The candles of a second wait a little for each other, so that a client gets the candles of
-one second in one write rather than one write each.
-
-A client costs the server its writes (a system call and the kernel's TCP work each), hardly
-its bytes: ten symbols whose candles close at ten moments of the same second were ten writes
-per client and second. Candles of a second not yet closed wait, in arrival order, until every
-symbol has closed that second (``complete``), the clock says it is closed (``close``: the grace
-deadline, whose candles set the latency's tail and so never wait), or the first of them has
-waited ``linger_s``; then they go together. They wait here, once, rather than per group of
-clients: with a group per client, a look at every group on every tick was most of the
-fan-out's work. Everything else (trades, gap events, revisions of closed seconds) goes at once.
-
-Owned by the broadcaster, which sends what is released to the groups that want it.
+"""The candles of a second wait a little for each other, so that a client gets a second's
+candles in one write rather than one each (a write, not a byte, is what a client costs).
+They wait until every symbol has closed the second (``complete``), the clock has closed it
+(``close``: those candles set the latency's tail and never wait), or the first has waited
+``linger_s``. They wait here, once, not per group of clients; anything else goes at once.
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
 """The newest second each symbol has closed, as its candles reach the broadcaster, so that a
-second's candles go out the moment the last symbol closes it instead of at the next tick.
-
-At the grace deadline every quiet symbol closes the same second at once; waiting for the
-broadcaster's tick after the last of them added up to a tick to every client's latency.
-Pure data, owned by the broadcaster.
-"""
+second's candles go out the moment the last symbol closes it rather than at the next tick:
+at the clock's grace deadline every quiet symbol closes the same second at once."""
 
 from __future__ import annotations
 

@@ -1,42 +1,27 @@
-"""One WebSocket client as its writer sees it: the writing half of its socket, a bounded
-backlog, and the policy for a client that reads slower than it is sent to.
+"""One WebSocket client as its writer sees it (``Outbox``): the writing half of its socket, a
+bounded backlog, and the policy for a client that reads slower than it is sent to.
 
-Writes never block. What the socket does not take waits in the backlog, in order, and is
-retried on the next write or the writer's tick. Up to ``backlog_limit`` bytes everything
-waits; beyond it a new candle replaces the one of its symbol still waiting (the client gets
-the newest: conflation), trades are dropped and counted, and the client is told how many
-before its next trades. A client whose backlog makes no progress for ``stall_timeout_s``, or
-grows past ``HARD_LIMIT_FACTOR`` times the limit, is closed with 1008 (``overdue``).
-
-A replay (``since=``: up to an hour of every symbol asked for) waits as its candles, encoded
-``REPLAY_CHUNK`` at a time as the socket takes them: held as frames, one reconnecting client
-could hold gigabytes, and a fast one would keep its writer from every other client. A
-compressed client's text is compressed as it is written, so the compression context sees its
-frames in the order they go out, whatever waited behind a replay.
-
-Only its writer's thread (``WriterActor``) touches a Consumer; the reading half of the socket belongs to
-the client reader, and the socket is closed only after the reader has let go of it.
+Writes never block, so one slow client never delays the others: what the socket does not take
+waits in order; past ``backlog_limit`` a candle replaces its symbol's waiting one and trades are
+dropped; a client stalled or far over the limit is closed (``overdue``). A replay waits as its
+candles, encoded as the socket takes them, so a reconnecting client holds references, not
+frames. Only its writer's thread touches an Outbox; the socket is closed only after the client
+reader has let go of it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import socket
 from collections.abc import Callable, Sequence
-from typing import Final, Literal, Union
 
 from wsproto.frame_protocol import FrameProtocol
 
+from candlecast.fanout.frames import FrameKind, Outbound
 from candlecast.http import encoding
 from candlecast.messages import Candle
-
-# How a slow client's backlog treats a frame: a symbol's candle waiting is replaced by its newer
-# one (conflated), trades are dropped first, the others are never conflated or dropped.
-FrameKind = Literal["candle", "trade", "other"]
-CANDLE_FRAME: Final = "candle"
-TRADE_FRAME: Final = "trade"
-OTHER_FRAME: Final = "other"  # replies, gap events, replayed candles
 
 HARD_LIMIT_FACTOR = 4
 CLOSE_GRACE_S = 5.0  # how long a closing client may take to drain before the socket is cut
@@ -53,17 +38,6 @@ def replay_limit(backlog_limit: int) -> int:
     goes live meanwhile. A longer one would have the client closed as too slow before it could
     read it."""
     return HARD_LIMIT_FACTOR * backlog_limit // (2 * REPLAY_CANDLE_BYTES)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Outbound:
-    """One message as fanned out: its frame (uncompressed, shared by every client) and text."""
-
-    frame: bytes
-    text: str
-    kind: FrameKind = OTHER_FRAME
-    symbol: str = ""
-    trades: int = 0
 
 
 class _Replay:
@@ -86,12 +60,12 @@ class _Replay:
 
 
 # A frame ready to write; text, framed (compressed) only when written; a replay.
-Waiting = Union[bytes, str, _Replay]
+Waiting = bytes | str | _Replay
 
 
 @dataclasses.dataclass
 class DeliveryCounters:
-    """Totals over a writer's clients, updated by their consumers and reported to the broadcaster."""
+    """Totals over a writer's clients, updated by their outboxes and reported to the broadcaster."""
 
     delivered: int = 0
     writes: int = 0  # system calls that wrote: frames per write is what batching saves
@@ -99,9 +73,12 @@ class DeliveryCounters:
     trades_dropped: int = 0
 
 
-class Consumer:
+class Outbox:
+    """What one client is owed and the writing half of its socket."""
+
     def __init__(
         self,
+        *,
         client_id: int,
         sock: socket.socket,
         peer: str,
@@ -159,11 +136,11 @@ class Consumer:
         self._partial = memoryview(joined)[written:]
         self._partial_frames = len(batch) - whole
 
-    def send(self, payload: bytes | str, kind: FrameKind = OTHER_FRAME, symbol: str = "", trades: int = 0) -> None:
+    def send(self, payload: bytes | str, kind: FrameKind = "other", symbol: str = "", trades: int = 0) -> None:
         """A frame, or a text this client's encoder frames (compresses) when it is written."""
         if self.closing_since is not None or self._broken:
             return
-        if kind == TRADE_FRAME and self._dropped_trades:
+        if kind == "trade" and self._dropped_trades:
             if self._over_limit(len(payload)):
                 self._drop(symbol, trades)
                 return
@@ -178,16 +155,16 @@ class Consumer:
             self._partial_frames = 1
             return
         if self._over_limit(len(payload)):
-            if kind == TRADE_FRAME:
+            if kind == "trade":
                 self._drop(symbol, trades)
                 return
-            if kind == CANDLE_FRAME and symbol in self._waiting_candle:
+            if kind == "candle" and symbol in self._waiting_candle:
                 key = self._waiting_candle[symbol]
                 self._backlog_bytes += len(payload) - self._size(self._backlog[key][0])
                 self._backlog[key] = (payload, symbol)
                 self._counters.conflated += 1
                 return
-        self._enqueue(payload, symbol if kind == CANDLE_FRAME else None)
+        self._enqueue(payload, symbol if kind == "candle" else None)
         self.flush()
 
     def replay(self, candles: Sequence[Candle]) -> None:
@@ -201,6 +178,7 @@ class Consumer:
         """Write as much of the backlog as the socket takes now, up to ``WRITE_BYTES`` a call."""
         replay_chunks = REPLAY_CHUNKS_PER_FLUSH
         while not self._broken:
+            data: bytes | memoryview
             if self._partial is not None:
                 data, frames = self._partial, self._partial_frames
             else:
@@ -333,7 +311,5 @@ class Consumer:
         if how in self._shut:
             return
         self._shut.add(how)
-        try:
+        with contextlib.suppress(OSError):
             self._sock.shutdown(how)
-        except OSError:
-            pass

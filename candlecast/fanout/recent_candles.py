@@ -3,6 +3,7 @@ clients that subscribe (the latest one) or reconnect with ``since`` (every one t
 
 from __future__ import annotations
 
+from candlecast.fanout.subscriptions import ALL_SYMBOLS, CANDLE, Pairs
 from candlecast.messages import Candle
 
 
@@ -16,6 +17,15 @@ class RecentCandles:
         kept[candle.open_time] = candle
         while len(kept) > self._seconds:
             del kept[next(iter(kept))]
+
+    def replay_for(self, pairs: Pairs, since: int | None, most: int) -> tuple[Candle, ...] | None:
+        """For a client subscribing to ``pairs``: the latest candle of each symbol on the candle
+        channel (or every one from ``since`` on), by symbol; None when more than ``most``."""
+        wanted = {symbol for symbol, channel in pairs if channel == CANDLE}
+        symbols = self.symbols() if ALL_SYMBOLS in wanted else sorted(wanted)
+        if self.count(symbols, since, most) > most:
+            return None
+        return tuple(candle for symbol in symbols for candle in self.replay(symbol, since))
 
     def forget(self, symbol: str) -> None:
         self._by_symbol.pop(symbol, None)

@@ -8,14 +8,17 @@ from typing import Final, Literal
 
 ALL_SYMBOLS = "*"
 Channel = Literal["candle", "trade"]
-CANDLE_CHANNEL: Final = "candle"
-TRADE_CHANNEL: Final = "trade"
-CHANNELS: tuple[Channel, ...] = (CANDLE_CHANNEL, TRADE_CHANNEL)
+CANDLE: Final = "candle"
+TRADE: Final = "trade"
+CHANNELS: tuple[Channel, ...] = (CANDLE, TRADE)
+
+# What a client's command asks: add pairs, remove pairs, or only hear what it has.
+SubscriptionOp = Literal["subscribe", "unsubscribe", "list"]
 
 Pairs = frozenset[tuple[str, str]]
 
 # A client that never subscribes gets every candle: the behaviour existing clients rely on.
-DEFAULT: Pairs = frozenset({(ALL_SYMBOLS, CANDLE_CHANNEL)})
+DEFAULT: Pairs = frozenset({(ALL_SYMBOLS, CANDLE)})
 
 
 def pairs(symbols: Iterable[str] | None, channels: Iterable[str]) -> Pairs:

@@ -7,7 +7,7 @@ Commands: {"op": "subscribe"|"unsubscribe"|"list", "symbols": [...], "channels":
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qs
 
 import msgspec
@@ -15,8 +15,7 @@ import msgspec
 from candlecast.fanout import subscriptions
 from candlecast.upstream.binance import is_valid_symbol, normalize_symbol
 
-Op = Literal["subscribe", "unsubscribe", "list"]
-OPS: tuple[Op, ...] = ("subscribe", "unsubscribe", "list")
+OPS = ("subscribe", "unsubscribe", "list")
 # An open time in epoch ms stays below this until the year 33658; anything larger is a mistake
 # or an attack, and huge numbers cost time to convert.
 SINCE_BOUND = 10**15
@@ -29,7 +28,7 @@ class CommandError(ValueError):
 
 
 class Command(msgspec.Struct, frozen=True):
-    op: Op
+    op: subscriptions.SubscriptionOp
     pairs: subscriptions.Pairs
     request_id: Any = None
     since: int | None = None
@@ -88,7 +87,7 @@ def _symbols(values: Any) -> tuple[str, ...] | None:
 
 def _channels(values: Any) -> tuple[str, ...]:
     if values is None:
-        return (subscriptions.CANDLE_CHANNEL,)
+        return (subscriptions.CANDLE,)
     if isinstance(values, str):
         values = values.split(",")
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):

@@ -1,13 +1,9 @@
 """One thread reads every WebSocket client: a selector over their sockets, wsproto per client.
 
-Clients say little (commands, pongs), so one thread serves thousands of them where a thread
-per client would cost a stack and a wakeup each. The reader never writes: pongs, pings and
-error replies go to the broadcaster, which owns the writing half of every socket, so frames
-from two threads never interleave. It pings clients that have been quiet for
-``ping_interval_s`` and lets go of those still silent one interval later.
-
-Nothing a client sends can stop it: whatever fails while serving one client lets that client
-go (1011 "internal error"), and a failing turn of the loop is logged and the loop goes on.
+Clients say little, so one thread serves thousands where a thread each would cost a stack and a
+wakeup. It never writes: pongs, pings and error replies go through the broadcaster to the
+client's writer, which owns the writing half of the socket. Whatever fails serving one client
+lets that client go (1011); the loop goes on.
 """
 
 from __future__ import annotations

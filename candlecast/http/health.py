@@ -1,9 +1,6 @@
 """What the process says of itself: ``/health`` (everything, with the reasons it is not ok),
 ``/livez`` (the process answers) and ``/readyz`` (it serves what it promises: 503 otherwise).
-
-``/health`` is ``ok`` only when nothing is wrong: every upstream connection streaming,
-exchangeInfo loaded, no subscribed symbol halted, no gap open, every owned thread running, the
-clock in sync.
+``/health`` is ``ok`` only when nothing is wrong.
 """
 
 from __future__ import annotations

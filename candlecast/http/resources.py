@@ -1,6 +1,6 @@
-"""REST resources. Paths and response shapes of the established API are kept as they were;
-each resource asks one actor, always with a timeout (503 when it does not answer), except
-that /ohlc and /tick first read what the store published (``latest``)."""
+"""REST resources: small classes, each asking one actor with a timeout (503 when it does not
+answer), except that /ohlc and /tick first read what the store published (``store.latest``).
+"""
 
 from __future__ import annotations
 

@@ -1,12 +1,9 @@
 """A listener that turns each request into a WSGI call while keeping the raw socket reachable.
 
-waitress cannot hand a socket to a WebSocket library, so WebSocket ports use this instead:
-it parses the request line and headers, builds a WSGI environ with the socket under
-``werkzeug.socket`` (where simple-websocket looks for it) and calls a WSGI app. An app that
-takes over the socket marks the environ with ``UPGRADED_KEY``; otherwise its response is
-written back as plain HTTP, so routing, errors and limits stay the app's business. Answers
-the listener gives itself (a malformed request, a refusal, an app that raised) are JSON like
-the app's.
+waitress cannot hand a socket to a WebSocket library, so the WebSocket port uses this: it parses
+the request, builds a WSGI environ with the socket under ``werkzeug.socket`` and calls the app.
+An app that takes the socket over marks the environ with ``UPGRADED_KEY``; otherwise its answer
+goes back as plain HTTP, so routing, errors and limits stay the app's.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """A waitress server on a thread of its own that can be stopped and joined.
 
-waitress is built to own the main thread until the process ends; here the loop runs on our
-thread, and stopping closes every socket from inside that loop (waitress is not thread-safe),
-then joins the loop thread and waitress's worker threads. waitress's own answers (a request
-it cannot parse, a body over its limit) are JSON like the app's, and each address may hold
-a bounded number of connections.
+waitress expects to own the main thread; here its loop runs on ours, and stopping closes every
+socket from inside that loop (waitress is not thread-safe). Its own answers are JSON like the
+app's, and each address may hold a bounded number of connections.
 """
 
 from __future__ import annotations

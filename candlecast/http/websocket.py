@@ -1,10 +1,9 @@
-"""The WebSocket bridge inside the Falcon app: an upgrade request arriving through the
-``UpgradeListener`` becomes a client here, after the app's middleware (rate limit) has run,
-so both ports obey the same rules.
+"""The WebSocket upgrade inside the Falcon app, after its middleware (rate limit), so both ports
+obey the same rules.
 
-simple-websocket does the handshake; then the socket is split between two owners: the
-broadcaster writes to it (non-blocking, frames encoded once for all clients) and the shared
-``ClientReader`` reads from it. No thread is kept per client.
+simple-websocket does the handshake; then the socket is split between two owners: the client's
+writer actor writes to it and the shared ``ClientReader`` reads from it. No thread is kept per
+client.
 """
 
 from __future__ import annotations

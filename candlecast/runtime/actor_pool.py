@@ -1,21 +1,9 @@
 """Actors that take turns on a few shared threads instead of owning one each.
 
-A pykka ``ThreadingActor`` is a thread blocked on its mailbox. With one aggregator per symbol,
-a thousand symbols are a thousand threads, and every second's clock tick and trade batches
-wake each of them: the process spent a fifth of a core handing the interpreter between
-threads before a single trade was counted. A ``PooledActor`` is the same pykka actor (same
-refs, ``tell``, ``ask``, ``stop``, ``on_start``/``on_stop``, failure handling: pykka's own loop
-runs it) whose mailbox, when mail arrives for an idle actor, puts the actor on its pool's run
-queue; a pool thread then runs the actor's loop until the mailbox is empty or the actor has
-had ``TURN`` messages, and moves on to the next. An actor is on at most one thread at a time,
-so its messages keep their order and its state stays its own.
-
-pykka names ``_create_actor_inbox`` and ``_start_actor_loop`` as the places to implement a new
-kind of actor; the turn also calls its loop's three steps (``_actor_loop_setup``, ``_running``,
-``_teardown``), which are internal: ``tests/runtime/test_actor_pool.py`` checks them on the pinned pykka.
-
-Pooled actors must never block: a handler waiting on I/O or on an ``ask`` holds a pool thread
-every other actor of the pool needs.
+A ``PooledActor`` is a pykka actor whose mailbox, when mail arrives while it is idle, puts it on
+its pool's run queue; a pool thread runs pykka's own loop for it until the mailbox is empty or it
+has had ``TURN`` messages. It is on one thread at a time, so its messages keep their order.
+Pooled actors must never block: a waiting handler holds a thread every other actor needs.
 """
 
 from __future__ import annotations

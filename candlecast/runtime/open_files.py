@@ -1,10 +1,8 @@
 """The daemon's open-file limit, raised at start to what the system allows.
 
-Every WebSocket client, REST connection and upstream socket is a file descriptor. Many systems
-start a process with a soft limit of 1,024 under a far higher hard limit, and the default
-``--ws-max-clients`` of 10,000 would then fail near the 1,000th client with "too many open
-files". As servers built for many connections do (nginx's ``worker_rlimit_nofile``), the
-daemon raises its own soft limit to the hard one; past that only the operator can help.
+Every WebSocket client, REST connection and upstream socket is a file descriptor, and many
+systems start a process with a soft limit of 1,024 under a far higher hard one; the daemon
+raises its own soft limit to the hard one, and past that only the operator can help.
 """
 
 from __future__ import annotations

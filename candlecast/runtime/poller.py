@@ -1,8 +1,7 @@
 """A thread that fetches something from upstream now and then and tells the result.
 
-Owned by an actor (started in on_start, stopped in on_stop) so the actor's mailbox never waits
-on the network. Failures log one warning per attempt and retry with capped, jittered backoff;
-an answer that cannot be used (a bug, a shape nobody expected) is such a failure too, so the
+Owned by an actor so the actor's mailbox never waits on the network. A failure, or an answer
+that cannot be used, logs one warning and is retried with capped, jittered backoff, so the
 poller outlives anything the exchange sends.
 """
 

@@ -1,9 +1,7 @@
 """What the process itself holds, for /health: memory, threads and open files.
 
-Memory grows with the candles kept (about 1.1 KB per symbol and second of history, see the
-README, Where the limits are) and with connections; an operator of a gateway with many symbols
-watches it beside the counters. Read from /proc (Linux); elsewhere memory and open files are
-None.
+Memory grows with the candles kept and with connections, so an operator watches it beside the
+counters. Read from /proc (Linux); elsewhere memory and open files are None.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
-"""The threads actors own: not daemons (they end before the process does), stopped and
-joined by their owner in ``on_stop``; ``loop`` waits on ``stopped`` so a stop is prompt.
+"""The threads actors own: not daemons, stopped and joined by their owner in ``on_stop``;
+``loop`` waits on ``stopped`` so a stop is prompt.
 
-No owned thread dies silently: a loop that ends while nobody asked it to stop (an exception
-escaped it, or it returned) is logged with its cause and reported to ``on_ended`` as a
-``ThreadEnded``, so the owner restarts it or reports its component down.
+No owned thread dies silently: a loop that ends unasked is logged with its cause and reported
+to ``on_ended`` as a ``ThreadEnded``, so the owner restarts it or reports its component down.
 """
 
 from __future__ import annotations

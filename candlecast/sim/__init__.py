@@ -1,16 +1,9 @@
 """A Binance-compatible spot exchange on loopback: REST market data and trade streams.
 
-Who tells whom::
-
-    Pacer thread --TradesDue--> ExchangeHub (actor: trade records, connections, limits, faults)
-    Ticker thread --Tick------>
-                                   |  offer(frame)            ^ ask (with timeout)
-                                   v                          |
-    stream thread per client <- WebSocketSession      REST threads (waitress)
-         |  ClientOpened / FrameReceived / ClientRequest / ClientClosed
-         +------------------------------> ExchangeHub
-
-Use ``Simulator(SimulatorConfig(...))`` in tests, ``python -m candlecast.sim`` standalone.
+One actor, the ``ExchangeHub``, owns the trade records, connections, limits and faults; a pacer
+and a ticker thread tell it time has come, each stream client has a session thread, and REST
+threads ask it. Use ``Simulator(SimulatorConfig(...))`` in tests, ``python -m candlecast.sim``
+standalone (docs/simulator.md).
 """
 
 from candlecast.sim.config import SimulatorConfig

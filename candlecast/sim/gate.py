@@ -1,11 +1,8 @@
 """Who may use the REST API right now, decided as Binance decides it.
 
-Every request spends its route's weight in the current minute of the exchange clock
-(reported back in ``X-MBX-USED-WEIGHT-1M``); past the limit the answer is 429 with
-``Retry-After`` until the next minute. Tests can also make the next requests of some paths
-fail with 429 or 418 (with any ``Retry-After``, odd ones too), malform the next answers of a
-path (see ``hostile``), skew what ``/api/v3/time`` says, and make ``historicalTrades`` want an
-API key. Pure: the hub owns one and passes the time in.
+Every request spends its route's weight in the current minute (``X-MBX-USED-WEIGHT-1M``); past
+the limit the answer is 429 with ``Retry-After``. Tests can also inject 429/418 answers,
+malformed answers, a skewed clock or an API-key requirement. Pure: the hub passes the time in.
 """
 
 from __future__ import annotations

@@ -1,12 +1,9 @@
-"""The simulated exchange's one owner of shared state: the trade record of every symbol, the
-subscriptions and limits of every stream connection, and the REST gate.
+"""The simulated exchange's one owner of shared state: every symbol's trade record, every stream
+connection's subscriptions and limits, and the REST gate.
 
-Trades arrive from the pacer when they are due; each is recorded, then offered to every
-connection subscribed to its symbol, in id order. Offers never block (a full outbox means a
-client too slow to keep up, which Binance disconnects too). Every frame to a client leaves
-through ``_send``, so a stalled connection is silent in one place. Binance's limits (incoming
-frames per second, streams per connection, pings and pong deadlines, connection lifetime)
-are enforced here, and the faults tests ask for are carried out here.
+Trades from the pacer are recorded, then offered to every subscribed connection in id order,
+without blocking. Every frame to a client leaves through ``_send``, and Binance's limits and the
+faults tests ask for are carried out here.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """The simulated exchange's symbol listing and its ``/api/v3/exchangeInfo`` document.
 
-Tick and step sizes are Binance's own (from a recorded exchangeInfo), so quantization in the
-simulator matches what the production client meets. LUNAUSDT is listed in BREAK: a symbol the
-exchange knows but that never trades, as after a delisting. Synthetic symbols extend the
-listing for runs that need hundreds of streams; they are named so they never clash with a
-real one.
+Tick and step sizes are Binance's own, so quantization matches what the client meets; LUNAUSDT
+is listed in BREAK, known but never trading. Synthetic symbols, named so they never clash with
+a real one, extend the listing for runs with hundreds of streams.
 """
 
 from __future__ import annotations

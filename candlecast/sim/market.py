@@ -1,12 +1,8 @@
 """The random market: one symbol's seeded trade stream, generated a second at a time.
 
-Pure and deterministic: the same seed, symbol and start second give the same trades, so
-tests can check patterns without threads and compare a live run with its reference.
-Each second is quiet (no trades), normal (Poisson around the configured rate), a burst
-(several times the rate, crowded into a few milliseconds, each crowd one taker sweeping
-the book) or an edge second (trades on its first and last millisecond, where candle
-boundaries go wrong). Patterns are dealt from a shuffled deck of ten, so every ten seconds
-hold two quiet seconds, a burst and an edge second; other seconds hit the edges by chance.
+Pure and deterministic, so tests check patterns without threads and compare a run with its
+reference. Seconds are dealt from a shuffled deck of ten: every ten hold two quiet seconds, a
+burst and an edge second (trades on its first and last millisecond); the rest are Poisson.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """Recorded Binance trades, replayed as if they were happening now.
 
-Two CSV layouts are read: nautilus (``trade_id,price,quantity,time_ms,buyer_maker``) and
-freqtrade (``trade_id,price,amount,time_ms,taker_side``, where a ``sell`` taker means the
-buyer was the maker). Ids, prices, quantities and sides are kept; times move so the first
-trade falls in a chosen second. Each trade keeps its millisecond within its second and the
-trades sharing a second keep sharing it, so every non-empty 1-second candle equals the
-recorded one; only long quiet stretches are shortened so a replay does not idle for hours.
+Reads nautilus and freqtrade CSV layouts. Times move so the first trade falls in a chosen second;
+each trade keeps its millisecond within its second, so every non-empty 1-second candle equals
+the recorded one. Long quiet stretches are shortened so a replay does not idle for hours.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """The simulator's REST API: the market-data part of ``https://api.binance.com/api/v3``.
 
-Resources validate parameters the way Binance does (same codes and messages) and ask the
-exchange hub for trades, always with a timeout. Before any resource runs, the hub's REST gate
-admits the request or answers for it (weight limit, injected 429/418, missing API key); every
-answer carries the minute's used weight, as Binance's do. An admitted request may come with a
-fault, which the time and exchangeInfo answers carry out (see ``hostile``).
+Resources validate parameters as Binance does and ask the hub for trades, with a timeout. The
+hub's REST gate admits each request first or answers for it, and every answer carries the
+minute's used weight.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
-"""The simulator's stream endpoints: ``/ws``, ``/ws/<streams>`` (raw payloads) and
-``/stream?streams=...`` (combined envelopes), as on ``wss://data-stream.binance.vision``.
+"""The simulator's stream endpoints: ``/ws``, ``/ws/<streams>`` and ``/stream?streams=...``, as on
+``wss://data-stream.binance.vision``.
 
-Each connection runs on its listener thread: accept the upgrade, tell the hub, then read
-the client's live requests until it goes. Parsing happens here; replies and trades are sent
-by the hub, so everything a client receives leaves from one place in order. Every frame the
-client sends, pongs included, is reported to the hub, which enforces Binance's message limit
-and pong deadline; the hub also sends the pings, so the session's own pinging is off.
+Each connection runs on its listener thread: upgrade, tell the hub, read the client's requests.
+Replies and trades are sent by the hub, so a client's frames leave from one place in order.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
-"""One client of the simulated exchange: the socket, a bounded outbox and the thread that
-drains it. The simulator serves a handful of connections, so a thread each is the simple way.
+"""One client of the simulated exchange: the socket, a bounded outbox and the thread that drains
+it (the simulator serves a handful of connections, so a thread each is the simple way).
 
-Whoever produces messages (the simulator's market) only ever calls ``offer``,
-which never blocks: a client that stops reading fills its own outbox and nobody else's.
-A send that stays blocked longer than ``send_timeout`` ends the session. An ``on_frame``
-callback sees every frame the client sends, control frames included, for servers that
-enforce per-connection message limits the way Binance does.
+``offer`` never blocks: a client that stops reading fills its own outbox and nobody else's. A
+send blocked past ``send_timeout`` ends the session; ``on_frame`` sees every frame the client sends.
 """
 
 from __future__ import annotations

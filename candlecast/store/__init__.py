@@ -1,0 +1,1 @@
+"""What the store actor publishes for REST to read without asking."""

@@ -1,18 +1,8 @@
-"""The latest candle and trade of every active symbol as GET /ohlc and GET /tick serve them,
-readable by REST's threads without asking the store.
+"""The latest candle and trade of every active symbol, readable by REST's threads without
+asking the store: GET /ohlc and /tick are asked far more often than a candle closes.
 
-An ask is two thread handoffs, the request's thread to the store's and back, and on a small
-virtual machine those cost more than the rest of the request (docs/performance.md, REST).
-/ohlc and /tick are asked far more often than a candle closes or a bot needs, so the store
-publishes each symbol's latest candle (its body, encoded once) and latest trade here, and REST
-reads them.
-
-One writer, the store, and nothing published is ever changed in place: a symbol coming or going
-replaces the whole mapping of symbols to slots, a candle or trade replaces its slot's value. A
-reader sees a value from before a change or after it, never part of one. The slots spare a copy
-of the mapping per candle (a thousand symbols close a thousand candles a second). What is not
-here (a symbol not subscribed, just added, or without a closed candle or a trade yet) REST asks
-the store, whose answer names the error.
+One writer, the store, and nothing published is changed in place, so a reader sees a value from
+before a change or after it, never part of one. What is not here, REST asks the store.
 """
 
 from __future__ import annotations

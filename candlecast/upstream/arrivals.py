@@ -1,10 +1,8 @@
 """Trades a reader has parsed but not yet told to its trade listeners (the trade channel, the
 latest tick), of every symbol, in arrival order.
 
-A reader keeping up with its socket reads a few frames at a time, thousands of reads a
-second, and a tell per read and listener woke their threads as often. They go together every
-``every_s`` instead; the broadcaster writes trades out on a tick of its own anyway.
-Pure data: it lives inside one reader thread.
+They go together every ``every_s`` rather than one tell per read, which would wake the
+listeners thousands of times a second. Pure data: it lives inside one reader thread.
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """The receive half of an upstream WebSocket: big reads, every frame in them decoded at once.
 
-websocket-client keeps the rest (connecting, TLS, the handshake, and every send under its send
-lock: requests from the connection actor, pongs and the close reply from here). Its framing,
-a few small reads and ~10 µs of Python per frame, cost more than a trade may; this reads up to
-``READ_SIZE`` bytes per call straight from its socket (decrypted already, for TLS) and decodes
-them with ``ws_frames``. websocket-client reads the handshake's response a byte at a time, so
-no frame bytes are left behind in it when this takes over.
+websocket-client keeps the rest (connecting, TLS, the handshake, every send under its lock);
+its per-frame Python costs more than a trade may, so this reads up to ``READ_SIZE`` bytes per
+call straight from its socket and decodes them with ``ws_frames``. websocket-client reads the
+handshake's response a byte at a time, so no frame bytes are left behind in it.
 """
 
 from __future__ import annotations

@@ -1,24 +1,9 @@
 """Trades a reader has parsed but not yet told to their aggregators, grouped by symbol.
 
-Every tell to an aggregator is a message to schedule and a turn on the pool, so a symbol's
-trades are held and go together, until one of these says the second is done, the batch is
-big enough, or it has waited long enough:
-
-- a trade of a later second than any this symbol had arrives (it goes along, so the aggregator
-  closes the candle at once, even when the earlier second's trades went already);
-- ``full_batch`` trades are held;
-- the first held trade's second has ended, as far as this reader can tell, plus ``settle_s``
-  for trades still on the wire. The trade's exchange time says how much of its second was
-  left when it happened; it cannot have been read earlier than that, so counting from the
-  moment it was read never ends the second early, and is late by no more than the network's
-  delay, whatever the local clock says;
-- the first held trade was read ``max_hold_s`` ago. Holding whole seconds would leave every
-  symbol's second to be aggregated in one burst as seconds end, and with a thousand symbols
-  the last candles of the burst waited for all the others.
-
-The trade channel and the latest tick do not wait for this: the reader tells them every 10 ms
-(``Arrivals``).
-Pure data: it lives inside one reader thread.
+A symbol's trades are held and go together when a trade of a later second arrives (it closes
+the earlier candle at once), ``full_batch`` are held, the first one's second has ended plus
+``settle_s``, or it was read ``max_hold_s`` ago: fewer messages than a tell per trade, without
+leaving every symbol's second to be aggregated in one burst. Pure data, inside one reader.
 """
 
 from __future__ import annotations

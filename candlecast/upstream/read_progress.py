@@ -1,16 +1,8 @@
 """How far a reader that is behind its socket has read, for the clock.
 
-The clock closes a second once exchange time passed its end plus the grace period. A reader
-that fell behind its socket (a burst beyond what the process handles) has that second's
-trades still unread, so the second was closed without them, as a flat or partial candle, and
-then revised batch by batch as they came, every flat candle after them re-priced each time:
-work per trade that grew with the lag, and the pipeline, once behind, stayed behind even
-after the load dropped. A reader that finds more waiting in its socket as a read returns
-(``FrameReader.more_waiting``) is behind, and tells the clock the first second it has not
-read past by the grace period and the symbols it reads; the clock closes nothing of those
-symbols from that second on until the reader moves on or catches up (a read after which
-nothing waits), while other readers' symbols close on time. Trades arriving from the exchange
-late stay what they were: revisions after the grace period.
+A reader that finds more waiting in its socket as a read returns is behind: the trades of the
+second the clock would close are still unread, not late. It tells the clock the first second it
+has not read past, with its symbols, until it catches up (docs/seconds.md).
 Pure data: it lives inside one reader thread.
 """
 

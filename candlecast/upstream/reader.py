@@ -1,27 +1,9 @@
-"""The thread that owns one upstream WebSocket: connect, read, parse, reconnect, forever.
+"""The thread that owns one upstream WebSocket: connect, read, parse, check, reconnect.
 
-It parses frames off the connection actor's mailbox thread. Trades go to the
-``trade_listeners`` (the trade channel, the latest tick) in one ``TradesArrived`` every 10 ms
-(``Arrivals``); each symbol's aggregator gets its trades held into batches (``HeldTrades``: a
-few per symbol and second), so a stream costs a few messages per symbol-second rather than
-one per trade or per read.
-It only ever tells: its actor (state, replies, rejected frames, rotation due, frames
-arriving), the trade listeners, the aggregators named in ``routes``, and the clock, while it
-is behind its socket (``ReadProgress``).
-
-A socket with no frame at all (pings included: a quiet symbol is not a dead socket) for
-``stale_after_s`` is closed and replaced. Once the socket reaches its lifetime, or the server
-announces ``serverShutdown``, the reader asks its actor for a replacement and keeps reading
-until the actor stops it. Every connection attempt first takes a turn from the process-wide
-``ConnectAttempts`` limiter.
-
-Every frame is checked (``binance.parse_frame``), trades against a window of the exchange
-clock too. A rejected frame is counted by the actor; a rejected trade whose symbol and id can
-still be read is also told to that symbol's aggregator (``TradeRejected``), after the trades
-held before it, so the aggregator treats the id as missing. A socket rejecting more frames
-than ``max_rejects`` allows is closed and replaced. Anything unexpected while handling a read
-is logged and costs the socket, never the thread: it reconnects, and the streams it carried
-are interrupted and backfilled as after any loss.
+It parses off the connection actor's thread and only ever tells: its actor (state, replies,
+rejected frames, rotation due), the trade listeners every 10 ms (``Arrivals``), each symbol's
+aggregator its held trades (``HeldTrades``), and the clock while behind (``ReadProgress``).
+Anything unexpected costs the socket, never the thread: it reconnects and the gap is backfilled.
 """
 
 from __future__ import annotations

@@ -1,14 +1,9 @@
-"""Reading Binance's public REST API: one GET, JSON back, failures as exceptions whose message
-is fit for a single warning line (no tracebacks for a missing network).
+"""Reading Binance's public REST API: one GET, JSON back, failures as exceptions fit for one
+warning line.
 
-Binance answers 429 when a client goes over its request weight and 418 once it has kept
-going after 429s (an IP ban); both carry ``Retry-After``. Every answer carries the weight
-used this minute in ``X-MBX-USED-WEIGHT-1M``, which callers use to stay under budget.
-
-Headers and bodies come from the network: whatever they say, a wait is finite and bounded
-(``retry_after_s``), a body that does not decode is an ``UpstreamUnavailable``, and so is an
-answer not complete within ``ANSWER_DEADLINE_S``: a socket timeout bounds each read alone, so
-a server sending a byte at a time would otherwise hold the caller's thread for ever.
+Headers and bodies come from the network, so every wait is bounded: ``Retry-After`` is clamped
+(``retry_after_s``), and an answer not complete within ``ANSWER_DEADLINE_S`` or not decodable
+is an ``UpstreamUnavailable``.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """Keeping an upstream socket's subscriptions equal to the streams a connection wants.
 
-``believed`` is what the server should have: the connect URL's streams plus what was
-subscribed since, minus what was unsubscribed. Every change is followed by a
-LIST_SUBSCRIPTIONS; its reply is compared with what was believed when it was asked, and any
-stream the server lost (or kept) is requested again. Pure: the connection actor sends what
-``next_request`` returns, as its budget allows.
+``believed`` is what the server should have; every change is followed by a LIST_SUBSCRIPTIONS
+whose reply is compared with it, and any stream the server lost or kept is requested again.
+Pure: the connection actor sends what ``next_request`` returns, as its budget allows.
 """
 
 from __future__ import annotations

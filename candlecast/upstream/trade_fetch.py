@@ -1,12 +1,9 @@
 """Fetching the trades of a gap over REST: paged, inside Binance's request-weight budget,
-waiting out 429/418 answers for as long as ``Retry-After`` says (within the bounds
-``rest_client.retry_after_s`` keeps). An answer that is malformed, or that does not move
-the paging on, fails the request: the gap is given up, never fetched in a loop.
+waiting out 429/418 for as long as ``Retry-After`` says, within bounds.
 
-``historicalTrades?fromId=`` returns trades by id, exactly what a gap names. Where it is
-refused (some deployments want an API key for it), ``aggTrades`` serves instead: each row
-stands for the consecutive trades ``f``..``l`` of one taker order at one price and time,
-which is all a candle needs.
+``historicalTrades?fromId=`` returns trades by id, exactly what a gap names; where it is refused,
+``aggTrades`` serves instead. A malformed answer, or one that does not move the paging on,
+gives the gap up rather than fetching in a loop.
 """
 
 from __future__ import annotations

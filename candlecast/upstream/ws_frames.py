@@ -1,13 +1,9 @@
 """WebSocket frames a server sends (RFC 6455 section 5), decoded many at a time.
 
-websocket-client frames each message in pure Python for about 10 µs, more than a trade may
-cost in all, and Binance sends one trade per frame. This decoder takes whatever one read
-brought, returns every complete message in it and keeps a partial frame for the next read.
-It accepts only what a server may send without extensions: unmasked frames, RSV bits clear,
-and messages up to ``MAX_MESSAGE_BYTES``: Binance's largest (a LIST_SUBSCRIPTIONS reply for
-1,024 streams) is under 30 KB, and a broken or hostile server announcing a huge frame would
-otherwise have its bytes buffered until memory runs out. It is refused at its header.
-Text is not checked for UTF-8 here; the JSON decoder rejects invalid text it reads anyway.
+Binance sends one trade per frame, so framing must cost far less than a trade: this takes
+whatever one read brought, returns every complete message and keeps a partial frame for the
+next read. Only what a server may send is accepted, and a frame over ``MAX_MESSAGE_BYTES`` is
+refused at its header, before its bytes are buffered.
 """
 
 from __future__ import annotations

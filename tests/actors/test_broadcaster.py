@@ -40,7 +40,7 @@ def broadcaster(writer: Any) -> Iterator[Any]:
     ref = BroadcasterActor.start(limits, candle_linger_s=NEVER_S, start_writer=lambda index, _: writer, tick_s=NEVER_S)
     for symbol in SYMBOLS:
         ref.tell(SymbolActivated(symbol))
-    ref.tell(ClientConnected(1, None, "127.0.0.1", subscriptions.pairs(list(SYMBOLS), [subscriptions.CANDLE_CHANNEL])))
+    ref.tell(ClientConnected(1, None, "127.0.0.1", subscriptions.pairs(list(SYMBOLS), [subscriptions.CANDLE])))
     yield ref
     ref.stop()
 
@@ -53,7 +53,7 @@ def published(broadcaster: Any, writer: Any) -> list[list[tuple[str, int]]]:
     return [
         [
             (event["symbol"], event["open_time"])
-            for event in map(json.loads, (out.text for _, batch, _ in p.groups for out in batch))
+            for event in map(json.loads, (out.text for group in p.groups for out in group.frames))
         ]
         for p in publishes
     ]

@@ -8,8 +8,8 @@ import socket
 import time
 
 from candlecast.actors.writer import WriterActor
-from candlecast.fanout.outbox import CANDLE_FRAME, Outbound
-from candlecast.messages import ClientConnected, Publish, Regroup, WriterCounters, WriterTick
+from candlecast.fanout.frames import Outbound
+from candlecast.messages import ClientConnected, GroupFrames, Publish, Regroup, WriterCounters, WriterTick
 from tests.clients import wait_for
 from tests.recorder import Recorder
 
@@ -28,9 +28,9 @@ def test_a_writer_says_at_once_when_a_client_falls_behind_and_when_it_caught_up(
         writer.ask(WriterTick(report=True))
         assert [r.busy for r in broadcaster.ask("reports")] == [False]
 
-        frame = Outbound(b"\x81\x7e\x10\x00" + b"x" * 4096, "x" * 4096, CANDLE_FRAME, "BTCUSDT")
+        frame = Outbound(b"\x81\x7e\x10\x00" + b"x" * 4096, "x" * 4096, "candle", "BTCUSDT")
         for _ in range(64):  # 256 KiB: more than the socket buffers hold
-            writer.tell(Publish(((GROUP, (frame,), frame.frame),)))
+            writer.tell(Publish((GroupFrames(GROUP, (frame,), frame.frame),)))
         wait_for(lambda: broadcaster.ask("reports")[-1].busy, timeout=5)
         reports = broadcaster.ask("reports")
         assert reports[-1].backlogged_clients == 1, "told without waiting for a reporting tick"

@@ -1,4 +1,4 @@
-"""A Consumer over a real loopback TCP connection whose client reads late: a replay far larger
+"""An Outbox over a real loopback TCP connection whose client reads late: a replay far larger
 than the backlog limit waits as candles and is encoded a chunk at a time as the client reads,
 and what was sent behind it follows it, in order, compressed or not."""
 
@@ -14,13 +14,12 @@ from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
 from candlecast.fanout.outbox import (
-    CANDLE_FRAME,
     HARD_LIMIT_FACTOR,
     REPLAY_CANDLE_BYTES,
     REPLAY_CHUNK,
     WRITE_BYTES,
-    Consumer,
     DeliveryCounters,
+    Outbox,
 )
 from candlecast.http import encoding
 from candlecast.messages import Candle
@@ -58,14 +57,14 @@ def encoders(compressed: bool) -> tuple[FrameProtocol, FrameProtocol]:
     return FrameProtocol(client=False, extensions=[server_side]), FrameProtocol(client=True, extensions=[client_side])
 
 
-def read_everything(client: socket.socket, decoder: FrameProtocol, consumer: Consumer, messages: int) -> list[str]:
-    """Read until ``messages`` texts arrived, letting the consumer write on as a writer's ticks would."""
+def read_everything(client: socket.socket, decoder: FrameProtocol, outbox: Outbox, messages: int) -> list[str]:
+    """Read until ``messages`` texts arrived, letting the outbox write on as a writer's ticks would."""
     texts: list[str] = []
     parts: list[str] = []  # wsproto hands over a frame's payload as it arrives
     deadline = time.monotonic() + 20
     client.settimeout(0.05)
     while len(texts) < messages and time.monotonic() < deadline:
-        consumer.flush()
+        outbox.flush()
         try:
             decoder.receive_bytes(client.recv(65536))
         except TimeoutError:
@@ -86,10 +85,10 @@ def test_a_long_replay_is_written_as_the_client_reads_and_what_follows_keeps_its
     server, client = late_reader
     encoder, decoder = encoders(compressed)
     counters = DeliveryCounters()
-    consumer = Consumer(
-        1,
-        server,
-        "127.0.0.1",
+    outbox = Outbox(
+        client_id=1,
+        sock=server,
+        peer="127.0.0.1",
         encoder=encoder,
         compressed=compressed,
         backlog_limit=BACKLOG_LIMIT,
@@ -97,19 +96,19 @@ def test_a_long_replay_is_written_as_the_client_reads_and_what_follows_keeps_its
         counters=counters,
         monotonic=time.monotonic,
     )
-    consumer.replay(tuple(candle(second) for second in range(REPLAYED)))
+    outbox.replay(tuple(candle(second) for second in range(REPLAYED)))
     live = encoding.candle_event(candle(REPLAYED))
-    consumer.send(live if compressed else consumer.encode(live), CANDLE_FRAME, "BTCUSDT")
+    outbox.send(live if compressed else outbox.encode(live), "candle", "BTCUSDT")
 
     encoded = REPLAYED * len(live)
     assert encoded > 25 * HARD_LIMIT_FACTOR * BACKLOG_LIMIT
-    assert consumer.backlogged
+    assert outbox.backlogged
     assert (
-        consumer.backlog_bytes <= REPLAYED * REPLAY_CANDLE_BYTES + WRITE_BYTES + REPLAY_CHUNK * len(live) < encoded / 10
+        outbox.backlog_bytes <= REPLAYED * REPLAY_CANDLE_BYTES + WRITE_BYTES + REPLAY_CHUNK * len(live) < encoded / 10
     )
-    assert consumer.overdue(time.monotonic()) is None, "a waiting replay counts a reference per candle"
+    assert outbox.overdue(time.monotonic()) is None, "a waiting replay counts a reference per candle"
 
-    texts = read_everything(client, decoder, consumer, REPLAYED + 1)
+    texts = read_everything(client, decoder, outbox, REPLAYED + 1)
     assert [json.loads(text)["open_time"] for text in texts] == [second * 1000 for second in range(REPLAYED + 1)]
     assert counters.delivered == REPLAYED + 1
-    assert not consumer.backlogged and consumer.backlog_bytes == 0
+    assert not outbox.backlogged and outbox.backlog_bytes == 0

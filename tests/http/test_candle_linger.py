@@ -11,7 +11,7 @@ import pytest
 
 from candlecast.sim import Simulator
 from candlecast.system import RunningSystem, start_system
-from tests.clients import WsClient, request
+from tests.clients import WsClient, request, wait_for
 from tests.conftest import settings_for
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT")
@@ -39,6 +39,14 @@ def live_seconds(messages: list[dict[str, Any]]) -> dict[str, list[int]]:
     return seconds
 
 
+LIVE_SECONDS = 3
+
+
+def seconds_of_every_symbol(client: WsClient) -> int:
+    """The fewest live seconds any symbol has had so far."""
+    return min(len(seconds) for seconds in live_seconds(client.received).values())
+
+
 def test_the_candles_of_a_second_reach_a_client_in_one_write(lingering: RunningSystem) -> None:
     client = WsClient(lingering.ws_url + URL_QUERY)
     try:
@@ -46,8 +54,10 @@ def test_the_candles_of_a_second_reach_a_client_in_one_write(lingering: RunningS
         client.collect(1.5)  # past the replay and the first live seconds
         delivered_before, writes_before = counters(lingering)
         received = client.collect(4.0)
-        time.sleep(0.3)  # the writers report their counters every 100 ms
-        delivered, writes = counters(lingering)
+        # The writers report their counters every 100 ms: wait until they count what arrived.
+        delivered, writes = wait_for(
+            lambda: (now := counters(lingering))[0] - delivered_before >= len(received) and now
+        )
     finally:
         client.close()
     candles = [m for m in received if m["type"] == "candle"]
@@ -68,10 +78,7 @@ def test_clients_joining_while_candles_wait_get_every_second_once(lingering: Run
             time.sleep(0.13)
             joined.append(WsClient(lingering.ws_url + URL_QUERY))
         for client in [first, *joined]:
-            client.collect(0.1)
-        time.sleep(2.5)
-        for client in [first, *joined]:
-            client.collect(0.5)
+            client.until(lambda _, client=client: seconds_of_every_symbol(client) >= LIVE_SECONDS)
     finally:
         for client in [first, *joined]:
             client.close()

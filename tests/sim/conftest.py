@@ -15,6 +15,7 @@ import websocket
 
 from candlecast.messages import Trade
 from candlecast.sim import Simulator, SimulatorConfig
+from tests.clients import wait_for_at_least
 
 DATA_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "binance"
 NAUTILUS_FILE = "nautilus_btcusdt_trades_2021-01-08.csv"
@@ -84,11 +85,7 @@ def trade_of(event: dict[str, Any]) -> Trade:
 
 
 def wait_for_trades(sim: Simulator, symbol: str, count: int) -> tuple[Trade, ...]:
-    deadline = time.monotonic() + 10
-    while len(trades := sim.trades(symbol)) < count:
-        assert time.monotonic() < deadline, f"fewer than {count} {symbol} trades after 10 s"
-        time.sleep(0.05)
-    return trades
+    return tuple(wait_for_at_least(count, lambda: sim.trades(symbol)))
 
 
 def now_ms(offset_ms: int = 0) -> int:

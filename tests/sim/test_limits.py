@@ -14,6 +14,7 @@ import websocket
 from candlecast.sim import Simulator
 from candlecast.upstream import exchange_info
 from candlecast.upstream.binance import control_request
+from tests.clients import wait_for
 from tests.sim.conftest import connect, request, wait_for_trades
 from tests.sim.test_faults import close_code, until_closed
 
@@ -33,10 +34,7 @@ def lower_keys(headers: Any) -> dict[str, str]:
 
 def wait_for_fresh_minute(sim: Simulator) -> None:
     """Weight is counted per minute of the exchange clock; start well inside one."""
-    deadline = time.monotonic() + 10
-    while get(sim, "/api/v3/time")[2]["serverTime"] % 60_000 > 52_000:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_for(lambda: get(sim, "/api/v3/time")[2]["serverTime"] % 60_000 <= 52_000, interval=0.2)
 
 
 def test_more_than_five_frames_in_a_second_disconnects_pongs_included(make_sim: Any) -> None:

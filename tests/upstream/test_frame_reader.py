@@ -9,7 +9,6 @@ import socket
 import ssl
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,8 +116,11 @@ def test_a_lost_connection_is_reported(pair: tuple[socket.socket, socket.socket]
         FrameReader(connected(ours)).read()
 
 
-def serve_one_handshake(listener: socket.socket, then: bytes, replies: list[tuple[Opcode, object]]) -> None:
-    """Answers the upgrade, sends ``then`` in the same segment as the response, keeps the replies."""
+def serve_one_handshake(
+    listener: socket.socket, then: bytes, replies: list[tuple[Opcode, object]], sent: threading.Event
+) -> None:
+    """Answers the upgrade, sends ``then`` in the same segment as the response, sets ``sent``,
+    keeps the replies."""
     conn, _ = listener.accept()
     with conn:
         request = b""
@@ -134,6 +136,7 @@ def serve_one_handshake(listener: socket.socket, then: bytes, replies: list[tupl
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + then
         )
+        sent.set()
         replies += client_frames(conn.recv(1024))
 
 
@@ -181,13 +184,15 @@ def test_frames_sent_with_the_handshake_response_are_not_lost(scheme: str, tmp_p
         listener = tls_context(tmp_path).wrap_socket(listener, server_side=True)
     with listener:
         replies: list[tuple[Opcode, object]] = []
-        server = threading.Thread(target=serve_one_handshake, args=(listener, frames, replies))
+        sent = threading.Event()
+        server = threading.Thread(target=serve_one_handshake, args=(listener, frames, replies, sent))
         server.start()
         ws = websocket.create_connection(
             f"{scheme}://127.0.0.1:{listener.getsockname()[1]}/", timeout=2, sslopt={"cert_reqs": ssl.CERT_NONE}
         )
         reader = FrameReader(ws)
-        time.sleep(0.3)  # everything sent has arrived before the first read
+        # On loopback what a send returned from is in the receiver's queue: all has arrived before the first read.
+        assert sent.wait(timeout=5)
         payloads = reader.read()
         # Over TLS that read took one record, and says the others wait; a plain read took them all.
         assert reader.more_waiting == (scheme == "wss")

@@ -8,7 +8,6 @@ import email.utils
 import math
 import socket
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -109,11 +108,10 @@ def test_an_answer_sent_a_byte_at_a_time_fails_at_the_deadline(stage: str) -> No
 
     server = threading.Thread(target=trickle)
     server.start()
-    started = time.monotonic()
     try:
-        with pytest.raises(UpstreamUnavailable, match="no whole answer within 0.5 s"):
+        with pytest.raises(UpstreamUnavailable, match=r"no whole answer within 0\.5 s"):
             fetch(f"http://127.0.0.1:{listener.getsockname()[1]}", "/api/v3/time", timeout_s=1.0, deadline_s=0.5)
-        assert time.monotonic() - started < 5, "ended by the deadline, not by the trickle running out"
+        assert server.is_alive(), "ended by the deadline while the trickle still ran, not by its running out"
     finally:
         done.set()
         server.join()

@@ -1,0 +1,145 @@
+"""The aggregator actor on a pool thread: trades and closed seconds in, candles out to both
+receivers, a late trade re-published as a revision, a refused trade sent to the backfill, and a
+message that fails its handler logged without silencing the symbol."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pykka
+import pytest
+from structlog.testing import capture_logs
+
+from candlecast.actors.aggregator import AggregatorActor
+from candlecast.messages import Barrier, Candle, RequestBackfill, SecondElapsed, Trade, TradeBatch, TradeRejected
+from candlecast.runtime.actor_pool import ActorPool
+from tests.recorder import Recorder
+
+SYMBOL = "BTCUSDT"
+SECOND = 1_795_836_601
+ASK_TIMEOUT_S = 2.0
+
+
+def trade(trade_id: int, second: int, price: str = "43000.00", quantity: str = "0.5") -> Trade:
+    return Trade(
+        symbol=SYMBOL,
+        trade_id=trade_id,
+        price=Decimal(price),
+        quantity=Decimal(quantity),
+        time=second * 1000 + trade_id,
+        buyer_is_maker=False,
+    )
+
+
+def batch(*trades: Trade) -> TradeBatch:
+    return TradeBatch(symbol=SYMBOL, trades=trades)
+
+
+@dataclass
+class Aggregating:
+    aggregator: pykka.ActorRef[Any]
+    broadcaster: pykka.ActorRef[Any]
+    store: pykka.ActorRef[Any]
+    backfill: pykka.ActorRef[Any]
+
+    def candles(self) -> list[Candle]:
+        """Every candle the aggregator has told so far: the store and the broadcaster alike."""
+        self.aggregator.ask(Barrier(), timeout=ASK_TIMEOUT_S)  # it has told everything it will
+        told: list[Candle] = self.store.ask("kept", timeout=ASK_TIMEOUT_S)
+        assert self.broadcaster.ask("kept", timeout=ASK_TIMEOUT_S) == told
+        return told
+
+
+@pytest.fixture
+def logs() -> Iterator[list[dict[str, Any]]]:
+    """Entered before the actor starts: it binds its logger as it starts."""
+    with capture_logs() as captured:
+        yield captured
+
+
+@pytest.fixture
+def aggregating(logs: list[dict[str, Any]]) -> Iterator[Aggregating]:
+    pool = ActorPool("aggregators", 1)
+    pool.start()
+    broadcaster, store = Recorder.start(Candle), Recorder.start(Candle)
+    backfill = Recorder.start(RequestBackfill)
+    aggregator = AggregatorActor.start(pool, SYMBOL, True, 60, broadcaster, store, backfill)
+    yield Aggregating(aggregator, broadcaster, store, backfill)
+    aggregator.stop()
+    pool.stop()
+    for ref in (broadcaster, store, backfill):
+        ref.stop()
+
+
+def warmed_up(aggregating: Aggregating) -> None:
+    """The first second seen only gives the price: publishing starts with the next."""
+    aggregating.aggregator.tell(batch(trade(1, SECOND)))
+
+
+def test_trades_of_a_second_are_one_candle_once_the_clock_passes_it(aggregating: Aggregating) -> None:
+    warmed_up(aggregating)
+    aggregating.aggregator.tell(batch(trade(2, SECOND + 1, "43001.00"), trade(3, SECOND + 1, "42999.50", "0.25")))
+    aggregating.aggregator.tell(SecondElapsed(second=SECOND + 2))
+    first, empty = aggregating.candles()
+    assert (first.open_time, first.open, first.high, first.low, first.close) == (
+        (SECOND + 1) * 1000,
+        Decimal("43001.00"),
+        Decimal("43001.00"),
+        Decimal("42999.50"),
+        Decimal("42999.50"),
+    )
+    assert (first.volume, first.trades, first.first_trade_id, first.last_trade_id) == (Decimal("0.75"), 2, 2, 3)
+    assert (empty.open_time, empty.trades, empty.close) == ((SECOND + 2) * 1000, 0, Decimal("42999.50"))
+
+
+def test_a_trade_of_a_later_second_closes_the_open_one_without_the_clock(aggregating: Aggregating) -> None:
+    warmed_up(aggregating)
+    aggregating.aggregator.tell(batch(trade(2, SECOND + 1), trade(3, SECOND + 2)))
+    (candle,) = aggregating.candles()
+    assert candle.open_time == (SECOND + 1) * 1000 and candle.last_trade_id == 2
+
+
+def test_a_late_trade_revises_its_published_candle(aggregating: Aggregating) -> None:
+    warmed_up(aggregating)
+    aggregating.aggregator.tell(batch(trade(2, SECOND + 1, "43000.00")))
+    aggregating.aggregator.tell(SecondElapsed(second=SECOND + 1))
+    (published,) = aggregating.candles()
+    aggregating.aggregator.tell(batch(trade(3, SECOND + 1, "43005.00")))
+    published_again, revised = aggregating.candles()
+    assert published_again == published and published.revision == 0
+    assert (revised.open_time, revised.revision, revised.high, revised.trades) == (
+        published.open_time,
+        1,
+        Decimal("43005.00"),
+        2,
+    )
+
+
+def test_a_refused_trade_asks_the_backfill_for_it_and_the_reply_comes_to_the_aggregator(
+    aggregating: Aggregating,
+) -> None:
+    warmed_up(aggregating)
+    aggregating.aggregator.tell(batch(trade(2, SECOND + 1)))
+    aggregating.aggregator.tell(SecondElapsed(second=SECOND + 1))
+    aggregating.candles()
+    aggregating.aggregator.tell(TradeRejected(symbol=SYMBOL, trade_id=3, reason="price is not a number"))
+    aggregating.aggregator.ask(Barrier(), timeout=ASK_TIMEOUT_S)
+    (request,) = aggregating.backfill.ask("kept", timeout=ASK_TIMEOUT_S)
+    assert (request.symbol, request.first_id) == (SYMBOL, 3)
+    assert request.reply_to == aggregating.aggregator
+
+
+def test_a_message_that_fails_is_logged_and_the_symbol_goes_on(
+    aggregating: Aggregating, logs: list[dict[str, Any]]
+) -> None:
+    warmed_up(aggregating)
+    aggregating.aggregator.tell(TradeBatch(symbol=SYMBOL, trades=None))  # type: ignore[arg-type]
+    aggregating.aggregator.tell(batch(trade(2, SECOND + 1)))
+    aggregating.aggregator.tell(SecondElapsed(second=SECOND + 1))
+    (candle,) = aggregating.candles()
+    assert candle.last_trade_id == 2 and aggregating.aggregator.is_alive()
+    failures = [entry for entry in logs if entry["event"] == "message handling failed"]
+    assert [entry["message_type"] for entry in failures] == ["TradeBatch"]
