@@ -14,7 +14,9 @@ from typing import Any
 import structlog
 
 from candlecast.actors.base import Actor, tell_if_alive
-from candlecast.messages import BackfillFailed, GetBackfillStats, Message, RequestBackfill, ThreadEnded
+from candlecast.messages.backfill import BackfillFailed, GetBackfillStats, RequestBackfill
+from candlecast.messages.base import Message
+from candlecast.messages.supervision import ThreadEnded
 from candlecast.runtime.supervision import Supervisor
 from candlecast.runtime.threads import StoppableThread
 from candlecast.upstream.rest_client import RequestRejected, UpstreamUnavailable

@@ -43,9 +43,10 @@ from candlecast.fanout.closed_seconds import ClosedSeconds
 from candlecast.fanout.outbox import CANDLE, OTHER, TRADE, Outbound, replay_limit
 from candlecast.fanout.recent_candles import RecentCandles
 from candlecast.http import encoding
-from candlecast.messages import (
+from candlecast.market import Candle, GapEvent, Trade, TradesArrived
+from candlecast.messages.clock import SecondElapsed
+from candlecast.messages.fanout import (
     BroadcastTick,
-    Candle,
     ChangeSubscriptions,
     ClientConnected,
     ClientControl,
@@ -54,22 +55,17 @@ from candlecast.messages import (
     ClientNotice,
     CloseClient,
     DisconnectAll,
-    GapEvent,
     GetBroadcastStats,
     Publish,
     Regroup,
     ReplayTo,
-    SecondElapsed,
-    SymbolActivated,
-    SymbolDeactivated,
-    ThreadEnded,
-    Trade,
-    TradesArrived,
     UpgradeRefused,
     WriterCounters,
     WriterTick,
     WriteTo,
 )
+from candlecast.messages.supervision import ThreadEnded
+from candlecast.messages.symbols import SymbolActivated, SymbolDeactivated
 from candlecast.runtime.supervision import Supervisor
 from candlecast.runtime.ticker import Ticker
 

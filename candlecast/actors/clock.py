@@ -24,16 +24,16 @@ from typing import Any
 
 from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.clock.exchange_time import ExchangeTime, refusal
-from candlecast.messages import (
+from candlecast.messages.clock import (
     AggregatorsChanged,
     ClockOffsetMeasured,
     GetClockStats,
     ReaderBehind,
     SecondElapsed,
-    ThreadEnded,
     TradeClock,
     WallClockStepped,
 )
+from candlecast.messages.supervision import ThreadEnded
 from candlecast.runtime.poller import Poller
 from candlecast.runtime.supervision import Supervisor
 from candlecast.runtime.threads import StoppableThread

@@ -30,7 +30,8 @@ import websocket
 
 from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.clock.exchange_time import ExchangeTime
-from candlecast.messages import (
+from candlecast.messages.supervision import ThreadEnded
+from candlecast.messages.upstream import (
     ConnectionStateChanged,
     FlushRequests,
     FrameRejected,
@@ -38,7 +39,6 @@ from candlecast.messages import (
     RotationDue,
     StreamInterrupted,
     StreamResumed,
-    ThreadEnded,
     Unwatch,
     UpstreamConnected,
     UpstreamDisconnected,

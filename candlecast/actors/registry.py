@@ -22,20 +22,22 @@ from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.actors.connection import ConnectionActor
 from candlecast.clock.exchange_time import ExchangeTime
 from candlecast.errors import AlreadySubscribed, ExchangeInfoUnavailable, InvalidSymbol, NotSubscribed, TooManySymbols
-from candlecast.messages import (
+from candlecast.messages.clock import AggregatorsChanged
+from candlecast.messages.supervision import ThreadEnded
+from candlecast.messages.symbols import (
     AddSymbol,
-    AggregatorsChanged,
-    ConnectionStateChanged,
-    ConnectionStatus,
     ExchangeInfoLoaded,
-    GetUpstreamStatus,
     ListAvailable,
     ListHalted,
     ListSymbols,
     RemoveSymbol,
     SymbolActivated,
     SymbolDeactivated,
-    ThreadEnded,
+)
+from candlecast.messages.upstream import (
+    ConnectionStateChanged,
+    ConnectionStatus,
+    GetUpstreamStatus,
     Unwatch,
     UpstreamStatus,
     Watch,

@@ -13,19 +13,9 @@ from typing import Any
 from candlecast.actors.base import Actor
 from candlecast.errors import NoDataYet, NotSubscribed
 from candlecast.http import encoding
-from candlecast.messages import (
-    Barrier,
-    Candle,
-    GapEvent,
-    GetCandles,
-    GetGapStats,
-    GetHistoryStats,
-    GetLatestCandle,
-    GetTick,
-    SymbolActivated,
-    SymbolDeactivated,
-    TradesArrived,
-)
+from candlecast.market import Candle, GapEvent, TradesArrived
+from candlecast.messages.store import Barrier, GetCandles, GetGapStats, GetHistoryStats, GetLatestCandle, GetTick
+from candlecast.messages.symbols import SymbolActivated, SymbolDeactivated
 from candlecast.store.latest import Latest
 
 

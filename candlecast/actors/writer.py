@@ -26,7 +26,7 @@ from wsproto.frame_protocol import FrameProtocol
 
 from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.fanout.outbox import SLOW_CLIENT_CLOSE_CODE, Consumer, DeliveryCounters, Outbound
-from candlecast.messages import (
+from candlecast.messages.fanout import (
     ClientConnected,
     ClientControl,
     ClientEvicted,

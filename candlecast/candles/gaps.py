@@ -9,7 +9,7 @@ Pure data: it lives inside one aggregator.
 
 from __future__ import annotations
 
-from candlecast.messages import GapEvent
+from candlecast.market import GapEvent
 
 OPENED, RECOVERED, UNRECOVERABLE = "gap", "recovered", "unrecoverable"
 

@@ -14,15 +14,12 @@ import falcon
 import msgspec
 
 from candlecast.http.resources import Actors, Resource, respond, upstream_summary
-from candlecast.messages import (
-    GetBackfillStats,
-    GetBroadcastStats,
-    GetClockStats,
-    GetComponents,
-    GetGapStats,
-    GetHistoryStats,
-    GetUpstreamStatus,
-)
+from candlecast.messages.backfill import GetBackfillStats
+from candlecast.messages.clock import GetClockStats
+from candlecast.messages.fanout import GetBroadcastStats
+from candlecast.messages.store import GetGapStats, GetHistoryStats
+from candlecast.messages.supervision import GetComponents
+from candlecast.messages.upstream import GetUpstreamStatus
 from candlecast.runtime.process_stats import process_stats
 
 OK, DEGRADED = "ok", "degraded"

@@ -11,19 +11,9 @@ import falcon
 import msgspec
 
 from candlecast.http import encoding
-from candlecast.messages import (
-    AddSymbol,
-    Barrier,
-    GetCandles,
-    GetLatestCandle,
-    GetTick,
-    GetUpstreamStatus,
-    ListAvailable,
-    ListHalted,
-    ListSymbols,
-    RemoveSymbol,
-    UpstreamStatus,
-)
+from candlecast.messages.store import Barrier, GetCandles, GetLatestCandle, GetTick
+from candlecast.messages.symbols import AddSymbol, ListAvailable, ListHalted, ListSymbols, RemoveSymbol
+from candlecast.messages.upstream import GetUpstreamStatus, UpstreamStatus
 from candlecast.store.latest import Latest
 from candlecast.upstream.binance import is_valid_symbol, normalize_symbol
 

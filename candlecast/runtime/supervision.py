@@ -15,7 +15,7 @@ from typing import TypeVar
 import msgspec
 import structlog
 
-from candlecast.messages import ComponentHealth, ThreadEnded
+from candlecast.messages.supervision import ComponentHealth, ThreadEnded
 from candlecast.runtime.threads import StoppableThread
 
 RUNNING, FAILED = "running", "failed"

@@ -39,17 +39,14 @@ from limits import RateLimitItem
 
 from candlecast.actors.base import tell_if_alive
 from candlecast.clock.exchange_time import ExchangeTime
-from candlecast.messages import (
+from candlecast.market import Trade, TradeBatch, TradesArrived
+from candlecast.messages.clock import ReaderBehind, TradeClock
+from candlecast.messages.supervision import ThreadEnded
+from candlecast.messages.upstream import (
     FrameRejected,
     FramesArriving,
-    ReaderBehind,
     RotationDue,
-    ThreadEnded,
-    Trade,
-    TradeBatch,
-    TradeClock,
     TradeRejected,
-    TradesArrived,
     UpstreamConnected,
     UpstreamDisconnected,
 )

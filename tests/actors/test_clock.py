@@ -17,16 +17,16 @@ from structlog.testing import capture_logs
 
 from candlecast.actors.clock import STUCK_AFTER_S, TRUST_WAIT_S, ClockActor, SecondTimer
 from candlecast.clock.exchange_time import NS_PER_MS, ExchangeTime
-from candlecast.messages import (
+from candlecast.messages.base import Message
+from candlecast.messages.clock import (
     AggregatorsChanged,
     ClockOffsetMeasured,
     GetClockStats,
-    GetComponents,
-    Message,
     ReaderBehind,
     SecondElapsed,
     WallClockStepped,
 )
+from candlecast.messages.supervision import GetComponents
 from candlecast.sim import Simulator
 from tests.clients import wait_for
 from tests.conftest import make_simulator

@@ -9,7 +9,7 @@ import time
 
 from candlecast.actors.writer import WriterActor
 from candlecast.fanout.outbox import CANDLE, Outbound
-from candlecast.messages import ClientConnected, Publish, Regroup, WriterCounters, WriterTick
+from candlecast.messages.fanout import ClientConnected, Publish, Regroup, WriterCounters, WriterTick
 from tests.clients import wait_for
 from tests.recorder import Recorder
 

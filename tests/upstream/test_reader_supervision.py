@@ -14,12 +14,12 @@ import pytest
 
 from candlecast.actors.connection import ConnectionActor
 from candlecast.clock.exchange_time import ExchangeTime
-from candlecast.messages import (
+from candlecast.market import TradeBatch
+from candlecast.messages.supervision import ThreadEnded
+from candlecast.messages.upstream import (
     ConnectionStateChanged,
     StreamInterrupted,
     StreamResumed,
-    ThreadEnded,
-    TradeBatch,
     UpstreamConnected,
     UpstreamDisconnected,
     Watch,

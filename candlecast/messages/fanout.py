@@ -1,0 +1,152 @@
+"""What passes between the WebSocket bridge's threads, the broadcaster and the writers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from candlecast.market import Candle
+from candlecast.messages.base import Message, Query
+
+
+class ClientConnected(Message):
+    """A WebSocket client finished its handshake. The broadcaster takes over the writing half
+    of ``sock`` (non-blocking) and ``encoder`` (the client's own frame encoder when it
+    negotiated compression, else None). It gets the latest closed candle of each subscribed
+    symbol at once, or every one since ``since``."""
+
+    client_id: int
+    sock: Any
+    peer: str
+    subscriptions: frozenset[tuple[str, str]]
+    since: int | None = None
+    encoder: Any = None
+
+
+class ClientControl(Message):
+    """A control frame (pong, ping) the client reader wants written to a client, in order."""
+
+    client_id: int
+    frame: bytes
+
+
+class ClientNotice(Message):
+    """A message for one client from the reader (an error answering a bad command)."""
+
+    client_id: int
+    text: str
+
+
+class ClientGone(Message):
+    """The reader has stopped reading ``client_id``: the broadcaster writes ``farewell`` (a
+    close frame, or nothing) and closes the socket, which no other thread touches now."""
+
+    client_id: int
+    reason: str
+    farewell: bytes = b""
+
+
+class ChangeSubscriptions(Message):
+    """A client's subscribe/unsubscribe/list command, already validated."""
+
+    client_id: int
+    op: str
+    pairs: frozenset[tuple[str, str]]
+    request_id: Any = None
+    since: int | None = None
+
+
+class BroadcastTick(Message):
+    """Time to send the trades held back to pace the trade channel and what waited for the
+    rest of its second."""
+
+
+class WriterTick(Message):
+    """Time to retry the backlogs of clients whose sockets were full, and with ``report`` to
+    report the counters. A writer with no backlog and no client closing gets only the ticks
+    that report: every tick woke each writer a hundred times a second for nothing."""
+
+    report: bool
+
+
+class Publish(Message):
+    """What the broadcaster fans out at one tick (or once a second is complete), for every
+    writer: per group of identically subscribed clients (its number), the frames
+    (``Outbound``) it wants and their bytes joined once."""
+
+    groups: tuple[tuple[int, tuple[Any, ...], bytes], ...]
+
+
+class Regroup(Message):
+    """A client's subscriptions changed: from now on it gets what is published for the group
+    numbered ``group`` (None: nothing)."""
+
+    client_id: int
+    group: int | None
+
+
+class WriteTo(Message):
+    """Frames (``Outbound``) for one client alone: replies, notices. They follow everything
+    published to it before."""
+
+    client_id: int
+    batch: tuple[Any, ...]
+
+
+class ReplayTo(Message):
+    """Closed candles for one client alone, oldest first per symbol, after everything published
+    to it before; its writer encodes them as the client reads."""
+
+    client_id: int
+    candles: tuple[Candle, ...]
+
+
+class CloseClient(Message):
+    """The broadcaster closes a client (over a limit, shutting down) with ``code``."""
+
+    client_id: int
+    code: int
+    reason: str
+
+
+class WalkOn(Message):
+    """A writer's cue to itself: write to the next slice of its clients."""
+
+
+class UpgradeRefused(Message):
+    """The WebSocket port answered a connection 429 without reading its request: its address
+    already had its share of the request threads in progress."""
+
+    peer: str
+
+
+class ClientEvicted(Message):
+    """A writer closed a client too slow for the backlog policy (1008)."""
+
+    client_id: int
+    reason: str
+
+
+class WriterCounters(Message):
+    """A writer's delivery counters and backlogs, sent to the broadcaster when they change;
+    ``cpu_s`` is the CPU its thread has used (sending is most of the fan-out's cost)."""
+
+    writer: int
+    delivered: int
+    writes: int
+    conflated: int
+    trades_dropped: int
+    backlogged_clients: int
+    backlog_bytes: int
+    cpu_s: float
+    busy: bool  # clients backlogged or closing: it wants every tick
+
+
+class DisconnectAll(Message):
+    """Close every client with ``code``; sent when the bridge shuts down."""
+
+    code: int
+    reason: str
+
+
+class GetBroadcastStats(Query):
+    """Answered with a dict of client and delivery counters."""

@@ -1,0 +1,143 @@
+"""What passes between the upstream connections, their reader threads and the registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from candlecast.messages.base import Message, Query
+
+
+class Watch(Message):
+    """Stream ``symbol`` and deliver its trades to ``aggregator`` (a pykka ActorRef)."""
+
+    symbol: str
+    aggregator: Any
+
+
+class Unwatch(Message):
+    symbol: str
+
+
+class UpstreamConnected(Message):
+    """Reader ``reader_id`` opened ``socket`` streaming exactly ``symbols``."""
+
+    socket: Any
+    symbols: frozenset[str]
+    reader_id: int = 0
+
+
+class UpstreamDisconnected(Message):
+    reason: str
+    reader_id: int = 0
+
+
+class StreamInterrupted(Message):
+    """The connection carrying ``symbol`` was lost with no replacement streaming it;
+    ``silent_since_ms`` (epoch ms, when known) is when it last showed a frame: trades after
+    that may be missing even from candles already published."""
+
+    symbol: str
+    silent_since_ms: int | None = None
+
+
+class StreamResumed(Message):
+    """``symbol`` streams again after an interruption; trades may have been missed meanwhile."""
+
+    symbol: str
+
+
+class FrameRejected(Message):
+    """The reader thread dropped a malformed frame; counted by the connection. ``trade``: it
+    named a trade of a symbol the reader streams, told to that symbol's aggregator as missing."""
+
+    reason: str
+    trade: bool = False
+
+
+class TradeRejected(Message):
+    """The reader refused trade ``trade_id`` of ``symbol`` (``reason``): told to its aggregator,
+    which treats the id as missing at once, so the candles it may belong to are flagged and the
+    true trade is fetched over REST."""
+
+    symbol: str
+    trade_id: int
+    reason: str
+
+
+class RotationDue(Message):
+    """Reader ``reader_id``'s socket should be replaced: it reached its lifetime or the
+    server announced ``serverShutdown``. The connection opens a new one before letting go."""
+
+    reader_id: int
+    reason: str
+
+
+class FramesArriving(Message):
+    """Reader ``reader_id`` received frames, the last at ``at`` (monotonic s); about once a second."""
+
+    reader_id: int
+    at: float
+
+
+class FlushRequests(Message):
+    """The connection's request budget has room again: send what is waiting."""
+
+
+class ConnectionStateChanged(Message):
+    """A connection reports its state upward so REST can answer without asking it.
+
+    Sent on every change and about once a second while frames arrive, so the registry can
+    tell how long ago the last one came (``last_frame_at``: monotonic seconds, None before any).
+    """
+
+    connection_id: int
+    state: str
+    detail: str = ""
+    rejected_frames: int = 0
+    rejected_trades: int = 0
+    reader_restarts: int = 0
+    streams: int = 0
+    last_frame_at: float | None = None
+    reconnects: int = 0
+    rotations: int = 0
+    control_requests: int = 0
+    resubscribed: int = 0
+
+
+class ConnectionStatus(msgspec.Struct, frozen=True):
+    """One upstream connection as GET /health shows it. ``control_requests``: SUBSCRIBE,
+    UNSUBSCRIBE and LIST_SUBSCRIPTIONS sent; ``resubscribed``: streams the server's list was
+    missing and that were asked for again; ``rejected_trades``: the rejected frames that were
+    trades; ``reader_restarts``: times its reader thread ended unexpectedly and was replaced."""
+
+    connection_id: int
+    state: str
+    detail: str
+    rejected_frames: int
+    symbols: tuple[str, ...]
+    rejected_trades: int = 0
+    reader_restarts: int = 0
+    streams: int = 0
+    last_frame_age_s: float | None = None
+    reconnects: int = 0
+    rotations: int = 0
+    control_requests: int = 0
+    resubscribed: int = 0
+
+
+class UpstreamStatus(msgspec.Struct, frozen=True):
+    """``halted``: subscribed symbols the latest exchangeInfo does not show TRADING."""
+
+    exchange_info_loaded: bool
+    connections: tuple[ConnectionStatus, ...]
+    halted: tuple[str, ...] = ()
+
+    @property
+    def connected(self) -> bool:
+        return any(c.state == "connected" for c in self.connections)
+
+
+class GetUpstreamStatus(Query):
+    """Answered with an ``UpstreamStatus``."""
