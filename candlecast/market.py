@@ -1,24 +1,25 @@
 """What the market says, as values: trades, closed candles and gaps in a symbol's trade ids.
 
-Frozen, slotted structs holding only values, so any thread may read them; actors tell them
-to each other as they are.
+Actors tell them to one another as they are: frozen, slotted structs holding only values, so
+any thread may read them without copies or locks.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
 from candlecast.messages.base import Message
 
-
-class MarketData(Message, gc=False):
-    """Values only (strings, numbers, decimals, tuples of market data), so never part of a
-    reference cycle: the garbage collector need not track them. An hour of candles per symbol
-    is millions of objects with a thousand symbols, and tracked, every full collection walked
-    them all (1,000 symbols at 20,000 trades/s fell behind within a minute)."""
+GapKind = Literal["gap", "recovered", "unrecoverable"]
 
 
-class Trade(MarketData):
+class MarketData(Message, frozen=True, gc=False):
+    """Values only, never part of a reference cycle: untracked, the millions of them kept
+    cost the garbage collector nothing."""
+
+
+class Trade(MarketData, frozen=True):
     """One exchange trade; ``time`` is the exchange's trade time in epoch milliseconds."""
 
     symbol: str
@@ -36,23 +37,22 @@ class Trade(MarketData):
         return self.trade_id + self.count - 1
 
 
-class TradeBatch(MarketData):
+class TradeBatch(MarketData, frozen=True):
     """Consecutive trades of one symbol, in trade-id order; batching keeps mailboxes short."""
 
     symbol: str
     trades: tuple[Trade, ...]
 
 
-class TradesArrived(MarketData):
-    """Every routed trade a reader read in the last 10 ms, of any symbol, in arrival order. The
-    trade channel and the latest tick follow the stream as it arrives, while
-    aggregators get their symbol's trades held into larger batches. While two sockets overlap
-    (one replacing the other) a trade can arrive twice; receivers that care deduplicate."""
+class TradesArrived(MarketData, frozen=True):
+    """The trades a reader read lately, of any symbol, in arrival order: the trade channel and
+    the latest tick follow the stream as it arrives. While two sockets overlap a trade can
+    arrive twice; receivers that care deduplicate."""
 
     trades: tuple[Trade, ...]
 
 
-class Candle(MarketData):
+class Candle(MarketData, frozen=True):
     """A closed 1-second kline, field for field as Binance publishes it.
 
     ``revision`` counts re-publications (0 first) after late or recovered trades changed it;
@@ -77,15 +77,16 @@ class Candle(MarketData):
     complete: bool = True
 
 
-class GapEvent(MarketData):
-    """A gap in a symbol's trade ids opened, was repaired, or is given up as unrecoverable.
+class GapEvent(MarketData, frozen=True):
+    """A gap in a symbol's trade ids opened (``gap``), was ``recovered``, or is given up as
+    ``unrecoverable``.
 
     ``last_trade_id`` is None while the end is unknown (the stream was interrupted);
     ``from_time``/``to_time`` bound the candles it may affect (``to_time`` None: up to now).
     """
 
     symbol: str
-    kind: str
+    kind: GapKind
     first_trade_id: int
     last_trade_id: int | None
     from_time: int

@@ -46,6 +46,7 @@ from candlecast.http import encoding
 from candlecast.market import Candle, GapEvent, Trade, TradesArrived
 from candlecast.messages.clock import SecondElapsed
 from candlecast.messages.fanout import (
+    BroadcastStats,
     BroadcastTick,
     ChangeSubscriptions,
     ClientConnected,
@@ -54,6 +55,7 @@ from candlecast.messages.fanout import (
     ClientGone,
     ClientNotice,
     CloseClient,
+    CpuSeconds,
     DisconnectAll,
     GetBroadcastStats,
     Publish,
@@ -525,22 +527,24 @@ class BroadcasterActor(Actor):
             if report or counters is None or counters.busy:
                 writer.tell(WriterTick(report))
 
-    def _stats(self) -> dict[str, Any]:
+    def _stats(self) -> BroadcastStats:
         """Delivery counters as the writers last reported them: every 100 ms when changed, and at once
         when a writer's backlogs or closing clients start or end."""
         reported = self._writer_counters.values()
-        return {
-            "clients": len(self._clients),
-            "delivered": sum(c.delivered for c in reported),
-            "writes": sum(c.writes for c in reported),
-            "replayed": self._replayed,
-            "conflated": sum(c.conflated for c in reported),
-            "trades_dropped": sum(c.trades_dropped for c in reported),
-            "evicted_slow_clients": self._evicted,
-            "backlogged_clients": sum(c.backlogged_clients for c in reported),
-            "backlog_bytes": sum(c.backlog_bytes for c in reported),
-            "rejected": dict(self._rejected),
-            "disconnects": dict(self._gone),
-            # CPU seconds of the fan-out's threads since they started, for its cost per message.
-            "cpu_s": {"broadcaster": round(time.thread_time(), 3), "writers": round(sum(c.cpu_s for c in reported), 3)},
-        }
+        return BroadcastStats(
+            clients=len(self._clients),
+            delivered=sum(c.delivered for c in reported),
+            writes=sum(c.writes for c in reported),
+            replayed=self._replayed,
+            conflated=sum(c.conflated for c in reported),
+            trades_dropped=sum(c.trades_dropped for c in reported),
+            evicted_slow_clients=self._evicted,
+            backlogged_clients=sum(c.backlogged_clients for c in reported),
+            backlog_bytes=sum(c.backlog_bytes for c in reported),
+            rejected=dict(self._rejected),
+            disconnects=dict(self._gone),
+            # For the fan-out's cost per message.
+            cpu_s=CpuSeconds(
+                broadcaster=round(time.thread_time(), 3), writers=round(sum(c.cpu_s for c in reported), 3)
+            ),
+        )

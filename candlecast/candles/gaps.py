@@ -9,9 +9,13 @@ Pure data: it lives inside one aggregator.
 
 from __future__ import annotations
 
-from candlecast.market import GapEvent
+from typing import Final
 
-OPENED, RECOVERED, UNRECOVERABLE = "gap", "recovered", "unrecoverable"
+from candlecast.market import GapEvent, GapKind
+
+OPENED: Final = "gap"
+RECOVERED: Final = "recovered"
+UNRECOVERABLE: Final = "unrecoverable"
 
 
 class Gap:
@@ -31,7 +35,7 @@ class Gap:
     def contains(self, first_id: int, last_id: int) -> bool:
         return self.first_id <= first_id and (self.last_id is None or last_id <= self.last_id)
 
-    def event(self, symbol: str, kind: str, detail: str = "") -> GapEvent:
+    def event(self, symbol: str, kind: GapKind, detail: str = "") -> GapEvent:
         return GapEvent(
             symbol=symbol,
             kind=kind,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from candlecast.market import Candle
 from candlecast.messages.base import Message, Query
 
 
-class ClientConnected(Message):
+class ClientConnected(Message, frozen=True):
     """A WebSocket client finished its handshake. The broadcaster takes over the writing half
     of ``sock`` (non-blocking) and ``encoder`` (the client's own frame encoder when it
     negotiated compression, else None). It gets the latest closed candle of each subscribed
@@ -22,21 +24,21 @@ class ClientConnected(Message):
     encoder: Any = None
 
 
-class ClientControl(Message):
+class ClientControl(Message, frozen=True):
     """A control frame (pong, ping) the client reader wants written to a client, in order."""
 
     client_id: int
     frame: bytes
 
 
-class ClientNotice(Message):
+class ClientNotice(Message, frozen=True):
     """A message for one client from the reader (an error answering a bad command)."""
 
     client_id: int
     text: str
 
 
-class ClientGone(Message):
+class ClientGone(Message, frozen=True):
     """The reader has stopped reading ``client_id``: the broadcaster writes ``farewell`` (a
     close frame, or nothing) and closes the socket, which no other thread touches now."""
 
@@ -45,7 +47,7 @@ class ClientGone(Message):
     farewell: bytes = b""
 
 
-class ChangeSubscriptions(Message):
+class ChangeSubscriptions(Message, frozen=True):
     """A client's subscribe/unsubscribe/list command, already validated."""
 
     client_id: int
@@ -55,12 +57,12 @@ class ChangeSubscriptions(Message):
     since: int | None = None
 
 
-class BroadcastTick(Message):
+class BroadcastTick(Message, frozen=True):
     """Time to send the trades held back to pace the trade channel and what waited for the
     rest of its second."""
 
 
-class WriterTick(Message):
+class WriterTick(Message, frozen=True):
     """Time to retry the backlogs of clients whose sockets were full, and with ``report`` to
     report the counters. A writer with no backlog and no client closing gets only the ticks
     that report: every tick woke each writer a hundred times a second for nothing."""
@@ -68,7 +70,7 @@ class WriterTick(Message):
     report: bool
 
 
-class Publish(Message):
+class Publish(Message, frozen=True):
     """What the broadcaster fans out at one tick (or once a second is complete), for every
     writer: per group of identically subscribed clients (its number), the frames
     (``Outbound``) it wants and their bytes joined once."""
@@ -76,7 +78,7 @@ class Publish(Message):
     groups: tuple[tuple[int, tuple[Any, ...], bytes], ...]
 
 
-class Regroup(Message):
+class Regroup(Message, frozen=True):
     """A client's subscriptions changed: from now on it gets what is published for the group
     numbered ``group`` (None: nothing)."""
 
@@ -84,7 +86,7 @@ class Regroup(Message):
     group: int | None
 
 
-class WriteTo(Message):
+class WriteTo(Message, frozen=True):
     """Frames (``Outbound``) for one client alone: replies, notices. They follow everything
     published to it before."""
 
@@ -92,7 +94,7 @@ class WriteTo(Message):
     batch: tuple[Any, ...]
 
 
-class ReplayTo(Message):
+class ReplayTo(Message, frozen=True):
     """Closed candles for one client alone, oldest first per symbol, after everything published
     to it before; its writer encodes them as the client reads."""
 
@@ -100,7 +102,7 @@ class ReplayTo(Message):
     candles: tuple[Candle, ...]
 
 
-class CloseClient(Message):
+class CloseClient(Message, frozen=True):
     """The broadcaster closes a client (over a limit, shutting down) with ``code``."""
 
     client_id: int
@@ -108,25 +110,25 @@ class CloseClient(Message):
     reason: str
 
 
-class WalkOn(Message):
+class WalkOn(Message, frozen=True):
     """A writer's cue to itself: write to the next slice of its clients."""
 
 
-class UpgradeRefused(Message):
+class UpgradeRefused(Message, frozen=True):
     """The WebSocket port answered a connection 429 without reading its request: its address
     already had its share of the request threads in progress."""
 
     peer: str
 
 
-class ClientEvicted(Message):
+class ClientEvicted(Message, frozen=True):
     """A writer closed a client too slow for the backlog policy (1008)."""
 
     client_id: int
     reason: str
 
 
-class WriterCounters(Message):
+class WriterCounters(Message, frozen=True):
     """A writer's delivery counters and backlogs, sent to the broadcaster when they change;
     ``cpu_s`` is the CPU its thread has used (sending is most of the fan-out's cost)."""
 
@@ -141,12 +143,37 @@ class WriterCounters(Message):
     busy: bool  # clients backlogged or closing: it wants every tick
 
 
-class DisconnectAll(Message):
+class DisconnectAll(Message, frozen=True):
     """Close every client with ``code``; sent when the bridge shuts down."""
 
     code: int
     reason: str
 
 
-class GetBroadcastStats(Query):
-    """Answered with a dict of client and delivery counters."""
+class CpuSeconds(msgspec.Struct, frozen=True):
+    """CPU seconds the fan-out's threads have used since they started."""
+
+    broadcaster: float
+    writers: float
+
+
+class BroadcastStats(msgspec.Struct, frozen=True):
+    """The WebSocket clients and what was delivered to them, for /health: delivery counters as
+    the writers last reported them; ``rejected`` and ``disconnects`` count by reason."""
+
+    clients: int
+    delivered: int
+    writes: int
+    replayed: int
+    conflated: int
+    trades_dropped: int
+    evicted_slow_clients: int
+    backlogged_clients: int
+    backlog_bytes: int
+    rejected: dict[str, int]
+    disconnects: dict[str, int]
+    cpu_s: CpuSeconds
+
+
+class GetBroadcastStats(Query, frozen=True):
+    """Answered with ``BroadcastStats``."""
