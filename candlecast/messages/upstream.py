@@ -15,6 +15,7 @@ import websocket
 from candlecast.messages.base import Message, Query
 
 ConnectionState = Literal["idle", "connecting", "connected", "reconnecting", "failed"]
+RotationReason = Literal["lifetime reached", "serverShutdown"]
 
 
 class Watch(Message, frozen=True):
@@ -79,7 +80,7 @@ class RotationDue(Message, frozen=True):
     server announced ``serverShutdown``. The connection opens a new one before letting go."""
 
     reader_id: int
-    reason: str
+    reason: RotationReason
 
 
 class FramesArriving(Message, frozen=True):

@@ -46,6 +46,7 @@ from candlecast.messages.upstream import (
     FrameRejected,
     FramesArriving,
     RotationDue,
+    RotationReason,
     TradeRejected,
     UpstreamConnected,
     UpstreamDisconnected,
@@ -239,7 +240,7 @@ class UpstreamReader(StoppableThread):
         if lifetime_s is not None and age_s >= lifetime_s:
             self._ask_rotation("lifetime reached")
 
-    def _ask_rotation(self, reason: str) -> None:
+    def _ask_rotation(self, reason: RotationReason) -> None:
         if not self._rotation_asked:
             self._rotation_asked = True
             self._connection.tell(RotationDue(reader_id=self.reader_id, reason=reason))
