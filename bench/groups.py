@@ -26,7 +26,7 @@ from typing import Any
 
 from candlecast.actors.broadcaster import TICK_S, BroadcasterActor, ClientLimits
 from candlecast.fanout import subscriptions
-from candlecast.market import Candle
+from candlecast.market_data import Candle
 from candlecast.messages.fanout import BroadcastTick, ClientConnected, Publish
 from candlecast.messages.symbols import SymbolActivated
 from candlecast.settings import Settings

@@ -43,7 +43,7 @@ from candlecast.fanout.closed_seconds import ClosedSeconds
 from candlecast.fanout.outbox import CANDLE, OTHER, TRADE, Outbound, replay_limit
 from candlecast.fanout.recent_candles import RecentCandles
 from candlecast.http import encoding
-from candlecast.market import Candle, GapEvent, Trade, TradesArrived
+from candlecast.market_data import Candle, GapEvent, Trade, TradesArrived
 from candlecast.messages.clock import SecondElapsed
 from candlecast.messages.fanout import (
     BroadcastStats,

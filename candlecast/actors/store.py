@@ -13,7 +13,7 @@ from typing import Any
 from candlecast.actors.base import Actor
 from candlecast.errors import NoDataYet, NotSubscribed
 from candlecast.http import encoding
-from candlecast.market import Candle, GapEvent, TradesArrived
+from candlecast.market_data import Candle, GapEvent, TradesArrived
 from candlecast.messages.store import (
     Barrier,
     GapCounts,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from candlecast.market import GapEvent, GapKind
+from candlecast.market_data import GapEvent, GapKind
 
 OPENED: Final = "gap"
 RECOVERED: Final = "recovered"

@@ -17,7 +17,7 @@ import msgspec
 
 from candlecast.candles.gaps import OPENED, RECOVERED, UNRECOVERABLE, Gap, GapBook
 from candlecast.candles.trade_ids import Hole, TradeIds
-from candlecast.market import Candle, Trade
+from candlecast.market_data import Candle, Trade
 from candlecast.messages.backfill import RequestBackfill, TradesRecovered
 from candlecast.upstream.binance import MAX_ADJUSTED_EXPONENT, MAX_SIGNIFICANT_DIGITS
 

@@ -29,7 +29,7 @@ from typing import Union
 from wsproto.frame_protocol import FrameProtocol
 
 from candlecast.http import encoding
-from candlecast.market import Candle
+from candlecast.market_data import Candle
 
 CANDLE = "candle"
 TRADE = "trade"

@@ -3,7 +3,7 @@ clients that subscribe (the latest one) or reconnect with ``since`` (every one t
 
 from __future__ import annotations
 
-from candlecast.market import Candle
+from candlecast.market_data import Candle
 
 
 class RecentCandles:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 import msgspec
 import pykka
 
-from candlecast.market import Trade
+from candlecast.market_data import Trade
 from candlecast.messages.base import Message, Query
 
 # The REST endpoint trades are fetched from: historicalTrades until the exchange refuses it.

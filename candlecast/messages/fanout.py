@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from candlecast.market import Candle
+from candlecast.market_data import Candle
 from candlecast.messages.base import Message, Query
 
 

@@ -16,7 +16,7 @@ import random
 from collections.abc import Iterator
 from decimal import Decimal
 
-from candlecast.market import Trade
+from candlecast.market_data import Trade
 from candlecast.sim.listing import SymbolSpec
 
 QUIET, NORMAL, BURST, EDGES = "quiet", "normal", "burst", "edges"

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from candlecast.market import Trade
+from candlecast.market_data import Trade
 from candlecast.messages.base import Message, Query
 from candlecast.sim.protocol import RequestError, StreamRequest
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from candlecast.market import Trade
+from candlecast.market_data import Trade
 
 
 class _Slot:

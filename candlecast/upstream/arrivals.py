@@ -9,7 +9,7 @@ Pure data: it lives inside one reader thread.
 
 from __future__ import annotations
 
-from candlecast.market import Trade, TradesArrived
+from candlecast.market_data import Trade, TradesArrived
 
 
 class Arrivals:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from candlecast.market import Trade, TradeBatch
+from candlecast.market_data import Trade, TradeBatch
 
 
 class _Held:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection
 
-from candlecast.market import Trade
+from candlecast.market_data import Trade
 from candlecast.messages.clock import ReaderBehind
 
 # A reader still behind says so again this often, so the clock can tell a stuck one from a slow one.

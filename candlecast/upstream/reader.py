@@ -39,7 +39,7 @@ from limits import RateLimitItem
 
 from candlecast.actors.base import tell_if_alive
 from candlecast.clock.exchange_time import ExchangeTime
-from candlecast.market import Trade, TradeBatch, TradesArrived
+from candlecast.market_data import Trade, TradeBatch, TradesArrived
 from candlecast.messages.clock import ReaderBehind, TradeClock
 from candlecast.messages.supervision import ThreadEnded
 from candlecast.messages.upstream import (

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 import structlog
 
-from candlecast.market import Trade
+from candlecast.market_data import Trade
 from candlecast.messages.backfill import RequestBackfill, TradesRecovered
 from candlecast.runtime.backoff import full_jitter
 from candlecast.upstream import binance

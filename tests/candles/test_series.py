@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from candlecast.candles.series import CandleBuilder, CandleSeries
-from candlecast.market import Candle, GapEvent, Trade
+from candlecast.market_data import Candle, GapEvent, Trade
 from candlecast.messages.backfill import RequestBackfill, TradesRecovered
 from tests.reference import reference_candles
 

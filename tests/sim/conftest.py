@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import websocket
 
-from candlecast.market import Trade
+from candlecast.market_data import Trade
 from candlecast.sim import Simulator, SimulatorConfig
 
 DATA_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "binance"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from candlecast.market import Trade
+from candlecast.market_data import Trade
 from candlecast.messages.clock import ReaderBehind
 from candlecast.upstream.read_progress import REPEAT_S, ReadProgress
 

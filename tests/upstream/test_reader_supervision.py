@@ -14,7 +14,7 @@ import pytest
 
 from candlecast.actors.connection import ConnectionActor
 from candlecast.clock.exchange_time import ExchangeTime
-from candlecast.market import TradeBatch
+from candlecast.market_data import TradeBatch
 from candlecast.messages.supervision import ThreadEnded
 from candlecast.messages.upstream import (
     ConnectionStateChanged,

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from candlecast.market import Trade
+from candlecast.market_data import Trade
 from candlecast.messages.backfill import RequestBackfill, TradesRecovered
 from candlecast.sim import Simulator
 from candlecast.upstream import binance

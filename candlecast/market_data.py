@@ -15,8 +15,8 @@ GapKind = Literal["gap", "recovered", "unrecoverable"]
 
 
 class MarketData(Message, frozen=True, gc=False):
-    """Values only, never part of a reference cycle: untracked, the millions of them kept
-    cost the garbage collector nothing."""
+    """Holds values only, so never part of a reference cycle: ``gc=False`` keeps the millions
+    of trades and candles held out of every garbage collection."""
 
 
 class Trade(MarketData, frozen=True):
@@ -45,9 +45,9 @@ class TradeBatch(MarketData, frozen=True):
 
 
 class TradesArrived(MarketData, frozen=True):
-    """The trades a reader read lately, of any symbol, in arrival order: the trade channel and
-    the latest tick follow the stream as it arrives. While two sockets overlap a trade can
-    arrive twice; receivers that care deduplicate."""
+    """Every routed trade a reader read in the last 10 ms, of any symbol, in arrival order: the
+    trade channel and the latest tick follow the stream as it arrives. While two sockets overlap
+    a trade can arrive twice; receivers that care deduplicate."""
 
     trades: tuple[Trade, ...]
 
