@@ -19,15 +19,17 @@ import websocket
 
 from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.clock.exchange_time import ExchangeTime
-from candlecast.messages import (
+from candlecast.messages.supervision import ThreadEnded
+from candlecast.messages.upstream import (
+    ConnectionState,
     ConnectionStateChanged,
+    ConnectionStatus,
     FlushRequests,
     FrameRejected,
     FramesArriving,
     RotationDue,
     StreamInterrupted,
     StreamResumed,
-    ThreadEnded,
     Unwatch,
     UpstreamConnected,
     UpstreamDisconnected,
@@ -81,7 +83,7 @@ class ConnectionActor(Actor):
         self._flush_timer: threading.Timer | None = None
         self._interrupted: set[str] = set()
         self._ever_connected = False
-        self._state = "idle"
+        self._state: ConnectionState = "idle"
         self._detail = ""
         self._last_frame_at: float | None = None
         self._rejected_frames = 0
@@ -340,24 +342,26 @@ class ConnectionActor(Actor):
 
     # --- reporting -------------------------------------------------------------------------
 
-    def _report(self, state: str | None = None, detail: str | None = None) -> None:
+    def _report(self, state: ConnectionState | None = None, detail: str | None = None) -> None:
         self._state = self._state if state is None else state
         self._detail = self._detail if detail is None else detail
         tell_if_alive(
             self._registry,
             ConnectionStateChanged(
-                connection_id=self._id,
-                state=self._state,
-                detail=self._detail,
-                rejected_frames=self._rejected_frames,
-                rejected_trades=self._rejected_trades,
-                reader_restarts=self._reader_restarts(),
-                streams=len(self._routes),
+                ConnectionStatus(
+                    connection_id=self._id,
+                    state=self._state,
+                    detail=self._detail,
+                    rejected_frames=self._rejected_frames,
+                    rejected_trades=self._rejected_trades,
+                    reader_restarts=self._reader_restarts(),
+                    streams=len(self._routes),
+                    reconnects=self._reconnects,
+                    rotations=self._rotations,
+                    control_requests=self._control_requests,
+                    resubscribed=self._resubscribed,
+                ),
                 last_frame_at=self._last_frame_at,
-                reconnects=self._reconnects,
-                rotations=self._rotations,
-                control_requests=self._control_requests,
-                resubscribed=self._resubscribed,
             ),
         )
 

@@ -19,7 +19,8 @@ from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.http.client_reader import ClientReader
 from candlecast.http.upgrade_listener import UpgradeListener
 from candlecast.http.waitress_thread import WaitressThread
-from candlecast.messages import DisconnectAll, ThreadEnded, UpgradeRefused
+from candlecast.messages.fanout import DisconnectAll, UpgradeRefused
+from candlecast.messages.supervision import ThreadEnded
 from candlecast.runtime.supervision import Supervisor
 
 SHUTDOWN_CLOSE_CODE = 1001

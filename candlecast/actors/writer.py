@@ -20,7 +20,7 @@ from wsproto.frame_protocol import FrameProtocol
 from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.fanout.frames import Outbound
 from candlecast.fanout.outbox import SLOW_CLIENT_CLOSE_CODE, DeliveryCounters, Outbox
-from candlecast.messages import (
+from candlecast.messages.fanout import (
     ClientConnected,
     ClientControl,
     ClientEvicted,

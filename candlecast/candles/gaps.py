@@ -7,9 +7,13 @@ keeps its candles flagged incomplete. Pure data: it lives inside one aggregator.
 
 from __future__ import annotations
 
-from candlecast.messages import GapEvent
+from typing import Final
 
-OPENED, RECOVERED, UNRECOVERABLE = "gap", "recovered", "unrecoverable"
+from candlecast.market_data import GapEvent, GapKind
+
+OPENED: Final = "gap"
+RECOVERED: Final = "recovered"
+UNRECOVERABLE: Final = "unrecoverable"
 
 
 class Gap:
@@ -29,7 +33,7 @@ class Gap:
     def contains(self, first_id: int, last_id: int) -> bool:
         return self.first_id <= first_id and (self.last_id is None or last_id <= self.last_id)
 
-    def event(self, symbol: str, kind: str, detail: str = "") -> GapEvent:
+    def event(self, symbol: str, kind: GapKind, detail: str = "") -> GapEvent:
         return GapEvent(
             symbol=symbol,
             kind=kind,

@@ -21,7 +21,7 @@ from wsproto.frame_protocol import FrameProtocol
 
 from candlecast.fanout.frames import FrameKind, Outbound
 from candlecast.http import encoding
-from candlecast.messages import Candle
+from candlecast.market_data import Candle
 
 SLOW_CLIENT_CLOSE_CODE = 1008
 HARD_LIMIT_FACTOR = 4

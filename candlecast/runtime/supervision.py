@@ -10,15 +10,16 @@ from __future__ import annotations
 import collections
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import msgspec
 import structlog
 
-from candlecast.messages import ComponentHealth, ThreadEnded
+from candlecast.messages.supervision import ComponentHealth, ThreadEnded
 from candlecast.runtime.threads import StoppableThread
 
-RUNNING, FAILED = "running", "failed"
+RUNNING: Final = "running"
+FAILED: Final = "failed"
 JOIN_S = 1.0
 
 T = TypeVar("T", bound=StoppableThread)

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from candlecast.actors.base import Actor
-from candlecast.messages import Trade
+from candlecast.market_data import Trade
 from candlecast.runtime.ticker import Ticker
 from candlecast.sim import protocol
 from candlecast.sim.config import SimulatorConfig
