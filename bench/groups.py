@@ -27,7 +27,9 @@ from typing import Any
 
 from candlecast.actors.broadcaster import TICK_S, BroadcasterActor, ClientLimits
 from candlecast.fanout import subscriptions
-from candlecast.messages import BroadcastTick, Candle, ClientConnected, Publish, SymbolActivated
+from candlecast.market_data import Candle
+from candlecast.messages.fanout import BroadcastTick, ClientConnected, Publish
+from candlecast.messages.symbols import SymbolActivated
 from candlecast.settings import Settings
 
 TICKS_PER_SECOND = round(1 / TICK_S)

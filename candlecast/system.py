@@ -24,7 +24,7 @@ from candlecast.clock.exchange_time import ExchangeTime
 from candlecast.http.app import create_app
 from candlecast.http.client_reader import ClientReader
 from candlecast.http.resources import Actors
-from candlecast.messages import ThreadEnded
+from candlecast.messages.supervision import ThreadEnded
 from candlecast.runtime.cpu_affinity import threads_started_on
 from candlecast.settings import Settings
 from candlecast.store.latest import Latest

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from candlecast.messages import Candle
+from candlecast.market_data import Candle
 from candlecast.sim import Simulator
 from tests.reference import reference_candles
 

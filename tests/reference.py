@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
 
-from candlecast.messages import Candle, Trade
+from candlecast.market_data import Candle, Trade
 
 
 def reference_candles(

@@ -12,17 +12,10 @@ import msgspec
 from candlecast.actors.base import tell_if_alive
 from candlecast.candles.gaps import RECOVERED
 from candlecast.candles.series import CandleSeries
-from candlecast.messages import (
-    BackfillFailed,
-    GapEvent,
-    RequestBackfill,
-    SecondElapsed,
-    StreamInterrupted,
-    StreamResumed,
-    TradeBatch,
-    TradeRejected,
-    TradesRecovered,
-)
+from candlecast.market_data import GapEvent, TradeBatch
+from candlecast.messages.backfill import BackfillFailed, RequestBackfill, TradesRecovered
+from candlecast.messages.clock import SecondElapsed
+from candlecast.messages.upstream import StreamInterrupted, StreamResumed, TradeRejected
 from candlecast.runtime.actor_pool import ActorPool, PooledActor
 
 

@@ -14,7 +14,15 @@ from typing import Any
 import structlog
 
 from candlecast.actors.base import Actor, tell_if_alive
-from candlecast.messages import BackfillFailed, GetBackfillStats, Message, RequestBackfill, ThreadEnded
+from candlecast.messages.backfill import (
+    BackfillFailed,
+    BackfillSource,
+    BackfillStats,
+    GetBackfillStats,
+    RequestBackfill,
+)
+from candlecast.messages.base import Message
+from candlecast.messages.supervision import ThreadEnded
 from candlecast.runtime.supervision import Supervisor
 from candlecast.runtime.threads import StoppableThread
 from candlecast.upstream.rest_client import RequestRejected, UpstreamUnavailable
@@ -27,7 +35,7 @@ from candlecast.upstream.trade_fetch import (
 )
 
 
-class BackfillProgress(Message):
+class BackfillProgress(Message, frozen=True):
     """The worker's counters, told to its actor after each request."""
 
     served: int
@@ -37,7 +45,7 @@ class BackfillProgress(Message):
     rate_limited: int
     rest_requests: int
     weight_used_1m: int
-    source: str
+    source: BackfillSource
 
 
 class BackfillWorker(StoppableThread):
@@ -55,7 +63,7 @@ class BackfillWorker(StoppableThread):
         self.jobs = jobs
         self._owner = owner
         self._fetcher = Fetcher(rest_url, WeightBudget(weight_budget), self.stopped.wait)
-        self._source = progress.source
+        self._source: BackfillSource = progress.source
         self._served, self._pages, self._trades, self._failed = (
             progress.served,
             progress.pages,
@@ -82,7 +90,7 @@ class BackfillWorker(StoppableThread):
                     self._log.warning("backfill failed", symbol=job.symbol, first_id=job.first_id, error=str(exc))
                 else:
                     self._log.exception("backfill failed", symbol=job.symbol, first_id=job.first_id)
-                tell_if_alive(job.reply_to, BackfillFailed(job.symbol, job.first_id, str(exc)[:200]))
+                self._reply(job, BackfillFailed(job.symbol, job.first_id, str(exc)[:200]))
             self._served += 1
             self._report()
 
@@ -100,7 +108,13 @@ class BackfillWorker(StoppableThread):
         for page in pages:
             self._pages += 1
             self._trades += sum(t.count for t in page.trades)
-            tell_if_alive(job.reply_to, page)
+            self._reply(job, page)
+
+    @staticmethod
+    def _reply(job: RequestBackfill, message: Message) -> None:
+        # The series leaves ``reply_to`` to its aggregator, which names itself before telling.
+        if job.reply_to is not None:
+            tell_if_alive(job.reply_to, message)
 
     def _report(self) -> None:
         tell_if_alive(
@@ -151,15 +165,15 @@ class BackfillActor(Actor):
                 self._worker = self.supervisor.restart(message, self._worker, self._new_worker)
             case GetBackfillStats():
                 progress = self._progress
-                return {
-                    "requested": self._requested,
-                    "pending": self._requested - progress.served,
-                    "pages": progress.pages,
-                    "trades_recovered": progress.trades,
-                    "failed": progress.failed,
-                    "rate_limited": progress.rate_limited,
-                    "rest_requests": progress.rest_requests,
-                    "rest_weight_used_1m": progress.weight_used_1m,
-                    "source": progress.source,
-                }
+                return BackfillStats(
+                    requested=self._requested,
+                    pending=self._requested - progress.served,
+                    pages=progress.pages,
+                    trades_recovered=progress.trades,
+                    failed=progress.failed,
+                    rate_limited=progress.rate_limited,
+                    rest_requests=progress.rest_requests,
+                    rest_weight_used_1m=progress.weight_used_1m,
+                    source=progress.source,
+                )
         return None

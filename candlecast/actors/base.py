@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import pykka
 import structlog
 
-from candlecast.messages import GetComponents, Query
+from candlecast.messages.base import Query
+from candlecast.messages.supervision import GetComponents
 
 if TYPE_CHECKING:
     from candlecast.runtime.supervision import Supervisor

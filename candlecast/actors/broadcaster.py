@@ -30,9 +30,10 @@ from candlecast.fanout.recent_candles import RecentCandles
 from candlecast.fanout.stats import FanOutStats
 from candlecast.fanout.trade_pacing import TradePacing
 from candlecast.http import encoding
-from candlecast.messages import (
+from candlecast.market_data import Candle, GapEvent, TradeBatch, TradesArrived
+from candlecast.messages.clock import SecondElapsed
+from candlecast.messages.fanout import (
     BroadcastTick,
-    Candle,
     ChangeSubscriptions,
     ClientConnected,
     ClientControl,
@@ -41,22 +42,17 @@ from candlecast.messages import (
     ClientNotice,
     CloseClient,
     DisconnectAll,
-    GapEvent,
     GetBroadcastStats,
     Publish,
     Regroup,
     ReplayTo,
-    SecondElapsed,
-    SymbolActivated,
-    SymbolDeactivated,
-    ThreadEnded,
-    TradeBatch,
-    TradesArrived,
     UpgradeRefused,
     WriterCounters,
     WriterTick,
     WriteTo,
 )
+from candlecast.messages.supervision import ThreadEnded
+from candlecast.messages.symbols import SymbolActivated, SymbolDeactivated
 from candlecast.runtime.supervision import Supervisor
 from candlecast.runtime.ticker import Ticker
 

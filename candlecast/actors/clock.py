@@ -17,16 +17,17 @@ from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.clock.exchange_time import ExchangeTime, refusal
 from candlecast.clock.seconds import SecondTimer
 from candlecast.clock.sync import SyncSchedule, measure_offset
-from candlecast.messages import (
+from candlecast.messages.clock import (
     AggregatorsChanged,
     ClockOffsetMeasured,
+    ClockStats,
     GetClockStats,
     ReaderBehind,
     SecondElapsed,
-    ThreadEnded,
     TradeClock,
     WallClockStepped,
 )
+from candlecast.messages.supervision import ThreadEnded
 from candlecast.runtime.poller import Poller
 from candlecast.runtime.supervision import Supervisor
 
@@ -156,17 +157,17 @@ class ClockActor(Actor):
                 self._sync = self.supervisor.restart(message, self._sync, self._new_sync)
         return None
 
-    def _stats(self) -> dict[str, Any]:
+    def _stats(self) -> ClockStats:
         waiting = self._due - self._told_all if self._due is not None and self._told_all is not None else 0
-        return {
-            "readers_behind": len(self._behind),
-            "seconds_waiting": waiting,
-            "in_sync": self._in_sync,
-            "offset_ms": self._skew_ms,
-            "offsets_refused": self._offsets_refused,
-            "wall_clock_steps": self._wall_clock_steps,
-            "last_sync_age_s": None if self._synced_at is None else round(self._monotonic() - self._synced_at, 1),
-        }
+        return ClockStats(
+            readers_behind=len(self._behind),
+            seconds_waiting=waiting,
+            in_sync=self._in_sync,
+            offset_ms=self._skew_ms,
+            offsets_refused=self._offsets_refused,
+            wall_clock_steps=self._wall_clock_steps,
+            last_sync_age_s=None if self._synced_at is None else round(self._monotonic() - self._synced_at, 1),
+        )
 
     def _judge(self, reading: ClockOffsetMeasured) -> None:
         """Use a reading of the exchange's clock, or refuse it and keep the last one used."""

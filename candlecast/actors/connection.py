@@ -13,21 +13,23 @@ import random
 import threading
 import time
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 import websocket
 
 from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.clock.exchange_time import ExchangeTime
-from candlecast.messages import (
+from candlecast.messages.supervision import ThreadEnded
+from candlecast.messages.upstream import (
+    ConnectionState,
     ConnectionStateChanged,
+    ConnectionStatus,
     FlushRequests,
     FrameRejected,
     FramesArriving,
     RotationDue,
     StreamInterrupted,
     StreamResumed,
-    ThreadEnded,
     Unwatch,
     UpstreamConnected,
     UpstreamDisconnected,
@@ -42,8 +44,6 @@ from candlecast.upstream.reader import ReaderOptions, UpstreamReader
 from candlecast.upstream.request_budget import RequestBudget
 from candlecast.upstream.subscription_sync import SubscriptionSync
 
-# What a connection reports of itself (ConnectionStateChanged), and /health shows.
-ConnectionState = Literal["idle", "connecting", "connected", "reconnecting", "failed"]
 # Connections opened together would otherwise all rotate together.
 LIFETIME_JITTER = (0.9, 1.0)
 
@@ -348,18 +348,20 @@ class ConnectionActor(Actor):
         tell_if_alive(
             self._registry,
             ConnectionStateChanged(
-                connection_id=self._id,
-                state=self._state,
-                detail=self._detail,
-                rejected_frames=self._rejected_frames,
-                rejected_trades=self._rejected_trades,
-                reader_restarts=self._reader_restarts(),
-                streams=len(self._routes),
+                ConnectionStatus(
+                    connection_id=self._id,
+                    state=self._state,
+                    detail=self._detail,
+                    rejected_frames=self._rejected_frames,
+                    rejected_trades=self._rejected_trades,
+                    reader_restarts=self._reader_restarts(),
+                    streams=len(self._routes),
+                    reconnects=self._reconnects,
+                    rotations=self._rotations,
+                    control_requests=self._control_requests,
+                    resubscribed=self._resubscribed,
+                ),
                 last_frame_at=self._last_frame_at,
-                reconnects=self._reconnects,
-                rotations=self._rotations,
-                control_requests=self._control_requests,
-                resubscribed=self._resubscribed,
             ),
         )
 

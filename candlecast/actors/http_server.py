@@ -20,7 +20,8 @@ from candlecast.http.client_reader import ClientReader
 from candlecast.http.close_codes import CloseCode
 from candlecast.http.upgrade_listener import UpgradeListener
 from candlecast.http.waitress_thread import WaitressThread
-from candlecast.messages import DisconnectAll, ThreadEnded, UpgradeRefused
+from candlecast.messages.fanout import DisconnectAll, UpgradeRefused
+from candlecast.messages.supervision import ThreadEnded
 from candlecast.runtime.supervision import Supervisor
 
 WAITRESS_BODY_BACKSTOP = 1 << 20

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import pykka
 
 from candlecast.actors.aggregator import AggregatorActor
@@ -18,20 +19,22 @@ from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.actors.connection import ConnectionActor
 from candlecast.clock.exchange_time import ExchangeTime
 from candlecast.errors import AlreadySubscribed, ExchangeInfoUnavailable, InvalidSymbol, NotSubscribed, TooManySymbols
-from candlecast.messages import (
+from candlecast.messages.clock import AggregatorsChanged
+from candlecast.messages.supervision import ThreadEnded
+from candlecast.messages.symbols import (
     AddSymbol,
-    AggregatorsChanged,
-    ConnectionStateChanged,
-    ConnectionStatus,
     ExchangeInfoLoaded,
-    GetUpstreamStatus,
     ListAvailable,
     ListHalted,
     ListSymbols,
     RemoveSymbol,
     SymbolActivated,
     SymbolDeactivated,
-    ThreadEnded,
+)
+from candlecast.messages.upstream import (
+    ConnectionStateChanged,
+    ConnectionStatus,
+    GetUpstreamStatus,
     Unwatch,
     UpstreamStatus,
     Watch,
@@ -49,10 +52,10 @@ class _Connection:
 
     __slots__ = ("ref", "state", "symbols")
 
-    def __init__(self, ref: pykka.ActorRef[Any]) -> None:
+    def __init__(self, ref: pykka.ActorRef[Any], connection_id: int) -> None:
         self.ref = ref
         self.symbols: set[str] = set()
-        self.state = ConnectionStateChanged(connection_id=0, state="idle")
+        self.state = ConnectionStateChanged(ConnectionStatus(connection_id=connection_id, state="idle"))
 
 
 class RegistryActor(Actor):
@@ -135,7 +138,7 @@ class RegistryActor(Actor):
                 self._apply_exchange_info(trading)
             case ThreadEnded():
                 self._exchange_info = self.supervisor.restart(message, self._exchange_info, self._new_exchange_info)
-            case ConnectionStateChanged(connection_id=connection_id):
+            case ConnectionStateChanged(status=ConnectionStatus(connection_id=connection_id)):
                 if connection_id in self._connections:
                     self._connections[connection_id].state = message
         return None
@@ -217,7 +220,7 @@ class RegistryActor(Actor):
             self._clock,
             self._exchange_time,
         )
-        connection = _Connection(ref)
+        connection = _Connection(ref, connection_id)
         self._connections[connection_id] = connection
         return connection
 
@@ -227,21 +230,11 @@ class RegistryActor(Actor):
             exchange_info_loaded=self._trading is not None,
             halted=self._halted(),
             connections=tuple(
-                ConnectionStatus(
-                    connection_id=connection_id,
-                    state=c.state.state,
-                    detail=c.state.detail,
-                    rejected_frames=c.state.rejected_frames,
+                msgspec.structs.replace(
+                    c.state.status,
                     symbols=tuple(sorted(c.symbols)),
-                    rejected_trades=c.state.rejected_trades,
-                    reader_restarts=c.state.reader_restarts,
-                    streams=c.state.streams,
                     last_frame_age_s=None if c.state.last_frame_at is None else round(now - c.state.last_frame_at, 3),
-                    reconnects=c.state.reconnects,
-                    rotations=c.state.rotations,
-                    control_requests=c.state.control_requests,
-                    resubscribed=c.state.resubscribed,
                 )
-                for connection_id, c in self._connections.items()
+                for c in self._connections.values()
             ),
         )

@@ -11,19 +11,18 @@ from typing import Any
 from candlecast.actors.base import Actor
 from candlecast.errors import NoDataYet, NotSubscribed
 from candlecast.http import encoding
-from candlecast.messages import (
+from candlecast.market_data import Candle, GapEvent, TradesArrived
+from candlecast.messages.store import (
     Barrier,
-    Candle,
-    GapEvent,
+    GapCounts,
     GetCandles,
     GetGapStats,
     GetHistoryStats,
     GetLatestCandle,
     GetTick,
-    SymbolActivated,
-    SymbolDeactivated,
-    TradesArrived,
+    HistoryStats,
 )
+from candlecast.messages.symbols import SymbolActivated, SymbolDeactivated
 from candlecast.store.latest import Latest
 
 
@@ -51,19 +50,19 @@ class StoreActor(Actor):
                 counters[kind] += 1
             case GetGapStats():
                 return {
-                    symbol: {
-                        "opened": c["gap"],
-                        "recovered": c["recovered"],
-                        "unrecoverable": c["unrecoverable"],
-                        "open": c["gap"] - c["recovered"] - c["unrecoverable"],
-                    }
+                    symbol: GapCounts(
+                        opened=c["gap"],
+                        recovered=c["recovered"],
+                        unrecoverable=c["unrecoverable"],
+                        open=c["gap"] - c["recovered"] - c["unrecoverable"],
+                    )
                     for symbol, c in self._gaps.items()
                 }
             case GetHistoryStats():
-                return {
-                    "symbols": len(self._candles),
-                    "candles": sum(len(history) for history in self._candles.values()),
-                }
+                return HistoryStats(
+                    symbols=len(self._candles),
+                    candles=sum(len(history) for history in self._candles.values()),
+                )
             case TradesArrived(trades=trades):
                 self._latest.publish_trades(trades)
             case SymbolActivated(symbol=symbol):

@@ -21,7 +21,7 @@ from candlecast.actors.base import Actor, tell_if_alive
 from candlecast.fanout.frames import Outbound
 from candlecast.fanout.outbox import DeliveryCounters, Outbox
 from candlecast.http.close_codes import CloseCode
-from candlecast.messages import (
+from candlecast.messages.fanout import (
     ClientConnected,
     ClientControl,
     ClientEvicted,

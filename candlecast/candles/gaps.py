@@ -7,12 +7,10 @@ keeps its candles flagged incomplete. Pure data: it lives inside one aggregator.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final
 
-from candlecast.messages import GapEvent
+from candlecast.market_data import GapEvent, GapKind
 
-# What became of a gap, as a GapEvent says to clients.
-GapKind = Literal["gap", "recovered", "unrecoverable"]
 OPENED: Final = "gap"
 RECOVERED: Final = "recovered"
 UNRECOVERABLE: Final = "unrecoverable"

@@ -17,7 +17,8 @@ import msgspec
 
 from candlecast.candles.gaps import OPENED, RECOVERED, UNRECOVERABLE, Gap, GapBook
 from candlecast.candles.trade_ids import Hole, TradeIds
-from candlecast.messages import Candle, RequestBackfill, Trade, TradesRecovered
+from candlecast.market_data import Candle, Trade
+from candlecast.messages.backfill import RequestBackfill, TradesRecovered
 from candlecast.upstream.binance import MAX_ADJUSTED_EXPONENT, MAX_SIGNIFICANT_DIGITS
 
 ZERO = Decimal(0)

@@ -16,7 +16,8 @@ from typing import Any
 from candlecast.actors.base import tell_if_alive
 from candlecast.clock.closing import closed_through, closes_at_ms
 from candlecast.clock.exchange_time import ExchangeTime
-from candlecast.messages import SecondElapsed, ThreadEnded, WallClockStepped
+from candlecast.messages.clock import SecondElapsed, WallClockStepped
+from candlecast.messages.supervision import ThreadEnded
 from candlecast.runtime.threads import StoppableThread
 
 TRUST_WAIT_S = 10.0  # at start, how long seconds wait for the exchange's clock to be known

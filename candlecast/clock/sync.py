@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from candlecast.messages import ClockOffsetMeasured
+from candlecast.messages.clock import ClockOffsetMeasured
 from candlecast.upstream.rest_client import UpstreamUnavailable, get_json
 
 # serverTime must lie between 2001 and 2286: anything else is not epoch milliseconds.

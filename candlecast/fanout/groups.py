@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable, Iterator
 
 from candlecast.fanout.frames import Outbound
 from candlecast.fanout.subscriptions import ALL_SYMBOLS, CANDLE, TRADE, Channel, Pairs
-from candlecast.messages import GroupFrames
+from candlecast.messages.fanout import GroupFrames
 
 # A group: its subscriptions, and whether they were chosen (rather than the implicit default).
 GroupKey = tuple[Pairs, bool]

@@ -21,7 +21,7 @@ from wsproto.frame_protocol import FrameProtocol
 
 from candlecast.fanout.frames import FrameKind, Outbound
 from candlecast.http import encoding
-from candlecast.messages import Candle
+from candlecast.market_data import Candle
 
 HARD_LIMIT_FACTOR = 4
 CLOSE_GRACE_S = 5.0  # how long a closing client may take to drain before the socket is cut

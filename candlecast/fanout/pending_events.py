@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Hashable, Iterable
 
-from candlecast.messages import Candle, GapEvent
+from candlecast.market_data import Candle, GapEvent
 
 
 class PendingEvents:

@@ -4,7 +4,7 @@ clients that subscribe (the latest one) or reconnect with ``since`` (every one t
 from __future__ import annotations
 
 from candlecast.fanout.subscriptions import ALL_SYMBOLS, CANDLE, Pairs
-from candlecast.messages import Candle
+from candlecast.market_data import Candle
 
 
 class RecentCandles:

@@ -9,7 +9,7 @@ from collections.abc import Collection, Iterable
 
 from candlecast.candles.trade_ids import TradeIds
 from candlecast.fanout.subscriptions import ALL_SYMBOLS
-from candlecast.messages import Trade, TradeBatch
+from candlecast.market_data import Trade, TradeBatch
 
 # Ids sent are remembered as ranges; holes (upstream gaps) add ranges, and only the newest
 # few can still be repeated by an overlapping socket.

@@ -27,7 +27,8 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 from candlecast.http import encoding
 from candlecast.http.client_protocol import CommandError, parse_command
 from candlecast.http.close_codes import CloseCode
-from candlecast.messages import ChangeSubscriptions, ClientControl, ClientGone, ClientNotice, ThreadEnded
+from candlecast.messages.fanout import ChangeSubscriptions, ClientControl, ClientGone, ClientNotice
+from candlecast.messages.supervision import ThreadEnded
 from candlecast.runtime.rate_window import RateWindow, parse_rates
 from candlecast.runtime.threads import StoppableThread
 

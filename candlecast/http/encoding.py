@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from candlecast.messages import Candle, GapEvent, Trade
+from candlecast.market_data import Candle, GapEvent, Trade
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
 

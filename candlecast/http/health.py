@@ -5,21 +5,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import falcon
 import msgspec
 
-from candlecast.http.resources import Actors, Resource, respond, upstream_summary
-from candlecast.messages import (
-    GetBackfillStats,
-    GetBroadcastStats,
-    GetClockStats,
-    GetComponents,
-    GetGapStats,
-    GetHistoryStats,
-    GetUpstreamStatus,
-)
+from candlecast.http.resources import Actors, Resource, connection_gaps, respond, upstream_summary
+from candlecast.messages.backfill import BackfillStats, GetBackfillStats
+from candlecast.messages.clock import ClockStats, GetClockStats
+from candlecast.messages.fanout import BroadcastStats, GetBroadcastStats
+from candlecast.messages.store import GapCounts, GetGapStats, GetHistoryStats, HistoryStats
+from candlecast.messages.supervision import ComponentHealth, GetComponents
+from candlecast.messages.upstream import GetUpstreamStatus, UpstreamStatus
 from candlecast.runtime.process_stats import process_stats
 
 OK, DEGRADED = "ok", "degraded"
@@ -39,38 +37,43 @@ def _components(actors: Actors) -> dict[str, dict[str, Any]]:
     for owner, ref in owners.items():
         if ref is None:
             continue
-        for name, health in actors.ask(ref, GetComponents()).items():
+        owned: dict[str, ComponentHealth] = actors.ask(ref, GetComponents())
+        for name, health in owned.items():
             components[name] = {"owner": owner, **msgspec.structs.asdict(health)}
     return components
 
 
-def _problems(upstream: dict[str, Any], components: dict[str, dict[str, Any]]) -> list[str]:
+def _problems(
+    status: UpstreamStatus,
+    gaps: Mapping[str, GapCounts],
+    clock: ClockStats,
+    components: dict[str, dict[str, Any]],
+) -> list[str]:
     problems = []
-    if not upstream["exchange_info_loaded"]:
+    if not status.exchange_info_loaded:
         problems.append("exchangeInfo not loaded")
-    if halted := upstream["halted"]:
+    if halted := status.halted:
         shown = ", ".join(halted[:HALTED_SHOWN]) + (", ..." if len(halted) > HALTED_SHOWN else "")
         problems.append(f"{len(halted)} subscribed symbol(s) halted (not TRADING on the exchange): {shown}")
-    for connection in upstream["connections"]:
-        if connection["state"] != "connected":
-            problems.append(f"upstream connection {connection['connection_id']} {connection['state']}")
-        if connection["gaps"]["open"]:
-            problems.append(
-                f"upstream connection {connection['connection_id']}: {connection['gaps']['open']} gap(s) open"
-            )
+    for connection in status.connections:
+        if connection.state != "connected":
+            problems.append(f"upstream connection {connection.connection_id} {connection.state}")
+        if open_gaps := connection_gaps(connection, gaps).open:
+            problems.append(f"upstream connection {connection.connection_id}: {open_gaps} gap(s) open")
     for name, component in components.items():
         if component["state"] != "running":
             problems.append(f"{name} {component['state']}: {component['last_error']}")
-    if not upstream["clock"].get("in_sync", True):
+    if not clock.in_sync:
         problems.append("exchange clock not in sync")
     return problems
 
 
 def _not_ready(actors: Actors) -> list[str]:
     """What keeps the process from serving what it promises; empty when it is ready."""
-    status = actors.ask(actors.registry, GetUpstreamStatus())
+    status: UpstreamStatus = actors.ask(actors.registry, GetUpstreamStatus())
     reasons = [f"upstream connection {c.connection_id} {c.state}" for c in status.connections if c.state != "connected"]
-    if not actors.ask(actors.clock, GetClockStats()).get("in_sync", True):
+    clock: ClockStats = actors.ask(actors.clock, GetClockStats())
+    if not clock.in_sync:
         reasons.append("exchange clock not in sync")
     reasons += [f"{name} {c['state']}" for name, c in _components(actors).items() if c["state"] != "running"]
     return reasons
@@ -79,13 +82,16 @@ def _not_ready(actors: Actors) -> list[str]:
 class HealthResource(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         actors = self._actors
-        status = actors.ask(actors.registry, GetUpstreamStatus())
-        upstream = upstream_summary(status, actors.ask(actors.store, GetGapStats()))
-        upstream["halted"] = list(status.halted)
-        upstream["backfill"] = actors.ask(actors.backfill, GetBackfillStats())
-        upstream["clock"] = actors.ask(actors.clock, GetClockStats())
+        status: UpstreamStatus = actors.ask(actors.registry, GetUpstreamStatus())
+        gaps: dict[str, GapCounts] = actors.ask(actors.store, GetGapStats())
+        backfill: BackfillStats = actors.ask(actors.backfill, GetBackfillStats())
+        clock: ClockStats = actors.ask(actors.clock, GetClockStats())
         components = _components(actors)
-        problems = _problems(upstream, components)
+        problems = _problems(status, gaps, clock, components)
+        websocket: BroadcastStats = actors.ask(actors.broadcaster, GetBroadcastStats())
+        history: HistoryStats = actors.ask(actors.store, GetHistoryStats())
+        upstream = upstream_summary(status, gaps)
+        upstream.update(halted=list(status.halted), backfill=backfill, clock=clock)
         respond(
             resp,
             {
@@ -93,8 +99,8 @@ class HealthResource(Resource):
                 "problems": problems,
                 "upstream": upstream,
                 "components": components,
-                "websocket": actors.ask(actors.broadcaster, GetBroadcastStats()),
-                "history": actors.ask(actors.store, GetHistoryStats()),
+                "websocket": websocket,
+                "history": history,
                 "process": process_stats(),
             },
         )

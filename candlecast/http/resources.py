@@ -5,25 +5,18 @@ answer), except that /ohlc and /tick first read what the store published (``stor
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 import falcon
 import msgspec
+import pykka
 
 from candlecast.http import encoding
-from candlecast.messages import (
-    AddSymbol,
-    Barrier,
-    GetCandles,
-    GetLatestCandle,
-    GetTick,
-    GetUpstreamStatus,
-    ListAvailable,
-    ListHalted,
-    ListSymbols,
-    RemoveSymbol,
-    UpstreamStatus,
-)
+from candlecast.messages.base import Query
+from candlecast.messages.store import Barrier, GapCounts, GetCandles, GetLatestCandle, GetTick
+from candlecast.messages.symbols import AddSymbol, ListAvailable, ListHalted, ListSymbols, RemoveSymbol
+from candlecast.messages.upstream import ConnectionStatus, GetUpstreamStatus, UpstreamStatus
 from candlecast.store.latest import Latest
 from candlecast.upstream.binance import is_valid_symbol, normalize_symbol
 
@@ -32,15 +25,15 @@ from candlecast.upstream.binance import is_valid_symbol, normalize_symbol
 class Actors:
     """The actors REST talks to, and how long it waits for them."""
 
-    registry: Any
-    store: Any
-    broadcaster: Any
-    backfill: Any
-    clock: Any
+    registry: pykka.ActorRef[Any]
+    store: pykka.ActorRef[Any]
+    broadcaster: pykka.ActorRef[Any]
+    backfill: pykka.ActorRef[Any]
+    clock: pykka.ActorRef[Any]
     timeout_s: float
-    http: Any = None  # the HTTP actor, which owns the listeners and the WebSocket reader
+    http: pykka.ActorRef[Any] | None = None  # the HTTP actor, which owns the listeners and the WebSocket reader
 
-    def ask(self, actor: Any, query: Any) -> Any:
+    def ask(self, actor: pykka.ActorRef[Any], query: Query) -> Any:
         return actor.ask(query, timeout=self.timeout_s)
 
 
@@ -83,19 +76,18 @@ def read_add_symbol_body(req: falcon.Request) -> str:
     return path_symbol(body.symbol)
 
 
-GAP_COUNTERS = ("opened", "recovered", "unrecoverable", "open")
+def connection_gaps(connection: ConnectionStatus, gaps: Mapping[str, GapCounts]) -> GapCounts:
+    """The gaps of the symbols ``connection`` carries, summed."""
+    return GapCounts.total(gaps[symbol] for symbol in connection.symbols if symbol in gaps)
 
 
-def upstream_summary(status: UpstreamStatus, gaps: dict[str, dict[str, int]] | None = None) -> dict[str, Any]:
+def upstream_summary(status: UpstreamStatus, gaps: Mapping[str, GapCounts] | None = None) -> dict[str, Any]:
     """Connections as the registry sees them; with ``gaps``, each also sums its symbols' gaps."""
     connections = []
     for connection in status.connections:
         body = msgspec.structs.asdict(connection)
         if gaps is not None:
-            body["gaps"] = {
-                counter: sum(gaps.get(symbol, {}).get(counter, 0) for symbol in connection.symbols)
-                for counter in GAP_COUNTERS
-            }
+            body["gaps"] = connection_gaps(connection, gaps)
         connections.append(body)
     return {
         "connected": status.connected,

@@ -27,7 +27,7 @@ from urllib.parse import unquote_to_bytes
 import structlog
 
 from candlecast.http.errors import answer_refusal, error_body, raw_error_response, status_title
-from candlecast.messages import ThreadEnded
+from candlecast.messages.supervision import ThreadEnded
 from candlecast.runtime.threads import ServingThread
 
 UPGRADED_KEY = "candlecast.upgraded"

@@ -23,7 +23,7 @@ from waitress.utilities import ServerNotImplemented
 
 from candlecast.http.errors import answer_refusal, error_body, raw_error_response, status_title
 from candlecast.http.upgrade_listener import WSGIApp
-from candlecast.messages import ThreadEnded
+from candlecast.messages.supervision import ThreadEnded
 from candlecast.runtime.threads import ServingThread
 
 log = structlog.get_logger(__name__)

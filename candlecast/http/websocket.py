@@ -24,7 +24,7 @@ from candlecast.actors.base import tell_if_alive
 from candlecast.http.client_protocol import CommandError, parse_query
 from candlecast.http.client_reader import ClientReader
 from candlecast.http.upgrade_listener import SOCKET_KEY, UPGRADED_KEY
-from candlecast.messages import ClientConnected
+from candlecast.messages.fanout import ClientConnected
 
 WEBSOCKET_PATHS = ("/", "/ws")
 KEY_BYTES = 16

@@ -13,7 +13,7 @@ from typing import Generic, TypeVar
 import pykka
 import structlog
 
-from candlecast.messages import ThreadEnded
+from candlecast.messages.supervision import ThreadEnded
 from candlecast.runtime.backoff import full_jitter
 from candlecast.runtime.threads import StoppableThread
 from candlecast.upstream.rest_client import RateLimited, UpstreamUnavailable

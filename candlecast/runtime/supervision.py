@@ -10,15 +10,14 @@ from __future__ import annotations
 import collections
 import time
 from collections.abc import Callable
-from typing import Final, Literal, TypeVar
+from typing import Final, TypeVar
 
 import msgspec
 import structlog
 
-from candlecast.messages import ComponentHealth, ThreadEnded
+from candlecast.messages.supervision import ComponentHealth, ThreadEnded
 from candlecast.runtime.threads import StoppableThread
 
-ComponentState = Literal["running", "failed"]
 RUNNING: Final = "running"
 FAILED: Final = "failed"
 JOIN_S = 1.0

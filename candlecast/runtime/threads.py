@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import structlog
 
-from candlecast.messages import ThreadEnded
+from candlecast.messages.supervision import ThreadEnded
 
 _log = structlog.get_logger(__name__)
 

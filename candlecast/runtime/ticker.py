@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from candlecast.actors.base import tell_if_alive
-from candlecast.messages import ThreadEnded
+from candlecast.messages.supervision import ThreadEnded
 from candlecast.runtime.threads import StoppableThread
 
 

@@ -17,7 +17,7 @@ import msgspec
 
 from candlecast.actors.base import Actor
 from candlecast.http.close_codes import CloseCode
-from candlecast.messages import Trade
+from candlecast.market_data import Trade
 from candlecast.runtime.ticker import Ticker
 from candlecast.sim import protocol
 from candlecast.sim.config import SimulatorConfig

@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterator
 from decimal import Decimal
 
-from candlecast.messages import Trade
+from candlecast.market_data import Trade
 from candlecast.sim.listing import SymbolSpec
 
 QUIET, NORMAL, BURST, EDGES = "quiet", "normal", "burst", "edges"

@@ -11,7 +11,8 @@ from typing import Any
 
 import msgspec
 
-from candlecast.messages import Message, Query, Trade
+from candlecast.market_data import Trade
+from candlecast.messages.base import Message, Query
 from candlecast.sim.malformed import MalformedKind
 from candlecast.sim.protocol import RequestError, StreamRequest
 from candlecast.sim.ws_session import ClientFrame

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from candlecast.messages import Trade
+from candlecast.market_data import Trade
 from candlecast.sim.hostile import corrupt_event
 from candlecast.upstream.binance import stream_name, trade_event
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from candlecast.messages import Trade
+from candlecast.market_data import Trade
 from candlecast.upstream.binance import rest_agg_trade, rest_trade
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import msgspec
 
-from candlecast.messages import Trade
+from candlecast.market_data import Trade
 from candlecast.upstream.binance import is_valid_symbol, normalize_symbol
 
 _TRUE = frozenset({"true", "1", "yes"})

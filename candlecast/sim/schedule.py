@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from candlecast.messages import Trade
+from candlecast.market_data import Trade
 
 
 class Schedule:

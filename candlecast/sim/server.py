@@ -18,7 +18,7 @@ import structlog
 from candlecast.http.close_codes import CloseCode
 from candlecast.http.upgrade_listener import UpgradeListener
 from candlecast.http.waitress_thread import WaitressThread
-from candlecast.messages import Trade
+from candlecast.market_data import Trade
 from candlecast.sim.config import SimulatorConfig
 from candlecast.sim.gate import TRADE_PATHS
 from candlecast.sim.hostile import check_answer_fault, check_corruption

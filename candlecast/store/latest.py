@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from candlecast.messages import Trade
+from candlecast.market_data import Trade
 
 
 class _Slot:

@@ -7,7 +7,7 @@ listeners thousands of times a second. Pure data: it lives inside one reader thr
 
 from __future__ import annotations
 
-from candlecast.messages import Trade, TradesArrived
+from candlecast.market_data import Trade, TradesArrived
 
 
 class Arrivals:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from candlecast.messages import Trade
+from candlecast.market_data import Trade
 
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9\-_.]{1,20}$")
 TRADE_STREAM_SUFFIX = "@trade"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from candlecast.messages import Trade, TradeBatch
+from candlecast.market_data import Trade, TradeBatch
 
 
 class _Held:

@@ -12,7 +12,8 @@ import math
 from collections.abc import Collection
 
 from candlecast.clock.closing import closed_through
-from candlecast.messages import ReaderBehind, Trade
+from candlecast.market_data import Trade
+from candlecast.messages.clock import ReaderBehind
 
 # A reader still behind says so again this often, so the clock can tell a stuck one from a slow one.
 REPEAT_S = 0.5

@@ -21,17 +21,15 @@ from limits import RateLimitItem
 
 from candlecast.actors.base import tell_if_alive
 from candlecast.clock.exchange_time import ExchangeTime
-from candlecast.messages import (
+from candlecast.market_data import Trade, TradeBatch, TradesArrived
+from candlecast.messages.clock import ReaderBehind, TradeClock
+from candlecast.messages.supervision import ThreadEnded
+from candlecast.messages.upstream import (
     FrameRejected,
     FramesArriving,
-    ReaderBehind,
     RotationDue,
-    ThreadEnded,
-    Trade,
-    TradeBatch,
-    TradeClock,
+    RotationReason,
     TradeRejected,
-    TradesArrived,
     UpstreamConnected,
     UpstreamDisconnected,
 )
@@ -224,7 +222,7 @@ class UpstreamReader(StoppableThread):
         if lifetime_s is not None and age_s >= lifetime_s:
             self._ask_rotation("lifetime reached")
 
-    def _ask_rotation(self, reason: str) -> None:
+    def _ask_rotation(self, reason: RotationReason) -> None:
         if not self._rotation_asked:
             self._rotation_asked = True
             self._connection.tell(RotationDue(reader_id=self.reader_id, reason=reason))

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 
 import structlog
 
-from candlecast.messages import RequestBackfill, Trade, TradesRecovered
+from candlecast.market_data import Trade
+from candlecast.messages.backfill import RequestBackfill, TradesRecovered
 from candlecast.runtime.backoff import full_jitter
 from candlecast.upstream import binance
 from candlecast.upstream.rest_client import MAX_RETRY_AFTER_S, UNDECODABLE, RateLimited, UpstreamUnavailable, fetch

@@ -14,7 +14,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from candlecast.actors.aggregator import AggregatorActor
-from candlecast.messages import Barrier, Candle, RequestBackfill, SecondElapsed, Trade, TradeBatch, TradeRejected
+from candlecast.market_data import Candle, Trade, TradeBatch
+from candlecast.messages.backfill import RequestBackfill
+from candlecast.messages.clock import SecondElapsed
+from candlecast.messages.store import Barrier
+from candlecast.messages.upstream import TradeRejected
 from candlecast.runtime.actor_pool import ActorPool
 from tests.recorder import Recorder
 

@@ -15,7 +15,8 @@ import pytest
 from candlecast.actors.broadcaster import BroadcasterActor, ClientLimits
 from candlecast.candles.series import empty_candle
 from candlecast.fanout import subscriptions
-from candlecast.messages import ClientConnected, GetBroadcastStats, Publish, SymbolActivated, SymbolDeactivated
+from candlecast.messages.fanout import ClientConnected, GetBroadcastStats, Publish
+from candlecast.messages.symbols import SymbolActivated, SymbolDeactivated
 from tests.recorder import Recorder
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")

@@ -15,14 +15,15 @@ from structlog.testing import capture_logs
 from candlecast.actors.clock import STUCK_AFTER_S, ClockActor
 from candlecast.clock.exchange_time import NS_PER_MS, ExchangeTime
 from candlecast.clock.seconds import TRUST_WAIT_S
-from candlecast.messages import (
+from candlecast.messages.clock import (
     AggregatorsChanged,
     ClockOffsetMeasured,
+    ClockStats,
     GetClockStats,
-    GetComponents,
     ReaderBehind,
     SecondElapsed,
 )
+from candlecast.messages.supervision import GetComponents
 from candlecast.sim import Simulator
 from tests.clients import wait_for
 from tests.conftest import make_simulator
@@ -35,7 +36,7 @@ BOUND = 10_000
 
 def held(clock: Any) -> dict[str, int]:
     stats = clock.ask(GetClockStats())
-    return {"readers_behind": stats["readers_behind"], "seconds_waiting": stats["seconds_waiting"]}
+    return {"readers_behind": stats.readers_behind, "seconds_waiting": stats.seconds_waiting}
 
 
 def standing_still() -> ExchangeTime:
@@ -137,7 +138,7 @@ class Watched:
         self.clock = ClockActor.start(rest_url=rest_url, grace_ms=0, max_offset_ms=BOUND, exchange_time=exchange_time)
         self.clock.ask(AggregatorsChanged(aggregators=((SYMBOL, self.aggregator),)))
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> ClockStats:
         return self.clock.ask(GetClockStats())
 
     def told(self) -> list[int]:
@@ -182,12 +183,12 @@ def test_an_exchange_clock_20_s_off_is_refused_and_seconds_close_on_the_local_cl
     try:
         with capture_logs() as logs:
             watched = watched_clocks(simulator.rest_url, ExchangeTime())
-            wait_for(lambda: watched.stats()["offsets_refused"] >= 1)
+            wait_for(lambda: watched.stats().offsets_refused >= 1)
             offset_ms = watched.exchange_time.offset_ms
             for _ in range(2):  # the same reading again: counted, not logged again
                 watched.clock.ask(ClockOffsetMeasured(offset_ms=offset_ms + 20_000, round_trip_ms=1))
         stats = watched.stats()
-        assert stats["in_sync"] is False and stats["offset_ms"] is None and stats["offsets_refused"] >= 3
+        assert stats.in_sync is False and stats.offset_ms is None and stats.offsets_refused >= 3
         assert watched.exchange_time.offset_ms == offset_ms, "the local clock's offset is kept"
         refusals = [entry for entry in logs if entry["event"].startswith("exchange clock reading refused")]
         assert len(refusals) == 1 and refusals[0]["log_level"] == "warning"
@@ -219,8 +220,8 @@ def test_a_malformed_time_answer_is_a_retried_failure_never_a_reading(
         good = true_time()
         server.answer = lambda: answers.pop() if answers else good()
         watched = watched_clocks(server.url, ExchangeTime())
-        wait_for(lambda: watched.stats()["in_sync"])
-        assert server.time_requests == 2 and watched.stats()["offsets_refused"] == 0
+        wait_for(lambda: watched.stats().in_sync)
+        assert server.time_requests == 2 and watched.stats().offsets_refused == 0
         assert abs(watched.exchange_time.now_ms() - local_ms()) < 1000
         failures = [entry for entry in logs if entry["event"] == "upstream request failed"]
         assert len(failures) == 1 and "/api/v3/time" in failures[0]["error"], "one clear warning, no traceback"
@@ -235,14 +236,14 @@ def test_an_offset_stepped_forward_then_back_closes_every_second_once_in_order(
     watched_clocks: Callable[[str, ExchangeTime], Watched],
 ) -> None:
     watched = watched_clocks(simulator.rest_url, ExchangeTime())
-    wait_for(lambda: watched.stats()["in_sync"])
+    wait_for(lambda: watched.stats().in_sync)
     watched.first_told()
     wall_offset_ms = watched.exchange_time.wall_offset_ms()
     watched.clock.ask(ClockOffsetMeasured(offset_ms=wall_offset_ms + 3_000, round_trip_ms=1))
     ahead = (local_ms() + 3_000) // 1000 - 1
     wait_for(lambda: watched.told_up_to(ahead))
     watched.clock.ask(ClockOffsetMeasured(offset_ms=wall_offset_ms, round_trip_ms=1))
-    assert watched.stats()["in_sync"] is True and watched.stats()["offsets_refused"] == 0
+    assert watched.stats().in_sync is True and watched.stats().offsets_refused == 0
     wait_for(lambda: watched.told_up_to(ahead + 2), timeout=15)
     told = watched.told()
     assert told == list(range(told[0], told[-1] + 1)), "every second once, in order, none skipped"
@@ -255,11 +256,11 @@ def test_a_step_of_the_wall_clock_is_counted_and_leaves_exchange_time_alone(
 ) -> None:
     step_ns = [0]
     watched = watched_clocks(simulator.rest_url, ExchangeTime(wall_ns=lambda: time.time_ns() + step_ns[0]))
-    wait_for(lambda: watched.stats()["in_sync"])
+    wait_for(lambda: watched.stats().in_sync)
     step_ns[0] = 20_000 * NS_PER_MS  # the machine's clock is stepped wrong by 20 s
-    wait_for(lambda: watched.stats()["offsets_refused"] == 1)
+    wait_for(lambda: watched.stats().offsets_refused == 1)
     stats = watched.stats()
-    assert stats["wall_clock_steps"] == 1 and stats["in_sync"] is False and abs(stats["offset_ms"]) < 1000
+    assert stats.wall_clock_steps == 1 and stats.in_sync is False and abs(stats.offset_ms) < 1000
     assert abs(watched.exchange_time.now_ms() - local_ms()) < 1000, "the exchange's clock was read again: it agrees"
     watched.assert_none_ahead_of(local_ms)
 
@@ -279,11 +280,11 @@ def test_after_a_suspend_the_exchange_clock_is_read_again_at_once(
         server.answer = answer
         exchange_time = ExchangeTime(wall_ns=lambda: time.time_ns() + slept_ms[0] * NS_PER_MS)
         watched = watched_clocks(server.url, exchange_time)
-        wait_for(lambda: watched.stats()["in_sync"])
+        wait_for(lambda: watched.stats().in_sync)
         slept_ms[0] = 20_000
-        wait_for(lambda: server.time_requests == 2 and watched.stats()["in_sync"])
+        wait_for(lambda: server.time_requests == 2 and watched.stats().in_sync)
         stats = watched.stats()
-        assert stats["wall_clock_steps"] == 1 and stats["offsets_refused"] == 0 and abs(stats["offset_ms"]) < 1000
+        assert stats.wall_clock_steps == 1 and stats.offsets_refused == 0 and abs(stats.offset_ms) < 1000
         assert abs(exchange_time.now_ms() - (local_ms() + 20_000)) < 1000
         awake = (local_ms() + 20_000) // 1000 - 1
         wait_for(lambda: watched.told_up_to(awake))

@@ -16,16 +16,10 @@ import pytest
 
 from candlecast.actors.connection import ConnectionActor
 from candlecast.clock.exchange_time import ExchangeTime
-from candlecast.messages import (
-    Barrier,
-    ConnectionStateChanged,
-    ReaderBehind,
-    StreamInterrupted,
-    StreamResumed,
-    TradeBatch,
-    Unwatch,
-    Watch,
-)
+from candlecast.market_data import TradeBatch
+from candlecast.messages.clock import ReaderBehind
+from candlecast.messages.store import Barrier
+from candlecast.messages.upstream import ConnectionStateChanged, StreamInterrupted, StreamResumed, Unwatch, Watch
 from candlecast.sim import Simulator
 from candlecast.upstream.connect_attempts import ConnectAttempts
 from tests.clients import wait_for
@@ -95,25 +89,27 @@ def test_a_watched_symbol_streams_to_its_aggregator_and_the_registry_hears_it_co
     connection: Connection,
 ) -> None:
     connection.watch("BTCUSDT")
-    state = connection.until_state(lambda s: s.state == "connected")
-    assert (state.connection_id, state.streams, state.reconnects) == (1, 1, 0)
+    state = connection.until_state(lambda s: s.status.state == "connected")
+    assert (state.status.connection_id, state.status.streams, state.status.reconnects) == (1, 1, 0)
     connection.streaming("BTCUSDT")
     batches = connection.told("BTCUSDT", TradeBatch)
     assert {batch.symbol for batch in batches} == {"BTCUSDT"}
-    assert connection.until_state(lambda s: s.last_frame_at is not None).state == "connected"
+    assert connection.until_state(lambda s: s.last_frame_at is not None).status.state == "connected"
 
 
 def test_symbols_watched_and_unwatched_on_a_live_socket_need_no_reconnect(
     sim: Simulator, connection: Connection
 ) -> None:
     connection.watch("BTCUSDT")
-    connection.until_state(lambda s: s.state == "connected")
+    connection.until_state(lambda s: s.status.state == "connected")
     connection.watch("ETHUSDT")
     connection.streaming("ETHUSDT")
     assert {batch.symbol for batch in connection.told("ETHUSDT", TradeBatch)} == {"ETHUSDT"}
-    subscribed = connection.until_state(lambda s: s.streams == 2 and s.control_requests >= 2)
+    subscribed = connection.until_state(lambda s: s.status.streams == 2 and s.status.control_requests >= 2)
     connection.ref.tell(Unwatch(symbol="ETHUSDT"))
-    connection.until_state(lambda s: s.streams == 1 and s.control_requests >= subscribed.control_requests + 2)
+    connection.until_state(
+        lambda s: s.status.streams == 1 and s.status.control_requests >= subscribed.status.control_requests + 2
+    )
     connection.ref.ask(Barrier(), timeout=ASK_TIMEOUT_S)
     connection.streaming("BTCUSDT")  # a delivery begun before the change has ended
     delivered = len(connection.told("ETHUSDT", TradeBatch))
@@ -121,25 +117,25 @@ def test_symbols_watched_and_unwatched_on_a_live_socket_need_no_reconnect(
         connection.streaming("BTCUSDT")
     assert len(connection.told("ETHUSDT", TradeBatch)) == delivered, "nothing more for an unwatched symbol"
     state = connection.state()
-    assert (state.state, state.reconnects, state.resubscribed) == ("connected", 0, 0)
+    assert (state.status.state, state.status.reconnects, state.status.resubscribed) == ("connected", 0, 0)
     assert sim.connections_accepted == 1
 
 
 def test_unwatching_the_last_symbol_leaves_the_connection_idle_without_a_reader(connection: Connection) -> None:
     connection.watch("BTCUSDT")
-    connection.until_state(lambda s: s.state == "connected")
+    connection.until_state(lambda s: s.status.state == "connected")
     connection.ref.tell(Unwatch(symbol="BTCUSDT"))
-    state = connection.until_state(lambda s: s.state == "idle")
-    assert state.streams == 0
+    state = connection.until_state(lambda s: s.status.state == "idle")
+    assert state.status.streams == 0
     assert upstream_readers() == []
 
 
 def test_a_lost_socket_interrupts_the_streams_until_they_resume(sim: Simulator, connection: Connection) -> None:
     connection.watch("BTCUSDT")
-    connection.until_state(lambda s: s.state == "connected")
+    connection.until_state(lambda s: s.status.state == "connected")
     connection.streaming("BTCUSDT")
     assert sim.drop_connections() == 1
-    connection.until_state(lambda s: s.state == "connected" and s.reconnects == 1)
+    connection.until_state(lambda s: s.status.state == "connected" and s.status.reconnects == 1)
     changes = [type(m) for m in connection.told("BTCUSDT", (StreamInterrupted, StreamResumed))]
     assert changes == [StreamInterrupted, StreamResumed]
     connection.streaming("BTCUSDT")
@@ -149,12 +145,12 @@ def test_the_servers_shutdown_notice_rotates_the_socket_interrupting_nothing(
     sim: Simulator, connection: Connection
 ) -> None:
     connection.watch("BTCUSDT")
-    connection.until_state(lambda s: s.state == "connected")
+    connection.until_state(lambda s: s.status.state == "connected")
     connection.streaming("BTCUSDT")
     assert sim.server_shutdown(after_s=1.0) == 1
-    connection.until_state(lambda s: s.rotations == 1)
+    connection.until_state(lambda s: s.status.rotations == 1)
     wait_for(lambda: upstream_readers() == ["upstream-1.2"])  # the first stopped once the second streams
     connection.streaming("BTCUSDT")
     assert connection.told("BTCUSDT", StreamInterrupted) == []
     state = connection.state()
-    assert (state.state, state.reconnects) == ("connected", 0)
+    assert (state.status.state, state.status.reconnects) == ("connected", 0)

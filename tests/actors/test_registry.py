@@ -15,21 +15,20 @@ import pytest
 from candlecast.actors.registry import RegistryActor
 from candlecast.clock.exchange_time import ExchangeTime
 from candlecast.errors import AlreadySubscribed, ExchangeInfoUnavailable, InvalidSymbol, NotSubscribed, TooManySymbols
-from candlecast.messages import (
+from candlecast.messages.backfill import RequestBackfill
+from candlecast.messages.clock import AggregatorsChanged
+from candlecast.messages.store import Barrier
+from candlecast.messages.symbols import (
     AddSymbol,
-    AggregatorsChanged,
-    Barrier,
     ExchangeInfoLoaded,
-    GetUpstreamStatus,
     ListAvailable,
     ListHalted,
     ListSymbols,
     RemoveSymbol,
-    RequestBackfill,
     SymbolActivated,
     SymbolDeactivated,
-    UpstreamStatus,
 )
+from candlecast.messages.upstream import GetUpstreamStatus, UpstreamStatus
 from candlecast.settings import Settings
 from candlecast.sim import Simulator
 from tests.clients import wait_for

@@ -14,7 +14,8 @@ import pytest
 from candlecast.actors.store import StoreActor
 from candlecast.candles.series import empty_candle
 from candlecast.errors import NoDataYet, NotSubscribed
-from candlecast.messages import Barrier, GetLatestCandle, SymbolActivated, SymbolDeactivated
+from candlecast.messages.store import Barrier, GetLatestCandle
+from candlecast.messages.symbols import SymbolActivated, SymbolDeactivated
 from candlecast.store.latest import Latest
 
 SYMBOL = "BTCUSDT"

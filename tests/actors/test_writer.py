@@ -9,7 +9,7 @@ import time
 
 from candlecast.actors.writer import WriterActor
 from candlecast.fanout.frames import Outbound
-from candlecast.messages import ClientConnected, GroupFrames, Publish, Regroup, WriterCounters, WriterTick
+from candlecast.messages.fanout import ClientConnected, GroupFrames, Publish, Regroup, WriterCounters, WriterTick
 from tests.clients import wait_for
 from tests.recorder import Recorder
 

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from candlecast.candles.series import CandleBuilder, CandleSeries
-from candlecast.messages import Candle, GapEvent, RequestBackfill, Trade, TradesRecovered
+from candlecast.market_data import Candle, GapEvent, Trade
+from candlecast.messages.backfill import RequestBackfill, TradesRecovered
 from tests.reference import reference_candles
 
 BASE_SECOND = 1_700_000_000

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from candlecast.clock.exchange_time import NS_PER_MS, ExchangeTime
 from candlecast.clock.seconds import CATCH_UP_WAIT_MS, MAX_WAIT_MS, DueSeconds, SecondTimer
-from candlecast.messages import Message, SecondElapsed, WallClockStepped
+from candlecast.messages.base import Message
+from candlecast.messages.clock import SecondElapsed, WallClockStepped
 from tests.clients import wait_for
 from tests.recorder import Recorder
 

@@ -22,7 +22,7 @@ from candlecast.fanout.outbox import (
     Outbox,
 )
 from candlecast.http import encoding
-from candlecast.messages import Candle
+from candlecast.market_data import Candle
 
 REPLAYED = 5000
 BACKLOG_LIMIT = 16384  # the hard limit is four times this, about a 25th of the replay encoded

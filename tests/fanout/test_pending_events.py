@@ -9,7 +9,7 @@ import msgspec
 
 from candlecast.candles.series import empty_candle
 from candlecast.fanout.pending_events import PendingEvents
-from candlecast.messages import GapEvent
+from candlecast.market_data import GapEvent
 
 
 def gap(symbol: str) -> GapEvent:

@@ -3,8 +3,10 @@ broadcaster's own refusals, disconnects, evictions and replays."""
 
 from __future__ import annotations
 
+import msgspec
+
 from candlecast.fanout.stats import FanOutStats
-from candlecast.messages import WriterCounters
+from candlecast.messages.fanout import WriterCounters
 
 
 def counters(writer: int, delivered: int, *, busy: bool = False) -> WriterCounters:
@@ -34,7 +36,7 @@ def test_the_snapshot_adds_each_writers_latest_report_to_the_broadcasters_own_co
     stats.evicted += 1
     stats.replayed += 7
     assert stats.writer(0) == counters(0, 20, busy=True)
-    assert stats.snapshot(clients=3, cpu_s=1.23456) == {
+    assert msgspec.to_builtins(stats.snapshot(clients=3, cpu_s=1.23456)) == {
         "clients": 3,
         "delivered": 25,
         "writes": 12,

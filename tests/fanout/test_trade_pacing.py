@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from candlecast.fanout.subscriptions import ALL_SYMBOLS
 from candlecast.fanout.trade_pacing import TradePacing
-from candlecast.messages import Trade, TradeBatch
+from candlecast.market_data import Trade, TradeBatch
 
 INTERVAL_S = 0.05
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")

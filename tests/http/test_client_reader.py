@@ -15,7 +15,8 @@ from wsproto.connection import Connection, ConnectionType
 from wsproto.frame_protocol import FrameProtocol
 
 from candlecast.http.client_reader import ClientReader
-from candlecast.messages import ChangeSubscriptions, ClientGone, ThreadEnded
+from candlecast.messages.fanout import ChangeSubscriptions, ClientGone
+from candlecast.messages.supervision import ThreadEnded
 from tests.clients import wait_for
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import msgspec
 
 from candlecast.http import encoding
-from candlecast.messages import Candle
+from candlecast.market_data import Candle
 
 README_CANDLE = (
     b'{"symbol":"BTCUSDT","open_time":1795836601000,"close_time":1795836601999,"open":43012.15,'

@@ -25,7 +25,9 @@ from candlecast.clock.exchange_time import ExchangeTime
 from candlecast.http.app import create_app
 from candlecast.http.client_reader import ClientReader
 from candlecast.http.resources import Actors
-from candlecast.messages import Barrier, SymbolActivated, Trade, TradesArrived
+from candlecast.market_data import Trade, TradesArrived
+from candlecast.messages.store import Barrier
+from candlecast.messages.symbols import SymbolActivated
 from candlecast.settings import Settings
 from candlecast.sim import Simulator
 from candlecast.store.latest import Latest

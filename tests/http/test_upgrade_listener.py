@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from candlecast.http.upgrade_listener import UpgradeListener
-from candlecast.messages import ThreadEnded
+from candlecast.messages.supervision import ThreadEnded
 from tests.clients import wait_for
 
 NAME = "test-listener"

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from candlecast.actors.base import Actor, tell_if_alive
-from candlecast.messages import ComponentHealth, GetComponents, ThreadEnded
+from candlecast.messages.supervision import ComponentHealth, GetComponents, ThreadEnded
 from candlecast.runtime.poller import Poller
 from candlecast.runtime.supervision import FAILED, RUNNING, Supervisor
 from candlecast.runtime.threads import StoppableThread

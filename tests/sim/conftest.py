@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import websocket
 
-from candlecast.messages import Trade
+from candlecast.market_data import Trade
 from candlecast.sim import Simulator, SimulatorConfig
 from tests.clients import wait_for_at_least
 

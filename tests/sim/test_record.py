@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from candlecast.messages import Trade
+from candlecast.market_data import Trade
 from candlecast.sim.record import TradeRecord
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from candlecast.messages import Trade
+from candlecast.market_data import Trade
 from candlecast.sim import ReplaySource
 from candlecast.sim.replay import move_to, symbol_from_file_name
 from tests.sim.conftest import FREQTRADE_FILE, NAUTILUS_FILE, connect, receive_trades

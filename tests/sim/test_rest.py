@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from candlecast.messages import Trade
+from candlecast.market_data import Trade
 from candlecast.sim import Simulator
 from candlecast.upstream import exchange_info
 from tests.clients import wait_for

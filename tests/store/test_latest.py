@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from candlecast.messages import Trade
+from candlecast.market_data import Trade
 from candlecast.store.latest import Latest
 
 

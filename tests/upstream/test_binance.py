@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from candlecast.messages import Trade
+from candlecast.market_data import Trade
 from candlecast.upstream import binance
 from tests.conftest import shared_data
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from candlecast.messages import ReaderBehind, Trade
+from candlecast.market_data import Trade
+from candlecast.messages.clock import ReaderBehind
 from candlecast.upstream.read_progress import REPEAT_S, ReadProgress
 
 READING = frozenset({"A", "B"})

@@ -14,15 +14,10 @@ import pykka
 import pytest
 
 from candlecast.clock.exchange_time import ExchangeTime
-from candlecast.messages import (
-    ReaderBehind,
-    ThreadEnded,
-    Trade,
-    TradeBatch,
-    TradesArrived,
-    UpstreamConnected,
-    UpstreamDisconnected,
-)
+from candlecast.market_data import Trade, TradeBatch, TradesArrived
+from candlecast.messages.clock import ReaderBehind
+from candlecast.messages.supervision import ThreadEnded
+from candlecast.messages.upstream import UpstreamConnected, UpstreamDisconnected
 from candlecast.sim import Simulator
 from candlecast.upstream.connect_attempts import ConnectAttempts
 from candlecast.upstream.reader import ReaderOptions, UpstreamReader

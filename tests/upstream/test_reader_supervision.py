@@ -14,12 +14,13 @@ import pytest
 
 from candlecast.actors.connection import ConnectionActor
 from candlecast.clock.exchange_time import ExchangeTime
-from candlecast.messages import (
+from candlecast.market_data import TradeBatch
+from candlecast.messages.supervision import ThreadEnded
+from candlecast.messages.upstream import (
     ConnectionStateChanged,
+    ConnectionStatus,
     StreamInterrupted,
     StreamResumed,
-    ThreadEnded,
-    TradeBatch,
     UpstreamConnected,
     UpstreamDisconnected,
     Watch,
@@ -77,8 +78,8 @@ def start(sim: Simulator, attempts: ConnectAttempts) -> tuple[Any, Any, Any]:
     return connection, registry, aggregator
 
 
-def last_state(registry: Any) -> ConnectionStateChanged | None:
-    states = [m for m in registry.ask("messages") if isinstance(m, ConnectionStateChanged)]
+def last_state(registry: Any) -> ConnectionStatus | None:
+    states = [m.status for m in registry.ask("messages") if isinstance(m, ConnectionStateChanged)]
     return states[-1] if states else None
 
 

@@ -11,7 +11,8 @@ from decimal import Decimal
 
 import pytest
 
-from candlecast.messages import RequestBackfill, Trade, TradesRecovered
+from candlecast.market_data import Trade
+from candlecast.messages.backfill import RequestBackfill, TradesRecovered
 from candlecast.sim import Simulator
 from candlecast.upstream import binance
 from candlecast.upstream.rest_client import MAX_RETRY_AFTER_S, UpstreamUnavailable

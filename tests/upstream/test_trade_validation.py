@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from candlecast.messages import Trade
+from candlecast.market_data import Trade
 from candlecast.upstream import binance
 
 STREAM = "btcusdt@trade"

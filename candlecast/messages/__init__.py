@@ -1,0 +1,1 @@
+"""The messages actors tell and ask one another, one module per subsystem."""

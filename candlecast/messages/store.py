@@ -1,0 +1,69 @@
+"""What REST and /health ask the store, and its answers about what it keeps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import msgspec
+
+from candlecast.messages.base import Query
+
+
+class GetLatestCandle(Query, frozen=True):
+    """Answered with the latest closed candle's JSON body as REST serves it, encoded once per candle;
+    REST asks only what ``Latest`` does not have, for the error that says why."""
+
+    symbol: str
+
+
+class GetCandles(Query, frozen=True):
+    """Answered with the last ``limit`` closed candles of ``symbol``, oldest first."""
+
+    symbol: str
+    limit: int
+
+
+class GetTick(Query, frozen=True):
+    """Answered with the latest trade of ``symbol``."""
+
+    symbol: str
+
+
+class Barrier(Query, frozen=True):
+    """Answered once the actor has handled every message told to it before: the asker then sees
+    what those messages did."""
+
+
+class GapCounts(msgspec.Struct, frozen=True):
+    """Gaps in trade ids: how many ``opened``, were ``recovered``, were given up as
+    ``unrecoverable``, and are still ``open``."""
+
+    opened: int = 0
+    recovered: int = 0
+    unrecoverable: int = 0
+    open: int = 0
+
+    @classmethod
+    def total(cls, counts: Iterable[GapCounts]) -> GapCounts:
+        counts = tuple(counts)
+        return cls(
+            opened=sum(c.opened for c in counts),
+            recovered=sum(c.recovered for c in counts),
+            unrecoverable=sum(c.unrecoverable for c in counts),
+            open=sum(c.open for c in counts),
+        )
+
+
+class GetGapStats(Query, frozen=True):
+    """Answered with ``{symbol: GapCounts}`` for every symbol that had a gap."""
+
+
+class HistoryStats(msgspec.Struct, frozen=True):
+    """The closed candles the store keeps, and of how many symbols."""
+
+    symbols: int
+    candles: int
+
+
+class GetHistoryStats(Query, frozen=True):
+    """Answered with ``HistoryStats``."""

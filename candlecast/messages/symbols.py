@@ -1,0 +1,47 @@
+"""What the registry is asked about symbols, and what it tells the actors that keep them."""
+
+from __future__ import annotations
+
+from candlecast.messages.base import Message, Query
+
+
+class AddSymbol(Query, frozen=True):
+    """Answered with the symbol, now subscribed."""
+
+    symbol: str
+
+
+class RemoveSymbol(Query, frozen=True):
+    """Answered with the symbol, no longer subscribed."""
+
+    symbol: str
+
+
+class ListSymbols(Query, frozen=True):
+    """Answered with the sorted tuple of active symbols."""
+
+
+class ListAvailable(Query, frozen=True):
+    """Answered with the sorted tuple of symbols the exchange is TRADING."""
+
+
+class ListHalted(Query, frozen=True):
+    """Answered with the sorted tuple of subscribed symbols the exchange is not TRADING now."""
+
+
+class ExchangeInfoLoaded(Message, frozen=True):
+    """The exchange's TRADING symbols, fetched by the registry's loader thread."""
+
+    trading: frozenset[str]
+
+
+class SymbolActivated(Message, frozen=True):
+    """``symbol`` is subscribed: keep its candles and ticks."""
+
+    symbol: str
+
+
+class SymbolDeactivated(Message, frozen=True):
+    """``symbol`` is no longer subscribed: let what is kept of it go."""
+
+    symbol: str
