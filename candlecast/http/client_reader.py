@@ -163,16 +163,12 @@ class ClientReader(StoppableThread):
             log.warning(event, error=f"{kind}: {exc}", times=times, **context)
 
     def _wake(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # already awake (BlockingIOError), or stopping
             self._wake_write.send(b"\0")
-        except (BlockingIOError, OSError):
-            pass  # already awake, or stopping
 
     def _take_arrivals(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError):
             self._wake_read.recv(4096)
-        except BlockingIOError:
-            pass
         while True:
             try:
                 client = self._arrivals.get_nowait()

@@ -22,7 +22,7 @@ def raise_open_files_limit() -> tuple[int, int] | None:
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft == hard:  # infinity: macOS, where the kernel caps it anyway
+    if hard in (resource.RLIM_INFINITY, soft):  # infinity: macOS, where the kernel caps it anyway
         return soft, soft
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

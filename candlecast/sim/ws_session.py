@@ -10,6 +10,7 @@ enforce per-connection message limits the way Binance does.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import queue
 import socket
@@ -167,17 +168,13 @@ class WebSocketSession:
         self._ws.thread.join(CLOSE_HANDSHAKE_S)
 
     def _outbox_put_stop(self) -> None:
-        try:
+        with contextlib.suppress(queue.Full):
             self._outbox.put_nowait(_CloseRequest(1000, ""))
-        except queue.Full:
-            pass
 
     def abort(self) -> None:
         """Cut the TCP connection at once, without a close frame."""
-        try:
+        with contextlib.suppress(OSError):
             self._ws.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         # simple-websocket's close() marks the connection closed without waking a receive()
         # waiting on another thread; its reader thread wakes it only if it sees the socket end,
         # and it stops without doing so when it finds the connection already marked closed.

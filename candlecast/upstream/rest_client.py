@@ -13,6 +13,7 @@ a server sending a byte at a time would otherwise hold the caller's thread for e
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import http.client
 import math
@@ -133,10 +134,8 @@ def _cut(connection: http.client.HTTPConnection, cut: threading.Event) -> None:
     cut.set()
     sock = connection.sock
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):  # closed already
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # closed already
 
 
 def get_json(base_url: str, path: str, params: dict[str, Any] | None = None, timeout_s: float = 3.0) -> Any:

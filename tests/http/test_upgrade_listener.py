@@ -95,14 +95,16 @@ def test_many_requests_take_no_more_threads_than_given_and_closing_joins_them() 
 
 
 def test_a_request_finding_every_thread_busy_waits_for_one() -> None:
-    with listening(threads=1, handshake_timeout_s=1.0) as listener:
-        with socket.create_connection(("127.0.0.1", listener.port), timeout=5) as slow:
-            slow.sendall(b"GET / HTTP/1.1\r\n")  # never finishes: the only thread is its until the timeout
-            time.sleep(0.2)
-            started = time.monotonic()
-            assert get(listener.port, "/next").endswith(b"path /next")
-            waited = time.monotonic() - started
-            assert slow.recv(1024) == b"", "the slow client was hung up on"
+    with (
+        listening(threads=1, handshake_timeout_s=1.0) as listener,
+        socket.create_connection(("127.0.0.1", listener.port), timeout=5) as slow,
+    ):
+        slow.sendall(b"GET / HTTP/1.1\r\n")  # never finishes: the only thread is its until the timeout
+        time.sleep(0.2)
+        started = time.monotonic()
+        assert get(listener.port, "/next").endswith(b"path /next")
+        waited = time.monotonic() - started
+        assert slow.recv(1024) == b"", "the slow client was hung up on"
     assert 0.5 < waited < 4.0, "served once the slow client's timeout freed the thread"
 
 

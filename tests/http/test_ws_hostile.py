@@ -98,7 +98,7 @@ def test_hostile_message_gets_an_error_and_everyone_is_still_served(
 
 
 def test_a_command_in_a_binary_frame_is_carried_out(watched: tuple[RunningSystem, WsClient]) -> None:
-    system, healthy = watched
+    system, _healthy = watched
     client = WsClient(system.ws_url + "/?channels=trade")
     try:
         client.next()

@@ -209,6 +209,7 @@ def test_a_port_already_taken_ends_the_start_with_an_error_naming_it(taken_flag:
             capture_output=True,
             text=True,
             timeout=30,
+            check=False,
         )
     assert finished.returncode == 1 and "Traceback" not in finished.stderr, finished.stderr
     errors = [json.loads(line) for line in finished.stderr.splitlines() if '"cannot start"' in line]

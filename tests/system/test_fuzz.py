@@ -187,10 +187,8 @@ def raw_exchange(port: int, data: bytes) -> bytes:
     """Send ``data``, read what comes back until the server closes (or ``REPLY_TIMEOUT_S``)."""
     deadline = time.monotonic() + REPLY_TIMEOUT_S
     with socket.create_connection(("127.0.0.1", port), timeout=REPLY_TIMEOUT_S) as sock:
-        try:
+        with contextlib.suppress(OSError):  # the server may answer and close before taking a large body
             sock.sendall(data)
-        except OSError:
-            pass  # the server may answer and close before taking a large body
         chunks = []
         while (remaining := deadline - time.monotonic()) > 0:
             sock.settimeout(remaining)

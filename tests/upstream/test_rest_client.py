@@ -111,7 +111,7 @@ def test_an_answer_sent_a_byte_at_a_time_fails_at_the_deadline(stage: str) -> No
     server.start()
     started = time.monotonic()
     try:
-        with pytest.raises(UpstreamUnavailable, match="no whole answer within 0.5 s"):
+        with pytest.raises(UpstreamUnavailable, match=r"no whole answer within 0\.5 s"):
             fetch(f"http://127.0.0.1:{listener.getsockname()[1]}", "/api/v3/time", timeout_s=1.0, deadline_s=0.5)
         assert time.monotonic() - started < 5, "ended by the deadline, not by the trickle running out"
     finally:
