@@ -140,14 +140,16 @@ class Window:
             f"{self.p(0.5):>7.1f} {self.p(0.99):>7.1f} {max(self.latencies, default=math.nan):>8.1f} "
             f"{self.arrived(0.99):>11.1f} {self.spread(0.99):>10.1f} "
             f"{self.missing:>8,} {len(self.revised_ages):>8,} {self.cpu_s / self.seconds * 100:>5.0f}% "
-            f"{max(0.0, self.cpu_s - self.idle_cpu_s) / frames * 1e6:>7.1f} {sum(self.fan_out_cpu_s.values()) / frames * 1e6:>7.1f} "
+            f"{max(0.0, self.cpu_s - self.idle_cpu_s) / frames * 1e6:>7.1f} "
+            f"{sum(self.fan_out_cpu_s.values()) / frames * 1e6:>7.1f} "
             f"{self.rss / 2**20:>7.0f} {grown:>10.1f} {self.threads:>7,}"
         )
 
 
 HEADER = (
-    f"{'clients':>16} {'connected':>9} {'frames/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>8} {'arrived p99':>11} {'spread p99':>10} "
-    f"{'missing':>8} {'revised':>8} {'CPU':>6} {'us/msg':>7} {'fan-out':>7} {'RSS MiB':>7} {'KiB/client':>10} {'threads':>7}"
+    f"{'clients':>16} {'connected':>9} {'frames/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>8} "
+    f"{'arrived p99':>11} {'spread p99':>10} {'missing':>8} {'revised':>8} {'CPU':>6} {'us/msg':>7} "
+    f"{'fan-out':>7} {'RSS MiB':>7} {'KiB/client':>10} {'threads':>7}"
 )
 
 
@@ -177,7 +179,7 @@ class Swarms:
         return sum(daemon.cpu_seconds(process.pid) for process in self._processes if process.pid)
 
     def ask(self, commands: list[tuple[Any, ...]], timeout_s: float = REPLY_TIMEOUT_S) -> list[Any]:
-        for pipe, command in zip(self._pipes, commands):
+        for pipe, command in zip(self._pipes, commands, strict=True):
             pipe.send(command)
         deadline = time.monotonic() + timeout_s
         replies = []
@@ -208,9 +210,9 @@ def split(total: int, parts: int) -> list[int]:
 def listen_drops() -> Counter[str]:
     """The kernel's ListenOverflows/ListenDrops (accept queue full), all sockets of this host."""
     lines = Path("/proc/net/netstat").read_text().splitlines()
-    for names, values in zip(lines[::2], lines[1::2]):
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
         if names.startswith("TcpExt:"):
-            table = dict(zip(names.split()[1:], (int(v) for v in values.split()[1:])))
+            table = dict(zip(names.split()[1:], (int(v) for v in values.split()[1:]), strict=True))
             return Counter({name: table.get(name, 0) for name in ("ListenOverflows", "ListenDrops")})
     return Counter()
 
@@ -327,7 +329,9 @@ def measure(
         cpu_s, clients_cpu_s, busy_cpu_s = (
             after - before
             for after, before in zip(
-                (daemon.cpu_seconds(server.pid), swarms.cpu_seconds(), daemon.busy_cpu_seconds()), cpu_before
+                (daemon.cpu_seconds(server.pid), swarms.cpu_seconds(), daemon.busy_cpu_seconds()),
+                cpu_before,
+                strict=True,
             )
         )
         fan_out = {name: value - fan_out_before[name] for name, value in fan_out_counters(server).items()}
@@ -374,10 +378,10 @@ def spreads(latencies: array.array, candles: array.array) -> list[float]:
     """How much later than its first client each client got each candle: the fan-out's own
     delay, whatever made the candle itself late (its market's next trade, the grace period)."""
     first: dict[int, float] = {}
-    for latency, candle in zip(latencies, candles):
+    for latency, candle in zip(latencies, candles, strict=True):
         if latency < first.get(candle, math.inf):
             first[candle] = latency
-    return [latency - first[candle] for latency, candle in zip(latencies, candles)]
+    return [latency - first[candle] for latency, candle in zip(latencies, candles, strict=True)]
 
 
 def describe_window(window: Window) -> str:
@@ -470,11 +474,11 @@ def run_step(args: argparse.Namespace, swarms: Swarms, clients: int, results: li
         shares = split(clients, len(swarms))
         concurrency = [max(1, share) for share in split(args.handshakes, len(swarms))]
         targets = watchlists(args.market, args.per_client, clients)
-        starts = itertools.accumulate(shares, initial=0)
+        starts = itertools.accumulate(shares, initial=0)  # one more than shares: the end
         connects = swarms.ask(
             [
                 ("connect", server.host, server.ws_port, targets[start : start + share], limit, deadline)
-                for start, share, limit in zip(starts, shares, concurrency)
+                for start, share, limit in zip(starts, shares, concurrency, strict=False)
             ],
             timeout_s=args.connect_timeout + REPLY_TIMEOUT_S,
         )

@@ -11,8 +11,9 @@ writers replaced by a sink that counts what they are told, so the figure is the 
 alone: for each step, ``--clients`` clients connect, spread over ``--groups`` distinct sets of
 ``--per-client`` symbols' candles, then the candles of one second of every symbol arrive over
 its 10 ms ticks (a twentieth of the symbols per tick, the rest of the second empty) with the
-candle linger of ``--linger-ms`` (the server's default), and the process's CPU for that second is printed, with the frames and
-publishes the writers were told. Each step is repeated ``--repeat`` times (median shown).
+candle linger of ``--linger-ms`` (the server's default), and the process's CPU for that
+second is printed, with the frames and publishes the writers were told. Each step is repeated
+``--repeat`` times (median shown).
 """
 
 from __future__ import annotations

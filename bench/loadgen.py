@@ -17,7 +17,7 @@ import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from wsproto import ConnectionType, WSConnection
@@ -29,7 +29,10 @@ TICK_S = 0.01
 # made in one go after a long wait is seconds stale by the time it is written: a late
 # exchange, not a burst, and the gateway rightly revises candles for it.
 MAX_OWED_S = 0.1
-FRAME = '{{"stream":"{stream}","data":{{"e":"trade","E":{now},"s":"{symbol}","t":{id},"p":"{price}","q":"0.01000000","T":{now},"m":{maker},"M":true}}}}'
+FRAME = (
+    '{{"stream":"{stream}","data":{{"e":"trade","E":{now},"s":"{symbol}","t":{id},'
+    '"p":"{price}","q":"0.01000000","T":{now},"m":{maker},"M":true}}}}'
+)
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -48,7 +51,7 @@ def symbols_for(count: int) -> list[str]:
 
 
 class _Rest(BaseHTTPRequestHandler):
-    symbols: list[str] = []
+    symbols: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         if self.path.startswith("/api/v3/exchangeInfo"):

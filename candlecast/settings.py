@@ -217,7 +217,7 @@ def _url(*schemes: str) -> Callable[[str], str]:
     def url(text: str) -> str:
         try:
             parts = urllib.parse.urlsplit(text)
-            parts.port  # reading it raises ValueError for a port that is not 0-65535
+            _ = parts.port  # reading it raises ValueError for a port that is not 0-65535
         except ValueError as exc:
             raise argparse.ArgumentTypeError(f"not a URL ({exc}): {text!r}") from None
         if (

@@ -1,12 +1,12 @@
 """Keeping the daemon's threads on chosen CPUs (``--cpus``).
 
-Work passes between threads all the time: a REST request from waitress's poll thread to a
-worker and back (and to an actor and back for most routes); a trade from the connection's reader to an aggregator, to the
-broadcaster and a writer; and every thread hands the interpreter lock to the next. Each handoff
-wakes a thread, and on a virtual machine waking one that sleeps on another core costs far more
-CPU than the Python around it (see README, Performance). Linux only: there a thread starts with
-the CPU set of the thread that starts it, so pinning the starting thread for a moment pins
-everything it starts.
+Work passes between threads all the time: a REST request from waitress's poll thread to a worker and
+back (and to an actor and back for most routes); a trade from the connection's reader to an
+aggregator, to the broadcaster and a writer; and every thread hands the interpreter lock to the
+next. Each handoff wakes a thread, and on a virtual machine waking one that sleeps on another core
+costs far more CPU than the Python around it (see README, Performance). Linux only: there a thread
+starts with the CPU set of the thread that starts it, so pinning the starting thread for a moment
+pins everything it starts.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ def raise_open_files_limit() -> tuple[int, int] | None:
     """Soft limit up to the hard one: (before, after); None where there is no such limit."""
     if sys.platform == "win32":
         return None
-    import resource
+    import resource  # noqa: PLC0415 (Windows has no such module)
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard in (resource.RLIM_INFINITY, soft):  # infinity: macOS, where the kernel caps it anyway

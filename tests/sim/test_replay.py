@@ -53,7 +53,7 @@ def test_moved_trades_keep_every_candle_and_shorten_only_long_gaps(
     assert by_second(moved) == by_second(source.recorded)
     recorded_seconds = [t.time // 1000 for t in source.recorded]
     moved_seconds = [t.time // 1000 for t in moved]
-    for (r0, r1), (m0, m1) in zip(itertools.pairwise(recorded_seconds), itertools.pairwise(moved_seconds)):
+    for (r0, r1), (m0, m1) in zip(itertools.pairwise(recorded_seconds), itertools.pairwise(moved_seconds), strict=True):
         assert m1 - m0 == min(r1 - r0, max_quiet_seconds + 1)
 
 

@@ -49,7 +49,7 @@ class Daemon:
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             text=True,
-            preexec_fn=None if open_files is None else lambda: lower_open_files(open_files),
+            preexec_fn=None if open_files is None else lambda: lower_open_files(open_files),  # noqa: PLW1509 (only setrlimit)
         )
         self.lines: list[dict[str, Any]] = []
 

@@ -59,7 +59,7 @@ ROUTES = (
 ODD_TEXT = (
     "²",
     "٣",
-    "𝟗",
+    "\N{MATHEMATICAL BOLD DIGIT NINE}",
     "-1",
     "0",
     "1e999",

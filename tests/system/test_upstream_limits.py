@@ -186,7 +186,9 @@ def test_the_connect_attempt_limit_delays_reconnects() -> None:
     ) as (sim, system):
         for accepted in (1, 2, 3):
             wait_for(
-                lambda: sim.connections_accepted == accepted and only_connection(system)["state"] == "connected",
+                lambda expected=accepted: (
+                    sim.connections_accepted == expected and only_connection(system)["state"] == "connected"
+                ),
                 timeout=15,
             )
             sim.drop_connections()
