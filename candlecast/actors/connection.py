@@ -109,7 +109,7 @@ class ConnectionActor(Actor):
         self._cancel_flush()
         self._stop_readers()
 
-    def handle(self, message: Any) -> None:
+    def handle(self, message: Any) -> None:  # noqa: PLR0912 (one case per message type)
         match message:
             case Watch(symbol=symbol, aggregator=aggregator):
                 self._routes[symbol] = aggregator

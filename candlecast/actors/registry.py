@@ -114,7 +114,7 @@ class RegistryActor(Actor):
         pykka.get_all([aggregator.stop(block=False) for aggregator in self._aggregators.values()])
         self._aggregator_pool.stop()
 
-    def handle(self, message: Any) -> Any:
+    def handle(self, message: Any) -> Any:  # noqa: PLR0911 (one case per message type)
         match message:
             case AddSymbol(symbol=symbol):
                 self._check_can_add(symbol)

@@ -117,7 +117,7 @@ class ExchangeHub(Actor):
         for thread in self._threads or ():
             thread.stop()
 
-    def handle(self, message: Any) -> Any:
+    def handle(self, message: Any) -> Any:  # noqa: PLR0911, PLR0912 (one case per message type)
         match message:
             case TradesDue(trades=trades):
                 self._publish(trades)
@@ -155,7 +155,7 @@ class ExchangeHub(Actor):
                 return self._fault(message)
         return None
 
-    def _fault(self, message: Any) -> Any:
+    def _fault(self, message: Any) -> Any:  # noqa: PLR0912 (one case per fault message type)
         match message:
             case CloseClients(code=code, reason=reason):
                 self._shutting_down = True

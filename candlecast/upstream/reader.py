@@ -247,7 +247,7 @@ class UpstreamReader(StoppableThread):
             self._rotation_asked = True
             self._connection.tell(RotationDue(reader_id=self.reader_id, reason=reason))
 
-    def _absorb(
+    def _absorb(  # noqa: PLR0912 (one pass over a read's frames, kept whole: it runs per trade)
         self, payloads: list[bytes], rejects: tuple[RateWindow, ...], now: float
     ) -> tuple[list[Trade], list[TradeRejected], str | None]:
         """The routed trades of one read's payloads, in arrival order, the routed trades it

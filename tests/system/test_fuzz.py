@@ -271,7 +271,7 @@ def fuzz_http(rng: random.Random, ports: dict[str, int]) -> list[str]:
     return answer_problems(where, method, reply.status, reply.headers, reply.body)
 
 
-def ws_message(rng: random.Random) -> list[tuple[int, bytes, bool]]:
+def ws_message(rng: random.Random) -> list[tuple[int, bytes, bool]]:  # noqa: PLR0911 (one return per kind)
     """One client message as its frames: (opcode, payload, fin)."""
     text, binary, cont = websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY, websocket.ABNF.OPCODE_CONT
     choice = rng.randrange(9)
