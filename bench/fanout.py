@@ -311,6 +311,7 @@ def idle_cpu_per_s(server: daemon.Daemon) -> float:
 def measure(
     server: daemon.Daemon,
     swarms: Swarms,
+    *,
     label: str,
     seconds: int,
     per_client: int,
@@ -496,11 +497,19 @@ def run_step(args: argparse.Namespace, swarms: Swarms, clients: int, results: li
             flush=True,
         )
         time.sleep(args.warm_up)
-        baseline = measure(server, swarms, f"{clients:,}", args.seconds, args.per_client, rss_before, idle_per_s)
+        baseline = measure(
+            server,
+            swarms,
+            label=f"{clients:,}",
+            seconds=args.seconds,
+            per_client=args.per_client,
+            rss_before=rss_before,
+            idle_per_s=idle_per_s,
+        )
         results.append(baseline)
         print(describe_window(baseline), flush=True)
         if args.stalled:
-            stall(args, server, swarms, clients, rss_before, baseline, results)
+            stall(args, server, swarms, clients=clients, rss_before=rss_before, baseline=baseline, results=results)
         closed = sum(swarms.ask_all(("close",)))
         print(f"  closed {closed:,} clients; server log: {server_log_summary(server.log[log_mark:])}", flush=True)
         if server.process.poll() is not None:
@@ -515,6 +524,7 @@ def stall(
     args: argparse.Namespace,
     server: daemon.Daemon,
     swarms: Swarms,
+    *,
     clients: int,
     rss_before: int,
     baseline: Window,
@@ -531,11 +541,11 @@ def stall(
         window = measure(
             server,
             swarms,
-            f"{clients:,}+stalled",
-            args.seconds,
-            args.per_client,
-            rss_before,
-            baseline.idle_cpu_s / args.seconds,
+            label=f"{clients:,}+stalled",
+            seconds=args.seconds,
+            per_client=args.per_client,
+            rss_before=rss_before,
+            idle_per_s=baseline.idle_cpu_s / args.seconds,
         )
         after = await_stalled_fate(server, window.connected, stalled_at + args.stalled_wait)
         held_s = time.monotonic() - stalled_at

@@ -80,7 +80,7 @@ def candle(symbol: str, second: int) -> Candle:
 
 
 def one_second(
-    symbols: list[str], clients: int, per_client: int, groups: int, linger_ms: int, seed: int
+    symbols: list[str], *, clients: int, per_client: int, groups: int, linger_ms: int, seed: int
 ) -> tuple[float, int, int]:
     """(CPU seconds, frames told to writers, publishes) for one second of every symbol's candles."""
     clock = SteppedClock()
@@ -135,7 +135,14 @@ def main() -> None:
     print(f"{'groups':>8} {'CPU per second of candles':>26} {'frames to writers':>18} {'publishes':>10}")
     for groups in (int(g) for g in args.groups.split(",")):
         runs = [
-            one_second(symbols, args.clients, args.per_client, groups, args.linger_ms, seed)
+            one_second(
+                symbols,
+                clients=args.clients,
+                per_client=args.per_client,
+                groups=groups,
+                linger_ms=args.linger_ms,
+                seed=seed,
+            )
             for seed in range(args.repeat)
         ]
         cpu = statistics.median(run[0] for run in runs)

@@ -79,7 +79,7 @@ def _start_actors(settings: Settings) -> RunningSystem:
     started: list[pykka.ActorRef[Any]] = []
     try:
         latest = Latest()
-        store = StoreActor.start(settings.history_seconds, latest)
+        store = StoreActor.start(history_seconds=settings.history_seconds, latest=latest)
         started.append(store)
         broadcaster = BroadcasterActor.start(
             ClientLimits(
@@ -95,7 +95,7 @@ def _start_actors(settings: Settings) -> RunningSystem:
             writers=settings.ws_writers,
         )
         started.append(broadcaster)
-        backfill = BackfillActor.start(settings.rest_url, settings.rest_weight_budget)
+        backfill = BackfillActor.start(rest_url=settings.rest_url, weight_budget=settings.rest_weight_budget)
         started.append(backfill)
         exchange_time = ExchangeTime()
         clock = ClockActor.start(
@@ -106,7 +106,14 @@ def _start_actors(settings: Settings) -> RunningSystem:
             broadcaster=broadcaster,
         )
         started.append(clock)
-        registry = RegistryActor.start(settings, clock, broadcaster, store, backfill, exchange_time)
+        registry = RegistryActor.start(
+            settings=settings,
+            clock=clock,
+            broadcaster=broadcaster,
+            store=store,
+            backfill=backfill,
+            exchange_time=exchange_time,
+        )
         started.append(registry)
         actors = Actors(
             registry=registry,
@@ -119,40 +126,40 @@ def _start_actors(settings: Settings) -> RunningSystem:
 
         def make_reader(on_ended: Callable[[ThreadEnded], object]) -> ClientReader:
             return ClientReader(
-                broadcaster,
-                settings.ws_ping_interval_s,
-                settings.ws_max_message_bytes,
-                settings.ws_max_message_frames,
-                settings.ws_message_rate,
+                broadcaster=broadcaster,
+                ping_interval_s=settings.ws_ping_interval_s,
+                max_message_bytes=settings.ws_max_message_bytes,
+                max_message_frames=settings.ws_max_message_frames,
+                message_rate=settings.ws_message_rate,
                 on_ended=on_ended,
             )
 
         def make_app(http: pykka.ActorRef[Any], reader: ClientReader) -> falcon.App:
             return create_app(
-                dataclasses.replace(actors, http=http),
-                latest,
-                reader,
-                settings.ws_compression,
-                settings.ws_socket_buffer_bytes,
+                actors=dataclasses.replace(actors, http=http),
+                latest=latest,
+                reader=reader,
+                compression=settings.ws_compression,
+                socket_buffer_bytes=settings.ws_socket_buffer_bytes,
                 rate_limit=settings.rate_limit,
                 max_body_bytes=settings.max_body_bytes,
                 history_seconds=settings.history_seconds,
             )
 
         http = HttpServerActor.start(
-            make_app,
-            make_reader,
-            settings.host,
-            settings.http_port,
-            settings.ws_port,
-            settings.max_body_bytes,
-            settings.ws_handshake_timeout_s,
-            ConnectionLimits(
+            make_app=make_app,
+            make_reader=make_reader,
+            host=settings.host,
+            http_port=settings.http_port,
+            ws_port=settings.ws_port,
+            max_body_bytes=settings.max_body_bytes,
+            handshake_timeout_s=settings.ws_handshake_timeout_s,
+            limits=ConnectionLimits(
                 rest_per_address=settings.rest_max_connections_per_ip,
                 upgrades_per_address=settings.ws_max_upgrades_per_ip,
                 pending_upgrades=settings.ws_max_pending_upgrades,
             ),
-            broadcaster,
+            broadcaster=broadcaster,
         )
         started.append(http)
         proxy = http.proxy()

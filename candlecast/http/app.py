@@ -12,6 +12,7 @@ from candlecast.store.latest import Latest
 
 
 def create_app(
+    *,
     actors: resources.Actors,
     latest: Latest,
     reader: ClientReader,

@@ -70,6 +70,7 @@ def error_text(detail: str, request_id: Any = None) -> str:
 class ClientReader(StoppableThread):
     def __init__(
         self,
+        *,
         broadcaster: Any,
         ping_interval_s: float,
         max_message_bytes: int,

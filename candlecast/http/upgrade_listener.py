@@ -196,6 +196,7 @@ class _Server(socketserver.TCPServer):
 
     def __init__(
         self,
+        *,
         address: tuple[str, int],
         app: WSGIApp,
         handshake_timeout_s: float,
@@ -229,16 +230,16 @@ class _Server(socketserver.TCPServer):
                 del self._in_progress[done]
         peer = client_address[0]
         if self._in_progress[peer] >= self._per_address:
-            self._refuse(request, peer, ADDRESS_BUSY_RESPONSE, "from its address", self._per_address)
+            self._refuse(request, peer, ADDRESS_BUSY_RESPONSE, where="from its address", limit=self._per_address)
             return False
         if self._max_pending is not None and self._pending >= self._max_pending:
-            self._refuse(request, peer, LISTENER_BUSY_RESPONSE, "in all", self._max_pending)
+            self._refuse(request, peer, LISTENER_BUSY_RESPONSE, where="in all", limit=self._max_pending)
             return False
         self._in_progress[peer] += 1
         self._pending += 1
         return True
 
-    def _refuse(self, request: socket.socket, peer: str, response: bytes, where: str, limit: int) -> None:
+    def _refuse(self, request: socket.socket, peer: str, response: bytes, *, where: str, limit: int) -> None:
         log.info(f"request refused: too many in progress {where}", peer=peer, limit=limit)
         self._on_refused(peer)
         answer_refusal(request, response)  # the socketserver closes it
@@ -289,6 +290,7 @@ class UpgradeListener:
 
     def __init__(
         self,
+        *,
         app: WSGIApp,
         host: str,
         port: int,
@@ -301,7 +303,14 @@ class UpgradeListener:
         on_ended: Callable[[ThreadEnded], object] | None = None,
     ) -> None:
         self._server = _Server(
-            (host, port), app, handshake_timeout_s, threads, per_address, max_pending, name, on_refused
+            address=(host, port),
+            app=app,
+            handshake_timeout_s=handshake_timeout_s,
+            threads=threads,
+            per_address=per_address,
+            max_pending=max_pending,
+            name=name,
+            on_refused=on_refused,
         )
         self._name = name
         self._on_ended = on_ended

@@ -60,7 +60,7 @@ class _Channel(HTTPChannel):
     error_task_class = _JsonErrorTask
 
     def __init__(
-        self, server: Any, sock: Any, addr: Any, adj: Any, map: Any, connections: _ConnectionsPerAddress
+        self, server: Any, sock: Any, addr: Any, adj: Any, *, map: Any, connections: _ConnectionsPerAddress
     ) -> None:
         self._connections = connections
         self._peer = addr[0]
@@ -89,14 +89,14 @@ class _ConnectionsPerAddress:
         self._limit = limit
         self._open: Counter[str] = Counter()
 
-    def admit(self, server: Any, sock: Any, addr: Any, adj: Any, map: Any = None) -> None:
+    def admit(self, server: Any, sock: Any, addr: Any, adj: Any, map: Any = None) -> None:  # noqa: PLR0917 (waitress calls it so)
         peer = addr[0]
         if self._limit is not None and self._open[peer] >= self._limit:
             log.info("connection refused: too many open from its address", peer=peer, limit=self._limit)
             answer_refusal(sock, TOO_MANY_CONNECTIONS_RESPONSE)
             sock.close()
             return
-        _Channel(server, sock, addr, adj, map, self)
+        _Channel(server, sock, addr, adj, map=map, connections=self)
 
     def opened(self, peer: str) -> None:
         self._open[peer] += 1
@@ -123,6 +123,7 @@ def _close_connections_and_listeners(map: dict[Any, Any]) -> None:
 class WaitressThread:
     def __init__(
         self,
+        *,
         app: WSGIApp,
         host: str,
         port: int,

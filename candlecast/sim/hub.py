@@ -338,7 +338,7 @@ class ExchangeHub(Actor):
         for connection in self._connections.values():
             stream = next(iter(connection.streams), stream_name("BTCUSDT"))
             for index in range(self._malformed_sent, self._malformed_sent + count):
-                self._send(connection, malformed_frame(index, stream, connection.combined, event_time, kinds))
+                self._send(connection, malformed_frame(index, stream, connection.combined, event_time, kinds=kinds))
         self._malformed_sent += count
 
     def _announce_shutdown(self, after_s: float, at: float) -> int:

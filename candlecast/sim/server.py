@@ -102,16 +102,18 @@ class Simulator:
         self._hub = ExchangeHub.start(self._schedules(self.opens_at), self._clock, self.config)
         try:
             exchange = Exchange(self._listing, self._clock, self._hub, ASK_TIMEOUT_S)
-            self._rest = WaitressThread(create_rest_app(exchange), self.config.host, self.config.rest_port, "sim-rest")
+            self._rest = WaitressThread(
+                app=create_rest_app(exchange), host=self.config.host, port=self.config.rest_port, name="sim-rest"
+            )
             known = frozenset(stream_name(spec.symbol) for spec in self._listing)
             stream_app = create_stream_app(self._hub, known, StreamOptions())
             self._streams = UpgradeListener(
-                stream_app,
-                self.config.host,
-                self.config.ws_port,
-                "sim-streams",
-                HANDSHAKE_TIMEOUT_S,
-                SESSION_THREADS,
+                app=stream_app,
+                host=self.config.host,
+                port=self.config.ws_port,
+                name="sim-streams",
+                handshake_timeout_s=HANDSHAKE_TIMEOUT_S,
+                threads=SESSION_THREADS,
                 per_address=SESSION_THREADS,  # every session comes from the gateway's one address
             )
             self._rest.start()

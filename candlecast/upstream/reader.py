@@ -102,6 +102,7 @@ class ReaderOptions:
 class UpstreamReader(StoppableThread):
     def __init__(
         self,
+        *,
         connection: Any,
         connection_id: int,
         reader_id: int,

@@ -103,6 +103,7 @@ def fetch(
     base_url: str,
     path: str,
     params: dict[str, Any] | None = None,
+    *,
     timeout_s: float = 3.0,
     deadline_s: float = ANSWER_DEADLINE_S,
 ) -> Answer:
@@ -139,7 +140,7 @@ def _cut(connection: http.client.HTTPConnection, cut: threading.Event) -> None:
 
 
 def get_json(base_url: str, path: str, params: dict[str, Any] | None = None, timeout_s: float = 3.0) -> Any:
-    return decode(path, fetch(base_url, path, params, timeout_s).body, _any_decoder)
+    return decode(path, fetch(base_url, path, params, timeout_s=timeout_s).body, _any_decoder)
 
 
 def decode(path: str, body: bytes, decoder: msgspec.json.Decoder[T]) -> T:

@@ -135,7 +135,7 @@ def exchange(port: int, data: bytes, method: str) -> http.client.HTTPResponse:
     body=BODY,
     framing=FRAMING,
 )
-def test_no_request_gets_a_5xx_or_an_error_that_is_not_json(
+def test_no_request_gets_a_5xx_or_an_error_that_is_not_json(  # noqa: PLR0917 (pytest passes them by name)
     fuzzed: RunningSystem,
     port_of: str,
     method: str,

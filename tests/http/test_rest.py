@@ -51,7 +51,7 @@ def assert_error(reply: Reply, status: int) -> dict:
 
 def post_symbol(system: RunningSystem, body: bytes | str, headers: dict[str, str] | None = None) -> Reply:
     return request(
-        "POST", system.rest_url + "/add_symbol", body, {"Content-Type": "application/json", **(headers or {})}
+        "POST", system.rest_url + "/add_symbol", body, headers={"Content-Type": "application/json", **(headers or {})}
     )
 
 

@@ -37,6 +37,7 @@ def failing(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iter
 def listening(
     threads: int,
     handshake_timeout_s: float,
+    *,
     per_address: int = 1000,
     on_refused: Callable[[str], None] = lambda peer: None,
     max_pending: int | None = None,
@@ -44,14 +45,14 @@ def listening(
     on_ended: Callable[[ThreadEnded], object] | None = None,
 ) -> Iterator[UpgradeListener]:
     listener = UpgradeListener(
-        app,
-        "127.0.0.1",
-        0,
-        NAME,
-        handshake_timeout_s,
-        threads,
-        per_address,
-        on_refused,
+        app=app,
+        host="127.0.0.1",
+        port=0,
+        name=NAME,
+        handshake_timeout_s=handshake_timeout_s,
+        threads=threads,
+        per_address=per_address,
+        on_refused=on_refused,
         max_pending=max_pending,
         on_ended=on_ended,
     )

@@ -31,7 +31,7 @@ def by_second(trades: tuple[Trade, ...]) -> list[tuple[tuple[int, str, str, bool
         (FREQTRADE_FILE, "XRPETH", 12477, (13519807, "0.00141342", "23.00000000", True)),
     ],
 )
-def test_both_layouts_are_read_with_symbol_from_the_file_name(
+def test_both_layouts_are_read_with_symbol_from_the_file_name(  # noqa: PLR0917 (pytest passes them by name)
     trades_dir: Path, file_name: str, symbol: str, count: int, first: tuple
 ) -> None:
     source = ReplaySource(trades_dir / file_name)

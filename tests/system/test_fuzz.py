@@ -202,7 +202,7 @@ def raw_exchange(port: int, data: bytes) -> bytes:
         return b"".join(chunks)
 
 
-def answer_problems(where: str, method: str, status: int, headers: dict[str, str], body: bytes) -> list[str]:
+def answer_problems(where: str, method: str, *, status: int, headers: dict[str, str], body: bytes) -> list[str]:
     """A 5xx, or an error whose body is not JSON with ``error`` and ``detail``."""
     if status >= 500:
         return [f"{where}: {status} {body[:120]!r}"]
@@ -251,7 +251,10 @@ def fuzz_http(rng: random.Random, ports: dict[str, int]) -> list[str]:
         parsed = parse_raw_answer(answer)
         if parsed is None:
             return [f"{name} raw {data[:80]!r}: no HTTP answer ({answer[:80]!r})"]
-        return answer_problems(f"{name} raw {data[:80]!r}", data.split(b" ", 1)[0].decode(), *parsed)
+        status, headers, body = parsed
+        return answer_problems(
+            f"{name} raw {data[:80]!r}", data.split(b" ", 1)[0].decode(), status=status, headers=headers, body=body
+        )
     method = rng.choice(METHODS[:7])
     headers = {
         rng.choice(HEADERS): odd(rng).encode("latin-1", "replace").decode("latin-1") for _ in range(rng.randrange(3))
@@ -268,7 +271,7 @@ def fuzz_http(rng: random.Random, ports: dict[str, int]) -> list[str]:
             return []
         return [f"{name} {method} {path[:80]!r} body {len(body)} bytes: no answer ({exc!r})"]
     where = f"{name} {method} {path[:80]!r} body {body[:40]!r}"
-    return answer_problems(where, method, reply.status, reply.headers, reply.body)
+    return answer_problems(where, method, status=reply.status, headers=reply.headers, body=reply.body)
 
 
 def ws_message(rng: random.Random) -> list[tuple[int, bytes, bool]]:  # noqa: PLR0911 (one return per kind)
