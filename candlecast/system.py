@@ -134,7 +134,7 @@ def _start_actors(settings: Settings) -> RunningSystem:
                 on_ended=on_ended,
             )
 
-        def make_app(http: pykka.ActorRef[Any], reader: ClientReader) -> falcon.App:
+        def make_app(http: pykka.ActorRef[Any], reader: ClientReader) -> falcon.App[falcon.Request, falcon.Response]:
             return create_app(
                 actors=dataclasses.replace(actors, http=http),
                 latest=latest,

@@ -27,7 +27,7 @@ from candlecast.upstream.trade_fetch import (
 )
 
 
-class BackfillProgress(Message):
+class BackfillProgress(Message, frozen=True):
     """The worker's counters, told to its actor after each request."""
 
     served: int

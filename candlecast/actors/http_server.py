@@ -43,7 +43,7 @@ REST_IDLE_CHECK_S = 5
 
 
 def rest_server(
-    app: falcon.App,
+    app: falcon.App[falcon.Request, falcon.Response],
     *,
     host: str,
     port: int,
@@ -102,7 +102,7 @@ class HttpServerActor(Actor):
     def __init__(
         self,
         *,
-        make_app: Callable[[pykka.ActorRef[Any], ClientReader], falcon.App],
+        make_app: Callable[[pykka.ActorRef[Any], ClientReader], falcon.App[falcon.Request, falcon.Response]],
         make_reader: Callable[[Callable[[ThreadEnded], object]], ClientReader],
         host: str,
         http_port: int,

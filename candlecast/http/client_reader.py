@@ -24,7 +24,8 @@ from typing import Any
 
 import pykka
 import structlog
-from wsproto import ConnectionState, WSConnection
+from wsproto import WSConnection
+from wsproto.connection import ConnectionState
 from wsproto.events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
@@ -51,7 +52,7 @@ class _Reading:
     connection: WSConnection
     heard_at: float
     pinged: bool = False
-    parts: list[str | bytes] = dataclasses.field(default_factory=list)
+    parts: list[str | bytes | bytearray] = dataclasses.field(default_factory=list)
     message_bytes: int = 0
     message_frames: int = 0
     windows: tuple[RateWindow, ...] = ()

@@ -57,13 +57,14 @@ class _ReadsByDeadline(socket.SocketIO):
 
     def __init__(self, sock: socket.socket, deadline: float) -> None:
         super().__init__(sock, "rb")
+        self._socket = sock
         self._deadline = deadline
 
     def readinto(self, buffer: Any) -> int | None:
         left = self._deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("request not complete in time")
-        self._sock.settimeout(left)
+        self._socket.settimeout(left)
         return super().readinto(buffer)
 
 
@@ -74,7 +75,7 @@ class _WSGIRequestHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         # A client that connects and sends no complete request in time loses its connection.
-        self.timeout = self.server.handshake_timeout_s
+        self.timeout = self.server.handshake_timeout_s  # type: ignore[misc]  # read per instance; typeshed says class
         super().setup()
         self.rfile.close()
         # Buffered (unbuffered, readline costs a system call per byte). Nothing is swallowed:
@@ -204,7 +205,7 @@ class _Server(socketserver.TCPServer):
         per_address: int,
         max_pending: int | None,
         name: str,
-        on_refused: Callable[[str], None],
+        on_refused: Callable[[str], object],
     ) -> None:
         self.app = app
         self._on_refused = on_refused
@@ -298,7 +299,7 @@ class UpgradeListener:
         handshake_timeout_s: float,
         threads: int,
         per_address: int,
-        on_refused: Callable[[str], None] = lambda peer: None,
+        on_refused: Callable[[str], object] = lambda peer: None,
         max_pending: int | None = None,
         on_ended: Callable[[ThreadEnded], object] | None = None,
     ) -> None:

@@ -38,7 +38,7 @@ TOO_MANY_CONNECTIONS_RESPONSE = raw_error_response(
 WORKERS_STOP_WAIT_S = 1.0
 
 
-class _JsonErrorTask(ErrorTask):
+class _JsonErrorTask(ErrorTask):  # type: ignore[misc]  # waitress has no type hints
     """waitress's answer to a request it refused (its ``request.error``), in the app's JSON shape.
     A transfer coding it does not know is the client's fault like any malformed request: 400,
     not waitress's 501."""
@@ -54,7 +54,7 @@ class _JsonErrorTask(ErrorTask):
         self.write(body)
 
 
-class _Channel(HTTPChannel):
+class _Channel(HTTPChannel):  # type: ignore[misc]  # waitress has no type hints
     """A connection that answers waitress's errors as JSON and counts itself open for its address."""
 
     error_task_class = _JsonErrorTask

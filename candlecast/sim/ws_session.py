@@ -16,7 +16,7 @@ import queue
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import simple_websocket
 from wsproto import ConnectionType, WSConnection
@@ -57,7 +57,7 @@ class _ObservedConnection(WSConnection):
             yield event
 
 
-class _ObservedServer(simple_websocket.Server):
+class _ObservedServer(simple_websocket.Server):  # type: ignore[misc]  # simple-websocket has no type hints
     """simple-websocket answers pings and reads pongs itself; this lets a caller see them."""
 
     def __init__(self, environ: dict[str, Any], observer: FrameObserver, **options: Any) -> None:
@@ -149,7 +149,7 @@ class WebSocketSession:
     def receive(self) -> str | bytes | None:
         """The client's next message, or None once the connection is gone."""
         try:
-            return self._ws.receive()
+            return cast("str | bytes | None", self._ws.receive())  # simple-websocket has no type hints
         except simple_websocket.ConnectionClosed:
             return None
 

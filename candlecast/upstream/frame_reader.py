@@ -28,6 +28,8 @@ class FrameReader:
     """Owned by the one thread that reads the connection."""
 
     def __init__(self, ws: websocket.WebSocket) -> None:
+        if ws.sock is None:
+            raise ValueError("FrameReader needs a connected WebSocket")
         self._ws = ws
         self._sock = ws.sock
         self._decoder = ws_frames.FrameDecoder()

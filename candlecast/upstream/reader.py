@@ -124,7 +124,7 @@ class UpstreamReader(StoppableThread):
         self.stopped.set()
         sock = self._socket
         if sock is not None:
-            sock.abort()
+            sock.abort()  # type: ignore[no-untyped-call]  # websocket-client leaves it unannotated
         super().stop()
 
     def loop(self) -> None:
@@ -161,7 +161,7 @@ class UpstreamReader(StoppableThread):
                 reason = self._read(sock, connected_at)
             finally:
                 self._socket = None
-                sock.abort()
+                sock.abort()  # type: ignore[no-untyped-call]  # websocket-client leaves it unannotated
                 sock.close()
             if self.stopped.is_set():
                 return
