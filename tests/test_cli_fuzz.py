@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from candlecast.settings import _OPTIONS, Choice, Range, Settings, parse_settings
 from candlecast.sim import SimulatorConfig
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 FLAGS = [flag for flag, *_ in _OPTIONS]
 VARIABLES = [f"CANDLECAST_{field.upper()}" for _, field, *_ in _OPTIONS] + ["CANDLECAST_SIMULATE", "CANDLECAST_TESTNET"]
 REFUSAL_TIMEOUT_S = 30.0  # seconds a refusing process is given; one that starts instead runs until killed
