@@ -291,8 +291,12 @@ def test_after_a_suspend_the_exchange_clock_is_read_again_at_once(
     """Suspended, the monotonic clock stands still while the world's time goes on: on waking,
     the wall clock and the exchange's are both 20 s ahead of where the monotonic one says."""
     slept_ms = [0]
+
+    def shifted_by_the_sleep() -> bytes:
+        return true_time(slept_ms[0])()
+
     with TimeServer(simulator.rest_url) as server:
-        server.answer = lambda: true_time(slept_ms[0])()
+        server.answer = shifted_by_the_sleep
         exchange_time = ExchangeTime(wall_ns=lambda: time.time_ns() + slept_ms[0] * NS_PER_MS)
         watched = watched_clocks(server.url, exchange_time)
         wait_for(lambda: watched.stats().in_sync)
@@ -319,7 +323,7 @@ def test_the_timer_tells_of_a_wall_clock_step_and_closes_each_second_once_in_ord
         def told() -> list[Any]:
             return clock.ask("told")
 
-        wait_for(lambda: told())
+        wait_for(told)
         first = told()[0].second
         wall_step[0] = 20_000 * NS_PER_MS
         wait_for(lambda: any(isinstance(message, WallClockStepped) for message in told()))
