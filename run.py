@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     with ExitStack() as running:
         if settings.simulate:
-            from candlecast.sim import Simulator, SimulatorConfig
+            from candlecast.sim import Simulator, SimulatorConfig  # noqa: PLC0415 (loaded only when asked for)
 
             simulator = Simulator(
                 SimulatorConfig(

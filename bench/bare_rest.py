@@ -43,7 +43,13 @@ def main() -> None:
     stop_signals = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     defaults = Settings()
-    server = rest_server(app, args.host, args.port, defaults.max_body_bytes, defaults.rest_max_connections_per_ip)
+    server = rest_server(
+        app,
+        host=args.host,
+        port=args.port,
+        max_body_bytes=defaults.max_body_bytes,
+        max_connections_per_address=defaults.rest_max_connections_per_ip,
+    )
     server.start()
     signal.sigwait(stop_signals)
     server.stop()

@@ -87,13 +87,19 @@ def candlecast(
         "json",
         *flags,
     ]
-    with serving(command, http_port, ws_port, ready_path, ready_timeout_s, cpus) as server:
+    with serving(command, http_port, ws_port, ready_path, ready_timeout_s=ready_timeout_s, cpus=cpus) as server:
         yield server
 
 
 @contextlib.contextmanager
 def serving(
-    command: Sequence[str], http_port: int, ws_port: int, ready_path: str, ready_timeout_s: float = 20.0, cpus: str = ""
+    command: Sequence[str],
+    http_port: int,
+    ws_port: int,
+    ready_path: str,
+    *,
+    ready_timeout_s: float = 20.0,
+    cpus: str = "",
 ) -> Iterator[Daemon]:
     """Any HTTP server ``command`` run from the project root, up once ``ready_path`` answers 200;
     with ``cpus`` (taskset's list, e.g. "1") its threads run on those CPUs only."""

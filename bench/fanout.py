@@ -140,14 +140,16 @@ class Window:
             f"{self.p(0.5):>7.1f} {self.p(0.99):>7.1f} {max(self.latencies, default=math.nan):>8.1f} "
             f"{self.arrived(0.99):>11.1f} {self.spread(0.99):>10.1f} "
             f"{self.missing:>8,} {len(self.revised_ages):>8,} {self.cpu_s / self.seconds * 100:>5.0f}% "
-            f"{max(0.0, self.cpu_s - self.idle_cpu_s) / frames * 1e6:>7.1f} {sum(self.fan_out_cpu_s.values()) / frames * 1e6:>7.1f} "
+            f"{max(0.0, self.cpu_s - self.idle_cpu_s) / frames * 1e6:>7.1f} "
+            f"{sum(self.fan_out_cpu_s.values()) / frames * 1e6:>7.1f} "
             f"{self.rss / 2**20:>7.0f} {grown:>10.1f} {self.threads:>7,}"
         )
 
 
 HEADER = (
-    f"{'clients':>16} {'connected':>9} {'frames/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>8} {'arrived p99':>11} {'spread p99':>10} "
-    f"{'missing':>8} {'revised':>8} {'CPU':>6} {'us/msg':>7} {'fan-out':>7} {'RSS MiB':>7} {'KiB/client':>10} {'threads':>7}"
+    f"{'clients':>16} {'connected':>9} {'frames/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>8} "
+    f"{'arrived p99':>11} {'spread p99':>10} {'missing':>8} {'revised':>8} {'CPU':>6} {'us/msg':>7} "
+    f"{'fan-out':>7} {'RSS MiB':>7} {'KiB/client':>10} {'threads':>7}"
 )
 
 
@@ -177,7 +179,7 @@ class Swarms:
         return sum(daemon.cpu_seconds(process.pid) for process in self._processes if process.pid)
 
     def ask(self, commands: list[tuple[Any, ...]], timeout_s: float = REPLY_TIMEOUT_S) -> list[Any]:
-        for pipe, command in zip(self._pipes, commands):
+        for pipe, command in zip(self._pipes, commands, strict=True):
             pipe.send(command)
         deadline = time.monotonic() + timeout_s
         replies = []
@@ -208,9 +210,9 @@ def split(total: int, parts: int) -> list[int]:
 def listen_drops() -> Counter[str]:
     """The kernel's ListenOverflows/ListenDrops (accept queue full), all sockets of this host."""
     lines = Path("/proc/net/netstat").read_text().splitlines()
-    for names, values in zip(lines[::2], lines[1::2]):
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
         if names.startswith("TcpExt:"):
-            table = dict(zip(names.split()[1:], (int(v) for v in values.split()[1:])))
+            table = dict(zip(names.split()[1:], (int(v) for v in values.split()[1:]), strict=True))
             return Counter({name: table.get(name, 0) for name in ("ListenOverflows", "ListenDrops")})
     return Counter()
 
@@ -309,6 +311,7 @@ def idle_cpu_per_s(server: daemon.Daemon) -> float:
 def measure(
     server: daemon.Daemon,
     swarms: Swarms,
+    *,
     label: str,
     seconds: int,
     per_client: int,
@@ -327,7 +330,9 @@ def measure(
         cpu_s, clients_cpu_s, busy_cpu_s = (
             after - before
             for after, before in zip(
-                (daemon.cpu_seconds(server.pid), swarms.cpu_seconds(), daemon.busy_cpu_seconds()), cpu_before
+                (daemon.cpu_seconds(server.pid), swarms.cpu_seconds(), daemon.busy_cpu_seconds()),
+                cpu_before,
+                strict=True,
             )
         )
         fan_out = {name: value - fan_out_before[name] for name, value in fan_out_counters(server).items()}
@@ -374,10 +379,10 @@ def spreads(latencies: array.array, candles: array.array) -> list[float]:
     """How much later than its first client each client got each candle: the fan-out's own
     delay, whatever made the candle itself late (its market's next trade, the grace period)."""
     first: dict[int, float] = {}
-    for latency, candle in zip(latencies, candles):
+    for latency, candle in zip(latencies, candles, strict=True):
         if latency < first.get(candle, math.inf):
             first[candle] = latency
-    return [latency - first[candle] for latency, candle in zip(latencies, candles)]
+    return [latency - first[candle] for latency, candle in zip(latencies, candles, strict=True)]
 
 
 def describe_window(window: Window) -> str:
@@ -470,11 +475,11 @@ def run_step(args: argparse.Namespace, swarms: Swarms, clients: int, results: li
         shares = split(clients, len(swarms))
         concurrency = [max(1, share) for share in split(args.handshakes, len(swarms))]
         targets = watchlists(args.market, args.per_client, clients)
-        starts = itertools.accumulate(shares, initial=0)
+        starts = itertools.accumulate(shares, initial=0)  # one more than shares: the end
         connects = swarms.ask(
             [
                 ("connect", server.host, server.ws_port, targets[start : start + share], limit, deadline)
-                for start, share, limit in zip(starts, shares, concurrency)
+                for start, share, limit in zip(starts, shares, concurrency, strict=False)
             ],
             timeout_s=args.connect_timeout + REPLY_TIMEOUT_S,
         )
@@ -492,11 +497,19 @@ def run_step(args: argparse.Namespace, swarms: Swarms, clients: int, results: li
             flush=True,
         )
         time.sleep(args.warm_up)
-        baseline = measure(server, swarms, f"{clients:,}", args.seconds, args.per_client, rss_before, idle_per_s)
+        baseline = measure(
+            server,
+            swarms,
+            label=f"{clients:,}",
+            seconds=args.seconds,
+            per_client=args.per_client,
+            rss_before=rss_before,
+            idle_per_s=idle_per_s,
+        )
         results.append(baseline)
         print(describe_window(baseline), flush=True)
         if args.stalled:
-            stall(args, server, swarms, clients, rss_before, baseline, results)
+            stall(args, server, swarms, clients=clients, rss_before=rss_before, baseline=baseline, results=results)
         closed = sum(swarms.ask_all(("close",)))
         print(f"  closed {closed:,} clients; server log: {server_log_summary(server.log[log_mark:])}", flush=True)
         if server.process.poll() is not None:
@@ -511,6 +524,7 @@ def stall(
     args: argparse.Namespace,
     server: daemon.Daemon,
     swarms: Swarms,
+    *,
     clients: int,
     rss_before: int,
     baseline: Window,
@@ -527,11 +541,11 @@ def stall(
         window = measure(
             server,
             swarms,
-            f"{clients:,}+stalled",
-            args.seconds,
-            args.per_client,
-            rss_before,
-            baseline.idle_cpu_s / args.seconds,
+            label=f"{clients:,}+stalled",
+            seconds=args.seconds,
+            per_client=args.per_client,
+            rss_before=rss_before,
+            idle_per_s=baseline.idle_cpu_s / args.seconds,
         )
         after = await_stalled_fate(server, window.connected, stalled_at + args.stalled_wait)
         held_s = time.monotonic() - stalled_at

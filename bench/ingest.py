@@ -120,7 +120,8 @@ def main() -> None:
         + (f", --cpus {','.join(map(str, args.cpus))}" if args.cpus else "")
     )
     print(
-        f"{'target/s':>9} {'sent/s':>9} {'published/s':>12} {'trading':>8} {'CPU/trade':>10} {'CPU':>6} {'RSS':>8} {'p50':>8} {'p99':>8}"
+        f"{'target/s':>9} {'sent/s':>9} {'published/s':>12} {'trading':>8} {'CPU/trade':>10} "
+        f"{'CPU':>6} {'RSS':>8} {'p50':>8} {'p99':>8}"
     )
     try:
         for target in (int(r) for r in args.rates.split(",")):
@@ -142,7 +143,8 @@ def main() -> None:
             p50 = percentile(latencies, 0.5) if latencies else float("nan")
             p99 = percentile(latencies, 0.99) if latencies else float("nan")
             print(
-                f"{target:>9,} {sent:>9,.0f} {published:>12,.0f} {trading:>8,.0f} {cpu / max(1.0, published * args.seconds) * 1e6:>8.1f}us "
+                f"{target:>9,} {sent:>9,.0f} {published:>12,.0f} {trading:>8,.0f} "
+                f"{cpu / max(1.0, published * args.seconds) * 1e6:>8.1f}us "
                 f"{cpu / args.seconds * 100:>5.0f}% {rss_mib():>6.0f}MiB {p50:>6.0f}ms {p99:>6.0f}ms",
                 flush=True,
             )

@@ -17,7 +17,7 @@ import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from wsproto import ConnectionType, WSConnection
@@ -29,7 +29,10 @@ TICK_S = 0.01
 # made in one go after a long wait is seconds stale by the time it is written: a late
 # exchange, not a burst, and the gateway rightly revises candles for it.
 MAX_OWED_S = 0.1
-FRAME = '{{"stream":"{stream}","data":{{"e":"trade","E":{now},"s":"{symbol}","t":{id},"p":"{price}","q":"0.01000000","T":{now},"m":{maker},"M":true}}}}'
+FRAME = (
+    '{{"stream":"{stream}","data":{{"e":"trade","E":{now},"s":"{symbol}","t":{id},'
+    '"p":"{price}","q":"0.01000000","T":{now},"m":{maker},"M":true}}}}'
+)
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -48,7 +51,7 @@ def symbols_for(count: int) -> list[str]:
 
 
 class _Rest(BaseHTTPRequestHandler):
-    symbols: list[str] = []
+    symbols: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         if self.path.startswith("/api/v3/exchangeInfo"):
@@ -72,7 +75,9 @@ class _Rest(BaseHTTPRequestHandler):
 class _Stream:
     """One upstream connection: its streams, and trades written at its share of the rate."""
 
-    def __init__(self, sock: socket.socket, rate: Any, sent: Any, total_symbols: int, next_ids: dict[str, int]) -> None:
+    def __init__(
+        self, *, sock: socket.socket, rate: Any, sent: Any, total_symbols: int, next_ids: dict[str, int]
+    ) -> None:
         self._sock = sock
         self._rate = rate
         self._sent = sent
@@ -158,7 +163,7 @@ class _Stream:
         return True
 
 
-def run(rest_port: Any, stream_port: Any, rate: Any, sent: Any, symbols: int) -> None:
+def run(*, rest_port: Any, stream_port: Any, rate: Any, sent: Any, symbols: int) -> None:
     _Rest.symbols = symbols_for(symbols)
     rest = ThreadingHTTPServer(("127.0.0.1", 0), _Rest)
     rest.daemon_threads = True
@@ -169,7 +174,9 @@ def run(rest_port: Any, stream_port: Any, rate: Any, sent: Any, symbols: int) ->
     while True:
         sock, _ = listener.accept()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        threading.Thread(target=_Stream(sock, rate, sent, symbols, next_ids).serve, daemon=True).start()
+        threading.Thread(
+            target=_Stream(sock=sock, rate=rate, sent=sent, total_symbols=symbols, next_ids=next_ids).serve, daemon=True
+        ).start()
 
 
 class LoadGenerator(NamedTuple):
@@ -185,7 +192,11 @@ class LoadGenerator(NamedTuple):
 def start(symbols: int) -> LoadGenerator:
     rest_port, stream_port = multiprocessing.Value("i", 0), multiprocessing.Value("i", 0)
     rate, sent = multiprocessing.Value("d", 0.0), multiprocessing.Value("q", 0)
-    process = multiprocessing.Process(target=run, args=(rest_port, stream_port, rate, sent, symbols), daemon=True)
+    process = multiprocessing.Process(
+        target=run,
+        kwargs={"rest_port": rest_port, "stream_port": stream_port, "rate": rate, "sent": sent, "symbols": symbols},
+        daemon=True,
+    )
     process.start()
     deadline = time.monotonic() + 10
     while not stream_port.value:

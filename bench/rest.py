@@ -122,7 +122,7 @@ def idle_cpu_share(pid: int, seconds: float) -> float:
 
 
 def measure(
-    label: str, server: daemon.Daemon, generator: Generator, name: str, clients: int, seconds: int, idle_share: float
+    label: str, server: daemon.Daemon, generator: Generator, *, name: str, clients: int, seconds: int, idle_share: float
 ) -> float:
     """One load step against ``server``; prints its line and answers requests/s."""
     server_before, generator_before, busy_before = (
@@ -147,11 +147,14 @@ def measure(
     return rate
 
 
-def run_steps(label: str, server: daemon.Daemon, generator: Generator, name: str, args: argparse.Namespace) -> None:
+def run_steps(label: str, server: daemon.Daemon, generator: Generator, *, name: str, args: argparse.Namespace) -> None:
     idle_share = idle_cpu_share(server.pid, args.idle_seconds)
     print(f"{label:>10}  idle: server CPU {idle_share:.1%} of a core", flush=True)
     for clients in (int(c) for c in args.clients.split(",")):
-        rates = [measure(label, server, generator, name, clients, args.seconds, idle_share) for _ in range(args.repeat)]
+        rates = [
+            measure(label, server, generator, name=name, clients=clients, seconds=args.seconds, idle_share=idle_share)
+            for _ in range(args.repeat)
+        ]
         if len(rates) > 1:
             print(
                 f"{label:>10}  {clients:2d} client(s): {min(rates):,.0f}-{max(rates):,.0f} requests/s over "
@@ -198,12 +201,12 @@ def main() -> None:
     if args.server_arg:
         print(f"candlecast flags: {' '.join(args.server_arg)}")
     with daemon.candlecast(["--log-level", "info", *args.server_arg], ready_path=PATH, cpus=args.server_cpus) as server:
-        run_steps("candlecast", server, generator, name, args)
+        run_steps("candlecast", server, generator, name=name, args=args)
     if args.ceiling:
         port = daemon.free_port()
         bare_command = [sys.executable, "-m", "bench.bare_rest", "--port", str(port)]
         with daemon.serving(bare_command, port, 0, PATH, cpus=args.server_cpus) as bare:
-            run_steps("bare app", bare, generator, name, args)
+            run_steps("bare app", bare, generator, name=name, args=args)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import array
 import base64
+import contextlib
 import errno
 import hashlib
 import os
@@ -426,10 +427,8 @@ class Swarm:
 
     def _send(self, client: _Client, frame: bytes) -> None:
         assert client.sock is not None
-        try:
+        with contextlib.suppress(OSError):
             client.sock.send(frame)
-        except OSError:
-            pass
 
     # --- closing -----------------------------------------------------------------------------
 
@@ -437,10 +436,8 @@ class Swarm:
         self._pending.discard(client)
         self._open.discard(client)
         if client.sock is not None:
-            try:
+            with contextlib.suppress(KeyError, ValueError):
                 self._selector.unregister(client.sock)
-            except (KeyError, ValueError):
-                pass
             client.sock.close()
             client.sock = None
 
@@ -459,7 +456,5 @@ class Swarm:
 def run_swarm(control: Connection, symbols: list[str]) -> None:
     """Process entry point; Ctrl-C is the parent's to handle, which stops this over the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
+    with contextlib.suppress(EOFError, BrokenPipeError):
         Swarm(control, symbols).run()
-    except (EOFError, BrokenPipeError):
-        pass

@@ -217,7 +217,7 @@ def _url(*schemes: str) -> Callable[[str], str]:
     def url(text: str) -> str:
         try:
             parts = urllib.parse.urlsplit(text)
-            parts.port  # reading it raises ValueError for a port that is not 0-65535
+            _ = parts.port  # reading it raises ValueError for a port that is not 0-65535
         except ValueError as exc:
             raise argparse.ArgumentTypeError(f"not a URL ({exc}): {text!r}") from None
         if (
@@ -451,7 +451,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _from_environ(parser: argparse.ArgumentParser, environ: dict[str, str], field: str, kind: Any, default: Any) -> Any:
+def _from_environ(
+    parser: argparse.ArgumentParser, environ: dict[str, str], *, field: str, kind: Any, default: Any
+) -> Any:
     """CANDLECAST_<FIELD> read with the flag's own type; a bad value is a usage error like a bad flag."""
     name = f"CANDLECAST_{field.upper()}"
     if name not in environ:
@@ -477,13 +479,15 @@ def parse_settings(argv: Sequence[str] | None = None, environ: dict[str, str] | 
         environ = dict(os.environ)
     defaults = Settings()
     # The switches' variables are read whatever the flags say, so a bad one is refused like any other.
-    simulate, testnet = (_from_environ(parser, environ, field, _flag, False) for field in ("simulate", "testnet"))
+    simulate, testnet = (
+        _from_environ(parser, environ, field=field, kind=_flag, default=False) for field in ("simulate", "testnet")
+    )
     parser.add_argument(
         "--simulate", action="store_true", default=simulate, help="run against the built-in Binance simulator"
     )
     parser.add_argument("--testnet", action="store_true", default=testnet, help="use Binance's spot testnet endpoints")
     for flag, field, kind, help_text in _OPTIONS:
-        default = _from_environ(parser, environ, field, kind, getattr(defaults, field))
+        default = _from_environ(parser, environ, field=field, kind=kind, default=getattr(defaults, field))
         shown = (",".join(map(str, default)) or "any") if isinstance(default, tuple) else default
         accepted = f"{kind.accepted}; " if isinstance(kind, Range) else ""
         parser.add_argument(

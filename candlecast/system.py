@@ -70,6 +70,94 @@ def start_system(settings: Settings) -> RunningSystem:
         return _start_actors(settings)
 
 
+@dataclasses.dataclass(frozen=True)
+class Core:
+    """The actors behind the HTTP layer, and the latest candles and trades REST reads without asking."""
+
+    actors: Actors
+    latest: Latest
+
+
+def start_core(settings: Settings, started: list[pykka.ActorRef[Any]]) -> Core:
+    """Start everything but the HTTP server, appending each actor to ``started`` as it starts."""
+    latest = Latest()
+    store = StoreActor.start(history_seconds=settings.history_seconds, latest=latest)
+    started.append(store)
+    broadcaster = BroadcasterActor.start(
+        ClientLimits(
+            max_clients=settings.ws_max_clients,
+            max_clients_per_address=settings.ws_max_clients_per_ip,
+            max_subscriptions=settings.ws_max_subscriptions,
+            backlog_bytes=settings.ws_backlog_bytes,
+            stall_timeout_s=settings.ws_send_timeout_s,
+        ),
+        history_seconds=settings.history_seconds,
+        trade_interval_s=settings.ws_trade_interval_ms / 1000,
+        candle_linger_s=settings.ws_candle_linger_ms / 1000,
+        writers=settings.ws_writers,
+    )
+    started.append(broadcaster)
+    backfill = BackfillActor.start(rest_url=settings.rest_url, weight_budget=settings.rest_weight_budget)
+    started.append(backfill)
+    exchange_time = ExchangeTime()
+    clock = ClockActor.start(
+        rest_url=settings.rest_url,
+        grace_ms=settings.grace_ms,
+        max_offset_ms=settings.max_clock_offset_ms,
+        exchange_time=exchange_time,
+        broadcaster=broadcaster,
+    )
+    started.append(clock)
+    registry = RegistryActor.start(
+        settings=settings,
+        clock=clock,
+        broadcaster=broadcaster,
+        store=store,
+        backfill=backfill,
+        exchange_time=exchange_time,
+    )
+    started.append(registry)
+    actors = Actors(
+        registry=registry,
+        store=store,
+        broadcaster=broadcaster,
+        backfill=backfill,
+        clock=clock,
+        timeout_s=settings.ask_timeout_s,
+    )
+    return Core(actors=actors, latest=latest)
+
+
+def client_reader(
+    settings: Settings, broadcaster: pykka.ActorRef[Any], on_ended: Callable[[ThreadEnded], object] | None = None
+) -> ClientReader:
+    """The thread that reads every WebSocket client, on the settings' limits."""
+    return ClientReader(
+        broadcaster=broadcaster,
+        ping_interval_s=settings.ws_ping_interval_s,
+        max_message_bytes=settings.ws_max_message_bytes,
+        max_message_frames=settings.ws_max_message_frames,
+        message_rate=settings.ws_message_rate,
+        on_ended=on_ended,
+    )
+
+
+def app_for(
+    settings: Settings, core: Core, reader: ClientReader, http: pykka.ActorRef[Any] | None = None
+) -> falcon.App[falcon.Request, falcon.Response]:
+    """The Falcon app both ports serve; ``http``, the server actor, answers for its listeners in /health."""
+    return create_app(
+        actors=dataclasses.replace(core.actors, http=http),
+        latest=core.latest,
+        reader=reader,
+        compression=settings.ws_compression,
+        socket_buffer_bytes=settings.ws_socket_buffer_bytes,
+        rate_limit=settings.rate_limit,
+        max_body_bytes=settings.max_body_bytes,
+        history_seconds=settings.history_seconds,
+    )
+
+
 def _start_actors(settings: Settings) -> RunningSystem:
     # Process-wide. A thread waiting for the GIL asks its holder to let go every switch
     # interval; the reader, pool, broadcaster and writer threads mostly give it up on their
@@ -78,89 +166,37 @@ def _start_actors(settings: Settings) -> RunningSystem:
     sys.setswitchinterval(settings.thread_switch_ms / 1000)
     started: list[pykka.ActorRef[Any]] = []
     try:
-        latest = Latest()
-        store = StoreActor.start(settings.history_seconds, latest)
-        started.append(store)
-        broadcaster = BroadcasterActor.start(
-            ClientLimits(
-                max_clients=settings.ws_max_clients,
-                max_clients_per_address=settings.ws_max_clients_per_ip,
-                max_subscriptions=settings.ws_max_subscriptions,
-                backlog_bytes=settings.ws_backlog_bytes,
-                stall_timeout_s=settings.ws_send_timeout_s,
-            ),
-            history_seconds=settings.history_seconds,
-            trade_interval_s=settings.ws_trade_interval_ms / 1000,
-            candle_linger_s=settings.ws_candle_linger_ms / 1000,
-            writers=settings.ws_writers,
-        )
-        started.append(broadcaster)
-        backfill = BackfillActor.start(settings.rest_url, settings.rest_weight_budget)
-        started.append(backfill)
-        exchange_time = ExchangeTime()
-        clock = ClockActor.start(
-            rest_url=settings.rest_url,
-            grace_ms=settings.grace_ms,
-            max_offset_ms=settings.max_clock_offset_ms,
-            exchange_time=exchange_time,
-            broadcaster=broadcaster,
-        )
-        started.append(clock)
-        registry = RegistryActor.start(settings, clock, broadcaster, store, backfill, exchange_time)
-        started.append(registry)
-        actors = Actors(
-            registry=registry,
-            store=store,
-            broadcaster=broadcaster,
-            backfill=backfill,
-            clock=clock,
-            timeout_s=settings.ask_timeout_s,
-        )
+        core = start_core(settings, started)
+        broadcaster = core.actors.broadcaster
 
         def make_reader(on_ended: Callable[[ThreadEnded], object]) -> ClientReader:
-            return ClientReader(
-                broadcaster,
-                settings.ws_ping_interval_s,
-                settings.ws_max_message_bytes,
-                settings.ws_max_message_frames,
-                settings.ws_message_rate,
-                on_ended=on_ended,
-            )
+            return client_reader(settings, broadcaster, on_ended)
 
-        def make_app(http: pykka.ActorRef[Any], reader: ClientReader) -> falcon.App:
-            return create_app(
-                dataclasses.replace(actors, http=http),
-                latest,
-                reader,
-                settings.ws_compression,
-                settings.ws_socket_buffer_bytes,
-                rate_limit=settings.rate_limit,
-                max_body_bytes=settings.max_body_bytes,
-                history_seconds=settings.history_seconds,
-            )
+        def make_app(http: pykka.ActorRef[Any], reader: ClientReader) -> falcon.App[falcon.Request, falcon.Response]:
+            return app_for(settings, core, reader, http)
 
         http = HttpServerActor.start(
-            make_app,
-            make_reader,
-            settings.host,
-            settings.http_port,
-            settings.ws_port,
-            settings.max_body_bytes,
-            settings.ws_handshake_timeout_s,
-            ConnectionLimits(
+            make_app=make_app,
+            make_reader=make_reader,
+            host=settings.host,
+            http_port=settings.http_port,
+            ws_port=settings.ws_port,
+            max_body_bytes=settings.max_body_bytes,
+            handshake_timeout_s=settings.ws_handshake_timeout_s,
+            limits=ConnectionLimits(
                 rest_per_address=settings.rest_max_connections_per_ip,
                 upgrades_per_address=settings.ws_max_upgrades_per_ip,
                 pending_upgrades=settings.ws_max_pending_upgrades,
             ),
-            broadcaster,
+            broadcaster=broadcaster,
         )
         started.append(http)
         proxy = http.proxy()
         system = RunningSystem(
             settings=settings,
             refs=tuple(started),
-            registry=registry,
-            store=store,
+            registry=core.actors.registry,
+            store=core.actors.store,
             broadcaster=broadcaster,
             http_port=proxy.http_port.get(timeout=STOP_TIMEOUT_S),
             ws_port=proxy.ws_port.get(timeout=STOP_TIMEOUT_S),

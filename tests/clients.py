@@ -28,7 +28,12 @@ class Reply:
 
 
 def request(
-    method: str, url: str, body: bytes | str | None = None, headers: dict[str, str] | None = None, timeout: float = 10
+    method: str,
+    url: str,
+    body: bytes | str | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10,
 ) -> Reply:
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)

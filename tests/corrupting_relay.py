@@ -6,6 +6,7 @@ keep the true trades."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import socket
 import threading
@@ -127,10 +128,8 @@ class CorruptingRelay:
         except (websocket.WebSocketException, OSError):
             pass
         finally:
-            try:
+            with contextlib.suppress(OSError):  # the system closed it first
                 client.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # the system closed it first
 
     def _changed(self, text: str) -> str:
         if not self._pending or "@trade" not in text:

@@ -108,6 +108,7 @@ def _refused(command: list[str], env: dict[str, str], cwd: Path) -> list[str]:
         capture_output=True,
         text=True,
         timeout=REFUSAL_TIMEOUT_S,
+        check=False,
     )
     assert "Traceback" not in finished.stderr
     assert finished.returncode == 2, finished.stderr[-2000:]

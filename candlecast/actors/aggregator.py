@@ -21,7 +21,15 @@ from candlecast.runtime.actor_pool import ActorPool, PooledActor
 
 class AggregatorActor(PooledActor):
     def __init__(
-        self, pool: ActorPool, symbol: str, fill_empty: bool, window_s: int, broadcaster: Any, store: Any, backfill: Any
+        self,
+        pool: ActorPool,
+        *,
+        symbol: str,
+        fill_empty: bool,
+        window_s: int,
+        broadcaster: Any,
+        store: Any,
+        backfill: Any,
     ) -> None:
         super().__init__(pool, actor="aggregator", symbol=symbol)
         self._series = CandleSeries(symbol, fill_empty, window_s)

@@ -53,6 +53,7 @@ class BackfillWorker(StoppableThread):
 
     def __init__(
         self,
+        *,
         rest_url: str,
         weight_budget: int,
         owner: Any,
@@ -146,7 +147,13 @@ class BackfillActor(Actor):
         self._worker = self._new_worker()
 
     def _new_worker(self) -> BackfillWorker:
-        return BackfillWorker(self._rest_url, self._weight_budget, self.actor_ref, self._jobs, self._progress)
+        return BackfillWorker(
+            rest_url=self._rest_url,
+            weight_budget=self._weight_budget,
+            owner=self.actor_ref,
+            jobs=self._jobs,
+            progress=self._progress,
+        )
 
     def on_start(self) -> None:
         self.supervisor.start(self._worker)

@@ -53,6 +53,7 @@ class ConnectionActor(Actor):
 
     def __init__(
         self,
+        *,
         connection_id: int,
         settings: Settings,
         connect_attempts: ConnectAttempts,
@@ -100,7 +101,7 @@ class ConnectionActor(Actor):
         self._cancel_flush()
         self._stop_readers()
 
-    def handle(self, message: Any) -> None:
+    def handle(self, message: Any) -> None:  # noqa: PLR0912 (one case per message type)
         match message:
             case Watch(symbol=symbol, aggregator=aggregator):
                 self._routes[symbol] = aggregator
@@ -168,7 +169,13 @@ class ConnectionActor(Actor):
             max_trade_behind_ms=self._settings.max_trade_behind_ms,
             max_rejects=parse_rates(self._settings.upstream_max_rejects),
         )
-        reader = UpstreamReader(self.actor_ref, self._id, next(self._reader_ids), options, self._tell_ended)
+        reader = UpstreamReader(
+            connection=self.actor_ref,
+            connection_id=self._id,
+            reader_id=next(self._reader_ids),
+            options=options,
+            on_ended=self._tell_ended,
+        )
         reader.routes = MappingProxyType(dict(self._routes))
         reader.start()
         return reader

@@ -41,7 +41,8 @@ REST_IDLE_CHECK_S = 5
 
 
 def rest_server(
-    app: falcon.App,
+    app: falcon.App[falcon.Request, falcon.Response],
+    *,
     host: str,
     port: int,
     max_body_bytes: int,
@@ -51,9 +52,9 @@ def rest_server(
     """The REST port's waitress, built in one place so the REST benchmark's bare-app ceiling
     runs on exactly the settings the daemon uses."""
     return WaitressThread(
-        app,
-        host,
-        port,
+        app=app,
+        host=host,
+        port=port,
         name="rest-server",
         threads=8,
         ident="candlecast",
@@ -98,7 +99,8 @@ class HttpServerActor(Actor):
 
     def __init__(
         self,
-        make_app: Callable[[pykka.ActorRef[Any], ClientReader], falcon.App],
+        *,
+        make_app: Callable[[pykka.ActorRef[Any], ClientReader], falcon.App[falcon.Request, falcon.Response]],
         make_reader: Callable[[Callable[[ThreadEnded], object]], ClientReader],
         host: str,
         http_port: int,
@@ -115,22 +117,22 @@ class HttpServerActor(Actor):
         with _listening("REST", host, http_port):
             self._rest = rest_server(
                 app,
-                host,
-                http_port,
-                max_body_bytes,
-                limits.rest_per_address,
+                host=host,
+                port=http_port,
+                max_body_bytes=max_body_bytes,
+                max_connections_per_address=limits.rest_per_address,
                 on_ended=self._tell_ended,
             )
         try:
             with _listening("WebSocket", host, ws_port):
                 self._websocket = UpgradeListener(
-                    app,
-                    host,
-                    ws_port,
-                    "websocket-listener",
-                    handshake_timeout_s,
-                    REQUEST_THREADS,
-                    limits.upgrades_per_address,
+                    app=app,
+                    host=host,
+                    port=ws_port,
+                    name="websocket-listener",
+                    handshake_timeout_s=handshake_timeout_s,
+                    threads=REQUEST_THREADS,
+                    per_address=limits.upgrades_per_address,
                     max_pending=limits.pending_upgrades,
                     on_refused=lambda peer: tell_if_alive(broadcaster, UpgradeRefused(peer)),
                     on_ended=self._tell_ended,

@@ -63,6 +63,7 @@ class RegistryActor(Actor):
 
     def __init__(
         self,
+        *,
         settings: Settings,
         clock: Any,
         broadcaster: Any,
@@ -113,7 +114,7 @@ class RegistryActor(Actor):
         pykka.get_all([aggregator.stop(block=False) for aggregator in self._aggregators.values()])
         self._aggregator_pool.stop()
 
-    def handle(self, message: Any) -> Any:
+    def handle(self, message: Any) -> Any:  # noqa: PLR0911 (one case per message type)
         match message:
             case AddSymbol(symbol=symbol):
                 self._check_can_add(symbol)
@@ -178,12 +179,12 @@ class RegistryActor(Actor):
             owner.tell(SymbolActivated(symbol=symbol))
         aggregator = AggregatorActor.start(
             self._aggregator_pool,
-            symbol,
-            self._settings.empty_candles,
-            self._settings.backfill_window_s,
-            self._broadcaster,
-            self._store,
-            self._backfill,
+            symbol=symbol,
+            fill_empty=self._settings.empty_candles,
+            window_s=self._settings.backfill_window_s,
+            broadcaster=self._broadcaster,
+            store=self._store,
+            backfill=self._backfill,
         )
         self._aggregators[symbol] = aggregator
         self._clock.tell(AggregatorsChanged(aggregators=tuple(self._aggregators.items())))
@@ -212,13 +213,13 @@ class RegistryActor(Actor):
                 return connection
         connection_id = next(self._connection_ids)
         ref = ConnectionActor.start(
-            connection_id,
-            self._settings,
-            self._connect_attempts,
-            self.actor_ref,
-            (self._broadcaster, self._store),
-            self._clock,
-            self._exchange_time,
+            connection_id=connection_id,
+            settings=self._settings,
+            connect_attempts=self._connect_attempts,
+            registry=self.actor_ref,
+            trade_listeners=(self._broadcaster, self._store),
+            clock=self._clock,
+            exchange_time=self._exchange_time,
         )
         connection = _Connection(ref, connection_id)
         self._connections[connection_id] = connection

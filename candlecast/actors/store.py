@@ -37,7 +37,7 @@ class StoreActor(Actor):
     def on_stop(self) -> None:
         self._latest.clear()
 
-    def handle(self, message: Any) -> Any:
+    def handle(self, message: Any) -> Any:  # noqa: PLR0911, PLR0912 (one case per message type)
         match message:
             case Candle(symbol=symbol):
                 history = self._candles.get(symbol)

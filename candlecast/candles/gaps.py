@@ -19,7 +19,7 @@ UNRECOVERABLE: Final = "unrecoverable"
 class Gap:
     __slots__ = ("after_time", "first_id", "from_second", "last_id", "requested", "to_second")
 
-    def __init__(self, first_id: int, last_id: int | None, from_second: int, to_second: int | None, after_time: int):
+    def __init__(self, *, first_id: int, last_id: int | None, from_second: int, to_second: int | None, after_time: int):
         self.first_id = first_id
         self.last_id = last_id  # None: open-ended, the stream was interrupted
         self.from_second = from_second

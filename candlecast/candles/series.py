@@ -298,7 +298,17 @@ class CandleSeries:
         if newest is None or self._next_second is None:
             return
         if trade_id > newest[0]:
-            self._open_gap(Gap(trade_id, trade_id, newest[1] // 1000, None, newest[1]), out, reason)
+            self._open_gap(
+                Gap(
+                    first_id=trade_id,
+                    last_id=trade_id,
+                    from_second=newest[1] // 1000,
+                    to_second=None,
+                    after_time=newest[1],
+                ),
+                out,
+                reason,
+            )
             return
         hole = next((h for h in self.ids.holes() if h.first_id <= trade_id <= h.last_id), None)
         if hole is not None:
@@ -331,7 +341,9 @@ class CandleSeries:
             from_second = min(from_second, max(silent_since_ms - 1000, newest[1]) // 1000)
         # A rejected trade past the newest one has its own gap already.
         first_id = max([newest[0], *(g.last_id for g in self.gaps.open if g.last_id is not None)]) + 1
-        self._open_gap(Gap(first_id, None, from_second, None, newest[1]), out)
+        self._open_gap(
+            Gap(first_id=first_id, last_id=None, from_second=from_second, to_second=None, after_time=newest[1]), out
+        )
 
     def resume(self, out: list[Any]) -> None:
         """The stream is back: ask for everything after the newest trade seen before it stopped."""
@@ -506,4 +518,10 @@ class CandleSeries:
 
 def _hole_gap(hole: Hole) -> Gap:
     """The gap of a hole in the trade ids: the seconds from the trade before it to the one after."""
-    return Gap(hole.first_id, hole.last_id, hole.after_time // 1000, hole.before_time // 1000, hole.after_time)
+    return Gap(
+        first_id=hole.first_id,
+        last_id=hole.last_id,
+        from_second=hole.after_time // 1000,
+        to_second=hole.before_time // 1000,
+        after_time=hole.after_time,
+    )

@@ -8,6 +8,7 @@ of its end trades, which bound the seconds a hole can touch. Pure data, inside o
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -67,7 +68,7 @@ class TradeIds:
         return index >= 0 and self._ranges[index][2] >= last_id
 
     def holes(self) -> Iterator[Hole]:
-        for before, after in zip(self._ranges, self._ranges[1:]):
+        for before, after in itertools.pairwise(self._ranges):
             yield Hole(before[2] + 1, after[0] - 1, before[3], after[1])
 
     def fill(self, first_id: int, last_id: int) -> None:

@@ -16,7 +16,7 @@ class FanOutStats:
     def __init__(self) -> None:
         self.replayed = 0
         self.evicted = 0
-        self._rejected: collections.Counter[Rejection] = collections.Counter()
+        self._rejected: collections.Counter[str] = collections.Counter()
         self._gone: collections.Counter[str] = collections.Counter()
         self._writers: dict[int, WriterCounters] = {}
 

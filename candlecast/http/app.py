@@ -12,6 +12,7 @@ from candlecast.store.latest import Latest
 
 
 def create_app(
+    *,
     actors: resources.Actors,
     latest: Latest,
     reader: ClientReader,
@@ -20,8 +21,8 @@ def create_app(
     rate_limit: str,
     max_body_bytes: int,
     history_seconds: int,
-) -> falcon.App:
-    middleware: list[object] = [RateLimit(rate_limit)] if rate_limit else []
+) -> falcon.App[falcon.Request, falcon.Response]:
+    middleware: list[RateLimit | BodyLimit | WebSocketUpgrade] = [RateLimit(rate_limit)] if rate_limit else []
     middleware += [
         BodyLimit(max_body_bytes),
         WebSocketUpgrade(actors.broadcaster, reader, compression, socket_buffer_bytes),

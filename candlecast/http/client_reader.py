@@ -20,7 +20,8 @@ from typing import Any
 
 import pykka
 import structlog
-from wsproto import ConnectionState, WSConnection
+from wsproto import WSConnection
+from wsproto.connection import ConnectionState
 from wsproto.events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
@@ -47,7 +48,7 @@ class _Reading:
     connection: WSConnection
     heard_at: float
     pinged: bool = False
-    parts: list[str | bytes] = dataclasses.field(default_factory=list)
+    parts: list[str | bytes | bytearray] = dataclasses.field(default_factory=list)
     message_bytes: int = 0
     message_frames: int = 0
     windows: tuple[RateWindow, ...] = ()
@@ -66,6 +67,7 @@ def error_text(detail: str, request_id: Any = None) -> str:
 class ClientReader(StoppableThread):
     def __init__(
         self,
+        *,
         broadcaster: Any,
         ping_interval_s: float,
         max_message_bytes: int,
@@ -159,16 +161,12 @@ class ClientReader(StoppableThread):
             log.warning(event, error=f"{kind}: {exc}", times=times, **context)
 
     def _wake(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # already awake (BlockingIOError), or stopping
             self._wake_write.send(b"\0")
-        except (BlockingIOError, OSError):
-            pass  # already awake, or stopping
 
     def _take_arrivals(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError):
             self._wake_read.recv(4096)
-        except BlockingIOError:
-            pass
         while True:
             try:
                 client = self._arrivals.get_nowait()

@@ -80,7 +80,7 @@ def actor_unavailable(req: falcon.Request, resp: falcon.Response, exc: Exception
     )
 
 
-def install(app: falcon.App) -> None:
+def install(app: falcon.App[falcon.Request, falcon.Response]) -> None:
     app.set_error_serializer(serialize_error)
     app.add_error_handler(CandlecastError, domain_error)
     app.add_error_handler(pykka.Timeout, actor_unavailable)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 import falcon
 from limits import RateLimitItem, parse_many, storage, strategies
@@ -33,7 +34,9 @@ class RateLimit:
         if req.path not in PROBES:
             self._charge(req, lambda item: 1)
 
-    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict) -> None:
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]
+    ) -> None:
         weigh = getattr(resource, "weight", None)
         if weigh is not None:
             weight = weigh(req)

@@ -54,13 +54,14 @@ class _ReadsByDeadline(socket.SocketIO):
 
     def __init__(self, sock: socket.socket, deadline: float) -> None:
         super().__init__(sock, "rb")
+        self._socket = sock
         self._deadline = deadline
 
     def readinto(self, buffer: Any) -> int | None:
         left = self._deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("request not complete in time")
-        self._sock.settimeout(left)
+        self._socket.settimeout(left)
         return super().readinto(buffer)
 
 
@@ -71,7 +72,7 @@ class _WSGIRequestHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         # A client that connects and sends no complete request in time loses its connection.
-        self.timeout = self.server.handshake_timeout_s
+        self.timeout = self.server.handshake_timeout_s  # type: ignore[misc]  # read per instance; typeshed says class
         super().setup()
         self.rfile.close()
         # Buffered (unbuffered, readline costs a system call per byte). Nothing is swallowed:
@@ -193,6 +194,7 @@ class _Server(socketserver.TCPServer):
 
     def __init__(
         self,
+        *,
         address: tuple[str, int],
         app: WSGIApp,
         handshake_timeout_s: float,
@@ -200,7 +202,7 @@ class _Server(socketserver.TCPServer):
         per_address: int,
         max_pending: int | None,
         name: str,
-        on_refused: Callable[[str], None],
+        on_refused: Callable[[str], object],
     ) -> None:
         self.app = app
         self._on_refused = on_refused
@@ -226,16 +228,16 @@ class _Server(socketserver.TCPServer):
                 del self._in_progress[done]
         peer = client_address[0]
         if self._in_progress[peer] >= self._per_address:
-            self._refuse(request, peer, ADDRESS_BUSY_RESPONSE, "from its address", self._per_address)
+            self._refuse(request, peer, ADDRESS_BUSY_RESPONSE, where="from its address", limit=self._per_address)
             return False
         if self._max_pending is not None and self._pending >= self._max_pending:
-            self._refuse(request, peer, LISTENER_BUSY_RESPONSE, "in all", self._max_pending)
+            self._refuse(request, peer, LISTENER_BUSY_RESPONSE, where="in all", limit=self._max_pending)
             return False
         self._in_progress[peer] += 1
         self._pending += 1
         return True
 
-    def _refuse(self, request: socket.socket, peer: str, response: bytes, where: str, limit: int) -> None:
+    def _refuse(self, request: socket.socket, peer: str, response: bytes, *, where: str, limit: int) -> None:
         log.info(f"request refused: too many in progress {where}", peer=peer, limit=limit)
         self._on_refused(peer)
         answer_refusal(request, response)  # the socketserver closes it
@@ -286,6 +288,7 @@ class UpgradeListener:
 
     def __init__(
         self,
+        *,
         app: WSGIApp,
         host: str,
         port: int,
@@ -293,12 +296,19 @@ class UpgradeListener:
         handshake_timeout_s: float,
         threads: int,
         per_address: int,
-        on_refused: Callable[[str], None] = lambda peer: None,
+        on_refused: Callable[[str], object] = lambda peer: None,
         max_pending: int | None = None,
         on_ended: Callable[[ThreadEnded], object] | None = None,
     ) -> None:
         self._server = _Server(
-            (host, port), app, handshake_timeout_s, threads, per_address, max_pending, name, on_refused
+            address=(host, port),
+            app=app,
+            handshake_timeout_s=handshake_timeout_s,
+            threads=threads,
+            per_address=per_address,
+            max_pending=max_pending,
+            name=name,
+            on_refused=on_refused,
         )
         self._name = name
         self._on_ended = on_ended

@@ -36,7 +36,7 @@ TOO_MANY_CONNECTIONS_RESPONSE = raw_error_response(
 WORKERS_STOP_WAIT_S = 1.0
 
 
-class _JsonErrorTask(ErrorTask):
+class _JsonErrorTask(ErrorTask):  # type: ignore[misc]  # waitress has no type hints
     """waitress's answer to a request it refused (its ``request.error``), in the app's JSON shape.
     A transfer coding it does not know is the client's fault like any malformed request: 400,
     not waitress's 501."""
@@ -52,13 +52,13 @@ class _JsonErrorTask(ErrorTask):
         self.write(body)
 
 
-class _Channel(HTTPChannel):
+class _Channel(HTTPChannel):  # type: ignore[misc]  # waitress has no type hints
     """A connection that answers waitress's errors as JSON and counts itself open for its address."""
 
     error_task_class = _JsonErrorTask
 
     def __init__(
-        self, server: Any, sock: Any, addr: Any, adj: Any, map: Any, connections: _ConnectionsPerAddress
+        self, server: Any, sock: Any, addr: Any, adj: Any, *, map: Any, connections: _ConnectionsPerAddress
     ) -> None:
         self._connections = connections
         self._peer = addr[0]
@@ -87,14 +87,14 @@ class _ConnectionsPerAddress:
         self._limit = limit
         self._open: Counter[str] = Counter()
 
-    def admit(self, server: Any, sock: Any, addr: Any, adj: Any, map: Any = None) -> None:
+    def admit(self, server: Any, sock: Any, addr: Any, adj: Any, map: Any = None) -> None:  # noqa: PLR0917 (waitress calls it so)
         peer = addr[0]
         if self._limit is not None and self._open[peer] >= self._limit:
             log.info("connection refused: too many open from its address", peer=peer, limit=self._limit)
             answer_refusal(sock, TOO_MANY_CONNECTIONS_RESPONSE)
             sock.close()
             return
-        _Channel(server, sock, addr, adj, map, self)
+        _Channel(server, sock, addr, adj, map=map, connections=self)
 
     def opened(self, peer: str) -> None:
         self._open[peer] += 1
@@ -121,6 +121,7 @@ def _close_connections_and_listeners(map: dict[Any, Any]) -> None:
 class WaitressThread:
     def __init__(
         self,
+        *,
         app: WSGIApp,
         host: str,
         port: int,

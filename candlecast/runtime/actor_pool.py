@@ -104,7 +104,7 @@ class PooledMailbox:
 class PooledActor(Actor):
     """An ``Actor`` run by ``pool``; ``start(pool, ...)`` passes it first."""
 
-    actor_inbox: PooledMailbox  # type: ignore[assignment]
+    actor_inbox: PooledMailbox
 
     def __init__(self, pool: ActorPool, **context: Any) -> None:
         self.pool = pool

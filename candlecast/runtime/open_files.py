@@ -17,10 +17,10 @@ def raise_open_files_limit() -> tuple[int, int] | None:
     """Soft limit up to the hard one: (before, after); None where there is no such limit."""
     if sys.platform == "win32":
         return None
-    import resource
+    import resource  # noqa: PLC0415 (Windows has no such module)
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft == hard:  # infinity: macOS, where the kernel caps it anyway
+    if hard in (resource.RLIM_INFINITY, soft):  # infinity: macOS, where the kernel caps it anyway
         return soft, soft
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

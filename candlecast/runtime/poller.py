@@ -27,6 +27,7 @@ class Poller(Generic[T], StoppableThread):
         name: str,
         fetch: Callable[[], T],
         deliver: Callable[[T], None],
+        *,
         interval_s: float,
         retry_cap_s: float,
         on_ended: Callable[[ThreadEnded], object] | None = None,

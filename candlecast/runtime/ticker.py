@@ -18,6 +18,7 @@ class Ticker(StoppableThread):
         interval_s: float,
         target: Any,
         message: Callable[[], Any],
+        *,
         on_ended: Callable[[ThreadEnded], object] | None = None,
     ) -> None:
         super().__init__(name, on_ended)

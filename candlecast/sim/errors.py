@@ -54,7 +54,7 @@ def _unavailable(req: falcon.Request, resp: falcon.Response, exc: Exception, par
     )
 
 
-def install(app: falcon.App) -> None:
+def install(app: falcon.App[falcon.Request, falcon.Response]) -> None:
     app.add_error_handler(ApiError, _render)
     app.add_error_handler(pykka.Timeout, _unavailable)
     app.add_error_handler(pykka.ActorDeadError, _unavailable)

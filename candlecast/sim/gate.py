@@ -30,7 +30,10 @@ MINUTE_MS = 60_000
 
 def _over_limit_msg(status: int, limit: int, until_ms: int) -> str:
     if status == 418:
-        return f"Way too many requests; IP(127.0.0.1) banned until {until_ms}. Please use the websocket for live updates to avoid bans."
+        return (
+            f"Way too many requests; IP(127.0.0.1) banned until {until_ms}. "
+            "Please use the websocket for live updates to avoid bans."
+        )
     return (
         f"Too many requests; current limit of IP(127.0.0.1) is {limit} requests per minute. "
         "Please use the websocket for live updates to avoid polling the API."

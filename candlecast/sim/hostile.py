@@ -66,7 +66,7 @@ def check_answer_fault(path: str, kind: str) -> str:
     return kind
 
 
-def malformed_answer(body: dict[str, Any], kind: str | None) -> bytes:
+def malformed_answer(body: dict[str, Any], kind: str | None) -> bytes:  # noqa: PLR0911 (one case per fault)
     """The answer sent instead of ``body``: as is for None, else malformed as ``kind`` says."""
     name, _, argument = (kind or "").partition(":")
     true = msgspec.json.encode(body)

@@ -114,7 +114,7 @@ class ExchangeHub(Actor):
         for thread in self._threads or ():
             thread.stop()
 
-    def handle(self, message: Any) -> Any:
+    def handle(self, message: Any) -> Any:  # noqa: PLR0911, PLR0912 (one case per message type)
         match message:
             case TradesDue(trades=trades):
                 self._publish(trades)
@@ -152,7 +152,7 @@ class ExchangeHub(Actor):
                 return self._fault(message)
         return None
 
-    def _fault(self, message: Any) -> Any:
+    def _fault(self, message: Any) -> Any:  # noqa: PLR0912 (one case per fault message type)
         match message:
             case CloseClients(code=code, reason=reason):
                 self._shutting_down = True
@@ -335,7 +335,7 @@ class ExchangeHub(Actor):
         for connection in self._connections.values():
             stream = next(iter(connection.streams), stream_name("BTCUSDT"))
             for index in range(self._malformed_sent, self._malformed_sent + count):
-                self._send(connection, malformed_frame(index, stream, connection.combined, event_time, kinds))
+                self._send(connection, malformed_frame(index, stream, connection.combined, event_time, kinds=kinds))
         self._malformed_sent += count
 
     def _announce_shutdown(self, after_s: float, at: float) -> int:

@@ -37,7 +37,9 @@ class SymbolSpec(msgspec.Struct, frozen=True):
     status: str = TRADING
 
 
-def _spec(symbol: str, base: str, tick: str, step: str, price: str, status: str = TRADING) -> SymbolSpec:
+def _spec(  # noqa: PLR0917 (a row of the listing table below)
+    symbol: str, base: str, tick: str, step: str, price: str, status: str = TRADING
+) -> SymbolSpec:
     return SymbolSpec(
         symbol=symbol,
         base_asset=base,

@@ -25,7 +25,7 @@ def _event(stream: str, payload: dict[str, Any], combined: bool) -> str:
 
 
 def malformed_frame(
-    index: int, stream: str, combined: bool, event_time: int, kinds: Sequence[MalformedKind] = KINDS
+    index: int, stream: str, combined: bool, event_time: int, *, kinds: Sequence[MalformedKind] = KINDS
 ) -> str | bytes:
     """The ``index``-th malformed frame, rotating through ``kinds``, for a connection subscribed to ``stream``."""
     symbol = stream.partition("@")[0].upper()

@@ -18,13 +18,13 @@ from candlecast.sim.protocol import RequestError, StreamRequest
 from candlecast.sim.ws_session import ClientFrame
 
 
-class TradesDue(Message):
+class TradesDue(Message, frozen=True):
     """Trades the exchange clock has reached, in time order (id order per symbol)."""
 
     trades: tuple[Trade, ...]
 
 
-class ClientOpened(Message):
+class ClientOpened(Message, frozen=True):
     """A stream connection was accepted at ``at`` (monotonic s); ``session`` is its outbox."""
 
     connection_id: int
@@ -34,40 +34,40 @@ class ClientOpened(Message):
     at: float
 
 
-class ClientRequest(Message):
+class ClientRequest(Message, frozen=True):
     connection_id: int
     request: StreamRequest | RequestError
 
 
-class ClientClosed(Message):
+class ClientClosed(Message, frozen=True):
     connection_id: int
 
 
-class CloseClients(Query):
+class CloseClients(Query, frozen=True):
     """Say goodbye to every client, and to any that connects from now on, with a close frame."""
 
     code: int
     reason: str
 
 
-class GetTrades(Query):
+class GetTrades(Query, frozen=True):
     """Answered with every trade of ``symbol`` kept so far, in id order."""
 
     symbol: str
 
 
-class GetRecentTrades(Query):
+class GetRecentTrades(Query, frozen=True):
     symbol: str
     limit: int
 
 
-class GetHistoricalTrades(Query):
+class GetHistoricalTrades(Query, frozen=True):
     symbol: str
     limit: int
     from_id: int | None
 
 
-class GetAggTrades(Query):
+class GetAggTrades(Query, frozen=True):
     symbol: str
     limit: int
     from_id: int | None
@@ -75,7 +75,7 @@ class GetAggTrades(Query):
     end_time: int | None
 
 
-class FrameReceived(Message):
+class FrameReceived(Message, frozen=True):
     """A client sent a frame (text, binary, ping, pong or close), at ``at`` (monotonic s)."""
 
     connection_id: int
@@ -83,13 +83,13 @@ class FrameReceived(Message):
     at: float
 
 
-class Tick(Message):
+class Tick(Message, frozen=True):
     """Time passed (monotonic s): pings, pong timeouts and timed closes fall due."""
 
     now: float
 
 
-class AdmitRequest(Query):
+class AdmitRequest(Query, frozen=True):
     """A REST request asks to be served; answered with an ``Admission``."""
 
     path: str
@@ -112,31 +112,31 @@ class Admission(msgspec.Struct, frozen=True):
 # --- faults, asked by ``Simulator``'s methods of the same names ---------------------------
 
 
-class DropConnections(Query):
+class DropConnections(Query, frozen=True):
     close_frame: bool
 
 
-class StallConnections(Query):
+class StallConnections(Query, frozen=True):
     pass
 
 
-class SkipTrades(Query):
+class SkipTrades(Query, frozen=True):
     symbol: str
     count: int
 
 
-class SendMalformed(Query):
+class SendMalformed(Query, frozen=True):
     count: int
     kinds: tuple[MalformedKind, ...]
 
 
-class CorruptTrades(Query):
+class CorruptTrades(Query, frozen=True):
     symbol: str
     count: int
     kind: str
 
 
-class FailRest(Query):
+class FailRest(Query, frozen=True):
     """``retry_after`` goes out verbatim, odd values included."""
 
     status: int
@@ -145,28 +145,28 @@ class FailRest(Query):
     paths: frozenset[str]
 
 
-class MalformRest(Query):
+class MalformRest(Query, frozen=True):
     path: str
     kind: str
     count: int
 
 
-class SkewServerTime(Query):
+class SkewServerTime(Query, frozen=True):
     offset_ms: int
 
 
-class ServerShutdown(Query):
+class ServerShutdown(Query, frozen=True):
     """Announce ``serverShutdown`` now (``at``, monotonic s) and close ``after_s`` later."""
 
     after_s: float
     at: float
 
 
-class IgnoreSubscribes(Query):
+class IgnoreSubscribes(Query, frozen=True):
     count: int
 
 
-class GetStats(Query):
+class GetStats(Query, frozen=True):
     """Answered with a ``SimulatorStats``."""
 
 

@@ -65,7 +65,9 @@ def _property_name(params: list[Any], request_id: int) -> RequestError | None:
     return None
 
 
-def parse_request(text: str | bytes, known: Collection[str]) -> StreamRequest | RequestError:
+def parse_request(  # noqa: PLR0911, PLR0912 (one return per check, in the order Binance checks)
+    text: str | bytes, known: Collection[str]
+) -> StreamRequest | RequestError:
     try:
         body = msgspec.json.decode(text)
     except msgspec.DecodeError as exc:

@@ -8,6 +8,7 @@ the recorded one. Long quiet stretches are shortened so a replay does not idle f
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -64,7 +65,7 @@ def read_trades(path: Path, symbol: str, limit: int | None = None) -> tuple[Trad
                     buyer_is_maker=buyer_is_maker(row),
                 )
             )
-    if any(later.time < earlier.time for earlier, later in zip(trades, trades[1:])):
+    if any(later.time < earlier.time for earlier, later in itertools.pairwise(trades)):
         raise ValueError(f"{path}: trade times go backwards")
     return tuple(trades)
 

@@ -155,7 +155,7 @@ class Gate:
         resp.complete = True
 
 
-def create_rest_app(exchange: Exchange) -> falcon.App:
+def create_rest_app(exchange: Exchange) -> falcon.App[falcon.Request, falcon.Response]:
     app = falcon.App(middleware=[Gate(exchange)])
     errors.install(app)
     app.add_route("/api/v3/ping", Ping(exchange))

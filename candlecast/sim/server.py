@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pykka
 import structlog
@@ -103,16 +103,18 @@ class Simulator:
         self._hub = ExchangeHub.start(self._schedules(self.opens_at), self._now_ms, self.config)
         try:
             exchange = Exchange(self._listing, self._now_ms, self._hub, ASK_TIMEOUT_S)
-            self._rest = WaitressThread(create_rest_app(exchange), self.config.host, self.config.rest_port, "sim-rest")
+            self._rest = WaitressThread(
+                app=create_rest_app(exchange), host=self.config.host, port=self.config.rest_port, name="sim-rest"
+            )
             known = frozenset(stream_name(spec.symbol) for spec in self._listing)
             stream_app = create_stream_app(self._hub, known, StreamOptions())
             self._streams = UpgradeListener(
-                stream_app,
-                self.config.host,
-                self.config.ws_port,
-                "sim-streams",
-                HANDSHAKE_TIMEOUT_S,
-                SESSION_THREADS,
+                app=stream_app,
+                host=self.config.host,
+                port=self.config.ws_port,
+                name="sim-streams",
+                handshake_timeout_s=HANDSHAKE_TIMEOUT_S,
+                threads=SESSION_THREADS,
                 per_address=SESSION_THREADS,  # every session comes from the gateway's one address
             )
             self._rest.start()
@@ -124,7 +126,7 @@ class Simulator:
 
     def trades(self, symbol: str) -> tuple[Trade, ...]:
         """Every trade the market has published for ``symbol`` so far, in id order."""
-        return self._ask(GetTrades(normalize_symbol(symbol)))
+        return cast(tuple[Trade, ...], self._ask(GetTrades(normalize_symbol(symbol))))
 
     @property
     def connections_accepted(self) -> int:
@@ -132,17 +134,17 @@ class Simulator:
         return self.stats().connections_accepted
 
     def stats(self) -> SimulatorStats:
-        return self._ask(GetStats())
+        return cast(SimulatorStats, self._ask(GetStats()))
 
     # Faults on demand. Each is carried out by the hub before the call returns.
 
     def drop_connections(self, close_frame: bool = True) -> int:
         """Disconnect every stream client now: a 1001 close frame first, or just cut the TCP socket."""
-        return self._ask(DropConnections(close_frame))
+        return cast(int, self._ask(DropConnections(close_frame)))
 
     def stall_connections(self) -> int:
         """Every current stream connection stays open but says nothing more: no trades, replies or pings."""
-        return self._ask(StallConnections())
+        return cast(int, self._ask(StallConnections()))
 
     def skip_trades(self, symbol: str, count: int) -> None:
         """The next ``count`` trades of ``symbol`` are recorded (REST has them) but never streamed."""
@@ -176,7 +178,7 @@ class Simulator:
 
     def server_shutdown(self, after_s: float = 1.0) -> int:
         """Send Binance's ``serverShutdown`` event to every stream connection and close it ``after_s`` later."""
-        return self._ask(ServerShutdown(after_s, time.monotonic()))
+        return cast(int, self._ask(ServerShutdown(after_s, time.monotonic())))
 
     def ignore_subscribes(self, count: int = 1) -> None:
         """The next ``count`` SUBSCRIBE requests are acknowledged but not carried out."""

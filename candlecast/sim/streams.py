@@ -78,7 +78,9 @@ class StreamEndpoint:
             session.finish()
 
 
-def create_stream_app(hub: Any, known_streams: frozenset[str], options: StreamOptions) -> falcon.App:
+def create_stream_app(
+    hub: Any, known_streams: frozenset[str], options: StreamOptions
+) -> falcon.App[falcon.Request, falcon.Response]:
     app = falcon.App()
     errors.install(app)
     raw = StreamEndpoint(hub, known_streams, options, combined=False)

@@ -7,12 +7,13 @@ send blocked past ``send_timeout`` ends the session; ``on_frame`` sees every fra
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import queue
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import simple_websocket
 from wsproto import ConnectionType, WSConnection
@@ -56,7 +57,7 @@ class _ObservedConnection(WSConnection):
             yield event
 
 
-class _ObservedServer(simple_websocket.Server):
+class _ObservedServer(simple_websocket.Server):  # type: ignore[misc]  # simple-websocket has no type hints
     """simple-websocket answers pings and reads pongs itself; this lets a caller see them."""
 
     def __init__(self, environ: dict[str, Any], observer: FrameObserver, **options: Any) -> None:
@@ -148,7 +149,7 @@ class WebSocketSession:
     def receive(self) -> str | bytes | None:
         """The client's next message, or None once the connection is gone."""
         try:
-            return self._ws.receive()
+            return cast("str | bytes | None", self._ws.receive())  # simple-websocket has no type hints
         except simple_websocket.ConnectionClosed:
             return None
 
@@ -167,17 +168,13 @@ class WebSocketSession:
         self._ws.thread.join(CLOSE_HANDSHAKE_S)
 
     def _outbox_put_stop(self) -> None:
-        try:
+        with contextlib.suppress(queue.Full):
             self._outbox.put_nowait(_CloseRequest(CloseCode.NORMAL_CLOSURE, ""))
-        except queue.Full:
-            pass
 
     def abort(self) -> None:
         """Cut the TCP connection at once, without a close frame."""
-        try:
+        with contextlib.suppress(OSError):
             self._ws.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         # simple-websocket's close() marks the connection closed without waking a receive()
         # waiting on another thread; its reader thread wakes it only if it sees the socket end,
         # and it stops without doing so when it finds the connection already marked closed.

@@ -26,6 +26,8 @@ class FrameReader:
     """Owned by the one thread that reads the connection."""
 
     def __init__(self, ws: websocket.WebSocket) -> None:
+        if ws.sock is None:
+            raise ValueError("FrameReader needs a connected WebSocket")
         self._ws = ws
         self._sock = ws.sock
         self._decoder = ws_frames.FrameDecoder()
@@ -61,7 +63,7 @@ class FrameReader:
         self.more_waiting = len(data) == READ_SIZE or self.readable(0)
         payloads = []
         for opcode, payload in self._decoder.feed(data):
-            if opcode == ws_frames.OPCODE_TEXT or opcode == ws_frames.OPCODE_BINARY:
+            if opcode in (ws_frames.OPCODE_TEXT, ws_frames.OPCODE_BINARY):
                 payloads.append(payload)
             elif opcode == ws_frames.OPCODE_PING:
                 self._ws.pong(payload)

@@ -82,6 +82,7 @@ class ReaderOptions:
 class UpstreamReader(StoppableThread):
     def __init__(
         self,
+        *,
         connection: Any,
         connection_id: int,
         reader_id: int,
@@ -103,7 +104,7 @@ class UpstreamReader(StoppableThread):
         self.stopped.set()
         sock = self._socket
         if sock is not None:
-            sock.abort()
+            sock.abort()  # type: ignore[no-untyped-call]  # websocket-client leaves it unannotated
         super().stop()
 
     def loop(self) -> None:
@@ -140,7 +141,7 @@ class UpstreamReader(StoppableThread):
                 reason = self._read(sock, connected_at)
             finally:
                 self._socket = None
-                sock.abort()
+                sock.abort()  # type: ignore[no-untyped-call]  # websocket-client leaves it unannotated
                 sock.close()
             if self.stopped.is_set():
                 return
@@ -227,7 +228,7 @@ class UpstreamReader(StoppableThread):
             self._rotation_asked = True
             self._connection.tell(RotationDue(reader_id=self.reader_id, reason=reason))
 
-    def _absorb(
+    def _absorb(  # noqa: PLR0912 (one pass over a read's frames, kept whole: it runs per trade)
         self, payloads: list[bytes], rejects: tuple[RateWindow, ...], now: float
     ) -> tuple[list[Trade], list[TradeRejected], str | None]:
         """The routed trades of one read's payloads, in arrival order, the routed trades it

@@ -8,6 +8,7 @@ is an ``UpstreamUnavailable``.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import http.client
 import math
@@ -97,6 +98,7 @@ def fetch(
     base_url: str,
     path: str,
     params: dict[str, Any] | None = None,
+    *,
     timeout_s: float = 3.0,
     deadline_s: float = ANSWER_DEADLINE_S,
 ) -> Answer:
@@ -128,14 +130,12 @@ def _cut(connection: http.client.HTTPConnection, cut: threading.Event) -> None:
     cut.set()
     sock = connection.sock
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):  # closed already
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # closed already
 
 
 def get_json(base_url: str, path: str, params: dict[str, Any] | None = None, timeout_s: float = 3.0) -> Any:
-    return decode(path, fetch(base_url, path, params, timeout_s).body, _any_decoder)
+    return decode(path, fetch(base_url, path, params, timeout_s=timeout_s).body, _any_decoder)
 
 
 def decode(path: str, body: bytes, decoder: msgspec.json.Decoder[T]) -> T:

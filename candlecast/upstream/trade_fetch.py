@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import structlog
 
@@ -18,6 +19,8 @@ from candlecast.messages.backfill import RequestBackfill, TradesRecovered
 from candlecast.runtime.backoff import full_jitter
 from candlecast.upstream import binance
 from candlecast.upstream.rest_client import MAX_RETRY_AFTER_S, UNDECODABLE, RateLimited, UpstreamUnavailable, fetch
+
+T = TypeVar("T")
 
 HISTORICAL_TRADES_WEIGHT = 25
 AGG_TRADES_WEIGHT = 4
@@ -146,7 +149,7 @@ def aggregate_pages(fetcher: Fetcher, job: RequestBackfill) -> Iterator[TradesRe
         params = {"symbol": job.symbol, "fromId": from_id, "limit": PAGE_SIZE}
 
 
-def _parsed(parse: Callable[[str, bytes], list], symbol: str, body: bytes) -> list:
+def _parsed(parse: Callable[[str, bytes], list[T]], symbol: str, body: bytes) -> list[T]:
     try:
         return parse(symbol, body)
     except (binance.MalformedFrame, *UNDECODABLE) as exc:

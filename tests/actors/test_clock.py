@@ -272,12 +272,12 @@ def test_after_a_suspend_the_exchange_clock_is_read_again_at_once(
     """Suspended, the monotonic clock stands still while the world's time goes on: on waking,
     the wall clock and the exchange's are both 20 s ahead of where the monotonic one says."""
     slept_ms = [0]
+
+    def shifted_by_the_sleep() -> bytes:
+        return true_time(slept_ms[0])()
+
     with TimeServer(simulator.rest_url) as server:
-
-        def answer() -> bytes:
-            return true_time(slept_ms[0])()  # the time after the sleep so far, whenever asked
-
-        server.answer = answer
+        server.answer = shifted_by_the_sleep
         exchange_time = ExchangeTime(wall_ns=lambda: time.time_ns() + slept_ms[0] * NS_PER_MS)
         watched = watched_clocks(server.url, exchange_time)
         wait_for(lambda: watched.stats().in_sync)

@@ -73,7 +73,15 @@ class Connection:
 def connection(sim: Simulator) -> Iterator[Connection]:
     registry, clock = Recorder.start(ConnectionStateChanged), Recorder.start(ReaderBehind)
     settings = settings_for(sim, reconnect_max_s=0.2)
-    ref = ConnectionActor.start(1, settings, ConnectAttempts("1000/second"), registry, (), clock, ExchangeTime())
+    ref = ConnectionActor.start(
+        connection_id=1,
+        settings=settings,
+        connect_attempts=ConnectAttempts("1000/second"),
+        registry=registry,
+        trade_listeners=(),
+        clock=clock,
+        exchange_time=ExchangeTime(),
+    )
     started = Connection(ref, registry, {})
     yield started
     ref.stop()

@@ -79,7 +79,14 @@ def start_registry(simulator: Simulator) -> Iterator[StartRegistry]:
         broadcaster = Recorder.start((SymbolActivated, SymbolDeactivated))
         clock = Recorder.start(AggregatorsChanged)
         backfill = Recorder.start(RequestBackfill)
-        ref = RegistryActor.start(settings, clock, broadcaster, store, backfill, ExchangeTime())
+        ref = RegistryActor.start(
+            settings=settings,
+            clock=clock,
+            broadcaster=broadcaster,
+            store=store,
+            backfill=backfill,
+            exchange_time=ExchangeTime(),
+        )
         started.extend([store, broadcaster, clock, backfill, ref])
         return Registry(ref, store, broadcaster, clock)
 

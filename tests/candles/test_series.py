@@ -4,6 +4,7 @@ that arrive late, twice, or only later through a backfill."""
 from __future__ import annotations
 
 import decimal
+import itertools
 import threading
 from decimal import Decimal
 from typing import Any
@@ -50,7 +51,7 @@ def run_series(trades: list[Trade], cuts: list[int], ticks: bool, fill_empty: bo
     series = CandleSeries("BTCUSDT", fill_empty)
     closed: list[Candle] = []
     bounds = sorted({c % (len(trades) + 1) for c in cuts} | {0, len(trades)})
-    for start, end in zip(bounds, bounds[1:]):
+    for start, end in itertools.pairwise(bounds):
         series.add_batch(trades[start:end], closed)
         if ticks and end < len(trades):
             series.elapse(trades[end].time // 1000 - 1, closed)
@@ -130,7 +131,7 @@ def test_batches_behind_the_clock_end_as_the_reference(trades: list[Trade], cuts
     series = CandleSeries("BTCUSDT")
     out: list[Any] = []
     bounds = sorted({c % (len(trades) + 1) for c in cuts} | {0, len(trades)})
-    for start, end in zip(bounds, bounds[1:]):
+    for start, end in itertools.pairwise(bounds):
         series.elapse(trades[end - 1].time // 1000, out)
         series.add_batch(trades[start:end], out)
     series.elapse(trades[-1].time // 1000, out)
@@ -166,7 +167,7 @@ def test_swapped_and_repeated_trades_end_as_the_reference(
     out: list[Any] = []
     series.add_batch(stream[:warmup], out)
     bounds = sorted({warmup + c % (len(stream) - warmup + 1) for c in cuts} | {warmup, len(stream)})
-    for start, end in zip(bounds, bounds[1:]):
+    for start, end in itertools.pairwise(bounds):
         series.add_batch(stream[start:end], out)
     series.elapse(trades[-1].time // 1000, out)
     final = latest([c for c in out if isinstance(c, Candle)])
@@ -229,7 +230,7 @@ def test_a_gap_is_flagged_then_repaired_exactly(trades: list[Trade], start: int,
     series = CandleSeries("BTCUSDT")
     out: list[object] = []
     bounds = sorted({c % (len(streamed) + 1) for c in cuts} | {0, len(streamed)})
-    for begin, end in zip(bounds, bounds[1:]):
+    for begin, end in itertools.pairwise(bounds):
         series.add_batch(streamed[begin:end], out)
         series.settle(out)
         series.elapse(streamed[end - 1].time // 1000 - 1, out)
@@ -366,7 +367,7 @@ def test_a_rejected_trade_is_flagged_then_repaired_exactly(
     series = CandleSeries("BTCUSDT")
     out: list[object] = []
     bounds = sorted({c % (len(streamed) + 1) for c in cuts} | {0, told_at, len(streamed)})
-    for begin, end in zip(bounds, bounds[1:]):
+    for begin, end in itertools.pairwise(bounds):
         series.add_batch(streamed[begin:end], out)
         series.settle(out)
         if end == told_at:

@@ -83,7 +83,7 @@ def recorder() -> Iterator[pykka.ActorRef[Any]]:
 
 def reader_for(recorder: pykka.ActorRef[Any], **options: Any) -> ClientReader:
     settings: dict[str, Any] = {"ping_interval_s": 30.0, "max_message_bytes": 4096, "max_message_frames": 16}
-    return ClientReader(recorder, **{**settings, **options})
+    return ClientReader(broadcaster=recorder, **{**settings, **options})
 
 
 def told(recorder: pykka.ActorRef[Any], kind: type) -> list[Any]:

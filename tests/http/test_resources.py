@@ -15,22 +15,14 @@ import msgspec
 import pykka
 import pytest
 
-from candlecast.actors.backfill import BackfillActor
-from candlecast.actors.broadcaster import BroadcasterActor, ClientLimits
-from candlecast.actors.clock import ClockActor
-from candlecast.actors.registry import RegistryActor
-from candlecast.actors.store import StoreActor
 from candlecast.candles.series import empty_candle
-from candlecast.clock.exchange_time import ExchangeTime
-from candlecast.http.app import create_app
-from candlecast.http.client_reader import ClientReader
 from candlecast.http.resources import Actors
 from candlecast.market_data import Trade, TradesArrived
 from candlecast.messages.store import Barrier
 from candlecast.messages.symbols import SymbolActivated
 from candlecast.settings import Settings
 from candlecast.sim import Simulator
-from candlecast.store.latest import Latest
+from candlecast.system import app_for, client_reader, start_core
 from tests.clients import wait_for
 from tests.conftest import closed_port, settings_for
 
@@ -57,43 +49,20 @@ class Rest:
 
 def start_rest(settings: Settings) -> tuple[Rest, list[pykka.ActorRef[Any]]]:
     """The actors ``start_system`` starts, but no HTTP server: the app is called directly."""
-    latest = Latest()
-    store = StoreActor.start(settings.history_seconds, latest)
-    broadcaster = BroadcasterActor.start(
-        ClientLimits(
-            max_clients=10, max_clients_per_address=10, max_subscriptions=10, backlog_bytes=1 << 20, stall_timeout_s=5
-        )
-    )
-    backfill = BackfillActor.start(settings.rest_url, settings.rest_weight_budget)
-    exchange_time = ExchangeTime()
-    clock = ClockActor.start(
-        rest_url=settings.rest_url,
-        grace_ms=settings.grace_ms,
-        max_offset_ms=settings.max_clock_offset_ms,
-        exchange_time=exchange_time,
-    )
-    registry = RegistryActor.start(settings, clock, broadcaster, store, backfill, exchange_time)
-    actors = Actors(
-        registry=registry, store=store, broadcaster=broadcaster, backfill=backfill, clock=clock, timeout_s=5.0
-    )
-    reader = ClientReader(broadcaster, ping_interval_s=20, max_message_bytes=4096, max_message_frames=4)
-    app = create_app(
-        actors,
-        latest,
-        reader,
-        compression=False,
-        socket_buffer_bytes=0,
-        rate_limit="",
-        max_body_bytes=MAX_BODY_BYTES,
-        history_seconds=settings.history_seconds,
-    )
-    return Rest(falcon.testing.TestClient(app), actors), [store, broadcaster, backfill, clock, registry]
+    started: list[pykka.ActorRef[Any]] = []
+    core = start_core(settings, started)
+    app = app_for(settings, core, client_reader(settings, core.actors.broadcaster))
+    return Rest(falcon.testing.TestClient(app), core.actors), started
 
 
 @pytest.fixture
 def rest(simulator: Simulator) -> Iterator[Rest]:
     """No symbol subscribed at the start: no upstream connection streams into the store."""
-    started, refs = start_rest(settings_for(simulator, symbols=(), max_symbols=2, history_seconds=HISTORY_SECONDS))
+    started, refs = start_rest(
+        settings_for(
+            simulator, symbols=(), max_symbols=2, history_seconds=HISTORY_SECONDS, max_body_bytes=MAX_BODY_BYTES
+        )
+    )
     yield started
     for ref in reversed(refs):
         ref.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import socket
@@ -50,7 +51,7 @@ def assert_error(reply: Reply, status: int) -> dict:
 
 def post_symbol(system: RunningSystem, body: bytes | str, headers: dict[str, str] | None = None) -> Reply:
     return request(
-        "POST", system.rest_url + "/add_symbol", body, {"Content-Type": "application/json", **(headers or {})}
+        "POST", system.rest_url + "/add_symbol", body, headers={"Content-Type": "application/json", **(headers or {})}
     )
 
 
@@ -142,8 +143,6 @@ def test_tick_ohlc_and_candles(system: RunningSystem) -> None:
 
 def test_prices_are_exact_numbers_in_json(system: RunningSystem) -> None:
     ohlc = wait_for(lambda: (r := request("GET", system.rest_url + "/ohlc/ETHUSDT")).status == 200 and r, timeout=15)
-    import json
-
     exact = json.loads(ohlc.body, parse_float=Decimal)
     assert isinstance(exact["volume"], (Decimal, int))
     assert b"e-" not in ohlc.body.lower() and b"00000000001" not in ohlc.body

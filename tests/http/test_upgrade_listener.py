@@ -37,6 +37,7 @@ def failing(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iter
 def listening(
     threads: int,
     handshake_timeout_s: float,
+    *,
     per_address: int = 1000,
     on_refused: Callable[[str], None] = lambda peer: None,
     max_pending: int | None = None,
@@ -44,14 +45,14 @@ def listening(
     on_ended: Callable[[ThreadEnded], object] | None = None,
 ) -> Iterator[UpgradeListener]:
     listener = UpgradeListener(
-        app,
-        "127.0.0.1",
-        0,
-        NAME,
-        handshake_timeout_s,
-        threads,
-        per_address,
-        on_refused,
+        app=app,
+        host="127.0.0.1",
+        port=0,
+        name=NAME,
+        handshake_timeout_s=handshake_timeout_s,
+        threads=threads,
+        per_address=per_address,
+        on_refused=on_refused,
         max_pending=max_pending,
         on_ended=on_ended,
     )
@@ -95,17 +96,19 @@ def test_many_requests_take_no_more_threads_than_given_and_closing_joins_them() 
 
 
 def test_a_request_finding_every_thread_busy_waits_for_one() -> None:
-    with listening(threads=1, handshake_timeout_s=1.0) as listener:
-        with socket.create_connection(("127.0.0.1", listener.port), timeout=5) as slow:
-            slow.sendall(b"GET / HTTP/1.1\r\n")  # never finishes: the only thread is its until the timeout
-            wait_for(lambda: len(request_threads()) == 1)
-            with socket.create_connection(("127.0.0.1", listener.port), timeout=5) as waiting:
-                waiting.sendall(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
-                first_readable, _, _ = select.select([slow, waiting], [], [], 5)
-                assert slow in first_readable, "nothing answered while the slow client held the thread"
-                assert slow.recv(1024) == b"", "the slow client was hung up on"
-                answer = b"".join(iter(lambda: waiting.recv(4096), b""))
-            assert answer.endswith(b"path /next"), "served once the slow client's timeout freed the thread"
+    with (
+        listening(threads=1, handshake_timeout_s=1.0) as listener,
+        socket.create_connection(("127.0.0.1", listener.port), timeout=5) as slow,
+    ):
+        slow.sendall(b"GET / HTTP/1.1\r\n")  # never finishes: the only thread is its until the timeout
+        wait_for(lambda: len(request_threads()) == 1)
+        with socket.create_connection(("127.0.0.1", listener.port), timeout=5) as waiting:
+            waiting.sendall(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+            first_readable, _, _ = select.select([slow, waiting], [], [], 5)
+            assert slow in first_readable, "nothing answered while the slow client held the thread"
+            assert slow.recv(1024) == b"", "the slow client was hung up on"
+            answer = b"".join(iter(lambda: waiting.recv(4096), b""))
+        assert answer.endswith(b"path /next"), "served once the slow client's timeout freed the thread"
 
 
 def test_an_address_with_its_share_in_progress_is_answered_429_at_once_and_served_again_once_one_ends() -> None:

@@ -67,7 +67,7 @@ def test_a_symbol_named_beside_every_symbol_arrives_once_and_only_named_ones_on_
         client.send({"op": "subscribe", "symbols": ["btcusdt"], "channels": ["candle", "trade"], "id": 1})
         ack = client.until(lambda m: m["type"] == "subscribed" and m["id"] == 1)
         assert ack["subscriptions"] == {"candle": ["*", "BTCUSDT"], "trade": ["BTCUSDT"]}
-        received = [client.until(lambda m: m["type"] == "candle")] + client.collect(3.5)
+        received = [client.until(lambda m: m["type"] == "candle"), *client.collect(3.5)]
     finally:
         client.close()
     for symbol in ("BTCUSDT", "ETHUSDT"):

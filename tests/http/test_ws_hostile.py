@@ -98,7 +98,7 @@ def test_hostile_message_gets_an_error_and_everyone_is_still_served(
 
 
 def test_a_command_in_a_binary_frame_is_carried_out(watched: tuple[RunningSystem, WsClient]) -> None:
-    system, healthy = watched
+    system, _healthy = watched
     client = WsClient(system.ws_url + "/?channels=trade")
     try:
         client.next()
@@ -181,7 +181,8 @@ UPGRADE = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 1
 @pytest.mark.parametrize(
     "head",
     [
-        f"POST / HTTP/1.1\r\nHost: x\r\n{UPGRADE}Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nContent-Length: 0\r\n\r\n",
+        f"POST / HTTP/1.1\r\nHost: x\r\n{UPGRADE}Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Content-Length: 0\r\n\r\n",
         f"GET / HTTP/1.1\r\nHost: x\r\n{UPGRADE}Sec-WebSocket-Key: \xff\xff\r\n\r\n",
         f"GET / HTTP/1.1\r\nHost: x\r\n{UPGRADE}Sec-WebSocket-Key: c2hvcnQ=\r\n\r\n",
         f"GET / HTTP/1.1\r\nHost: x\r\n{UPGRADE}\r\n",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from typing import Any
@@ -100,7 +101,7 @@ def test_skipped_trades_are_recorded_but_never_streamed(make_sim: Any) -> None:
             seen.append(next_trade_id(ws))
     finally:
         ws.close()
-    jumps = [(a, b) for a, b in zip(seen, seen[1:]) if b != a + 1]
+    jumps = [(a, b) for a, b in itertools.pairwise(seen) if b != a + 1]
     assert len(jumps) == 1 and jumps[0][1] - jumps[0][0] == 6
     missing = range(jumps[0][0] + 1, jumps[0][1])
     assert [t.trade_id for t in sim.trades("BTCUSDT") if t.trade_id in missing] == list(missing)

@@ -175,7 +175,7 @@ def test_exchange_info_answers_are_malformed_as_asked_then_true_again(make_sim: 
         sim.malform_rest(EXCHANGE_INFO, kind)
     assert request("GET", url).body == NOT_JSON
     with pytest.raises(json.JSONDecodeError):
-        request("GET", url).json
+        _ = request("GET", url).json
     assert isinstance(request("GET", url).json["symbols"], dict)
     assert trading(request("GET", url).json) == {**true, "BTCUSDT": "BREAK"}
     assert trading(request("GET", url).json) == {s: status for s, status in true.items() if s != "ETHUSDT"}

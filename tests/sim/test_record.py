@@ -8,13 +8,13 @@ from candlecast.market_data import Trade
 from candlecast.sim.record import TradeRecord
 
 
-def trade(trade_id: int, price: str, time: int, maker: bool, qty: str = "1.00000000") -> Trade:
+def trade(trade_id: int, price: str, time: int, maker: bool, *, qty: str = "1.00000000") -> Trade:
     return Trade("BTCUSDT", trade_id, Decimal(price), Decimal(qty), time, maker)
 
 
 TRADES = [
-    trade(100, "10.00000000", 1000, True, "0.50000000"),
-    trade(101, "10.00000000", 1000, True, "0.25000000"),  # same price, side, time: one aggregate
+    trade(100, "10.00000000", 1000, True, qty="0.50000000"),
+    trade(101, "10.00000000", 1000, True, qty="0.25000000"),  # same price, side, time: one aggregate
     trade(102, "10.00000000", 1000, False),  # other side
     trade(103, "10.01000000", 1000, False),  # other price
     trade(104, "10.01000000", 1001, False),  # other time

@@ -31,7 +31,7 @@ def by_second(trades: tuple[Trade, ...]) -> list[tuple[tuple[int, str, str, bool
         (FREQTRADE_FILE, "XRPETH", 12477, (13519807, "0.00141342", "23.00000000", True)),
     ],
 )
-def test_both_layouts_are_read_with_symbol_from_the_file_name(
+def test_both_layouts_are_read_with_symbol_from_the_file_name(  # noqa: PLR0917 (pytest passes them by name)
     trades_dir: Path, file_name: str, symbol: str, count: int, first: tuple
 ) -> None:
     source = ReplaySource(trades_dir / file_name)
@@ -53,7 +53,7 @@ def test_moved_trades_keep_every_candle_and_shorten_only_long_gaps(
     assert by_second(moved) == by_second(source.recorded)
     recorded_seconds = [t.time // 1000 for t in source.recorded]
     moved_seconds = [t.time // 1000 for t in moved]
-    for (r0, r1), (m0, m1) in zip(itertools.pairwise(recorded_seconds), itertools.pairwise(moved_seconds)):
+    for (r0, r1), (m0, m1) in zip(itertools.pairwise(recorded_seconds), itertools.pairwise(moved_seconds), strict=True):
         assert m1 - m0 == min(r1 - r0, max_quiet_seconds + 1)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import socket
@@ -102,10 +103,8 @@ def test_live_requests_and_error_replies_keep_the_connection(make_sim: Any) -> N
         assert request(ws, control_request("UNSUBSCRIBE", ["btcusdt@trade"], 12)) == {"result": None, "id": 12}
         ws.settimeout(1.2)
         after = []
-        try:
+        with contextlib.suppress(websocket.WebSocketTimeoutException):
             after.extend(itertools.islice(iter(ws.recv, None), 50))
-        except websocket.WebSocketTimeoutException:
-            pass
         assert all(json.loads(frame).get("stream") is None for frame in after[1:]), "no trades after UNSUBSCRIBE"
     finally:
         ws.close()

@@ -51,7 +51,7 @@ class Daemon:
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             text=True,
-            preexec_fn=None if open_files is None else lambda: lower_open_files(open_files),
+            preexec_fn=None if open_files is None else lambda: lower_open_files(open_files),  # noqa: PLW1509 (only setrlimit)
         )
         self.lines: list[dict[str, Any]] = []
 
@@ -202,6 +202,7 @@ def test_a_port_already_taken_ends_the_start_with_an_error_naming_it(taken_flag:
             capture_output=True,
             text=True,
             timeout=30,
+            check=False,
         )
     assert finished.returncode == 1 and "Traceback" not in finished.stderr, finished.stderr
     errors = [json.loads(line) for line in finished.stderr.splitlines() if '"cannot start"' in line]

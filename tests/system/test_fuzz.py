@@ -59,7 +59,7 @@ ROUTES = (
 ODD_TEXT = (
     "²",
     "٣",
-    "𝟗",
+    "\N{MATHEMATICAL BOLD DIGIT NINE}",
     "-1",
     "0",
     "1e999",
@@ -187,10 +187,8 @@ def raw_exchange(port: int, data: bytes) -> bytes:
     """Send ``data``, read what comes back until the server closes (or ``REPLY_TIMEOUT_S``)."""
     deadline = time.monotonic() + REPLY_TIMEOUT_S
     with socket.create_connection(("127.0.0.1", port), timeout=REPLY_TIMEOUT_S) as sock:
-        try:
+        with contextlib.suppress(OSError):  # the server may answer and close before taking a large body
             sock.sendall(data)
-        except OSError:
-            pass  # the server may answer and close before taking a large body
         chunks = []
         while (remaining := deadline - time.monotonic()) > 0:
             sock.settimeout(remaining)
@@ -204,7 +202,7 @@ def raw_exchange(port: int, data: bytes) -> bytes:
         return b"".join(chunks)
 
 
-def answer_problems(where: str, method: str, status: int, headers: dict[str, str], body: bytes) -> list[str]:
+def answer_problems(where: str, method: str, *, status: int, headers: dict[str, str], body: bytes) -> list[str]:
     """A 5xx, or an error whose body is not JSON with ``error`` and ``detail``."""
     if status >= 500:
         return [f"{where}: {status} {body[:120]!r}"]
@@ -253,7 +251,10 @@ def fuzz_http(rng: random.Random, ports: dict[str, int]) -> list[str]:
         parsed = parse_raw_answer(answer)
         if parsed is None:
             return [f"{name} raw {data[:80]!r}: no HTTP answer ({answer[:80]!r})"]
-        return answer_problems(f"{name} raw {data[:80]!r}", data.split(b" ", 1)[0].decode(), *parsed)
+        status, headers, body = parsed
+        return answer_problems(
+            f"{name} raw {data[:80]!r}", data.split(b" ", 1)[0].decode(), status=status, headers=headers, body=body
+        )
     method = rng.choice(METHODS[:7])
     headers = {
         rng.choice(HEADERS): odd(rng).encode("latin-1", "replace").decode("latin-1") for _ in range(rng.randrange(3))
@@ -270,10 +271,10 @@ def fuzz_http(rng: random.Random, ports: dict[str, int]) -> list[str]:
             return []
         return [f"{name} {method} {path[:80]!r} body {len(body)} bytes: no answer ({exc!r})"]
     where = f"{name} {method} {path[:80]!r} body {body[:40]!r}"
-    return answer_problems(where, method, reply.status, reply.headers, reply.body)
+    return answer_problems(where, method, status=reply.status, headers=reply.headers, body=reply.body)
 
 
-def ws_message(rng: random.Random) -> list[tuple[int, bytes, bool]]:
+def ws_message(rng: random.Random) -> list[tuple[int, bytes, bool]]:  # noqa: PLR0911 (one return per kind)
     """One client message as its frames: (opcode, payload, fin)."""
     text, binary, cont = websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY, websocket.ABNF.OPCODE_CONT
     choice = rng.randrange(9)

@@ -110,7 +110,7 @@ def test_server_shutdown_rotates_make_before_break() -> None:
 def test_connections_rotate_before_their_lifetime_without_interruption() -> None:
     with running(
         {"symbols": ("BTCUSDT",), "trades_per_second": 20.0}, symbols=("BTCUSDT",), connection_lifetime_s=1.0
-    ) as (sim, system):
+    ) as (_sim, system):
         with capture_logs() as logs:
             wait_for(lambda: only_connection(system)["rotations"] >= 2, timeout=15)
             keeps_streaming(system, "BTCUSDT")
@@ -123,7 +123,7 @@ def test_the_trade_channel_loses_and_repeats_nothing_across_rotations() -> None:
     """While a new socket overlaps the old one both deliver the same trades; clients get each once."""
     with running(
         {"symbols": ("BTCUSDT",), "trades_per_second": 50.0}, symbols=("BTCUSDT",), connection_lifetime_s=1.0
-    ) as (sim, system):
+    ) as (_sim, system):
         client = WsClient(system.ws_url + "/?symbols=btcusdt&channels=trade")
         try:
             client.until(lambda m: m["type"] == "subscribed")
@@ -188,7 +188,9 @@ def test_the_connect_attempt_limit_delays_reconnects() -> None:
     ):
         for accepted in (1, 2, 3):
             wait_for(
-                lambda: sim.connections_accepted == accepted and only_connection(system)["state"] == "connected",
+                lambda expected=accepted: (
+                    sim.connections_accepted == expected and only_connection(system)["state"] == "connected"
+                ),
                 timeout=15,
             )
             sim.drop_connections()

@@ -5,6 +5,7 @@ real loopback server standing in front of the simulator; and the cap on symbols.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -72,7 +73,7 @@ def rate_limited(value: str) -> Canned:
 
 @pytest.mark.parametrize("value", ["inf", "1e12"])
 def test_an_endless_retry_after_on_exchange_info_is_a_capped_wait_and_the_poller_lives(value: str) -> None:
-    with capture_logs() as logs, behind_stub(first=((EXCHANGE_INFO, rate_limited(value)),)) as (sim, stub, system):
+    with capture_logs() as logs, behind_stub(first=((EXCHANGE_INFO, rate_limited(value)),)) as (_sim, stub, system):
         failures = wait_for(lambda: poll_failures(logs), timeout=15)
         assert failures[0]["retry_in_s"] == MAX_RETRY_AFTER_S
         assert untouched(health(system)["components"]["exchange-info"])
@@ -103,7 +104,7 @@ def test_a_negative_retry_after_waits_a_second_between_requests_and_the_gap_is_r
         wait_for(lambda: health(system)["upstream"]["backfill"]["trades_recovered"] >= 5, timeout=20)
         times = stub.requests(HISTORICAL_TRADES)[before:]
         assert len(times) >= 4
-        assert all(later - earlier >= MIN_RETRY_AFTER_S * 0.9 for earlier, later in zip(times[:4], times[1:4]))
+        assert all(later - earlier >= MIN_RETRY_AFTER_S * 0.9 for earlier, later in itertools.pairwise(times[:4]))
         report = health(system)
         assert untouched(report["components"]["backfill"])
         assert report["upstream"]["backfill"]["rate_limited"] == 3 and report["upstream"]["backfill"]["failed"] == 0
@@ -122,19 +123,21 @@ MALFORMED_EXCHANGE_INFO = [
 
 
 def test_malformed_exchange_info_answers_are_retried_and_drop_no_subscription() -> None:
-    with capture_logs() as logs:
-        with behind_stub(reconnect_max_s=1.0, exchange_info_interval_s=0.2) as (sim, stub, system):
-            wait_for(lambda: health(system)["upstream"]["exchange_info_loaded"])
-            for body in MALFORMED_EXCHANGE_INFO:
-                stub.answer(EXCHANGE_INFO, Canned(200, body))
-            wait_for(lambda: len(poll_failures(logs)) >= len(MALFORMED_EXCHANGE_INFO), timeout=30)
-            failures = poll_failures(logs)
-            assert len(failures) == len(MALFORMED_EXCHANGE_INFO)
-            assert all("exchangeInfo: malformed answer" in entry["error"] for entry in failures), failures
-            assert not logged(logs, "upstream answer not usable")
-            assert symbols(system) == {"symbols": ["BTCUSDT", "ETHUSDT"], "halted": []}
-            assert untouched(health(system)["components"]["exchange-info"])
-            keeps_streaming(system, "BTCUSDT")
+    with (
+        capture_logs() as logs,
+        behind_stub(reconnect_max_s=1.0, exchange_info_interval_s=0.2) as (_sim, stub, system),
+    ):
+        wait_for(lambda: health(system)["upstream"]["exchange_info_loaded"])
+        for body in MALFORMED_EXCHANGE_INFO:
+            stub.answer(EXCHANGE_INFO, Canned(200, body))
+        wait_for(lambda: len(poll_failures(logs)) >= len(MALFORMED_EXCHANGE_INFO), timeout=30)
+        failures = poll_failures(logs)
+        assert len(failures) == len(MALFORMED_EXCHANGE_INFO)
+        assert all("exchangeInfo: malformed answer" in entry["error"] for entry in failures), failures
+        assert not logged(logs, "upstream answer not usable")
+        assert symbols(system) == {"symbols": ["BTCUSDT", "ETHUSDT"], "halted": []}
+        assert untouched(health(system)["components"]["exchange-info"])
+        keeps_streaming(system, "BTCUSDT")
 
 
 def with_symbol(status: str | None, symbol: str) -> Any:
@@ -154,7 +157,7 @@ def halted(system: RunningSystem) -> list[str]:
 
 
 def test_a_symbol_leaving_trading_stays_subscribed_shown_halted_and_resumes() -> None:
-    with behind_stub(exchange_info_interval_s=0.2) as (sim, stub, system):
+    with behind_stub(exchange_info_interval_s=0.2) as (_sim, stub, system):
         keeps_streaming(system, "BTCUSDT")
         stub.rewrite(EXCHANGE_INFO, with_symbol("BREAK", "BTCUSDT"))
         wait_for(lambda: halted(system) == ["BTCUSDT"])
@@ -178,7 +181,7 @@ def test_a_symbol_leaving_trading_stays_subscribed_shown_halted_and_resumes() ->
 
 
 def test_adding_past_max_symbols_answers_409_until_one_is_removed() -> None:
-    with behind_stub(symbols=("BTCUSDT",), max_symbols=2) as (sim, stub, system):
+    with behind_stub(symbols=("BTCUSDT",), max_symbols=2) as (_sim, _stub, system):
         url = system.rest_url
         wait_for(lambda: request("GET", url + "/symbols/available").status == 200)
         assert request("POST", url + "/add_symbol", '{"symbol": "ETHUSDT"}').status == 200

@@ -82,7 +82,7 @@ def reading(sim: Simulator) -> Iterator[Reading]:
         max_rejects=(),
     )
     ended: list[ThreadEnded] = []
-    reader = UpstreamReader(connection, 1, 1, options, ended.append)
+    reader = UpstreamReader(connection=connection, connection_id=1, reader_id=1, options=options, on_ended=ended.append)
     reader.routes = MappingProxyType({SYMBOL: aggregator})
     reader.start()
     yield Reading(reader, connection, aggregator, listener, ended)

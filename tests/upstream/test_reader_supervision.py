@@ -73,7 +73,15 @@ def sim() -> Iterator[Simulator]:
 
 def start(sim: Simulator, attempts: ConnectAttempts) -> tuple[Any, Any, Any]:
     registry, aggregator, clock = Recorder.start(), Recorder.start(), Recorder.start()
-    connection = ConnectionActor.start(1, settings_for(sim), attempts, registry, (), clock, ExchangeTime())
+    connection = ConnectionActor.start(
+        connection_id=1,
+        settings=settings_for(sim),
+        connect_attempts=attempts,
+        registry=registry,
+        trade_listeners=(),
+        clock=clock,
+        exchange_time=ExchangeTime(),
+    )
     connection.tell(Watch(SYMBOL, aggregator))
     return connection, registry, aggregator
 
@@ -142,7 +150,7 @@ def test_a_fault_while_handling_a_read_costs_the_socket_not_the_thread(sim: Simu
         max_rejects=(),
     )
     ended: list[ThreadEnded] = []
-    reader = UpstreamReader(connection, 1, 1, options, ended.append)
+    reader = UpstreamReader(connection=connection, connection_id=1, reader_id=1, options=options, on_ended=ended.append)
     reader.routes = RoutesFailingOnce({SYMBOL: aggregator})
     reader.start()
     try:

@@ -186,7 +186,7 @@ def test_deeply_nested_json_is_rejected(where: str) -> None:
         "data": f'{{"stream":"{STREAM}","data":{nested}}}',
         "unknown field": f'{{"stream":"{STREAM}","data":{{"e":"trade","x":{nested}}}}}',
     }[where]
-    with pytest.raises(binance.MalformedFrame, match="nested|Expected"):
+    with pytest.raises(binance.MalformedFrame, match=r"nested|Expected"):
         binance.parse_frame(frame)
     assert binance.rejected_trade(frame) is None
 

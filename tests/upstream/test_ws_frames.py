@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from wsproto.frame_protocol import FrameProtocol
 
@@ -28,7 +30,7 @@ def text_of(length: int) -> str:
 def decode_in_pieces(data: bytes, cuts: list[int]) -> list[ws_frames.Message]:
     decoder = FrameDecoder()
     messages = []
-    for start, stop in zip([0, *cuts], [*cuts, len(data)]):
+    for start, stop in itertools.pairwise([0, *cuts, len(data)]):
         messages += decoder.feed(data[start:stop])
     return messages
 
