@@ -70,7 +70,9 @@ def aggregating(logs: list[dict[str, Any]]) -> Iterator[Aggregating]:
     pool.start()
     broadcaster, store = Recorder.start(Candle), Recorder.start(Candle)
     backfill = Recorder.start(RequestBackfill)
-    aggregator = AggregatorActor.start(pool, SYMBOL, True, 60, broadcaster, store, backfill)
+    aggregator = AggregatorActor.start(
+        pool, symbol=SYMBOL, fill_empty=True, window_s=60, broadcaster=broadcaster, store=store, backfill=backfill
+    )
     yield Aggregating(aggregator, broadcaster, store, backfill)
     aggregator.stop()
     pool.stop()
