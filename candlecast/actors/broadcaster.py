@@ -30,6 +30,7 @@ from candlecast.fanout.recent_candles import RecentCandles
 from candlecast.fanout.stats import FanOutStats
 from candlecast.fanout.trade_pacing import TradePacing
 from candlecast.http import encoding
+from candlecast.http.close_codes import CloseCode
 from candlecast.market_data import Candle, GapEvent, TradeBatch, TradesArrived
 from candlecast.messages.clock import SecondElapsed
 from candlecast.messages.fanout import (
@@ -228,7 +229,7 @@ class BroadcasterActor(Actor):
             self._reply(client_id, "subscribe", None)
         self._replay(client_id, joined.subscriptions, joined.since)
 
-    def _close(self, client_id: int, code: int, reason: str) -> None:
+    def _close(self, client_id: int, code: CloseCode, reason: str) -> None:
         """Close a client from our side; its writer holds the socket until the reader lets go."""
         self._forget(client_id)
         self._writer(client_id).tell(CloseClient(client_id, code, reason))

@@ -167,7 +167,7 @@ class WriterActor(Actor):
             self._visit(client)
         return client
 
-    def _close(self, client_id: int, code: int, reason: str) -> None:
+    def _close(self, client_id: int, code: CloseCode, reason: str) -> None:
         """Close a client from our side; its socket stays ours until the reader lets go."""
         client = self._forget(client_id)
         if client is not None:

@@ -21,6 +21,7 @@ from wsproto.frame_protocol import FrameProtocol
 
 from candlecast.fanout.frames import FrameKind, Outbound
 from candlecast.http import encoding
+from candlecast.http.close_codes import CloseCode
 from candlecast.market_data import Candle
 
 HARD_LIMIT_FACTOR = 4
@@ -213,7 +214,7 @@ class Outbox:
             return f"consumer too slow: over {HARD_LIMIT_FACTOR * self._limit} bytes waiting"
         return None
 
-    def close(self, code: int, reason: str) -> None:
+    def close(self, code: CloseCode, reason: str) -> None:
         """Send a close frame after the frame in progress (the rest of the backlog is dropped)."""
         if self.closing_since is not None:
             return

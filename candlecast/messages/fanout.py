@@ -8,6 +8,7 @@ import msgspec
 
 from candlecast.fanout.frames import Outbound
 from candlecast.fanout.subscriptions import Pairs, SubscriptionOp
+from candlecast.http.close_codes import CloseCode
 from candlecast.market_data import Candle
 from candlecast.messages.base import Message, Query
 
@@ -118,7 +119,7 @@ class CloseClient(Message, frozen=True):
     sends the close frame."""
 
     client_id: int
-    code: int
+    code: CloseCode
     reason: str
 
 
@@ -158,7 +159,7 @@ class WriterCounters(Message, frozen=True):
 class DisconnectAll(Message, frozen=True):
     """Close every client with ``code``; sent when the bridge shuts down."""
 
-    code: int
+    code: CloseCode
     reason: str
 
 

@@ -13,17 +13,16 @@ from typing import Any
 import pykka
 import pytest
 
-from candlecast.clock.exchange_time import ExchangeTime
 from candlecast.market_data import Trade, TradeBatch, TradesArrived
 from candlecast.messages.clock import ReaderBehind
 from candlecast.messages.supervision import ThreadEnded
 from candlecast.messages.upstream import UpstreamConnected, UpstreamDisconnected
 from candlecast.sim import Simulator
-from candlecast.upstream.connect_attempts import ConnectAttempts
-from candlecast.upstream.reader import ReaderOptions, UpstreamReader
+from candlecast.upstream.reader import UpstreamReader
 from tests.clients import wait_for, wait_for_at_least
 from tests.conftest import make_simulator
 from tests.recorder import Recorder
+from tests.upstream.reading import reader_options
 
 SYMBOL = "BTCUSDT"
 ASK_TIMEOUT_S = 2.0
@@ -67,20 +66,7 @@ def reading(sim: Simulator) -> Iterator[Reading]:
         Recorder.start(TradesArrived),
         Recorder.start(ReaderBehind),
     )
-    options = ReaderOptions(
-        stream_url=sim.stream_url,
-        reconnect_cap_s=0.2,
-        stale_after_s=1.0,
-        lifetime_s=None,
-        connect_attempts=ConnectAttempts("1000/second"),
-        grace_ms=250,
-        trade_listeners=(listener,),
-        clock=clock,
-        exchange_time=ExchangeTime(),
-        max_trade_ahead_ms=2000,
-        max_trade_behind_ms=30000,
-        max_rejects=(),
-    )
+    options = reader_options(sim.stream_url, clock, stale_after_s=1.0, reconnect_cap_s=0.2, trade_listeners=(listener,))
     ended: list[ThreadEnded] = []
     reader = UpstreamReader(connection=connection, connection_id=1, reader_id=1, options=options, on_ended=ended.append)
     reader.routes = MappingProxyType({SYMBOL: aggregator})

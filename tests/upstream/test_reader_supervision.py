@@ -27,9 +27,10 @@ from candlecast.messages.upstream import (
 )
 from candlecast.sim import Simulator
 from candlecast.upstream.connect_attempts import ConnectAttempts
-from candlecast.upstream.reader import ReaderOptions, UpstreamReader
+from candlecast.upstream.reader import UpstreamReader
 from tests.clients import wait_for
 from tests.conftest import make_simulator, settings_for
+from tests.upstream.reading import reader_options
 
 SYMBOL = "BTCUSDT"
 
@@ -135,20 +136,7 @@ class RoutesFailingOnce(dict):
 
 def test_a_fault_while_handling_a_read_costs_the_socket_not_the_thread(sim: Simulator) -> None:
     connection, aggregator, clock = Recorder.start(), Recorder.start(), Recorder.start()
-    options = ReaderOptions(
-        stream_url=sim.stream_url,
-        reconnect_cap_s=0.1,
-        stale_after_s=10.0,
-        lifetime_s=None,
-        connect_attempts=ConnectAttempts("1000/second"),
-        grace_ms=250,
-        trade_listeners=(),
-        clock=clock,
-        exchange_time=ExchangeTime(),
-        max_trade_ahead_ms=2000,
-        max_trade_behind_ms=30000,
-        max_rejects=(),
-    )
+    options = reader_options(sim.stream_url, clock, stale_after_s=10.0, reconnect_cap_s=0.1)
     ended: list[ThreadEnded] = []
     reader = UpstreamReader(connection=connection, connection_id=1, reader_id=1, options=options, on_ended=ended.append)
     reader.routes = RoutesFailingOnce({SYMBOL: aggregator})
