@@ -161,8 +161,8 @@ def app_for(
 def _start_actors(settings: Settings) -> RunningSystem:
     # Process-wide. A thread waiting for the GIL asks its holder to let go every switch
     # interval; the reader, pool, broadcaster and writer threads mostly give it up on their
-    # own, waiting on a socket or a mailbox, so forced switches only add handoffs (20 symbols
-    # at 100,000 trades/s held at 50 ms and fell behind at 5 or 15; see docs/performance.md, Ingest).
+    # own, waiting on a socket or a mailbox, so forced switches only add handoffs
+    # (--thread-switch-ms; docs/performance.md, Ingest, has the measurement).
     sys.setswitchinterval(settings.thread_switch_ms / 1000)
     started: list[pykka.ActorRef[Any]] = []
     try:

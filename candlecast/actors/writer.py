@@ -1,11 +1,8 @@
 """A writer owns the writing half of a share of the WebSocket clients (their ``Outbox``es).
 
-The broadcaster decides who gets what; each ``Publish`` holds, per group of identically
-subscribed clients, the frames and their bytes joined once. A writer walks the clients of the
-groups published to, a slice at a time, reading its mailbox between slices, and gives each
-client everything owed to it in one write: a slow client never delays the others, and several
-writers send at once. Anything for one client alone (replies, replays, control frames) first
-gives it what was published to it before, so its stream stays in the order it was sent.
+The broadcaster decides who gets what; a writer walks the clients of the groups published to,
+a slice at a time, reading its mailbox between slices, and gives each client everything owed
+to it in one write, so a slow client never delays the others and several writers send at once.
 """
 
 from __future__ import annotations

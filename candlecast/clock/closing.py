@@ -1,7 +1,7 @@
 """When a second closes: once exchange time has passed its end plus the grace period.
 
 The one rule every part of second closing counts by: the clock's timer, to know which second
-is due (in exchange time now), and each upstream reader, to know which second it has not yet
+is due (in the current exchange time), and each upstream reader, to know which second it has not yet
 read past (in the exchange time of the newest trade it read). docs/seconds.md follows a
 second from its first trade to its candle's last revision.
 """

@@ -1,12 +1,6 @@
 """One WebSocket client as its writer sees it (``Outbox``): the writing half of its socket, a
-bounded backlog, and the policy for a client that reads slower than it is sent to.
-
-Writes never block, so one slow client never delays the others: what the socket does not take
-waits in order; past ``backlog_limit`` a candle replaces its symbol's waiting one and trades are
-dropped; a client stalled or far over the limit is closed (``overdue``). A replay waits as its
-candles, encoded as the socket takes them, so a reconnecting client holds references, not
-frames. Only its writer's thread touches an Outbox; the socket is closed only after the client
-reader has let go of it.
+bounded backlog, and the policy for a client that reads slower than it is sent to. Writes never
+block, so one slow client never delays the others; only its writer's thread touches an Outbox.
 """
 
 from __future__ import annotations
@@ -75,7 +69,11 @@ class DeliveryCounters:
 
 
 class Outbox:
-    """What one client is owed and the writing half of its socket."""
+    """What one client is owed and the writing half of its socket. What the socket does not take
+    waits in order; past ``backlog_limit`` a candle replaces its symbol's waiting one and trades
+    are dropped; a client stalled or far over the limit is closed (``overdue``). A replay waits as
+    candles, encoded as the socket takes them. The socket is closed only once the client reader
+    has let go of it."""
 
     def __init__(
         self,

@@ -46,7 +46,7 @@ def _components(actors: Actors) -> dict[str, dict[str, Any]]:
 def _problems(
     status: UpstreamStatus,
     gaps: Mapping[str, GapCounts],
-    clock: ClockStats,
+    clock_stats: ClockStats,
     components: dict[str, dict[str, Any]],
 ) -> list[str]:
     problems = []
@@ -63,7 +63,7 @@ def _problems(
     for name, component in components.items():
         if component["state"] != "running":
             problems.append(f"{name} {component['state']}: {component['last_error']}")
-    if not clock.in_sync:
+    if not clock_stats.in_sync:
         problems.append("exchange clock not in sync")
     return problems
 
@@ -72,8 +72,8 @@ def _not_ready(actors: Actors) -> list[str]:
     """What keeps the process from serving what it promises; empty when it is ready."""
     status: UpstreamStatus = actors.ask(actors.registry, GetUpstreamStatus())
     reasons = [f"upstream connection {c.connection_id} {c.state}" for c in status.connections if c.state != "connected"]
-    clock: ClockStats = actors.ask(actors.clock, GetClockStats())
-    if not clock.in_sync:
+    clock_stats: ClockStats = actors.ask(actors.clock, GetClockStats())
+    if not clock_stats.in_sync:
         reasons.append("exchange clock not in sync")
     reasons += [f"{name} {c['state']}" for name, c in _components(actors).items() if c["state"] != "running"]
     return reasons
@@ -85,13 +85,13 @@ class HealthResource(Resource):
         status: UpstreamStatus = actors.ask(actors.registry, GetUpstreamStatus())
         gaps: dict[str, GapCounts] = actors.ask(actors.store, GetGapStats())
         backfill: BackfillStats = actors.ask(actors.backfill, GetBackfillStats())
-        clock: ClockStats = actors.ask(actors.clock, GetClockStats())
+        clock_stats: ClockStats = actors.ask(actors.clock, GetClockStats())
         components = _components(actors)
-        problems = _problems(status, gaps, clock, components)
+        problems = _problems(status, gaps, clock_stats, components)
         websocket: BroadcastStats = actors.ask(actors.broadcaster, GetBroadcastStats())
         history: HistoryStats = actors.ask(actors.store, GetHistoryStats())
         upstream = upstream_summary(status, gaps)
-        upstream.update(halted=list(status.halted), backfill=backfill, clock=clock)
+        upstream.update(halted=list(status.halted), backfill=backfill, clock=clock_stats)
         respond(
             resp,
             {

@@ -69,7 +69,7 @@ class BroadcastTick(Message, frozen=True):
 class WriterTick(Message, frozen=True):
     """Time to retry the backlogs of clients whose sockets were full, and with ``report`` to
     report the counters. A writer with no backlog and no client closing gets only the ticks
-    that report: every tick woke each writer a hundred times a second for nothing."""
+    that report, so an idle writer is not woken every tick."""
 
     report: bool
 

@@ -11,7 +11,7 @@ import math
 from collections import deque
 
 from candlecast.sim.hostile import SERVER_TIME
-from candlecast.sim.messages import Admission
+from candlecast.sim.messages import GateVerdict
 
 WEIGHTS = {
     "/api/v3/ping": 1,
@@ -76,7 +76,7 @@ class RestGate:
     def used(self, now_ms: int) -> int:
         return self._used if now_ms // MINUTE_MS == self._minute else 0
 
-    def admit(self, path: str, weight: int, api_key: bool, now_ms: int) -> Admission:
+    def admit(self, path: str, weight: int, api_key: bool, now_ms: int) -> GateVerdict:
         if now_ms // MINUTE_MS != self._minute:
             self._minute, self._used = now_ms // MINUTE_MS, 0
         failure = next((f for f in self._failures if path in f[2]), None)
@@ -85,16 +85,16 @@ class RestGate:
             status, retry_after, _ = failure
             until_ms = _ban_ends_ms(now_ms, retry_after)
             msg = _over_limit_msg(status, self._limit, until_ms)
-            return Admission(self._used, status, TOO_MANY_REQUESTS, msg, retry_after)
+            return GateVerdict(self._used, status, TOO_MANY_REQUESTS, msg, retry_after)
         if path == HISTORICAL_TRADES and self._need_key and not api_key:
-            return Admission(self._used, 401, BAD_API_KEY, "API-key format invalid.")
+            return GateVerdict(self._used, 401, BAD_API_KEY, "API-key format invalid.")
         if self._used + weight > self._limit:
             next_minute_ms = (self._minute + 1) * MINUTE_MS
             retry_after_s = -(-(next_minute_ms - now_ms) // 1000)
             msg = _over_limit_msg(429, self._limit, next_minute_ms)
-            return Admission(self._used, 429, TOO_MANY_REQUESTS, msg, str(retry_after_s))
+            return GateVerdict(self._used, 429, TOO_MANY_REQUESTS, msg, str(retry_after_s))
         self._used += weight
-        return Admission(self._used, fault=self._fault(path))
+        return GateVerdict(self._used, fault=self._fault(path))
 
     def _fault(self, path: str) -> str | None:
         faults = self._faults.get(path)

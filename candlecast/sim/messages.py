@@ -90,14 +90,14 @@ class Tick(Message, frozen=True):
 
 
 class AdmitRequest(Query, frozen=True):
-    """A REST request asks to be served; answered with an ``Admission``."""
+    """A REST request asks to be served; answered with an ``GateVerdict``."""
 
     path: str
     weight: int
     api_key: bool
 
 
-class Admission(msgspec.Struct, frozen=True):
+class GateVerdict(msgspec.Struct, frozen=True):
     """``status`` None: serve it, malformed as ``fault`` says if set (see ``hostile``). Else answer
     ``status`` with Binance's ``code`` and ``msg``, and ``retry_after`` as ``Retry-After``."""
 

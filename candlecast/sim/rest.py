@@ -18,7 +18,7 @@ from candlecast.sim import errors
 from candlecast.sim.gate import WEIGHTS
 from candlecast.sim.hostile import malformed_answer
 from candlecast.sim.listing import SymbolSpec, exchange_info
-from candlecast.sim.messages import Admission, AdmitRequest, GetAggTrades, GetHistoricalTrades, GetRecentTrades
+from candlecast.sim.messages import AdmitRequest, GateVerdict, GetAggTrades, GetHistoricalTrades, GetRecentTrades
 from candlecast.upstream.binance import SYMBOL_PATTERN
 
 DEFAULT_LIMIT = 500
@@ -101,7 +101,7 @@ class ServerTime(_Resource):
         _respond_malformed(req, resp, {"serverTime": self.exchange.now_ms()})
 
 
-class ExchangeInfo(_Resource):
+class ExchangeInfoResource(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         only = self.exchange.optional_symbol(req)
         specs = self.exchange.listing if only is None else (only,)
@@ -143,15 +143,15 @@ class Gate:
         weight = WEIGHTS.get(req.path)
         if resource is None or weight is None:
             return
-        admission: Admission = self.exchange.ask(AdmitRequest(req.path, weight, bool(req.get_header("X-MBX-APIKEY"))))
-        resp.set_header("X-MBX-USED-WEIGHT-1M", str(admission.used_weight))
-        if admission.status is None:
-            req.context.fault = admission.fault
+        verdict: GateVerdict = self.exchange.ask(AdmitRequest(req.path, weight, bool(req.get_header("X-MBX-APIKEY"))))
+        resp.set_header("X-MBX-USED-WEIGHT-1M", str(verdict.used_weight))
+        if verdict.status is None:
+            req.context.fault = verdict.fault
             return
-        if admission.retry_after is not None:
-            resp.set_header("Retry-After", admission.retry_after)
-        resp.status = admission.status
-        _respond(resp, {"code": admission.code, "msg": admission.msg})
+        if verdict.retry_after is not None:
+            resp.set_header("Retry-After", verdict.retry_after)
+        resp.status = verdict.status
+        _respond(resp, {"code": verdict.code, "msg": verdict.msg})
         resp.complete = True
 
 
@@ -160,7 +160,7 @@ def create_rest_app(exchange: Exchange) -> falcon.App[falcon.Request, falcon.Res
     errors.install(app)
     app.add_route("/api/v3/ping", Ping(exchange))
     app.add_route("/api/v3/time", ServerTime(exchange))
-    app.add_route("/api/v3/exchangeInfo", ExchangeInfo(exchange))
+    app.add_route("/api/v3/exchangeInfo", ExchangeInfoResource(exchange))
     app.add_route("/api/v3/trades", RecentTrades(exchange))
     app.add_route("/api/v3/historicalTrades", HistoricalTrades(exchange))
     app.add_route("/api/v3/aggTrades", AggTrades(exchange))

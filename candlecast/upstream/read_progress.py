@@ -21,7 +21,7 @@ REPEAT_S = 0.5
 
 class ReadProgress:
     """The grace period counts in the exchange time the reader has read up to, as the clock's
-    timer counts it in exchange time now: trades of a second read just after a later one are
+    timer counts it in the current exchange time: trades of a second read just after a later one are
     stragglers either way."""
 
     __slots__ = ("_grace_ms", "_newest_ms", "_reader", "_told", "_told_at")
