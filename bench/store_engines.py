@@ -35,8 +35,8 @@ MINUTE_MS = 60_000
 QUERY_REPEATS = 30
 D16 = "DECIMAL(38,16)"
 
-# (price, largest volume of one second): a BTC-like, an ETH-like and a SHIB-like symbol, in turn.
-KINDS = [(Decimal("60000"), 3), (Decimal("3000"), 80), (Decimal("0.00001234"), 5_000_000_000)]
+# (price, largest volume of one second): a BTC-, an ETH- and a PEPE-like symbol, in turn.
+KINDS = [(Decimal("60000"), 3), (Decimal("3000"), 80), (Decimal("0.00001234"), 200_000_000_000)]
 
 # sid, open_time, open, high, low, close, volume, quote_volume, trades, taker_buy_volume,
 # taker_buy_quote_volume, first_trade_id, last_trade_id, revision, complete (close_time = open_time + 999).
@@ -293,26 +293,36 @@ class SqliteTextAggregate(SqliteText):
         ]
 
 
+def split8(value: Decimal) -> tuple[int, int]:
+    scaled = int(value * E8)
+    return scaled // E8, scaled % E8
+
+
 def split16(value: Decimal) -> tuple[int, int]:
     scaled = int(value * E16)
     return scaled // E16, scaled % E16
 
 
 class SqliteScaled(SqliteStore):
-    """(b) Prices and volumes as INTEGER x 1e8; quote volumes as two INTEGERs, whole units and the
-    fraction x 1e16, since one INTEGER x 1e16 overflows 2^63 above 922.34 quote units. Sums are
-    split again in SQL (x / 1e8 and x % 1e8) so a day of SHIB-sized volumes cannot overflow either."""
+    """(b) Prices as INTEGER x 1e8; every volume as two INTEGERs, whole units and the fraction
+    (x 1e8, quote volumes x 1e16), since one INTEGER x 1e16 overflows 2^63 above 922.34 quote units
+    and x 1e8 above 9.2e10 units (a PEPE-sized second). The fraction x 1e16 is split again in SQL
+    (x / 1e8 and x % 1e8) so no SUM can overflow."""
 
-    name = "b  sqlite INTEGER x1e8, quote hi/lo"
+    name = "b  sqlite INTEGER, volumes units+frac"
     columns = (
         "sid INTEGER, open_time INTEGER, open INTEGER, high INTEGER, low INTEGER, close INTEGER, volume INTEGER, "
-        "quote_volume INTEGER, quote_volume_frac INTEGER, trades INTEGER, taker_buy_volume INTEGER, "
+        "volume_frac INTEGER, quote_volume INTEGER, quote_volume_frac INTEGER, trades INTEGER, "
+        "taker_buy_volume INTEGER, taker_buy_volume_frac INTEGER, "
         "taker_buy_quote_volume INTEGER, taker_buy_quote_volume_frac INTEGER, "
         "first_trade_id INTEGER, last_trade_id INTEGER, revision INTEGER, complete INTEGER"
     )
-    qset = "quote_volume=excluded.quote_volume, quote_volume_frac=excluded.quote_volume_frac"
+    qset = (
+        "volume_frac=excluded.volume_frac, quote_volume=excluded.quote_volume, "
+        "quote_volume_frac=excluded.quote_volume_frac"
+    )
     tqset = (
-        "taker_buy_quote_volume=excluded.taker_buy_quote_volume, "
+        "taker_buy_volume_frac=excluded.taker_buy_volume_frac, taker_buy_quote_volume=excluded.taker_buy_quote_volume, "
         "taker_buy_quote_volume_frac=excluded.taker_buy_quote_volume_frac"
     )
 
@@ -325,10 +335,10 @@ class SqliteScaled(SqliteStore):
             int(h * E8),
             int(lo * E8),
             int(c * E8),
-            int(v * E8),
+            *split8(v),
             *split16(q),
             n,
-            int(tv * E8),
+            *split8(tv),
             *split16(tq),
             f,
             la,
@@ -346,23 +356,23 @@ class SqliteScaled(SqliteStore):
                 dec8(h),
                 dec8(lo),
                 dec8(c),
-                dec8(v),
+                dec8(v * E8 + vf),
                 Decimal(q * E16 + qf).scaleb(-16),
                 n,
-                dec8(tv),
+                dec8(tv * E8 + tvf),
                 Decimal(tq * E16 + tqf).scaleb(-16),
                 f,
                 la,
                 r,
                 bool(done),
             )
-            for s, t, o, h, lo, c, v, q, qf, n, tv, tq, tqf, f, la, r, done in cursor
+            for s, t, o, h, lo, c, v, vf, q, qf, n, tv, tvf, tq, tqf, f, la, r, done in cursor
         ]
 
     def rollup(self, sid: int, start: int, end: int) -> list[Bar]:
         cursor = self.db.execute(
             "WITH g AS (SELECT open_time / 60000 * 60000 AS m, MIN(open_time) AS f, MAX(open_time) AS l, "
-            "MAX(high) AS h, MIN(low) AS lo, SUM(volume / 100000000) AS vh, SUM(volume % 100000000) AS vl, "
+            "MAX(high) AS h, MIN(low) AS lo, SUM(volume) AS vh, SUM(volume_frac) AS vl, "
             "SUM(quote_volume) AS q, SUM(quote_volume_frac / 100000000) AS qh, "
             "SUM(quote_volume_frac % 100000000) AS ql FROM candles "
             "WHERE sid = ?1 AND open_time >= ?2 AND open_time < ?3 GROUP BY m) "
@@ -552,6 +562,10 @@ def limits() -> list[str]:
         db.execute("INSERT INTO t VALUES (?)", (int(Decimal("1234.5678") * E16),))
     except OverflowError as error:
         lines.append(f"  sqlite3 insert of 1234.5678 x 1e16: OverflowError: {error}")
+    try:
+        db.execute("INSERT INTO t VALUES (?)", (200_000_000_000 * E8,))
+    except OverflowError as error:
+        lines.append(f"  sqlite3 insert of a PEPE-sized second, 2e11 units x 1e8: OverflowError: {error}")
     db.executemany("INSERT INTO t VALUES (?)", [(5_000_000_000 * E8,)] * 20)
     try:
         db.execute("SELECT SUM(q) FROM t").fetchone()
@@ -595,14 +609,14 @@ def main() -> None:
             results.append(run(store, data, truth, symbols=args.symbols, seconds=args.seconds))
             print(f"  done: {results[-1].name}", flush=True)
     header = (
-        f"| {'candidate':36} | write µs/candle | bytes/candle | last 1000 ms | 1m roll-up 1h ms | mismatches | "
+        f"| {'candidate':38} | write µs/candle | bytes/candle | last 1000 ms | 1m roll-up 1h ms | mismatches | "
         "MB full | MB after delete | MB after vacuum | delete µs/row | vacuum s |"
     )
     print(header)
     print("|" + "|".join("-" * len(cell) for cell in header.split("|")[1:-1]) + "|")
     for r in results:
         print(
-            f"| {r.name:36} | {r.write_us:15.1f} | {r.bytes_full / r.rows:12.1f} | {r.last_ms:12.2f} | "
+            f"| {r.name:38} | {r.write_us:15.1f} | {r.bytes_full / r.rows:12.1f} | {r.last_ms:12.2f} | "
             f"{r.rollup_ms:16.2f} | {r.mismatches:10d} | {r.bytes_full / 1e6:7.1f} | {r.bytes_deleted / 1e6:15.1f} | "
             f"{r.bytes_vacuumed / 1e6:15.1f} | {r.delete_us:13.1f} | {r.vacuum_s:8.2f} |"
         )
