@@ -1,6 +1,6 @@
 """Candidate embedded stores for closed 1 s candles, measured side by side: SQLite with decimals
 as TEXT (sums in Python Decimal or a registered aggregate), SQLite with scaled INTEGER columns
-(quote volumes split in two, since 1e-16 scaling overflows 2^63), and DuckDB with DECIMAL columns.
+(volumes split into whole units and fraction, since scaling overflows 2^63), and DuckDB DECIMAL.
 
 Each writes the same synthetic candles (upserts where a higher revision replaces a row, stale
 revisions ignored), then reports write cost, bytes per candle, query latency, exactness of 1-minute
