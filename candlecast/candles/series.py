@@ -19,6 +19,7 @@ from candlecast.candles.gaps import OPENED, RECOVERED, UNRECOVERABLE, Gap, GapBo
 from candlecast.candles.trade_ids import Hole, TradeIds
 from candlecast.market_data import Candle, Trade
 from candlecast.messages.backfill import RequestBackfill, TradesRecovered
+from candlecast.messages.history import CandleRange, CandlesRead, ReadCandles
 from candlecast.upstream.binance import MAX_ADJUSTED_EXPONENT, MAX_SIGNIFICANT_DIGITS
 
 ZERO = Decimal(0)
@@ -184,21 +185,27 @@ class CandleSeries:
     The first second a stream is seen in may have started before the subscription, so it only
     supplies the last price; publishing starts with the first second observed whole. Each later
     second is published promptly: early when a trade of a later second arrives, otherwise when
-    the clock says the second (plus grace) has passed. Published candles are kept for
-    ``window_s`` so a late or recovered trade revises its candle (and the flat empty candles
-    after it) instead of being dropped; gaps in the trade ids flag the candles they touch, and
-    so does a trade refused upstream (``reject``). A trade ``window_s`` or more past the newest
-    second is refused too, so no one trade can make the series publish more than the seconds it
-    keeps.
+    the clock says the second (plus grace) has passed. A late or recovered trade up to
+    ``window_s`` old revises its candle (and the flat empty candles after it) instead of being
+    dropped; gaps in the trade ids flag the candles they touch, and so does a trade refused
+    upstream (``reject``). A trade ``window_s`` or more past the newest second is refused too,
+    so no one trade can make the series publish more than the window.
 
-    Methods append what they produce to ``out``: candles to publish, ``GapEvent`` and
-    ``RequestBackfill`` messages.
+    Published candles stay in memory for ``memory_s`` (the store has them all). A revision or a
+    gap flag reaching back further asks for the stored candles (``ReadCandles``) and waits,
+    parked, for their answer (``load``); while a read is out, and ``memory_s`` after each change
+    to an older candle, nothing is forgotten, so what was read stays contiguous with the newest
+    seconds and what changed is on disk before it leaves memory.
+
+    Methods append what they produce to ``out``: candles to publish, ``GapEvent``,
+    ``RequestBackfill`` and ``ReadCandles`` messages.
     """
 
-    def __init__(self, symbol: str, fill_empty: bool = True, window_s: int = 3600) -> None:
+    def __init__(self, symbol: str, fill_empty: bool = True, window_s: int = 3600, memory_s: int | None = None) -> None:
         self.symbol = symbol
         self.fill_empty = fill_empty
         self.window_s = window_s
+        self.memory_s = window_s if memory_s is None else min(memory_s, window_s)
         self.ids = TradeIds()
         self.gaps = GapBook()
         self._open: CandleBuilder | None = None
@@ -209,6 +216,12 @@ class CandleSeries:
         self._published: dict[int, Candle] = {}  # ascending seconds
         # Published candles that late or recovered trades are changing, until re-published.
         self._revised: dict[int, CandleBuilder] = {}
+        self._first_published: int | None = None
+        self._stored_before: int | None = None  # published seconds before it are in the store only
+        self._reading: CandleRange | None = None
+        self._parked_trades: list[Trade] = []
+        self._parked_gaps: list[Gap] = []
+        self._hold_until = 0  # nothing is forgotten before this second has passed
         self._interrupted = False
         self.duplicates = 0
         self.late_applied = 0
@@ -365,6 +378,27 @@ class CandleSeries:
             self._next_second = second + 1
         self._forget_before(second - self.window_s, out)
 
+    def load(self, read: CandlesRead, out: list[Any]) -> None:
+        """The stored candles asked for arrived: what waited for them is placed now. A second
+        the store has no candle for takes no late trade, as one past the window would not."""
+        asked = self._reading
+        if asked is None or read.ranges != (asked,):
+            return
+        self._reading = None
+        first, before = asked.start_ms // 1000, asked.end_ms // 1000 + 1
+        stored = {c.open_time // 1000: c for c in read.candles if first <= c.open_time // 1000 < before}
+        self._published = {second: stored[second] for second in sorted(stored)} | self._published
+        self._stored_before = first
+        self._hold_until = max(self._hold_until, self._newest_second() + self.memory_s)
+        trades, self._parked_trades = self._parked_trades, []
+        gaps, self._parked_gaps = self._parked_gaps, []
+        for trade in trades:
+            self._place(trade, out)
+        if self._revised:
+            self._revise(out)
+        for gap in gaps:
+            self._reflag(gap, out)
+
     # --- placing trades ------------------------------------------------------------------
 
     def _place(self, trade: Trade, out: list[Any]) -> None:
@@ -382,7 +416,10 @@ class CandleSeries:
             self._open = CandleBuilder(trade)
             self._next_second = second + 1
         elif second == self._warmup_second:
-            self._note_warmup(trade, out)
+            if self._in_store(second + 1):  # the flat candles it prices have left memory
+                self._park(trade, second + 1, out)
+            else:
+                self._note_warmup(trade, out)
         elif second in revised:
             revised[second].add(trade)
             self.late_applied += 1
@@ -395,8 +432,15 @@ class CandleSeries:
                 builder = CandleBuilder(trade)
             revised[second] = builder
             self.late_applied += 1
+        elif self._in_store(second):
+            self._park(trade, second, out)
         else:
             self.beyond_window += 1
+
+    def _park(self, trade: Trade, first: int, out: list[Any]) -> None:
+        """Hold a trade for seconds from ``first`` that are in the store only, and read them."""
+        self._parked_trades.append(trade)
+        self._read_from(first, out)
 
     def _note_warmup(self, trade: Trade, out: list[Any]) -> None:
         """The first second's newest trade gives the price of the flat candles after it, also
@@ -426,11 +470,16 @@ class CandleSeries:
         old = self._published.get(second)
         if old is None:
             new = candle if complete else msgspec.structs.replace(candle, complete=False)
+            if self._first_published is None or second < self._first_published:
+                self._first_published = second
         else:
             new = msgspec.structs.replace(candle, revision=old.revision, complete=complete)
             if new == old:
                 return
             new = msgspec.structs.replace(new, revision=old.revision + 1)
+            if second < self._newest_second() - self.memory_s:
+                # Kept until the store surely has it: a second change then reads it back.
+                self._hold_until = max(self._hold_until, self._newest_second() + self.memory_s)
         self._published[second] = new
         out.append(new)
 
@@ -494,7 +543,12 @@ class CandleSeries:
 
     def _reflag(self, gap: Gap, out: list[Any]) -> None:
         """Re-publish the kept candles a gap touches, now that it opened or closed: through the
-        newest second, as while its end was unknown it flagged every candle published."""
+        newest second, as while its end was unknown it flagged every candle published; those
+        only in the store once they are read back."""
+        first = max(gap.from_second, self._window_start(), self._first_published or gap.from_second)
+        if self._in_store(first):
+            self._parked_gaps.append(gap)
+            self._read_from(first, out)
         for second in range(max(gap.from_second, self._oldest_second()), self._newest_second() + 1):
             candle = self._published.get(second)
             if candle is not None:
@@ -506,10 +560,39 @@ class CandleSeries:
     def _newest_second(self) -> int:
         return (self._next_second or 1) - 1
 
+    def _window_start(self) -> int:
+        """The oldest second a late trade may still revise."""
+        return self._newest_second() - self.window_s
+
+    def _in_store(self, second: int) -> bool:
+        """Whether ``second`` was published, left memory and may still be revised."""
+        stored_before = self._stored_before
+        first = self._first_published
+        return (
+            stored_before is not None
+            and first is not None
+            and max(first, self._window_start()) <= second < stored_before
+        )
+
+    def _read_from(self, first: int, out: list[Any]) -> None:
+        """Ask for the stored candles from ``first`` up to those in memory, unless a read is
+        out already: what it does not cover is asked for once it is answered."""
+        if self._reading is not None or self._stored_before is None:
+            return
+        self._reading = CandleRange(self.symbol, first * 1000, self._stored_before * 1000 - 1)
+        out.append(ReadCandles(request=0, ranges=(self._reading,), limit=self._stored_before - first))
+
     def _forget_before(self, cutoff: int, out: list[Any]) -> None:
+        """Forget what is older than the window (``cutoff``) and, unless a read is out or a
+        change to an older candle is recent, the published candles older than ``memory_s``."""
+        kept_from = cutoff
+        if self._reading is None and self._newest_second() >= self._hold_until:
+            kept_from = max(cutoff, self._newest_second() - self.memory_s)
         published = self._published
-        while published and next(iter(published)) < cutoff:
-            del published[next(iter(published))]
+        if published and next(iter(published)) < kept_from:
+            while published and next(iter(published)) < kept_from:
+                del published[next(iter(published))]
+            self._stored_before = max(kept_from, self._stored_before or kept_from)
         for gap in list(self.gaps.open):
             if gap.from_second < cutoff:
                 self.abandon(gap.first_id, "older than the backfill window", out)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from candlecast.candles.series import CandleBuilder, CandleSeries
 from candlecast.market_data import Candle, GapEvent, Trade
 from candlecast.messages.backfill import RequestBackfill, TradesRecovered
+from candlecast.messages.history import CandleRange, CandlesRead, ReadCandles
 from tests.reference import reference_candles
 
 BASE_SECOND = 1_700_000_000
@@ -453,3 +454,160 @@ def test_large_quote_volumes_are_exact_on_any_thread() -> None:
     worker.start()
     worker.join()
     assert results == [exact] and len(exact.as_tuple().digits) > 100
+
+
+class StoredCandles:
+    """What the store holds of a series' output: the newest revision of each published candle.
+    Reads are answered one step late, as the history reader answers while trades go on."""
+
+    def __init__(self) -> None:
+        self.candles: dict[int, Candle] = {}
+        self.reads: list[ReadCandles] = []
+
+    def keep(self, out: list[Any]) -> None:
+        for item in out:
+            if isinstance(item, Candle):
+                kept = self.candles.get(item.open_time)
+                assert kept is None or item.revision == kept.revision + 1
+                self.candles[item.open_time] = item
+            elif isinstance(item, ReadCandles):
+                self.reads.append(item)
+
+    def answer(self, series: CandleSeries, out: list[Any]) -> None:
+        reads, self.reads = self.reads, []
+        for read in reads:
+            (asked,) = read.ranges
+            found = [c for t, c in sorted(self.candles.items()) if asked.start_ms <= t <= asked.end_ms]
+            assert len(found) <= read.limit
+            series.load(CandlesRead(read.request, read.ranges, tuple(found)), out)
+
+    def step(self, series: CandleSeries, out: list[Any], done: int) -> int:
+        """Keep what ``out`` gained since ``done``, answer the reads asked before; the new end."""
+        self.keep(out[done:])
+        done = len(out)
+        self.answer(series, out)
+        return done
+
+    def settle(self, series: CandleSeries, out: list[Any], done: int) -> None:
+        """Answer reads until none is asked any more."""
+        for _ in range(100):
+            self.keep(out[done:])
+            done = len(out)
+            if not self.reads:
+                return
+            self.answer(series, out)
+        raise AssertionError("reads never ended")
+
+
+@settings(max_examples=300, deadline=None)
+@given(trade_lists(), st.lists(st.integers(0, 100), max_size=8), st.integers(0, 3))
+def test_with_a_short_memory_late_trades_revise_stored_candles_exactly(
+    trades: list[Trade], cuts: list[int], memory_s: int
+) -> None:
+    """The clock runs ahead of every batch, as in the test above, but the series keeps only
+    ``memory_s`` seconds: older candles are read back from what it published, and end the same."""
+    first_whole = trades[0].time // 1000 + 1
+    series = CandleSeries("BTCUSDT", memory_s=memory_s)
+    store = StoredCandles()
+    out: list[Any] = []
+    done = 0
+    bounds = sorted({c % (len(trades) + 1) for c in cuts} | {0, len(trades)})
+    for start, end in itertools.pairwise(bounds):
+        series.elapse(trades[end - 1].time // 1000, out)
+        series.add_batch(trades[start:end], out)
+        done = store.step(series, out, done)
+    series.elapse(trades[-1].time // 1000, out)
+    store.settle(series, out, done)
+    final = latest([c for c in out if isinstance(c, Candle)])
+    expected = reference_candles(trades, first_whole, trades[-1].time // 1000)
+    assert [as_first_publication(c) for c in final.values() if c.open_time >= first_whole * 1000] == expected
+    assert series.beyond_window == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(trade_lists(), st.integers(0, 60), st.integers(1, 20), st.lists(st.integers(0, 100), max_size=8))
+def test_with_a_short_memory_a_gap_is_flagged_then_repaired_exactly(
+    trades: list[Trade], start: int, length: int, cuts: list[int]
+) -> None:
+    """Candles flagged by a gap leave memory; when the backfill repairs it their trades and
+    flags are corrected in the stored candles read back."""
+    whole = [i for i, t in enumerate(trades) if t.time // 1000 > trades[0].time // 1000]
+    if len(whole) < 2:
+        return
+    first = whole[start % (len(whole) - 1)]
+    missing = trades[first : min(first + length, whole[-1])]
+    streamed = [t for t in trades if t not in missing]
+    series = CandleSeries("BTCUSDT", memory_s=1)
+    store = StoredCandles()
+    out: list[Any] = []
+    done = 0
+    bounds = sorted({c % (len(streamed) + 1) for c in cuts} | {0, len(streamed)})
+    for begin, end in itertools.pairwise(bounds):
+        series.add_batch(streamed[begin:end], out)
+        series.settle(out)
+        series.elapse(streamed[end - 1].time // 1000 - 1, out)
+        done = store.step(series, out, done)
+    series.elapse(trades[-1].time // 1000, out)
+    page = TradesRecovered("BTCUSDT", missing[0].trade_id, tuple(missing), missing[-1].trade_id, finished=True)
+    series.recover(page, out)
+    store.settle(series, out, done)
+    expected = {c.open_time: c for c in reference_candles(trades, trades[0].time // 1000 + 1, trades[-1].time // 1000)}
+    final = latest([c for c in out if isinstance(c, Candle)])
+    assert all(c.complete for c in final.values())
+    assert [as_first_publication(c) for c in final.values()] == list(expected.values())
+    assert [e.kind for e in out if isinstance(e, GapEvent)] == ["gap", "recovered"]
+
+
+def test_a_late_trade_older_than_memory_waits_for_the_stored_candles_then_revises_them() -> None:
+    series = CandleSeries("ETHUSDT", memory_s=2)
+    out: list[Any] = []
+    series.add_batch((trade(1, 10_100, "1"), trade(2, 11_100, "2")), out)
+    series.elapse(16, out)
+    stored = {c.open_time: c for c in out}
+    assert [(c.open_time, c.close) for c in stored.values()] == [(t * 1000, 2) for t in range(11, 17)]
+    late: list[Any] = []
+    series.add_batch((trade(3, 12_500, "3"),), late)
+    assert late == [ReadCandles(request=0, ranges=(CandleRange("ETHUSDT", 12_000, 13_999),), limit=2)]
+    series.add_batch((trade(4, 17_100, "4"),), late)  # the live stream goes on meanwhile
+    (read,) = late[:1]
+    answered: list[Any] = []
+    series.load(CandlesRead(0, read.ranges, (stored[12_000], stored[13_000])), answered)
+    assert [(c.open_time, c.close, c.trades, c.revision) for c in answered] == [
+        (12_000, 3, 1, 1),
+        (13_000, 3, 0, 1),
+        (14_000, 3, 0, 1),
+        (15_000, 3, 0, 1),
+        (16_000, 3, 0, 1),
+    ]
+    assert series.late_applied == 1
+
+
+def test_a_stored_candle_revised_again_soon_after_is_still_in_memory() -> None:
+    series = CandleSeries("ETHUSDT", memory_s=2)
+    out: list[Any] = []
+    series.add_batch((trade(1, 10_100, "1"), trade(2, 11_100, "2")), out)
+    series.elapse(16, out)
+    stored = {c.open_time: c for c in out}
+    series.add_batch((trade(3, 12_500, "3"),), out)
+    (read,) = out[-1:]
+    series.load(CandlesRead(0, read.ranges, (stored[12_000], stored[13_000])), out)
+    series.elapse(17, out)
+    again: list[Any] = []
+    series.add_batch((trade(4, 12_600, "4"),), again)
+    assert [(c.open_time, c.close, c.trades, c.revision) for c in again][:2] == [
+        (12_000, 4, 2, 2),
+        (13_000, 4, 0, 2),
+    ]
+
+
+def test_a_second_the_store_does_not_have_takes_no_late_trade() -> None:
+    series = CandleSeries("ETHUSDT", memory_s=2)
+    out: list[Any] = []
+    series.add_batch((trade(1, 10_100, "1"), trade(2, 11_100, "2")), out)
+    series.elapse(16, out)
+    late: list[Any] = []
+    series.add_batch((trade(3, 12_500, "3"),), late)
+    (read,) = late
+    series.load(CandlesRead(0, read.ranges, (), error="disk gone"), late)
+    assert late == [read]
+    assert series.beyond_window == 1
