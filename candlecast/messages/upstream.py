@@ -13,6 +13,7 @@ import pykka
 import websocket
 
 from candlecast.messages.base import Message, Query
+from candlecast.upstream import binance
 
 ConnectionState = Literal["idle", "connecting", "connected", "reconnecting", "failed"]
 RotationReason = Literal["lifetime reached", "serverShutdown"]
@@ -30,11 +31,29 @@ class Unwatch(Message, frozen=True):
 
 
 class UpstreamConnected(Message, frozen=True):
-    """Reader ``reader_id`` opened ``socket`` streaming exactly ``symbols``."""
+    """Reader ``reader_id`` opened ``socket`` streaming exactly ``symbols``, at ``opened_ms``
+    (exchange time, epoch ms)."""
 
     socket: websocket.WebSocket
     symbols: frozenset[str]
     reader_id: int = 0
+    opened_ms: int = 0
+
+
+class ControlReplied(Message, frozen=True):
+    """A reader read ``reply`` at ``read_ms`` (exchange time, epoch ms)."""
+
+    reply: binance.ControlReply
+    read_ms: int
+
+
+class SubscriptionConfirmed(Message, frozen=True):
+    """The server streams ``symbol`` since ``confirmed_ms`` at the latest (exchange time, epoch
+    ms): the reply to its SUBSCRIBE arrived, or a socket naming it in its URL opened. Told to its
+    aggregator on every confirmation; only the first matters there."""
+
+    symbol: str
+    confirmed_ms: int
 
 
 class UpstreamDisconnected(Message, frozen=True):
