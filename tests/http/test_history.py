@@ -1,7 +1,8 @@
-"""GET /candles/{symbol} through Falcon's test client, reading a real SQLite candle store in a
-temporary directory and asking real actors (a registry reading the simulator) which symbols are
-subscribed. Every answer is checked against the candles written: 1 s candles as stored, other
-intervals as ``roll_up`` folds them, pages joined end to end, CSV and JSON value for value."""
+"""GET /candles/{symbol} through Falcon's test client (and once through a real waitress server),
+reading a real SQLite candle store in a temporary directory and asking real actors (a registry
+reading the simulator) which symbols are subscribed. Every answer is checked against the candles
+written: 1 s candles as stored, other intervals as ``roll_up`` folds them, pages joined end to
+end, CSV and JSON value for value."""
 
 from __future__ import annotations
 
@@ -32,9 +33,11 @@ from candlecast.http.history import CSV_COLUMNS, CSV_ROWS_PER_CHUNK, HistoryReso
 from candlecast.http.history_params import MAX_LIMIT, Param, encode_cursor
 from candlecast.http.middleware import RateLimit
 from candlecast.http.resources import Actors
+from candlecast.http.waitress_thread import WaitressThread
 from candlecast.market_data import Candle
 from candlecast.sim import Simulator
 from candlecast.system import start_core
+from tests.clients import request
 from tests.conftest import settings_for
 
 SYMBOL = "BTCUSDT"
@@ -402,3 +405,24 @@ def test_any_query_is_answered_200_or_400_naming_a_parameter_given(
         assert detail.split(": ", 1)[0] in params
     else:
         assert result.status_code == 200, result.text
+
+
+def test_over_a_real_server_a_large_csv_arrives_chunked_and_whole(
+    client: falcon.testing.TestClient, actors: Actors, store: SqliteStore
+) -> None:
+    """Served by waitress, whose worker threads read the store on connections of their own."""
+    server = WaitressThread(app=history_app(actors, store), host="127.0.0.1", port=0, name="history-rest")
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{server.port}/candles/{SYMBOL}?start={MIDNIGHT_MS - DAY_MS}&limit={MAX_LIMIT}"
+        streamed = request("GET", url, headers={"Accept": "text/csv"})
+        answered = request("GET", url)
+    finally:
+        server.stop()
+    assert streamed.status == 200 and streamed.headers["transfer-encoding"] == "chunked"
+    assert (
+        streamed.body.decode() == get(client, start=str(MIDNIGHT_MS - DAY_MS), limit=str(MAX_LIMIT), format="csv").text
+    )
+    assert json.loads(answered.body, parse_float=Decimal)["candles"] == as_json(
+        opening_in(STORED, MIDNIGHT_MS - DAY_MS, MIDNIGHT_MS + DAY_MS)[:MAX_LIMIT]
+    )
