@@ -37,7 +37,7 @@ CSV_ROWS_PER_CHUNK = 500
 @dataclasses.dataclass(frozen=True)
 class Page:
     """Candles (1 s) or bars of one page, oldest first; ``next_start_ms`` is where the next page
-    begins, None when this one reaches the query's end."""
+    begins, None when no bar can follow this page before the query's end."""
 
     candles: Sequence[Candle]
     next_start_ms: int | None
