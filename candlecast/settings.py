@@ -74,6 +74,7 @@ class Settings:
     ws_trade_interval_ms: int = 50
     ws_candle_linger_ms: int = 100
     history_seconds: int = 3600
+    memory_seconds: int = 120
     data_dir: str = "./data"
     db: str = ""
     retention: str = "7d"
@@ -452,7 +453,13 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
         _ms(0, 1000),
         "how long a second's candles may wait for each other, to go in one write (0: as they close)",
     ),
-    ("--history-seconds", "history_seconds", _whole_seconds(86_400), "closed candles kept in memory per symbol"),
+    ("--history-seconds", "history_seconds", _whole_seconds(86_400), "most candles one GET /candles answer holds"),
+    (
+        "--memory-seconds",
+        "memory_seconds",
+        _whole_seconds(86_400),
+        "closed candles kept in memory per symbol; older ones are read back from the store",
+    ),
     ("--data-dir", "data_dir", str, "where the embedded candle store keeps its file"),
     ("--db", "db", _db_url, "a postgresql:// URL to keep candles in PostgreSQL instead (empty: the embedded store)"),
     ("--retention", "retention", _duration, "how long candles are kept on disk (0: for ever; e.g. 90s, 12h, 30d)"),

@@ -1,6 +1,6 @@
 """Wiring: start the actors in dependency order, stop them in reverse.
 
-history (on disk) <- store <- broadcaster <- backfill <- clock <- registry (connections, aggregators)
+history (on disk) <- store, history reader <- broadcaster <- backfill <- clock <- registry (connections, aggregators)
 <- http (REST + WebSocket)
 """
 
@@ -19,6 +19,7 @@ import structlog
 from candlecast.actors.backfill import BackfillActor
 from candlecast.actors.broadcaster import BroadcasterActor, ClientLimits
 from candlecast.actors.clock import ClockActor
+from candlecast.actors.history_reader import HistoryReaderActor
 from candlecast.actors.http_server import ConnectionLimits, HttpServerActor
 from candlecast.actors.registry import RegistryActor
 from candlecast.actors.store import StoreActor
@@ -102,6 +103,8 @@ def start_core(settings: Settings, started: list[pykka.ActorRef[Any]]) -> Core:
         retention_ms=duration_s(settings.retention) * 1000,
     )
     started.append(store)
+    history_reader = HistoryReaderActor.start(store=history)
+    started.append(history_reader)
     broadcaster = BroadcasterActor.start(
         ClientLimits(
             max_clients=settings.ws_max_clients,
@@ -110,7 +113,8 @@ def start_core(settings: Settings, started: list[pykka.ActorRef[Any]]) -> Core:
             backlog_bytes=settings.ws_backlog_bytes,
             stall_timeout_s=settings.ws_send_timeout_s,
         ),
-        history_seconds=settings.history_seconds,
+        memory_seconds=settings.memory_seconds,
+        history=history_reader,
         trade_interval_s=settings.ws_trade_interval_ms / 1000,
         candle_linger_s=settings.ws_candle_linger_ms / 1000,
         writers=settings.ws_writers,
@@ -133,6 +137,7 @@ def start_core(settings: Settings, started: list[pykka.ActorRef[Any]]) -> Core:
         broadcaster=broadcaster,
         store=store,
         backfill=backfill,
+        history=history_reader,
         exchange_time=exchange_time,
     )
     started.append(registry)

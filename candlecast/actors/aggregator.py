@@ -1,7 +1,7 @@
 """One aggregator per symbol: folds trades into candles, publishes closed and revised ones to the
 broadcaster and the store, and asks the backfill actor for the trade ids its gaps miss and for
-the price before its first second. It never blocks, so the aggregators share a pool of threads
-(``runtime/actor_pool.py``).
+the price before its first second, and the history reader for stored candles older than it
+keeps. It never blocks, so the aggregators share a pool of threads (``runtime/actor_pool.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from candlecast.candles.series import CandleSeries
 from candlecast.market_data import GapEvent, Trade, TradeBatch
 from candlecast.messages.backfill import BackfillFailed, PriceSeeded, RequestBackfill, RequestSeed, TradesRecovered
 from candlecast.messages.clock import SecondElapsed
+from candlecast.messages.history import CandlesRead, ReadCandles
 from candlecast.messages.upstream import StreamInterrupted, StreamResumed, SubscriptionConfirmed, TradeRejected
 from candlecast.runtime.actor_pool import ActorPool, PooledActor
 
@@ -28,15 +29,18 @@ class AggregatorActor(PooledActor):
         symbol: str,
         fill_empty: bool,
         window_s: int,
+        memory_s: int,
         broadcaster: Any,
         store: Any,
         backfill: Any,
+        history: Any,
     ) -> None:
         super().__init__(pool, actor="aggregator", symbol=symbol)
-        self._series = CandleSeries(symbol, fill_empty, window_s)
+        self._series = CandleSeries(symbol, fill_empty, window_s, memory_s)
         self._broadcaster = broadcaster
         self._store = store
         self._backfill = backfill
+        self._history = history
 
     def handle(self, message: Any) -> None:
         out: list[Any] = []
@@ -56,6 +60,10 @@ class AggregatorActor(PooledActor):
                 self._series.interrupt(out, silent_since_ms)
             case StreamResumed():
                 self._series.resume(out)
+            case CandlesRead(error=error):
+                if error:
+                    self.log.warning("stored candles unavailable: late trades for them are dropped", error=error)
+                self._series.load(message, out)
             case SubscriptionConfirmed(confirmed_ms=confirmed_ms):
                 self._confirmed(confirmed_ms, out)
             case PriceSeeded(trade=trade, failure=failure):
@@ -82,6 +90,9 @@ class AggregatorActor(PooledActor):
         for item in out:
             if isinstance(item, RequestBackfill | RequestSeed):
                 tell_if_alive(self._backfill, msgspec.structs.replace(item, reply_to=self.actor_ref))
+                continue
+            if isinstance(item, ReadCandles):
+                tell_if_alive(self._history, msgspec.structs.replace(item, reply_to=self.actor_ref))
                 continue
             if isinstance(item, GapEvent):
                 level = self.log.info if item.kind == RECOVERED else self.log.warning

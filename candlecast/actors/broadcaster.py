@@ -2,8 +2,10 @@
 subscriptions, encodes each candle, gap event and trade batch into a frame once, and tells
 every writer (``WriterActor``) a ``Publish`` of each subscription group's frames on its tick,
 or at once when every symbol has closed a second; the writers write to the clients' sockets.
-Replay and live stream come from this one mailbox, so nothing falls between them. The parts
-are pure and live in ``candlecast.fanout``; this actor receives the messages and wires them.
+Replay and live stream come from this one mailbox, so nothing falls between them; a replay
+reaching before the seconds kept in memory is read from the store by the history reader, and the
+client's subscription waits for it. The parts are pure and live in ``candlecast.fanout``; this
+actor receives the messages and wires them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from candlecast.fanout.candle_linger import NOT_A_CANDLE, CandleLinger
 from candlecast.fanout.closed_seconds import ClosedSeconds
 from candlecast.fanout.frames import FrameKind, Outbound
 from candlecast.fanout.groups import FanOut, SubscriptionGroups
+from candlecast.fanout.held_replays import HeldReplay, HeldReplays, Refusal
 from candlecast.fanout.outbox import replay_limit
 from candlecast.fanout.pending_events import PendingEvents
 from candlecast.fanout.recent_candles import RecentCandles
@@ -52,6 +55,7 @@ from candlecast.messages.fanout import (
     WriterTick,
     WriteTo,
 )
+from candlecast.messages.history import CandleRange, CandlesRead, ReadCandles
 from candlecast.messages.supervision import ThreadEnded
 from candlecast.messages.symbols import SymbolActivated, SymbolDeactivated
 from candlecast.runtime.supervision import Supervisor
@@ -63,6 +67,8 @@ REPORT_TICKS = 10
 
 # Starts writer ``index`` for the broadcaster; what it returns is told ``Publish``es and stopped with it.
 WriterStart = Callable[[int, "pykka.ActorRef[Any]"], Any]
+# What was read from the store for a replay, or why there is none; None: nothing was to be read.
+StoredReplay = tuple[Candle, ...] | Refusal | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +87,8 @@ class BroadcasterActor(Actor):
         self,
         limits: ClientLimits,
         *,
-        history_seconds: int = 3600,
+        memory_seconds: int = 3600,
+        history: Any = None,
         trade_interval_s: float = 0.05,
         candle_linger_s: float = 0.0,
         writers: int = 1,
@@ -104,7 +111,9 @@ class BroadcasterActor(Actor):
         self._groups = SubscriptionGroups()
         self._pending = PendingEvents()
         self._outgoing: list[tuple[FanOut, int | None]] = []  # with its candle's second
-        self._recent = RecentCandles(history_seconds)
+        self._recent = RecentCandles(memory_seconds)
+        self._history = history  # the history reader; None: memory holds every candle replayed
+        self._held = HeldReplays()
         self._trades = TradePacing(trade_interval_s)
         self._linger: CandleLinger[FanOut] = CandleLinger(candle_linger_s)
         self._closed_seconds = ClosedSeconds()
@@ -142,7 +151,7 @@ class BroadcasterActor(Actor):
         for writer in self._writers:
             writer.stop()
 
-    def handle(self, message: Any) -> Any:
+    def handle(self, message: Any) -> Any:  # noqa: PLR0912 (one case per message type)
         match message:
             case Candle(symbol=symbol) | GapEvent(symbol=symbol) if symbol not in self._active:
                 pass  # sent by an aggregator stopping as its symbol was removed: for no one now
@@ -165,6 +174,8 @@ class BroadcasterActor(Actor):
                 self._recent.forget(symbol)
                 self._closed_seconds.forget(symbol)
                 self._trades.forget(symbol)
+            case CandlesRead():
+                self._history_read(message)
             case WriterCounters():
                 self._stats.reported(message)
             case GetBroadcastStats():
@@ -181,7 +192,10 @@ class BroadcasterActor(Actor):
             self._publish()  # the last symbol closed this second: no need to wait for the tick
 
     def _client_message(self, message: Any) -> None:
-        """What the WebSocket side tells about its clients."""
+        """What the WebSocket side tells about its clients. A client whose replay waits for the
+        store has its commands and notices wait behind it."""
+        if isinstance(message, ChangeSubscriptions | ClientNotice) and self._held.queue(message.client_id, message):
+            return
         match message:
             case ClientConnected():
                 self._connect(message)
@@ -222,12 +236,15 @@ class BroadcasterActor(Actor):
             self.log.info("websocket client refused", client_id=client_id, peer=joined.peer, reason=refusal.reason)
             self._close(client_id, refusal.code, refusal.reason)
             return
-        explicit = joined.subscriptions != subscriptions.DEFAULT
-        self._groups.join(client_id, explicit=explicit)
-        self._subscribe(client_id, joined.subscriptions)
-        if explicit:
-            self._reply(client_id, "subscribe", None)
-        self._replay(client_id, joined.subscriptions, joined.since)
+        self._groups.join(client_id, explicit=joined.subscriptions != subscriptions.DEFAULT)
+        if not self._held_for_history(client_id, joined, joined.subscriptions, joined.since):
+            self._start_streaming(joined, None)
+
+    def _start_streaming(self, joined: ClientConnected, stored: StoredReplay) -> None:
+        self._subscribe(joined.client_id, joined.subscriptions)
+        if joined.subscriptions != subscriptions.DEFAULT:
+            self._reply(joined.client_id, "subscribe", None)
+        self._replay(joined.client_id, joined.subscriptions, joined.since, stored=stored)
 
     def _close(self, client_id: int, code: CloseCode, reason: str) -> None:
         """Close a client from our side; its writer holds the socket until the reader lets go."""
@@ -236,6 +253,7 @@ class BroadcasterActor(Actor):
 
     def _forget(self, client_id: int) -> None:
         self._deliver(self._linger.release())  # published before it left: see _subscribe
+        self._held.release(client_id)
         self._admission.leave(client_id)
         self._groups.leave(client_id)
 
@@ -251,7 +269,7 @@ class BroadcasterActor(Actor):
         if after != before:
             self._writer(client_id).tell(Regroup(client_id, after))
 
-    def _change(self, command: ChangeSubscriptions) -> None:
+    def _change(self, command: ChangeSubscriptions, stored: StoredReplay = None) -> None:
         client_id = command.client_id
         if client_id not in self._admission:
             return
@@ -263,6 +281,8 @@ class BroadcasterActor(Actor):
                 limit = self._admission.max_subscriptions
                 self._write_text(client_id, replies.too_many_subscriptions(command.request_id, limit))
                 return
+            if stored is None and self._held_for_history(client_id, command, command.pairs, command.since):
+                return
             added = command.pairs - current
             self._subscribe(client_id, current | command.pairs, explicit=True)
         elif command.op == "unsubscribe":
@@ -270,21 +290,84 @@ class BroadcasterActor(Actor):
         self._reply(client_id, command.op, command.request_id)
         if added or command.since is not None:
             pairs = added if command.since is None else command.pairs
-            self._replay(client_id, pairs, command.since, command.request_id)
+            self._replay(client_id, pairs, command.since, request_id=command.request_id, stored=stored)
 
     def _reply(self, client_id: int, op: subscriptions.SubscriptionOp, request_id: Any) -> None:
         self._write_text(client_id, replies.acknowledgement(op, request_id, self._groups.subscriptions(client_id)))
 
-    def _replay(self, client_id: int, pairs: subscriptions.Pairs, since: int | None, request_id: Any = None) -> None:
-        """The latest closed candle of each symbol in ``pairs`` (or all since ``since``)."""
+    def _replay(
+        self,
+        client_id: int,
+        pairs: subscriptions.Pairs,
+        since: int | None,
+        *,
+        request_id: Any = None,
+        stored: StoredReplay = None,
+    ) -> None:
+        """The latest closed candle of each symbol in ``pairs`` (or all since ``since``, with
+        what was read from the store for it)."""
         most = replay_limit(self._limits.backlog_bytes)
-        replayed = self._recent.replay_for(pairs, since, most)
+        if stored == "history_unavailable":
+            self._stats.rejected("history_unavailable")
+            self._write_text(client_id, replies.history_unavailable(request_id, since))
+            return
+        replayed = None if stored == "replay_too_large" else self._recent.replay_for(pairs, since, most, stored)
         if replayed is None:
             self._stats.rejected("replay_too_large")
             self._write_text(client_id, replies.replay_too_large(request_id, since, most))
         elif replayed:
             self._writer(client_id).tell(ReplayTo(client_id, replayed))
             self._stats.replayed += len(replayed)
+
+    def _held_for_history(
+        self,
+        client_id: int,
+        resume: ClientConnected | ChangeSubscriptions,
+        pairs: subscriptions.Pairs,
+        since: int | None,
+    ) -> bool:
+        """Whether ``since`` reaches before what memory holds of an active symbol in ``pairs``:
+        then the stored candles are asked for and ``resume`` waits for them."""
+        if self._history is None or since is None:
+            return False
+        symbols = [symbol for symbol in self._recent.wanted_symbols(pairs, self._active) if symbol in self._active]
+        ranges = self._recent.stored_ranges(symbols, since)
+        if not ranges:
+            return False
+        self._read_history(self._held.hold(client_id, resume), ranges)
+        return True
+
+    def _read_history(self, held: HeldReplay, ranges: tuple[CandleRange, ...]) -> None:
+        most = replay_limit(self._limits.backlog_bytes)
+        request = self._held.ask(held, ranges)
+        tell_if_alive(
+            self._history,
+            ReadCandles(request=request, ranges=ranges, limit=most - len(held.stored), reply_to=self.actor_ref),
+        )
+
+    def _history_read(self, read: CandlesRead) -> None:
+        """Stored candles for a held client: ask for what left memory meanwhile, if anything
+        did; else replay, and let the client's subscription and commands go on."""
+        held = self._held.answered(read)
+        if held is None:
+            return  # the client left meanwhile
+        stored: StoredReplay = tuple(held.stored)
+        if read.error:
+            self.log.warning("stored candles for a replay unavailable", client_id=held.client_id, error=read.error)
+            stored = "history_unavailable"
+        elif read.more:
+            stored = "replay_too_large"
+        elif gaps := self._recent.gaps_after(held.asked):
+            self._read_history(held, gaps)
+            return
+        self._held.release(held.client_id)
+        match held.resume:
+            case ClientConnected():
+                self._start_streaming(held.resume, stored)
+            case ChangeSubscriptions():
+                self._change(held.resume, stored)
+        for message in held.queued:
+            self._client_message(message)
 
     # --- delivery ----------------------------------------------------------------------------
 

@@ -69,6 +69,7 @@ class RegistryActor(Actor):
         broadcaster: Any,
         store: Any,
         backfill: Any,
+        history: Any,
         exchange_time: ExchangeTime,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -78,6 +79,7 @@ class RegistryActor(Actor):
         self.supervisor = Supervisor()
         self._clock = clock
         self._backfill = backfill
+        self._history = history
         self._broadcaster = broadcaster
         self._store = store
         self._trading: frozenset[str] | None = None
@@ -182,9 +184,11 @@ class RegistryActor(Actor):
             symbol=symbol,
             fill_empty=self._settings.empty_candles,
             window_s=self._settings.backfill_window_s,
+            memory_s=self._settings.memory_seconds,
             broadcaster=self._broadcaster,
             store=self._store,
             backfill=self._backfill,
+            history=self._history,
         )
         self._aggregators[symbol] = aggregator
         self._clock.tell(AggregatorsChanged(aggregators=tuple(self._aggregators.items())))

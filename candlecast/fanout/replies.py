@@ -42,5 +42,17 @@ def replay_too_large(request_id: Any, since: int | None, most: int) -> str:
     )
 
 
+def history_unavailable(request_id: Any, since: int | None) -> str:
+    return _text(
+        {
+            "type": "error",
+            "error": "history_unavailable",
+            "id": request_id,
+            "detail": f"since={since} reaches before the candles kept in memory and the candle store "
+            "cannot be read now: ask again later; the live stream goes on",
+        }
+    )
+
+
 def _text(reply: dict[str, Any]) -> str:
     return encoding.encode(reply).decode()

@@ -9,7 +9,7 @@ from typing import Literal
 from candlecast.fanout.admission import RefusalCounter
 from candlecast.messages.fanout import BroadcastStats, CpuSeconds, WriterCounters
 
-Rejection = Literal[RefusalCounter, "requests_in_progress", "replay_too_large"]
+Rejection = Literal[RefusalCounter, "requests_in_progress", "replay_too_large", "history_unavailable"]
 
 
 class FanOutStats:

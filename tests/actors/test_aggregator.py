@@ -1,12 +1,14 @@
 """The aggregator actor on a pool thread: trades and closed seconds in, candles out to both
-receivers, a late trade re-published as a revision, a refused trade sent to the backfill, and a
-message that fails its handler logged without silencing the symbol."""
+receivers, a late trade re-published as a revision (also of a candle only the store still has,
+read back through the history reader), a refused trade sent to the backfill, and a message that
+fails its handler logged without silencing the symbol."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pykka
@@ -14,12 +16,15 @@ import pytest
 from structlog.testing import capture_logs
 
 from candlecast.actors.aggregator import AggregatorActor
+from candlecast.actors.history_reader import HistoryReaderActor
+from candlecast.history.sqlite import SqliteStore
 from candlecast.market_data import Candle, Trade, TradeBatch
 from candlecast.messages.backfill import RequestBackfill
 from candlecast.messages.clock import SecondElapsed
 from candlecast.messages.store import Barrier
 from candlecast.messages.upstream import TradeRejected
 from candlecast.runtime.actor_pool import ActorPool
+from tests.clients import wait_for_at_least
 from tests.recorder import Recorder
 
 SYMBOL = "BTCUSDT"
@@ -65,18 +70,40 @@ def logs() -> Iterator[list[dict[str, Any]]]:
 
 
 @pytest.fixture
-def aggregating(logs: list[dict[str, Any]]) -> Iterator[Aggregating]:
+def stored(tmp_path: Path) -> Iterator[SqliteStore]:
+    """The candle store the history reader reads; tests write to it what the writer would."""
+    store = SqliteStore(tmp_path / "candles.sqlite3")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def memory_s() -> int:
+    return 60
+
+
+@pytest.fixture
+def aggregating(logs: list[dict[str, Any]], stored: SqliteStore, memory_s: int) -> Iterator[Aggregating]:
     pool = ActorPool("aggregators", 1)
     pool.start()
     broadcaster, store = Recorder.start(Candle), Recorder.start(Candle)
     backfill = Recorder.start(RequestBackfill)
+    history = HistoryReaderActor.start(store=stored)
     aggregator = AggregatorActor.start(
-        pool, symbol=SYMBOL, fill_empty=True, window_s=60, broadcaster=broadcaster, store=store, backfill=backfill
+        pool,
+        symbol=SYMBOL,
+        fill_empty=True,
+        window_s=60,
+        memory_s=memory_s,
+        broadcaster=broadcaster,
+        store=store,
+        backfill=backfill,
+        history=history,
     )
     yield Aggregating(aggregator, broadcaster, store, backfill)
     aggregator.stop()
     pool.stop()
-    for ref in (broadcaster, store, backfill):
+    for ref in (broadcaster, store, backfill, history):
         ref.stop()
 
 
@@ -122,6 +149,24 @@ def test_a_late_trade_revises_its_published_candle(aggregating: Aggregating) -> 
         Decimal("43005.00"),
         2,
     )
+
+
+@pytest.mark.parametrize("memory_s", [2])
+def test_a_late_trade_older_than_memory_revises_the_stored_candle_read_back(
+    aggregating: Aggregating, stored: SqliteStore
+) -> None:
+    warmed_up(aggregating)
+    aggregating.aggregator.tell(batch(trade(2, SECOND + 1, "43000.00")))
+    aggregating.aggregator.tell(SecondElapsed(second=SECOND + 6))
+    published = aggregating.candles()
+    assert [c.open_time // 1000 for c in published] == list(range(SECOND + 1, SECOND + 7))
+    stored.write(published)  # as the history writer does
+    aggregating.aggregator.tell(batch(trade(3, SECOND + 1, "43005.00")))  # older than the 2 s kept
+    revised = wait_for_at_least(len(published) + 5, aggregating.candles)[len(published) :]
+    assert [(c.open_time // 1000, c.revision, c.close, c.trades) for c in revised] == [
+        (SECOND + 1, 1, Decimal("43005.00"), 2),
+        *((second, 1, Decimal("43005.00"), 0) for second in range(SECOND + 2, SECOND + 7)),
+    ]
 
 
 def test_a_refused_trade_asks_the_backfill_for_it_and_the_reply_comes_to_the_aggregator(

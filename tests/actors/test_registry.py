@@ -85,6 +85,7 @@ def start_registry(simulator: Simulator) -> Iterator[StartRegistry]:
             broadcaster=broadcaster,
             store=store,
             backfill=backfill,
+            history=backfill,
             exchange_time=ExchangeTime(),
         )
         started.extend([store, broadcaster, clock, backfill, ref])
