@@ -162,7 +162,9 @@ def test_a_late_trade_older_than_memory_revises_the_stored_candle_read_back(
     assert [c.open_time // 1000 for c in published] == list(range(SECOND + 1, SECOND + 7))
     stored.write(published)  # as the history writer does
     aggregating.aggregator.tell(batch(trade(3, SECOND + 1, "43005.00")))  # older than the 2 s kept
-    revised = wait_for_at_least(len(published) + 5, aggregating.candles)[len(published) :]
+    # The answer comes back from the reader's thread: wait for it before comparing both receivers.
+    wait_for_at_least(len(published) + 6, lambda: aggregating.store.ask("kept", timeout=ASK_TIMEOUT_S))
+    revised = aggregating.candles()[len(published) :]
     assert [(c.open_time // 1000, c.revision, c.close, c.trades) for c in revised] == [
         (SECOND + 1, 1, Decimal("43005.00"), 2),
         *((second, 1, Decimal("43005.00"), 0) for second in range(SECOND + 2, SECOND + 7)),
