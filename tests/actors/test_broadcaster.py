@@ -1,22 +1,35 @@
 """The broadcaster publishes a second's candles the moment its last symbol closes it, without
 waiting for its tick; a second some symbol has yet to close waits (for the tick's linger). A
 candle of a symbol already removed (its aggregator was still closing it) reaches no one and
-holds no second."""
+holds no second. A client whose ``since`` reaches before memory waits for the stored candles
+and gets them, then the live stream, each second once, its commands after."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from candlecast.actors.broadcaster import BroadcasterActor, ClientLimits
+from candlecast.actors.history_reader import HistoryReaderActor
 from candlecast.candles.series import empty_candle
 from candlecast.fanout import subscriptions
-from candlecast.messages.fanout import ClientConnected, GetBroadcastStats, Publish
+from candlecast.history.sqlite import SqliteStore
+from candlecast.messages.fanout import (
+    ChangeSubscriptions,
+    ClientConnected,
+    GetBroadcastStats,
+    Publish,
+    Regroup,
+    ReplayTo,
+    WriteTo,
+)
 from candlecast.messages.symbols import SymbolActivated, SymbolDeactivated
+from tests.clients import wait_for
 from tests.recorder import Recorder
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
@@ -33,12 +46,14 @@ def writer() -> Iterator[Any]:
     recorder.stop()  # the broadcaster stopped it already, unless the test failed first
 
 
+LIMITS = ClientLimits(
+    max_clients=10, max_clients_per_address=10, max_subscriptions=10, backlog_bytes=1 << 20, stall_timeout_s=10.0
+)
+
+
 @pytest.fixture
 def broadcaster(writer: Any) -> Iterator[Any]:
-    limits = ClientLimits(
-        max_clients=10, max_clients_per_address=10, max_subscriptions=10, backlog_bytes=1 << 20, stall_timeout_s=10.0
-    )
-    ref = BroadcasterActor.start(limits, candle_linger_s=NEVER_S, start_writer=lambda index, _: writer, tick_s=NEVER_S)
+    ref = BroadcasterActor.start(LIMITS, candle_linger_s=NEVER_S, start_writer=lambda index, _: writer, tick_s=NEVER_S)
     for symbol in SYMBOLS:
         ref.tell(SymbolActivated(symbol))
     ref.tell(ClientConnected(1, None, "127.0.0.1", subscriptions.pairs(list(SYMBOLS), [subscriptions.CANDLE])))
@@ -91,3 +106,60 @@ def test_a_symbol_removed_no_longer_holds_a_second(broadcaster: Any, writer: Any
     assert published(broadcaster, writer)[-1] == [(s, (SECOND + 2) * 1000) for s in SYMBOLS[:-1]], (
         "the late candle left nothing behind to wait for"
     )
+
+
+def stream_of(client_id: int, told: list[Any]) -> list[Any]:
+    """What the writer would send client ``client_id``, in order: (symbol, open time) of each
+    candle, published to its group or replayed, and the type and id of each reply."""
+    group = None
+    stream: list[Any] = []
+    for message in told:
+        match message:
+            case Regroup(client_id=to, group=new) if to == client_id:
+                group = new
+            case Publish(groups=groups):
+                frames = [out for published in groups if published.group == group for out in published.frames]
+                stream += [(event["symbol"], event["open_time"]) for event in (json.loads(f.text) for f in frames)]
+            case ReplayTo(client_id=to, candles=candles) if to == client_id:
+                stream += [(candle.symbol, candle.open_time) for candle in candles]
+            case WriteTo(client_id=to, frames=frames) if to == client_id:
+                stream += [(reply["type"], reply["id"]) for reply in (json.loads(f.text) for f in frames)]
+    return stream
+
+
+def test_a_since_older_than_memory_is_replayed_from_the_store_then_live(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "candles.sqlite3")
+    reader = HistoryReaderActor.start(store=store)
+    writer = Recorder.start((Publish, Regroup, ReplayTo, WriteTo))
+    ref = BroadcasterActor.start(
+        LIMITS,
+        memory_seconds=2,
+        history=reader,
+        candle_linger_s=NEVER_S,
+        start_writer=lambda index, _: writer,
+        tick_s=NEVER_S,
+    )
+    try:
+        ref.tell(SymbolActivated("BTCUSDT"))
+        candles = [empty_candle("BTCUSDT", second, PRICE) for second in range(SECOND, SECOND + 8)]
+        for candle in candles[:6]:
+            ref.tell(candle)
+        store.write(candles[:6])  # as the history writer does
+        pairs = subscriptions.pairs(["BTCUSDT"], [subscriptions.CANDLE])
+        ref.tell(ClientConnected(2, None, "127.0.0.1", pairs, since=SECOND * 1000))
+        ref.tell(ChangeSubscriptions(2, "list", frozenset(), request_id="after"))
+        ref.tell(candles[6])  # live, while the store is read
+        store.write(candles[6:7])
+        wait_for(lambda: ("subscriptions", "after") in stream_of(2, writer.ask("kept", timeout=ASK_TIMEOUT_S)))
+        ref.tell(candles[7])
+        ref.ask(GetBroadcastStats(), timeout=ASK_TIMEOUT_S)
+        stream = stream_of(2, writer.ask("kept", timeout=ASK_TIMEOUT_S))
+    finally:
+        ref.stop()
+        reader.stop()
+        store.close()
+    every = [("BTCUSDT", candle.open_time) for candle in candles]
+    assert [item for item in stream if item[0] == "BTCUSDT"] == every, "each second once, in order, no seam"
+    acknowledged = stream.index(("subscribed", None))
+    assert stream[acknowledged + 1 : acknowledged + 7] == every[:6], "the replay follows the acknowledgement"
+    assert stream.index(("subscriptions", "after")) > stream.index(every[5]), "its command waited for the replay"
