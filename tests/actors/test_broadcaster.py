@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from candlecast.actors.history_reader import HistoryReaderActor
 from candlecast.candles.series import empty_candle
 from candlecast.fanout import subscriptions
 from candlecast.history.sqlite import SqliteStore
+from candlecast.market_data import Candle
 from candlecast.messages.fanout import (
     ChangeSubscriptions,
     ClientConnected,
@@ -127,7 +129,28 @@ def stream_of(client_id: int, told: list[Any]) -> list[Any]:
     return stream
 
 
-def test_a_since_older_than_memory_is_replayed_from_the_store_then_live(tmp_path: Path) -> None:
+@dataclass
+class Remembering:
+    """A broadcaster keeping 2 s in memory, the SQLite store its history reader reads, and the
+    writer's recorder."""
+
+    broadcaster: Any
+    store: SqliteStore
+    writer: Any
+
+    def publish(self, candles: list[Candle]) -> None:
+        """As the aggregator and the history writer do."""
+        for candle in candles:
+            self.broadcaster.tell(candle)
+        self.store.write(candles)
+
+    def stream_of(self, client_id: int) -> list[Any]:
+        self.broadcaster.ask(GetBroadcastStats(), timeout=ASK_TIMEOUT_S)
+        return stream_of(client_id, self.writer.ask("kept", timeout=ASK_TIMEOUT_S))
+
+
+@pytest.fixture
+def remembering(tmp_path: Path) -> Iterator[Remembering]:
     store = SqliteStore(tmp_path / "candles.sqlite3")
     reader = HistoryReaderActor.start(store=store)
     writer = Recorder.start((Publish, Regroup, ReplayTo, WriteTo))
@@ -139,27 +162,41 @@ def test_a_since_older_than_memory_is_replayed_from_the_store_then_live(tmp_path
         start_writer=lambda index, _: writer,
         tick_s=NEVER_S,
     )
-    try:
-        ref.tell(SymbolActivated("BTCUSDT"))
-        candles = [empty_candle("BTCUSDT", second, PRICE) for second in range(SECOND, SECOND + 8)]
-        for candle in candles[:6]:
-            ref.tell(candle)
-        store.write(candles[:6])  # as the history writer does
-        pairs = subscriptions.pairs(["BTCUSDT"], [subscriptions.CANDLE])
-        ref.tell(ClientConnected(2, None, "127.0.0.1", pairs, since=SECOND * 1000))
-        ref.tell(ChangeSubscriptions(2, "list", frozenset(), request_id="after"))
-        ref.tell(candles[6])  # live, while the store is read
-        store.write(candles[6:7])
-        wait_for(lambda: ("subscriptions", "after") in stream_of(2, writer.ask("kept", timeout=ASK_TIMEOUT_S)))
-        ref.tell(candles[7])
-        ref.ask(GetBroadcastStats(), timeout=ASK_TIMEOUT_S)
-        stream = stream_of(2, writer.ask("kept", timeout=ASK_TIMEOUT_S))
-    finally:
-        ref.stop()
-        reader.stop()
-        store.close()
-    every = [("BTCUSDT", candle.open_time) for candle in candles]
-    assert [item for item in stream if item[0] == "BTCUSDT"] == every, "each second once, in order, no seam"
+    ref.tell(SymbolActivated("BTCUSDT"))
+    yield Remembering(ref, store, writer)
+    ref.stop()
+    reader.stop()
+    store.close()
+
+
+CANDLES = [empty_candle("BTCUSDT", second, PRICE) for second in range(SECOND, SECOND + 8)]
+EVERY = [("BTCUSDT", candle.open_time) for candle in CANDLES]
+BTC_CANDLES = subscriptions.pairs(["BTCUSDT"], [subscriptions.CANDLE])
+
+
+def test_a_since_older_than_memory_is_replayed_from_the_store_then_live(remembering: Remembering) -> None:
+    remembering.publish(CANDLES[:6])
+    remembering.broadcaster.tell(ClientConnected(2, None, "127.0.0.1", BTC_CANDLES, since=SECOND * 1000))
+    remembering.broadcaster.tell(ChangeSubscriptions(2, "list", frozenset(), request_id="after"))
+    remembering.publish(CANDLES[6:7])  # live, while the store is read
+    wait_for(lambda: ("subscriptions", "after") in remembering.stream_of(2))
+    remembering.publish(CANDLES[7:])
+    stream = remembering.stream_of(2)
+    assert [item for item in stream if item[0] == "BTCUSDT"] == EVERY, "each second once, in order, no seam"
     acknowledged = stream.index(("subscribed", None))
-    assert stream[acknowledged + 1 : acknowledged + 7] == every[:6], "the replay follows the acknowledgement"
-    assert stream.index(("subscriptions", "after")) > stream.index(every[5]), "its command waited for the replay"
+    assert stream[acknowledged + 1 : acknowledged + 7] == EVERY[:6], "the replay follows the acknowledgement"
+    assert stream.index(("subscriptions", "after")) > stream.index(EVERY[5]), "its command waited for the replay"
+
+
+def test_a_subscribe_command_with_an_old_since_is_answered_once_the_store_is_read(remembering: Remembering) -> None:
+    remembering.broadcaster.tell(ClientConnected(3, None, "127.0.0.1", BTC_CANDLES))
+    remembering.publish(CANDLES[:6])
+    remembering.broadcaster.tell(ChangeSubscriptions(3, "unsubscribe", BTC_CANDLES, request_id=1))
+    remembering.publish(CANDLES[6:7])  # for no one: client 3 has unsubscribed
+    command = ChangeSubscriptions(3, "subscribe", BTC_CANDLES, request_id=2, since=(SECOND + 1) * 1000)
+    remembering.broadcaster.tell(command)
+    wait_for(lambda: ("subscribed", 2) in remembering.stream_of(3))
+    remembering.publish(CANDLES[7:])
+    stream = remembering.stream_of(3)
+    again = stream.index(("subscribed", 2))
+    assert stream[again + 1 :] == EVERY[1:], "the missed seconds from since, then live"
