@@ -73,7 +73,6 @@ class Settings:
     ws_writers: int = 1
     ws_trade_interval_ms: int = 50
     ws_candle_linger_ms: int = 100
-    history_seconds: int = 3600
     memory_seconds: int = 120
     data_dir: str = "./data"
     db: str = ""
@@ -453,7 +452,6 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
         _ms(0, 1000),
         "how long a second's candles may wait for each other, to go in one write (0: as they close)",
     ),
-    ("--history-seconds", "history_seconds", _whole_seconds(86_400), "most candles one GET /candles answer holds"),
     (
         "--memory-seconds",
         "memory_seconds",
