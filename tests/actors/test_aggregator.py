@@ -82,7 +82,9 @@ def aggregating(logs: list[dict[str, Any]]) -> Iterator[Aggregating]:
 
 
 def warmed_up(aggregating: Aggregating) -> None:
-    """The first second seen only gives the price: publishing starts with the next."""
+    """The subscription takes effect inside SECOND, so its trades only give the price:
+    publishing starts with the next."""
+    aggregating.aggregator.tell(SubscriptionConfirmed(symbol=SYMBOL, confirmed_ms=SECOND * 1000))
     aggregating.aggregator.tell(batch(trade(1, SECOND)))
 
 
@@ -134,7 +136,8 @@ def test_a_refused_trade_asks_the_backfill_for_it_and_the_reply_comes_to_the_agg
     aggregating.candles()
     aggregating.aggregator.tell(TradeRejected(symbol=SYMBOL, trade_id=3, reason="price is not a number"))
     aggregating.aggregator.ask(Barrier(), timeout=ASK_TIMEOUT_S)
-    (request,) = aggregating.backfill.ask("kept", timeout=ASK_TIMEOUT_S)
+    kept = aggregating.backfill.ask("kept", timeout=ASK_TIMEOUT_S)
+    (request,) = [r for r in kept if isinstance(r, RequestBackfill)]
     assert (request.symbol, request.first_id) == (SYMBOL, 3)
     assert request.reply_to == aggregating.aggregator
 
