@@ -219,7 +219,7 @@ class CandleSeries:
         self._open: CandleBuilder | None = None
         self._next_second: int | None = None
         self._first_second: int | None = None  # the first published; earlier ones give the price before it
-        self._warmup_id = NO_TRADE_ID  # the trade that gave the price before the first second
+        self._price_before_id = NO_TRADE_ID  # the trade that gave the price before the first second
         self._started = False
         self._seed_asked = False
         self._last_price: Decimal | None = None
@@ -314,7 +314,7 @@ class CandleSeries:
             return "failed"
         if trade.time // 1000 >= self._first_second:
             return "after the first second"
-        if trade.trade_id <= self._warmup_id:
+        if trade.trade_id <= self._price_before_id:
             return "older than the stream's"
         if self.unpriced_seconds:
             return "too late"
@@ -497,9 +497,9 @@ class CandleSeries:
         on, also when it arrives after some of them were published; before any price was
         known, the seconds closed without one get their flat candles now."""
         first = self._first_second
-        if trade.trade_id <= self._warmup_id or first is None or self._next_second is None:
+        if trade.trade_id <= self._price_before_id or first is None or self._next_second is None:
             return
-        self._warmup_id = trade.trade_id
+        self._price_before_id = trade.trade_id
         if self._last_price is None:
             self._last_price = trade.price
             end = self._open.second if self._open is not None else self._next_second
