@@ -9,7 +9,8 @@ from typing import Any
 from candlecast.sim import Simulator
 from candlecast.system import start_system
 from tests.clients import WsClient
-from tests.conftest import fresh_data_dir, settings_for
+from tests.conftest import settings_for
+from tests.data_dirs import fresh_data_dir
 
 MEMORY_S = 2
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
