@@ -13,7 +13,11 @@ from typing import Protocol
 import msgspec
 
 from candlecast.history.intervals import Interval
-from candlecast.market_data import Candle
+from candlecast.market_data import Candle, CandleSource
+
+# Candle sources, least exact first: a bar takes the first of them any of its seconds has, so
+# a bar with one second from klines (no trade ids) says so. Engines store a source as its index.
+SOURCE_ORDER: tuple[CandleSource, ...] = ("klines", "trades", "live")
 
 
 class KlineQuery(msgspec.Struct, frozen=True):
