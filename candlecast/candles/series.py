@@ -178,6 +178,30 @@ def empty_candle(symbol: str, second: int, last_price: Decimal) -> Candle:
     )
 
 
+def second_candles(
+    symbol: str, previous_close: Decimal | None, trades: Sequence[Trade], *, first_s: int, last_s: int
+) -> list[Candle]:
+    """The candles of seconds ``first_s``..``last_s`` from all the ``trades`` in them (time order,
+    none outside them), after a last price of ``previous_close`` (None: no trade before them, so
+    no candle until the first): what a series publishes for them once every trade is in."""
+    candles: list[Candle] = []
+    close = previous_close
+    index = 0
+    for second in range(first_s, last_s + 1):
+        if index < len(trades) and second_of(trades[index].time) == second:
+            builder = CandleBuilder(trades[index])
+            index += 1
+            while index < len(trades) and second_of(trades[index].time) == second:
+                builder.add(trades[index])
+                index += 1
+            candle = builder.build()
+            close = candle.close
+            candles.append(candle)
+        elif close is not None:
+            candles.append(empty_candle(symbol, second, close))
+    return candles
+
+
 class CandleSeries:
     """The candles of one symbol: which second is open, which are due, which need revising.
 
