@@ -64,6 +64,7 @@ class CatchUpWorker(StoppableThread):
         now_ms: Callable[[], int],
         owner: Any,
         state: CatchUpState,
+        first_live_wait_s: float = FIRST_LIVE_WAIT_S,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__("catch-up", on_ended=lambda ended: tell_if_alive(owner, ended))
@@ -76,6 +77,7 @@ class CatchUpWorker(StoppableThread):
         self._owner = owner
         self._bounds = dict(state.bounds)
         self._done = set(state.done)
+        self._first_live_wait_s = first_live_wait_s
         self._monotonic = monotonic
         self._progress: Progress | None = None
 
@@ -107,7 +109,7 @@ class CatchUpWorker(StoppableThread):
     def _find_bounds(self) -> None:
         """Each symbol's first live second: the first candle stored after its mark. Past the
         wait, the symbols still without one end their range at the current second."""
-        deadline = self._monotonic() + FIRST_LIVE_WAIT_S
+        deadline = self._monotonic() + self._first_live_wait_s
         while waiting := [symbol for symbol in self._marks if symbol not in self._bounds]:
             for symbol in waiting:
                 first = self._history.candles(symbol, self._marks[symbol] + SECOND_MS, END_OF_TIME_MS, 1)
@@ -118,7 +120,7 @@ class CatchUpWorker(StoppableThread):
             if self._monotonic() >= deadline:
                 now_ms = self._now_ms() // SECOND_MS * SECOND_MS
                 late = [symbol for symbol in self._marks if symbol not in self._bounds]
-                log.warning("no live candle in time; catching up to now", symbols=late, wait_s=FIRST_LIVE_WAIT_S)
+                log.warning("no live candle in time; catching up to now", symbols=late, wait_s=self._first_live_wait_s)
                 self._bounds.update(dict.fromkeys(late, now_ms))
                 break
             if self.stopped.wait(POLL_S):
@@ -205,6 +207,7 @@ class CatchUpActor(Actor):
         window_s: int,
         trades_window_s: int,
         now_ms: Callable[[], int],
+        first_live_wait_s: float = FIRST_LIVE_WAIT_S,
     ) -> None:
         super().__init__(actor="catchup")
         self._history = history
@@ -213,6 +216,7 @@ class CatchUpActor(Actor):
         self._window_s = window_s
         self._trades_window_s = trades_window_s
         self._now_ms = now_ms
+        self._first_live_wait_s = first_live_wait_s
         # Read here, as the system starts: once live candles are stored, they would be the newest.
         self._marks = tuple(
             (symbol, last) for symbol in symbols if (last := history.last_open_time(symbol)) is not None
@@ -232,6 +236,7 @@ class CatchUpActor(Actor):
             now_ms=self._now_ms,
             owner=self.actor_ref,
             state=self._state,
+            first_live_wait_s=self._first_live_wait_s,
         )
 
     def on_start(self) -> None:
