@@ -179,7 +179,7 @@ def empty_candle(symbol: str, second: int, last_price: Decimal) -> Candle:
 
 
 def second_candles(
-    symbol: str, previous_close: Decimal | None, trades: Sequence[Trade], *, first_s: int, last_s: int
+    symbol: str, trades: Sequence[Trade], *, previous_close: Decimal | None, first_s: int, last_s: int
 ) -> list[Candle]:
     """The candles of seconds ``first_s``..``last_s`` from all the ``trades`` in them (time order,
     none outside them), after a last price of ``previous_close`` (None: no trade before them, so

@@ -134,7 +134,7 @@ def trade_pages(
         held = held[len(whole) :]
         candles = [
             msgspec.structs.replace(candle, revision=TRADES_REVISION, source="trades")
-            for candle in second_candles(symbol, close, whole, first_s=next_s, last_s=through_s)
+            for candle in second_candles(symbol, whole, previous_close=close, first_s=next_s, last_s=through_s)
         ]
         if candles:
             close = candles[-1].close

@@ -8,33 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from candlecast.candles.series import CandleBuilder, empty_candle, second_of
+from candlecast.candles.series import second_candles, second_of
 from candlecast.history.rollup import roll_up
 from candlecast.history.store import KlineQuery
 from candlecast.market_data import Candle, Trade
-
-
-def second_candles(
-    symbol: str, trades: Sequence[Trade], *, previous_close: Decimal | None, first_s: int, last_s: int
-) -> list[Candle]:
-    """The 1 s candles of seconds ``first_s``..``last_s`` from ``trades`` (time order) in them, after
-    a last price of ``previous_close`` (None: no trade before them, so no candle until the first)."""
-    candles: list[Candle] = []
-    close = previous_close
-    index = 0
-    for second in range(first_s, last_s + 1):
-        if index < len(trades) and second_of(trades[index].time) == second:
-            builder = CandleBuilder(trades[index])
-            index += 1
-            while index < len(trades) and second_of(trades[index].time) == second:
-                builder.add(trades[index])
-                index += 1
-            candle = builder.build()
-            close = candle.close
-            candles.append(candle)
-        elif close is not None:
-            candles.append(empty_candle(symbol, second, close))
-    return candles
 
 
 def bars(query: KlineQuery, previous_close: Decimal | None, trades: Sequence[Trade], now_ms: int) -> list[Candle]:
