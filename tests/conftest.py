@@ -7,7 +7,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import resource
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +33,18 @@ def shared_data(relative: str) -> Path:
 
 
 HELD_DESCRIPTORS = 1100
+# Every system a test starts keeps its history in a fresh folder under this one, removed at the end.
+DATA_ROOT = Path(tempfile.mkdtemp(prefix="candlecast-tests-"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def remove_data_root() -> Iterator[None]:
+    yield
+    shutil.rmtree(DATA_ROOT, ignore_errors=True)
+
+
+def fresh_data_dir() -> str:
+    return tempfile.mkdtemp(dir=DATA_ROOT)
 
 
 @pytest.fixture
@@ -88,6 +102,8 @@ def settings_for(sim: Simulator, **overrides: object) -> Settings:
         rest_url=sim.rest_url,
         rate_limit="",
         log_format="console",
+        data_dir=fresh_data_dir(),
+        retention="0",  # tests write candles of fixed, long past seconds
     )
     return dataclasses.replace(base, **overrides)
 

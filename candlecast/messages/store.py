@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import msgspec
 
 from candlecast.messages.base import Query
+from candlecast.runtime.progress import ProgressReport
 
 
 class GetLatestCandle(Query, frozen=True):
@@ -59,10 +60,21 @@ class GetGapStats(Query, frozen=True):
 
 
 class HistoryStats(msgspec.Struct, frozen=True):
-    """The closed candles the store keeps, and of how many symbols."""
+    """The history writer: candles ``queued`` (of ``queue_limit``) and the age of the oldest
+    (``lag_ms``), ``written``, ``refused`` (values the engine cannot hold exactly), ``dropped``
+    (queue full), the error while writes are ``failing``, and the last retention pass."""
 
-    symbols: int
-    candles: int
+    engine: str
+    queued: int
+    queue_limit: int
+    lag_ms: int
+    written: int
+    batches: int
+    refused: int
+    dropped: int
+    failing: str
+    last_write_age_s: float | None
+    retention: ProgressReport | None
 
 
 class GetHistoryStats(Query, frozen=True):

@@ -23,7 +23,7 @@ import pytest
 from candlecast.actors.http_server import REST_CONNECTION_LIMIT
 from candlecast.runtime.open_files import OTHER_DESCRIPTORS
 from tests.clients import WsClient, request, wait_for
-from tests.conftest import closed_port, make_simulator
+from tests.conftest import closed_port, fresh_data_dir, make_simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,6 +44,8 @@ class Daemon:
                 "127.0.0.1",
                 "--log-format",
                 "json",
+                "--data-dir",
+                fresh_data_dir(),
                 *args,
             ],
             cwd=ROOT,
@@ -193,6 +195,8 @@ def test_a_port_already_taken_ends_the_start_with_an_error_naming_it(taken_flag:
                 "127.0.0.1",
                 "--log-format",
                 "json",
+                "--data-dir",
+                fresh_data_dir(),
                 taken_flag,
                 str(taken_port),
                 other_flag,
