@@ -1,7 +1,7 @@
 """Wiring: start the actors in dependency order, stop them in reverse.
 
-history (on disk) <- store <- broadcaster <- backfill <- clock <- registry (connections, aggregators)
-<- http (REST + WebSocket)
+history (on disk) <- store <- broadcaster <- backfill <- clock <- catch-up <- registry (connections,
+aggregators) <- http (REST + WebSocket)
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import structlog
 
 from candlecast.actors.backfill import BackfillActor
 from candlecast.actors.broadcaster import BroadcasterActor, ClientLimits
+from candlecast.actors.catchup import CatchUpActor
 from candlecast.actors.clock import ClockActor
 from candlecast.actors.http_server import ConnectionLimits, HttpServerActor
 from candlecast.actors.registry import RegistryActor
@@ -127,6 +128,17 @@ def start_core(settings: Settings, started: list[pykka.ActorRef[Any]]) -> Core:
         broadcaster=broadcaster,
     )
     started.append(clock)
+    # Before the registry: it notes each symbol's last stored second before live candles follow it.
+    catchup = CatchUpActor.start(
+        history=history,
+        symbols=settings.symbols,
+        rest_url=settings.rest_url,
+        weight_budget=settings.rest_weight_budget,
+        window_s=duration_s(settings.catchup_window),
+        trades_window_s=settings.backfill_window_s,
+        now_ms=exchange_time.now_ms,
+    )
+    started.append(catchup)
     registry = RegistryActor.start(
         settings=settings,
         clock=clock,
@@ -143,6 +155,7 @@ def start_core(settings: Settings, started: list[pykka.ActorRef[Any]]) -> Core:
         backfill=backfill,
         clock=clock,
         timeout_s=settings.ask_timeout_s,
+        catchup=catchup,
     )
     return Core(actors=actors, latest=latest, history=history)
 
