@@ -35,13 +35,14 @@ FIRST_LIVE_WAIT_S = 60.0
 POLL_S = 0.5
 END_OF_TIME_MS = 2**62
 ERROR_CHARS = 200
+SYMBOLS_LOGGED = 10
 
 log = structlog.get_logger(__name__)
 
 
 class CatchUpState(Message, frozen=True):
     """The worker's state, told to its actor after each step: each symbol's first live second
-    found (``bounds``), the symbols ``done``, and its progress."""
+    found (``bounds``), the symbols ``done`` (caught up, or given up), and its progress."""
 
     bounds: tuple[tuple[str, int], ...]
     done: frozenset[str]
@@ -95,6 +96,14 @@ class CatchUpWorker(StoppableThread):
                 for symbol, after in self._marks.items()
                 if symbol not in self._done
             ]
+            if missing := [r for r in ranges if r.missing_s]:
+                log.warning(
+                    "seconds older than the catch-up window left missing",
+                    symbols=[r.symbol for r in missing[:SYMBOLS_LOGGED]],
+                    symbol_count=len(missing),
+                    seconds=sum(r.missing_s for r in missing),
+                    window_s=self._window_s,
+                )
             progress = self._progress = Progress("catch-up", sum(r.filled_s + r.rebuilt_s for r in ranges))
             for span in ranges:
                 self._catch_up(span)
@@ -130,13 +139,6 @@ class CatchUpWorker(StoppableThread):
     def _catch_up(self, span: CatchUpRange) -> None:
         """Fill one symbol's range; a failure gives the rest of it up, logged, and the next
         symbol goes on."""
-        if span.missing_s:
-            log.warning(
-                "seconds older than the catch-up window left missing",
-                symbol=span.symbol,
-                after_ms=span.after_ms,
-                missing_s=span.missing_s,
-            )
         if not span.filled_s:
             return
         try:

@@ -1,7 +1,7 @@
 """The catch-up actor against the real simulator and a real SQLite store: the seconds after a
 symbol's last stored candle up to its first live one come from klines, the newest of them rebuilt
-from trades as a higher revision; without a live candle the range ends at the current second;
-and the progress it shows ends finished."""
+from trades as a higher revision; seconds older than the window stay missing, logged; without a
+live candle the range ends at the current second; and the progress it shows ends finished."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from structlog.testing import capture_logs
 
 from candlecast.actors.catchup import CatchUpActor
 from candlecast.history.sqlite import SqliteStore
@@ -83,9 +84,23 @@ def test_the_seconds_before_the_first_live_candle_are_filled_and_the_newest_rebu
     assert [as_live(c) for c in filled[3:]] == expected[4:7]
 
 
-def test_without_a_live_candle_the_range_ends_at_the_current_second(
-    simulator: Simulator, history: SqliteStore
-) -> None:
+def test_seconds_older_than_the_window_stay_missing_and_are_logged(simulator: Simulator, history: SqliteStore) -> None:
+    trades = trades_over(simulator, 9)
+    first_s = trades[0].time // 1000 + 1
+    expected = reference_candles(trades, first_s, first_s + 7)
+    history.write([expected[0]])
+    with capture_logs() as logs:
+        catch_up = start_catch_up(simulator, history, window_s=2)
+        history.write([expected[-1]])
+        wait_for(lambda: finished(catch_up), timeout=20)
+        catch_up.stop()
+    stored = history.candles(SYMBOL, expected[0].open_time, expected[-1].open_time, 100)
+    assert [c.open_time // 1000 - first_s for c in stored] == [0, 5, 6, 7]
+    missing = [entry for entry in logs if entry["event"] == "seconds older than the catch-up window left missing"]
+    assert [(entry["symbols"], entry["seconds"]) for entry in missing] == [([SYMBOL], 4)]
+
+
+def test_without_a_live_candle_the_range_ends_at_the_current_second(simulator: Simulator, history: SqliteStore) -> None:
     trades = trades_over(simulator, 4)
     last_stored = reference_candles(trades, trades[0].time // 1000 + 1, trades[0].time // 1000 + 1)[0]
     history.write([last_stored])
