@@ -46,6 +46,7 @@ class RunningSystem:
     registry: pykka.ActorRef[Any]
     store: pykka.ActorRef[Any]
     broadcaster: pykka.ActorRef[Any]
+    history: CandleStore
     http_port: int
     ws_port: int
 
@@ -63,6 +64,7 @@ class RunningSystem:
                 ref.stop(timeout=STOP_TIMEOUT_S)
             except pykka.Timeout:
                 log.warning("actor did not stop in time", actor=str(ref))
+        self.history.close()
 
 
 def _display_host(host: str) -> str:
@@ -87,8 +89,16 @@ class Core:
 
 def start_core(settings: Settings, started: list[pykka.ActorRef[Any]]) -> Core:
     """Start everything but the HTTP server, appending each actor to ``started`` as it starts."""
-    latest = Latest()
     history = open_store(settings.db, Path(settings.data_dir))
+    try:
+        return _start_core_actors(settings, history, started)
+    except BaseException:
+        history.close()
+        raise
+
+
+def _start_core_actors(settings: Settings, history: CandleStore, started: list[pykka.ActorRef[Any]]) -> Core:
+    latest = Latest()
     # A store that saved a symbol set was running before: its symbols, not --symbols, carry on.
     saved = history.symbols()
     if saved:
@@ -186,7 +196,7 @@ def app_for(
         socket_buffer_bytes=settings.ws_socket_buffer_bytes,
         rate_limit=settings.rate_limit,
         max_body_bytes=settings.max_body_bytes,
-        history_seconds=settings.history_seconds,
+        candle_store=core.history,
     )
 
 
@@ -197,6 +207,7 @@ def _start_actors(settings: Settings) -> RunningSystem:
     # (--thread-switch-ms; docs/performance.md, Ingest, has the measurement).
     sys.setswitchinterval(settings.thread_switch_ms / 1000)
     started: list[pykka.ActorRef[Any]] = []
+    core: Core | None = None
     try:
         core = start_core(settings, started)
         broadcaster = core.actors.broadcaster
@@ -230,12 +241,15 @@ def _start_actors(settings: Settings) -> RunningSystem:
             registry=core.actors.registry,
             store=core.actors.store,
             broadcaster=broadcaster,
+            history=core.history,
             http_port=proxy.http_port.get(timeout=STOP_TIMEOUT_S),
             ws_port=proxy.ws_port.get(timeout=STOP_TIMEOUT_S),
         )
     except BaseException:
         for ref in reversed(started):
             ref.stop(timeout=STOP_TIMEOUT_S)
+        if core is not None:
+            core.history.close()
         raise
     log.info("candlecast started", rest_url=system.rest_url, websocket_url=system.ws_url)
     return system

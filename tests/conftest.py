@@ -9,11 +9,11 @@ import os
 import resource
 import shutil
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pykka
 import pytest
@@ -21,6 +21,8 @@ import pytest
 from candlecast.settings import Settings
 from candlecast.sim import Simulator, SimulatorConfig
 from candlecast.system import RunningSystem, start_system
+from tests.daemon import Daemon
+from tests.data_dirs import DATA_ROOT, fresh_data_dir
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "binance"
 
@@ -33,18 +35,12 @@ def shared_data(relative: str) -> Path:
 
 
 HELD_DESCRIPTORS = 1100
-# Every system a test starts keeps its history in a fresh folder under this one, removed at the end.
-DATA_ROOT = Path(tempfile.mkdtemp(prefix="candlecast-tests-"))
 
 
 @pytest.fixture(autouse=True, scope="session")
 def remove_data_root() -> Iterator[None]:
     yield
     shutil.rmtree(DATA_ROOT, ignore_errors=True)
-
-
-def fresh_data_dir() -> str:
-    return tempfile.mkdtemp(dir=DATA_ROOT)
 
 
 @pytest.fixture
@@ -137,3 +133,19 @@ def late_reader() -> Iterator[tuple[socket.socket, socket.socket]]:
     yield server, client
     server.close()
     client.close()
+
+
+@pytest.fixture
+def daemon_factory() -> Iterator[Any]:
+    started: list[Daemon] = []
+
+    def start(*args: str, open_files: int | None = None) -> Daemon:
+        daemon = Daemon(*args, open_files=open_files)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait()

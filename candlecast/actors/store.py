@@ -17,7 +17,6 @@ from candlecast.market_data import Candle, GapEvent, TradesArrived
 from candlecast.messages.store import (
     Barrier,
     GapCounts,
-    GetCandles,
     GetGapStats,
     GetHistoryStats,
     GetLatestCandle,
@@ -69,9 +68,8 @@ class StoreActor(Actor):
     def on_stop(self) -> None:
         self._latest.clear()
         self._writer.stop()  # writes what is queued first
-        self._history.close()
 
-    def handle(self, message: Any) -> Any:  # noqa: PLR0911, PLR0912 (one case per message type)
+    def handle(self, message: Any) -> Any:  # noqa: PLR0912 (one case per message type)
         match message:
             case Candle(symbol=symbol, open_time=open_time):
                 newest = self._newest.get(symbol)
@@ -109,9 +107,6 @@ class StoreActor(Actor):
                 return self._latest_body(symbol)
             case Barrier():
                 return None
-            case GetCandles(symbol=symbol, limit=limit):
-                self._check_active(symbol)
-                return tuple(self._history.newest(symbol, limit)) if limit else ()
             case GetTick(symbol=symbol):
                 self._check_active(symbol)
                 tick = self._latest.trade(symbol)

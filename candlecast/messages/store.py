@@ -17,13 +17,6 @@ class GetLatestCandle(Query, frozen=True):
     symbol: str
 
 
-class GetCandles(Query, frozen=True):
-    """Answered with the last ``limit`` closed candles of ``symbol``, oldest first."""
-
-    symbol: str
-    limit: int
-
-
 class GetTick(Query, frozen=True):
     """Answered with the latest trade of ``symbol``."""
 

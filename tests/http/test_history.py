@@ -106,6 +106,7 @@ def actors(simulator: Simulator) -> Iterator[Actors]:
     yield core.actors
     for ref in reversed(started):
         ref.stop()
+    core.history.close()
 
 
 @pytest.fixture
