@@ -1,8 +1,8 @@
 """Catch-up after downtime: which seconds of a symbol a restart missed, between its last stored
 candle and its first live one, and the candles that fill them over REST. Binance's own 1 s klines
-fill them cheaply (a request of weight 2 for 1,000 seconds) but carry no trade ids; where the
-trades are within the backfill window, each second is rebuilt from ``aggTrades``, which is asked
-for by time, as the range is, and is exact to the trade, and stored as a higher revision.
+fill them cheaply (a request of weight 2 for 1,000 seconds) but carry no trade ids; within the
+backfill window each second is then rebuilt from ``aggTrades`` (asked for by time, as the range
+is; exact to the trade) as a higher revision, which replaces the klines' version in the store.
 """
 
 from __future__ import annotations
