@@ -8,7 +8,7 @@ Decimals go out as Binance writes them, with eight decimals; a sum with more dec
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Container
 from decimal import Decimal
 from typing import Any
 
@@ -41,7 +41,7 @@ class KlineRequest(msgspec.Struct, frozen=True):
     offset_ms: int = 0
 
 
-def parse_request(params: Params, listed: Collection[str]) -> KlineRequest:
+def parse_request(params: Params, listed: Container[str]) -> KlineRequest:
     """The request ``params`` make, for a symbol of ``listed``; ``ApiError`` as Binance answers otherwise.
 
     Checked in order: a parameter sent twice (-1101); the symbol (-1102, -1100, -1121); the interval
