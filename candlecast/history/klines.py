@@ -99,11 +99,12 @@ def select(request: KlineRequest, latest_ms: int) -> KlineQuery | None:
             return None
     else:
         last = interval.start_of(end, offset)
-        first = last - (limit - 1) * interval.length_ms
         if interval.months:
             first = last
             for _ in range(limit - 1):
                 first = interval.start_of(first - 1, offset)
+        else:
+            first = last - (limit - 1) * interval.length_ms
     return KlineQuery(request.symbol, interval, first, interval.next_start(last, offset) - 1, limit, offset)
 
 
