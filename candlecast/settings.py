@@ -74,6 +74,11 @@ class Settings:
     ws_trade_interval_ms: int = 50
     ws_candle_linger_ms: int = 100
     history_seconds: int = 3600
+    data_dir: str = "./data"
+    db: str = ""
+    retention: str = "7d"
+    history_queue: int = 200_000
+    history_flush_ms: int = 250
     thread_switch_ms: float = 50.0
     cpus: tuple[int, ...] = ()
     sim_seed: int = 1
@@ -81,6 +86,36 @@ class Settings:
     log_format: str = "auto"
     log_level: str = "info"
     shutdown_timeout_s: float = 4.5
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+MAX_RETENTION_S = 100 * 365 * 86_400
+
+
+def duration_s(text: str) -> int:
+    """Whole seconds of a duration written as ``0`` or a count with a unit: ``90s``, ``15m``,
+    ``12h``, ``30d``."""
+    text = text.strip()
+    count, unit = (text, "s") if text == "0" else (text[:-1], text[-1:])
+    if unit not in _DURATION_UNITS or not count.isdigit() or len(count) > 9:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (0, or a count with s, m, h or d: 30d)")
+    seconds = int(count) * _DURATION_UNITS[unit]
+    if seconds > MAX_RETENTION_S:
+        raise argparse.ArgumentTypeError(f"{text} is longer than 100 years")
+    return seconds
+
+
+def _duration(text: str) -> str:
+    duration_s(text)
+    return text.strip()
+
+
+def _db_url(text: str) -> str:
+    """Empty (the embedded store in --data-dir) or a PostgreSQL URL."""
+    text = text.strip()
+    if text and urllib.parse.urlsplit(text).scheme not in ("postgresql", "postgres"):
+        raise argparse.ArgumentTypeError("not a postgresql:// URL (leave it empty for the embedded store)")
+    return text
 
 
 def _symbols(text: str) -> tuple[str, ...]:
@@ -418,6 +453,16 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
         "how long a second's candles may wait for each other, to go in one write (0: as they close)",
     ),
     ("--history-seconds", "history_seconds", _whole_seconds(86_400), "closed candles kept in memory per symbol"),
+    ("--data-dir", "data_dir", str, "where the embedded candle store keeps its file"),
+    ("--db", "db", _db_url, "a postgresql:// URL to keep candles in PostgreSQL instead (empty: the embedded store)"),
+    ("--retention", "retention", _duration, "how long candles are kept on disk (0: for ever; e.g. 90s, 12h, 30d)"),
+    (
+        "--history-queue",
+        "history_queue",
+        _count(10_000_000),
+        "closed candles that may wait to be written; more are dropped and /health says so",
+    ),
+    ("--history-flush-ms", "history_flush_ms", _ms(10, 1000), "how often waiting candles are written, in one batch"),
     (
         "--thread-switch-ms",
         "thread_switch_ms",

@@ -1,6 +1,7 @@
 """Wiring: start the actors in dependency order, stop them in reverse.
 
-store <- broadcaster <- backfill <- clock <- registry (connections, aggregators) <- http (REST + WebSocket)
+history (on disk) <- store <- broadcaster <- backfill <- clock <- registry (connections, aggregators)
+<- http (REST + WebSocket)
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import falcon
@@ -21,12 +23,14 @@ from candlecast.actors.http_server import ConnectionLimits, HttpServerActor
 from candlecast.actors.registry import RegistryActor
 from candlecast.actors.store import StoreActor
 from candlecast.clock.exchange_time import ExchangeTime
+from candlecast.history.engines import open_store
+from candlecast.history.store import CandleStore
 from candlecast.http.app import create_app
 from candlecast.http.client_reader import ClientReader
 from candlecast.http.resources import Actors
 from candlecast.messages.supervision import ThreadEnded
 from candlecast.runtime.cpu_affinity import threads_started_on
-from candlecast.settings import Settings
+from candlecast.settings import Settings, duration_s
 from candlecast.store.latest import Latest
 
 log = structlog.get_logger(__name__)
@@ -41,6 +45,7 @@ class RunningSystem:
     registry: pykka.ActorRef[Any]
     store: pykka.ActorRef[Any]
     broadcaster: pykka.ActorRef[Any]
+    history: CandleStore
     http_port: int
     ws_port: int
 
@@ -58,6 +63,7 @@ class RunningSystem:
                 ref.stop(timeout=STOP_TIMEOUT_S)
             except pykka.Timeout:
                 log.warning("actor did not stop in time", actor=str(ref))
+        self.history.close()
 
 
 def _display_host(host: str) -> str:
@@ -72,16 +78,39 @@ def start_system(settings: Settings) -> RunningSystem:
 
 @dataclasses.dataclass(frozen=True)
 class Core:
-    """The actors behind the HTTP layer, and the latest candles and trades REST reads without asking."""
+    """The actors behind the HTTP layer, the latest candles and trades REST reads without asking,
+    and the candle history REST reads from disk."""
 
     actors: Actors
     latest: Latest
+    history: CandleStore
 
 
 def start_core(settings: Settings, started: list[pykka.ActorRef[Any]]) -> Core:
     """Start everything but the HTTP server, appending each actor to ``started`` as it starts."""
+    history = open_store(settings.db, Path(settings.data_dir))
+    try:
+        return _start_core_actors(settings, history, started)
+    except BaseException:
+        history.close()
+        raise
+
+
+def _start_core_actors(settings: Settings, history: CandleStore, started: list[pykka.ActorRef[Any]]) -> Core:
     latest = Latest()
-    store = StoreActor.start(history_seconds=settings.history_seconds, latest=latest)
+    # A store that saved a symbol set was running before: its symbols, not --symbols, carry on.
+    saved = history.symbols()
+    if saved:
+        settings = dataclasses.replace(settings, symbols=saved)
+    log.info("subscribing", symbols=list(settings.symbols), restored=bool(saved))
+    store = StoreActor.start(
+        latest=latest,
+        history=history,
+        engine="postgresql" if settings.db else "sqlite",
+        queue_limit=settings.history_queue,
+        flush_interval_s=settings.history_flush_ms / 1000,
+        retention_ms=duration_s(settings.retention) * 1000,
+    )
     started.append(store)
     broadcaster = BroadcasterActor.start(
         ClientLimits(
@@ -125,7 +154,7 @@ def start_core(settings: Settings, started: list[pykka.ActorRef[Any]]) -> Core:
         clock=clock,
         timeout_s=settings.ask_timeout_s,
     )
-    return Core(actors=actors, latest=latest)
+    return Core(actors=actors, latest=latest, history=history)
 
 
 def client_reader(
@@ -154,7 +183,7 @@ def app_for(
         socket_buffer_bytes=settings.ws_socket_buffer_bytes,
         rate_limit=settings.rate_limit,
         max_body_bytes=settings.max_body_bytes,
-        history_seconds=settings.history_seconds,
+        candle_store=core.history,
     )
 
 
@@ -165,6 +194,7 @@ def _start_actors(settings: Settings) -> RunningSystem:
     # (--thread-switch-ms; docs/performance.md, Ingest, has the measurement).
     sys.setswitchinterval(settings.thread_switch_ms / 1000)
     started: list[pykka.ActorRef[Any]] = []
+    core: Core | None = None
     try:
         core = start_core(settings, started)
         broadcaster = core.actors.broadcaster
@@ -198,14 +228,15 @@ def _start_actors(settings: Settings) -> RunningSystem:
             registry=core.actors.registry,
             store=core.actors.store,
             broadcaster=broadcaster,
+            history=core.history,
             http_port=proxy.http_port.get(timeout=STOP_TIMEOUT_S),
             ws_port=proxy.ws_port.get(timeout=STOP_TIMEOUT_S),
         )
     except BaseException:
         for ref in reversed(started):
             ref.stop(timeout=STOP_TIMEOUT_S)
+        if core is not None:
+            core.history.close()
         raise
-    log.info(
-        "candlecast started", rest_url=system.rest_url, websocket_url=system.ws_url, symbols=list(settings.symbols)
-    )
+    log.info("candlecast started", rest_url=system.rest_url, websocket_url=system.ws_url)
     return system

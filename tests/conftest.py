@@ -7,11 +7,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import resource
+import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pykka
 import pytest
@@ -19,6 +21,8 @@ import pytest
 from candlecast.settings import Settings
 from candlecast.sim import Simulator, SimulatorConfig
 from candlecast.system import RunningSystem, start_system
+from tests.daemon import Daemon
+from tests.data_dirs import DATA_ROOT, fresh_data_dir
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "binance"
 
@@ -31,6 +35,12 @@ def shared_data(relative: str) -> Path:
 
 
 HELD_DESCRIPTORS = 1100
+
+
+@pytest.fixture(autouse=True, scope="session")
+def remove_data_root() -> Iterator[None]:
+    yield
+    shutil.rmtree(DATA_ROOT, ignore_errors=True)
 
 
 @pytest.fixture
@@ -88,6 +98,8 @@ def settings_for(sim: Simulator, **overrides: object) -> Settings:
         rest_url=sim.rest_url,
         rate_limit="",
         log_format="console",
+        data_dir=fresh_data_dir(),
+        retention="0",  # tests write candles of fixed, long past seconds
     )
     return dataclasses.replace(base, **overrides)
 
@@ -121,3 +133,19 @@ def late_reader() -> Iterator[tuple[socket.socket, socket.socket]]:
     yield server, client
     server.close()
     client.close()
+
+
+@pytest.fixture
+def daemon_factory() -> Iterator[Any]:
+    started: list[Daemon] = []
+
+    def start(*args: str, open_files: int | None = None) -> Daemon:
+        daemon = Daemon(*args, open_files=open_files)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait()

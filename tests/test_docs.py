@@ -53,8 +53,8 @@ def documented_options() -> dict[str, tuple[str, str]]:
 
 
 def same_default(documented: str, coded: str) -> bool:
-    """The table writes defaults for people (`30` for 30.0, `off` for False, `any` for no CPUs)."""
-    words = {"off": "False", "false": "False", "on": "True", "true": "True"}
+    """The table writes defaults for people (`30` for 30.0, `off` for False, `any` for no CPUs, `empty` for "")."""
+    words = {"off": "False", "false": "False", "on": "True", "true": "True", "empty": ""}
     documented = words.get(documented.lower(), documented)
     if documented == coded:
         return True

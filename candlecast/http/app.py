@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import falcon
 
-from candlecast.http import errors, health, resources
+from candlecast.history.store import CandleStore
+from candlecast.http import errors, health, history, resources
 from candlecast.http.client_reader import ClientReader
 from candlecast.http.middleware import BodyLimit, RateLimit
 from candlecast.http.websocket import WebSocketUpgrade
@@ -20,7 +21,7 @@ def create_app(
     socket_buffer_bytes: int,
     rate_limit: str,
     max_body_bytes: int,
-    history_seconds: int,
+    candle_store: CandleStore,
 ) -> falcon.App[falcon.Request, falcon.Response]:
     middleware: list[RateLimit | BodyLimit | WebSocketUpgrade] = [RateLimit(rate_limit)] if rate_limit else []
     middleware += [
@@ -40,5 +41,5 @@ def create_app(
     app.add_route("/remove_symbol/{symbol}", resources.RemoveSymbolResource(actors))
     app.add_route("/tick/{symbol}", resources.TickResource(actors, latest))
     app.add_route("/ohlc/{symbol}", resources.OhlcResource(actors, latest))
-    app.add_route("/candles/{symbol}", resources.CandlesResource(actors, history_seconds))
+    app.add_route("/candles/{symbol}", history.HistoryResource(actors=actors, store=candle_store))
     return app

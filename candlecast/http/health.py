@@ -32,6 +32,7 @@ def _components(actors: Actors) -> dict[str, dict[str, Any]]:
         "backfill": actors.backfill,
         "broadcaster": actors.broadcaster,
         "http": actors.http,
+        "store": actors.store,
     }
     components: dict[str, dict[str, Any]] = {}
     for owner, ref in owners.items():
@@ -48,6 +49,8 @@ def _problems(
     gaps: Mapping[str, GapCounts],
     clock_stats: ClockStats,
     components: dict[str, dict[str, Any]],
+    *,
+    history: HistoryStats,
 ) -> list[str]:
     problems = []
     if not status.exchange_info_loaded:
@@ -65,6 +68,14 @@ def _problems(
             problems.append(f"{name} {component['state']}: {component['last_error']}")
     if not clock_stats.in_sync:
         problems.append("exchange clock not in sync")
+    if history.failing:
+        problems.append(f"history writes failing: {history.failing}")
+    if history.dropped:
+        problems.append(f"history dropped {history.dropped} candle(s): the write queue was full")
+    if history.refused:
+        problems.append(f"history refused {history.refused} candle(s) it cannot hold exactly")
+    if history.queued > history.queue_limit // 2:
+        problems.append(f"history write queue over half full ({history.queued} of {history.queue_limit})")
     return problems
 
 
@@ -87,9 +98,9 @@ class HealthResource(Resource):
         backfill: BackfillStats = actors.ask(actors.backfill, GetBackfillStats())
         clock_stats: ClockStats = actors.ask(actors.clock, GetClockStats())
         components = _components(actors)
-        problems = _problems(status, gaps, clock_stats, components)
-        websocket: BroadcastStats = actors.ask(actors.broadcaster, GetBroadcastStats())
         history: HistoryStats = actors.ask(actors.store, GetHistoryStats())
+        problems = _problems(status, gaps, clock_stats, components, history=history)
+        websocket: BroadcastStats = actors.ask(actors.broadcaster, GetBroadcastStats())
         upstream = upstream_summary(status, gaps)
         upstream.update(halted=list(status.halted), backfill=backfill, clock=clock_stats)
         respond(

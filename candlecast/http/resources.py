@@ -14,7 +14,7 @@ import pykka
 
 from candlecast.http import encoding
 from candlecast.messages.base import Query
-from candlecast.messages.store import Barrier, GapCounts, GetCandles, GetLatestCandle, GetTick
+from candlecast.messages.store import Barrier, GapCounts, GetLatestCandle, GetTick
 from candlecast.messages.symbols import AddSymbol, ListAvailable, ListHalted, ListSymbols, RemoveSymbol
 from candlecast.messages.upstream import ConnectionStatus, GetUpstreamStatus, UpstreamStatus
 from candlecast.store.latest import Latest
@@ -170,35 +170,3 @@ class OhlcResource(_LatestResource):
         if body is None:  # not subscribed, just added or no candle yet: the store answers which
             body = self._actors.ask(self._actors.store, GetLatestCandle(symbol=symbol))
         respond_encoded(resp, body)
-
-
-# Encoding this many candles costs about what a plain request does, so the rate limit counts
-# a request for N candles as 1 + N // CANDLES_PER_WEIGHT requests (an hour: 37).
-CANDLES_PER_WEIGHT = 100
-
-
-class CandlesResource(Resource):
-    def __init__(self, actors: Actors, max_limit: int) -> None:
-        super().__init__(actors)
-        self._max_limit = max_limit
-
-    def weight(self, req: falcon.Request) -> int:
-        try:
-            return 1 + self._limit(req) // CANDLES_PER_WEIGHT
-        except falcon.HTTPError:
-            return 1  # answered 400, nothing encoded
-
-    def _limit(self, req: falcon.Request) -> int:
-        return req.get_param_as_int("limit", min_value=1, max_value=self._max_limit, default=60)
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response, symbol: str) -> None:
-        limit = self._limit(req)
-        candles = self._actors.ask(self._actors.store, GetCandles(symbol=path_symbol(symbol), limit=limit))
-        respond(
-            resp,
-            {
-                "symbol": normalize_symbol(symbol),
-                "count": len(candles),
-                "candles": encoding.candles_json(candles),
-            },
-        )

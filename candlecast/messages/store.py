@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import msgspec
 
 from candlecast.messages.base import Query
+from candlecast.runtime.progress import ProgressReport
 
 
 class GetLatestCandle(Query, frozen=True):
@@ -14,13 +15,6 @@ class GetLatestCandle(Query, frozen=True):
     REST asks only what ``Latest`` does not have, for the error that says why."""
 
     symbol: str
-
-
-class GetCandles(Query, frozen=True):
-    """Answered with the last ``limit`` closed candles of ``symbol``, oldest first."""
-
-    symbol: str
-    limit: int
 
 
 class GetTick(Query, frozen=True):
@@ -59,10 +53,21 @@ class GetGapStats(Query, frozen=True):
 
 
 class HistoryStats(msgspec.Struct, frozen=True):
-    """The closed candles the store keeps, and of how many symbols."""
+    """The history writer: candles ``queued`` (of ``queue_limit``) and the age of the oldest
+    (``lag_ms``), ``written``, ``refused`` (values the engine cannot hold exactly), ``dropped``
+    (queue full), the error while writes are ``failing``, and the last retention pass."""
 
-    symbols: int
-    candles: int
+    engine: str
+    queued: int
+    queue_limit: int
+    lag_ms: int
+    written: int
+    batches: int
+    refused: int
+    dropped: int
+    failing: str
+    last_write_age_s: float | None
+    retention: ProgressReport | None
 
 
 class GetHistoryStats(Query, frozen=True):

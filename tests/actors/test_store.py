@@ -1,11 +1,13 @@
 """The store actor as REST reads it: the latest candle's body, published to ``Latest``
-and answered when asked, follows every new candle and every revision of the latest."""
+and answered when asked, follows every new candle and every revision of the latest; and as the
+history reads it: every candle and the active symbol set reach the disk, also after a stop."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -14,6 +16,7 @@ import pytest
 from candlecast.actors.store import StoreActor
 from candlecast.candles.series import empty_candle
 from candlecast.errors import NoDataYet, NotSubscribed
+from candlecast.history.sqlite import SqliteStore
 from candlecast.messages.store import Barrier, GetLatestCandle
 from candlecast.messages.symbols import SymbolActivated, SymbolDeactivated
 from candlecast.store.latest import Latest
@@ -27,9 +30,20 @@ def published() -> Latest:
     return Latest()
 
 
+def start_store(published: Latest, data_dir: Path) -> Any:
+    return StoreActor.start(
+        latest=published,
+        history=SqliteStore(data_dir / "candles.sqlite3"),
+        engine="sqlite",
+        queue_limit=1000,
+        flush_interval_s=0.02,
+        retention_ms=0,
+    )
+
+
 @pytest.fixture
-def store(published: Latest) -> Iterator[Any]:
-    ref = StoreActor.start(history_seconds=60, latest=published)
+def store(published: Latest, tmp_path: Path) -> Iterator[Any]:
+    ref = start_store(published, tmp_path)
     ref.tell(SymbolActivated(symbol=SYMBOL))
     yield ref
     ref.stop()
@@ -92,11 +106,35 @@ def test_published_body_is_the_latest_candle_and_nothing_of_a_removed_symbol(sto
         store.ask(GetLatestCandle(symbol=SYMBOL), timeout=ASK_TIMEOUT_S)
 
 
-def test_a_stopped_store_leaves_nothing_published(published: Latest) -> None:
+def test_a_stopped_store_leaves_nothing_published(published: Latest, tmp_path: Path) -> None:
     """REST then asks the store, and answers 503 instead of a candle no longer kept current."""
-    store = StoreActor.start(history_seconds=60, latest=published)
+    store = start_store(published, tmp_path)
     store.tell(SymbolActivated(symbol=SYMBOL))
     store.tell(empty_candle(SYMBOL, 1_795_836_601, Decimal("43012.15")))
     assert published_body(store, published) is not None
     store.stop()
     assert published.candle(SYMBOL) is None
+
+
+def test_candles_and_the_symbol_set_reach_the_disk(published: Latest, tmp_path: Path) -> None:
+    store = start_store(published, tmp_path)
+    store.tell(SymbolActivated(symbol=SYMBOL))
+    store.tell(SymbolActivated(symbol="ETHUSDT"))
+    first = empty_candle(SYMBOL, 1_795_836_601, Decimal("43012.15"))
+    store.tell(first)
+    store.tell(msgspec.structs.replace(first, close=Decimal("43000"), revision=1))
+    store.tell(empty_candle(SYMBOL, 1_795_836_602, Decimal("43000")))
+    store.tell(empty_candle("XRPUSDT", 1_795_836_602, Decimal("1")))  # not subscribed: not kept
+    store.tell(SymbolDeactivated(symbol="ETHUSDT"))
+    store.stop()  # writes what is queued before it ends
+    history = SqliteStore(tmp_path / "candles.sqlite3")
+    try:
+        candles = history.candles(SYMBOL, 0, 2**62, 10)
+        assert [(c.open_time, c.revision, c.close) for c in candles] == [
+            (1_795_836_601_000, 1, Decimal("43000")),
+            (1_795_836_602_000, 0, Decimal("43000")),
+        ]
+        assert history.candles("XRPUSDT", 0, 2**62, 10) == []
+        assert history.symbols() == (SYMBOL,)
+    finally:
+        history.close()

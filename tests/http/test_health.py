@@ -9,7 +9,7 @@ from candlecast.http import encoding
 from candlecast.http.health import _problems
 from candlecast.http.resources import upstream_summary
 from candlecast.messages.clock import ClockStats
-from candlecast.messages.store import GapCounts
+from candlecast.messages.store import GapCounts, HistoryStats
 from candlecast.messages.upstream import ConnectionStatus, UpstreamStatus
 from candlecast.sim import Simulator
 from candlecast.system import RunningSystem, start_system
@@ -34,6 +34,7 @@ def test_a_streaming_system_is_ok_ready_and_alive(system: RunningSystem) -> None
         "rest-server": "running",
         "websocket-listener": "running",
         "websocket-reader": "running",
+        "history-writer": "running",
     }
     assert health["upstream"]["clock"]["in_sync"] is True
     ready = request("GET", system.rest_url + "/readyz")
@@ -121,11 +122,28 @@ def test_every_problem_is_named_from_the_typed_answers() -> None:
         "clock-timer": {"owner": "clock", "state": "running", "restarts": 0, "last_error": ""},
     }
     halted = ", ".join(f"HALT{i}USDT" for i in range(10))
-    assert _problems(STATUS, GAPS, CLOCK, components) == [
+    history = HistoryStats(
+        engine="sqlite",
+        queued=120_001,
+        queue_limit=200_000,
+        lag_ms=30_000,
+        written=10,
+        batches=1,
+        refused=2,
+        dropped=3,
+        failing="OperationalError: disk I/O error",
+        last_write_age_s=30.0,
+        retention=None,
+    )
+    assert _problems(STATUS, GAPS, CLOCK, components, history=history) == [
         "exchangeInfo not loaded",
         f"12 subscribed symbol(s) halted (not TRADING on the exchange): {halted}, ...",
         "upstream connection 1: 2 gap(s) open",
         "upstream connection 2 reconnecting",
         "backfill failed: RuntimeError: boom",
         "exchange clock not in sync",
+        "history writes failing: OperationalError: disk I/O error",
+        "history dropped 3 candle(s): the write queue was full",
+        "history refused 2 candle(s) it cannot hold exactly",
+        "history write queue over half full (120001 of 200000)",
     ]

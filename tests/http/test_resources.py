@@ -4,6 +4,7 @@ simulator's exchangeInfo). Candles and trades are told to the store, so their an
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from collections.abc import Iterator
@@ -29,7 +30,6 @@ from tests.conftest import closed_port, settings_for
 SYMBOL = "BTCUSDT"
 SECOND = 1_795_836_601
 MAX_BODY_BYTES = 1024
-HISTORY_SECONDS = 120
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,25 +47,25 @@ class Rest:
         self.actors.store.ask(Barrier(), timeout=self.actors.timeout_s)
 
 
-def start_rest(settings: Settings) -> tuple[Rest, list[pykka.ActorRef[Any]]]:
+@contextlib.contextmanager
+def running_rest(settings: Settings) -> Iterator[Rest]:
     """The actors ``start_system`` starts, but no HTTP server: the app is called directly."""
     started: list[pykka.ActorRef[Any]] = []
     core = start_core(settings, started)
     app = app_for(settings, core, client_reader(settings, core.actors.broadcaster))
-    return Rest(falcon.testing.TestClient(app), core.actors), started
+    try:
+        yield Rest(falcon.testing.TestClient(app), core.actors)
+    finally:
+        for ref in reversed(started):
+            ref.stop()
+        core.history.close()
 
 
 @pytest.fixture
 def rest(simulator: Simulator) -> Iterator[Rest]:
     """No symbol subscribed at the start: no upstream connection streams into the store."""
-    started, refs = start_rest(
-        settings_for(
-            simulator, symbols=(), max_symbols=2, history_seconds=HISTORY_SECONDS, max_body_bytes=MAX_BODY_BYTES
-        )
-    )
-    yield started
-    for ref in reversed(refs):
-        ref.stop()
+    with running_rest(settings_for(simulator, symbols=(), max_symbols=2, max_body_bytes=MAX_BODY_BYTES)) as rest:
+        yield rest
 
 
 def loaded(rest: Rest) -> None:
@@ -199,22 +199,23 @@ def test_ohlc_is_the_latest_candle_and_follows_its_revision(rest: Rest) -> None:
 
 
 def test_candles_answer_the_last_limit_closed_in_order(rest: Rest) -> None:
-    rest.actors.store.tell(SymbolActivated(symbol=SYMBOL))
-    assert rest.client.simulate_get("/candles/BTCUSDT").json == {"symbol": SYMBOL, "count": 0, "candles": []}
+    """The history query itself is tested in test_history.py; here, that the app serves it from
+    what the store actor wrote to disk. The symbol streams live candles too: the range asked
+    holds only the ones told here, days earlier."""
+    loaded(rest)
+    assert add(rest, '{"symbol": "BTCUSDT"}').status_code == 200
+    window = {"start": str(SECOND * 1000), "end": str((SECOND + 4) * 1000)}
+    assert rest.client.simulate_get("/candles/BTCUSDT", params=window).json["candles"] == []
     for offset in range(5):
         rest.candle_of(SECOND + offset, f"43000.{offset}")
-    rest.settled()
-    three = rest.client.simulate_get("/candles/btcusdt", params={"limit": "3"}).json
+    wait_for(lambda: rest.client.simulate_get("/candles/BTCUSDT", params=window).json["count"] == 5)  # on disk
+    three = rest.client.simulate_get("/candles/btcusdt", params={**window, "limit": "3"}).json
     assert (three["symbol"], three["count"]) == (SYMBOL, 3)
-    assert [c["open_time"] for c in three["candles"]] == [(SECOND + offset) * 1000 for offset in (2, 3, 4)]
-    assert rest.client.simulate_get("/candles/BTCUSDT").json["count"] == 5, "60 by default, as many as there are"
-    longest = rest.client.simulate_get("/candles/BTCUSDT", params={"limit": str(HISTORY_SECONDS)})
-    assert longest.json["count"] == 5
+    assert [c["open_time"] for c in three["candles"]] == [(SECOND + offset) * 1000 for offset in (0, 1, 2)]
 
 
-@pytest.mark.parametrize("limit", ["0", "-1", "abc", "1.5", str(HISTORY_SECONDS + 1)])
+@pytest.mark.parametrize("limit", ["0", "-1", "abc", "1.5", "3601"])
 def test_candles_refuse_a_limit_out_of_range_with_400(rest: Rest, limit: str) -> None:
-    rest.actors.store.tell(SymbolActivated(symbol=SYMBOL))
     error_of(rest.client.simulate_get("/candles/BTCUSDT", params={"limit": limit}), 400)
 
 
@@ -225,14 +226,17 @@ def test_market_routes_answer_404_for_a_symbol_not_subscribed_and_400_for_no_sym
     assert invalid["detail"] == f"'{'A' * 40}...' is not a symbol"
 
 
-def test_a_store_that_is_gone_is_503_and_the_registry_still_answers(rest: Rest) -> None:
-    rest.actors.store.tell(SymbolActivated(symbol=SYMBOL))
+def test_a_store_that_is_gone_is_503_and_the_registry_and_history_still_answer(rest: Rest) -> None:
+    loaded(rest)
+    assert add(rest, '{"symbol": "BTCUSDT"}').status_code == 200
     rest.candle_of(SECOND, "43012.15")
-    rest.settled()
+    window = {"start": str(SECOND * 1000), "end": str(SECOND * 1000)}
+    wait_for(lambda: rest.client.simulate_get("/candles/BTCUSDT", params=window).json["count"] == 1)
     rest.actors.store.stop()
-    for path in ("/candles/BTCUSDT", "/ohlc/BTCUSDT", "/tick/BTCUSDT"):
+    for path in ("/ohlc/BTCUSDT", "/tick/BTCUSDT"):
         assert error_of(rest.client.simulate_get(path), 503)["error"] == "Service unavailable"
     assert rest.client.simulate_get("/symbols").status_code == 200
+    assert rest.client.simulate_get("/candles/BTCUSDT", params=window).json["count"] == 1, "read from disk"
 
 
 def test_unknown_route_method_and_a_websocket_upgrade_on_rest_are_json_errors(rest: Rest) -> None:
@@ -247,7 +251,8 @@ def test_health_livez_and_readyz(rest: Rest) -> None:
     loaded(rest)
     health = rest.client.simulate_get("/health").json
     assert health["upstream"]["exchange_info_loaded"] is True and health["upstream"]["connections"] == []
-    assert health["history"] == {"symbols": 0, "candles": 0}
+    history = health["history"]
+    assert (history["engine"], history["queued"], history["dropped"], history["failing"]) == ("sqlite", 0, 0, "")
     assert {"status", "problems", "upstream", "components", "websocket", "history", "process"} == set(health)
     assert add(rest, '{"symbol": "SOLUSDT"}').status_code == 200
     ready = wait_for(lambda: (r := rest.client.simulate_get("/readyz")).status_code == 200 and r, timeout=15)
@@ -260,10 +265,8 @@ def test_health_livez_and_readyz(rest: Rest) -> None:
 def rest_without_exchange_info(simulator: Simulator) -> Iterator[Rest]:
     """exchangeInfo (and the exchange's time) asked of a port nothing listens on."""
     settings = settings_for(simulator, symbols=(), rest_url=f"http://127.0.0.1:{closed_port()}")
-    started, refs = start_rest(settings)
-    yield started
-    for ref in reversed(refs):
-        ref.stop()
+    with running_rest(settings) as rest:
+        yield rest
 
 
 def test_without_exchange_info_symbols_cannot_be_validated_503(rest_without_exchange_info: Rest) -> None:

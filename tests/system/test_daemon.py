@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 import resource
 import signal
 import socket
@@ -14,7 +13,6 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,79 +22,8 @@ from candlecast.actors.http_server import REST_CONNECTION_LIMIT
 from candlecast.runtime.open_files import OTHER_DESCRIPTORS
 from tests.clients import WsClient, request, wait_for
 from tests.conftest import closed_port, make_simulator
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class Daemon:
-    def __init__(self, *args: str, open_files: int | None = None) -> None:
-        """``open_files``: the soft open-file limit it starts with, as a system might set it."""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "run.py",
-                "--http-port",
-                "0",
-                "--ws-port",
-                "0",
-                "--host",
-                "127.0.0.1",
-                "--log-format",
-                "json",
-                *args,
-            ],
-            cwd=ROOT,
-            env=env,
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-            preexec_fn=None if open_files is None else lambda: lower_open_files(open_files),  # noqa: PLW1509 (only setrlimit)
-        )
-        self.lines: list[dict[str, Any]] = []
-
-    def read_until(self, event: str, timeout: float = 15.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.process.stderr.readline()
-            if not line:
-                break
-            record = json.loads(line)
-            self.lines.append(record)
-            if record.get("event") == event:
-                return record
-        raise AssertionError(f"{event!r} not logged; got {[r.get('event') for r in self.lines]}")
-
-    def stop(self, signum: int, *more: int, within_s: float = 15.0) -> tuple[int, str]:
-        """Send ``signum`` (and ``more`` signals, all delivered together), wait up to ``within_s``
-        for the exit: (exit code, what it logged meanwhile); still running then fails the test."""
-        if more:
-            self.process.send_signal(signal.SIGSTOP)  # pending together when it resumes
-        for each in (signum, *more):
-            self.process.send_signal(each)
-        if more:
-            self.process.send_signal(signal.SIGCONT)
-        try:
-            _, rest = self.process.communicate(timeout=within_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            _, rest = self.process.communicate()
-            raise AssertionError(f"still running {within_s} s after the signal; logged: {rest[-3000:]}") from None
-        return self.process.returncode, rest
-
-    def stops_cleanly(self, signum: int = signal.SIGTERM) -> list[dict[str, Any]]:
-        """Stops with code 0 within the 5 s an operator is promised; what it logged meanwhile."""
-        code, rest = self.stop(signum, within_s=STOP_PROMISED_S)
-        assert code == 0, (code, rest[-3000:])
-        assert "Traceback" not in rest, rest
-        return [json.loads(line) for line in rest.splitlines() if line.startswith("{")]
-
-
-STOP_PROMISED_S = 5.0
-
-
-def lower_open_files(soft: int) -> None:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+from tests.daemon import ROOT
+from tests.data_dirs import fresh_data_dir
 
 
 def open_files_limits(pid: int) -> tuple[int, int]:
@@ -105,22 +32,6 @@ def open_files_limits(pid: int) -> tuple[int, int]:
             soft, hard = line.split()[3:5]
             return int(soft), int(hard)
     raise AssertionError("no open files line")
-
-
-@pytest.fixture
-def daemon_factory() -> Iterator[Any]:
-    started: list[Daemon] = []
-
-    def start(*args: str, open_files: int | None = None) -> Daemon:
-        daemon = Daemon(*args, open_files=open_files)
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        if daemon.process.poll() is None:
-            daemon.process.kill()
-            daemon.process.wait()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -193,6 +104,8 @@ def test_a_port_already_taken_ends_the_start_with_an_error_naming_it(taken_flag:
                 "127.0.0.1",
                 "--log-format",
                 "json",
+                "--data-dir",
+                fresh_data_dir(),
                 taken_flag,
                 str(taken_port),
                 other_flag,
