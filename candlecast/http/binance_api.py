@@ -30,28 +30,16 @@ def _respond(resp: falcon.Response, body: Any) -> None:
     resp.data = msgspec.json.encode(body)
 
 
-class _Served:
-    """The symbols klines are served for: subscribed now, or with candles in the store."""
-
-    def __init__(self, subscribed: Collection[str], store: CandleStore) -> None:
-        self._subscribed = subscribed
-        self._store = store
-
-    def __contains__(self, symbol: object) -> bool:
-        return symbol in self._subscribed or (
-            isinstance(symbol, str) and self._store.last_open_time(symbol) is not None
-        )
-
-
 class KlinesResource:
-    """``klines`` and ``uiKlines`` (the same bars), up to the newest stored second."""
+    """``klines`` and ``uiKlines`` (the same bars) of a subscribed symbol, up to the newest stored
+    second: the symbols ``exchangeInfo`` lists, as ``GET /candles`` serves them."""
 
     def __init__(self, *, store: CandleStore, subscribed: Subscribed) -> None:
         self._store = store
         self._subscribed = subscribed
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        request = klines.parse_request(req.params, _Served(self._subscribed(), self._store))
+        request = klines.parse_request(req.params, self._subscribed())
         latest = self._store.last_open_time(request.symbol)
         query = None if latest is None else klines.select(request, latest)
         bars = [] if query is None else self._store.klines(query)
