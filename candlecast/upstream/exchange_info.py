@@ -54,5 +54,5 @@ def trading_entries(body: bytes) -> dict[str, dict[str, Any]]:
     }
 
 
-def fetch_trading_symbols(rest_url: str) -> frozenset[str]:
-    return trading_symbols(fetch(rest_url, PATH).body)
+def fetch_trading_entries(rest_url: str) -> dict[str, dict[str, Any]]:
+    return trading_entries(fetch(rest_url, PATH).body)
