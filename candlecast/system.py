@@ -85,6 +85,7 @@ class Core:
     actors: Actors
     latest: Latest
     history: CandleStore
+    exchange_time: ExchangeTime
 
 
 def start_core(settings: Settings, started: list[pykka.ActorRef[Any]]) -> Core:
@@ -167,7 +168,7 @@ def _start_core_actors(settings: Settings, history: CandleStore, started: list[p
         timeout_s=settings.ask_timeout_s,
         catchup=catchup,
     )
-    return Core(actors=actors, latest=latest, history=history)
+    return Core(actors=actors, latest=latest, history=history, exchange_time=exchange_time)
 
 
 def client_reader(
@@ -197,6 +198,7 @@ def app_for(
         rate_limit=settings.rate_limit,
         max_body_bytes=settings.max_body_bytes,
         candle_store=core.history,
+        exchange_now_ms=core.exchange_time.now_ms,
     )
 
 

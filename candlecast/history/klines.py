@@ -8,7 +8,7 @@ Decimals go out as Binance writes them, with eight decimals; a sum with more dec
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Container
 from decimal import Decimal
 from typing import Any
 
@@ -41,7 +41,7 @@ class KlineRequest(msgspec.Struct, frozen=True):
     offset_ms: int = 0
 
 
-def parse_request(params: Params, listed: Collection[str]) -> KlineRequest:
+def parse_request(params: Params, listed: Container[str]) -> KlineRequest:
     """The request ``params`` make, for a symbol of ``listed``; ``ApiError`` as Binance answers otherwise.
 
     Checked in order: a parameter sent twice (-1101); the symbol (-1102, -1100, -1121); the interval
@@ -99,16 +99,22 @@ def select(request: KlineRequest, latest_ms: int) -> KlineQuery | None:
             return None
     else:
         last = interval.start_of(end, offset)
-        first = last
-        for _ in range(limit - 1):
-            first = interval.start_of(first - 1, offset)
+        if interval.months:
+            first = last
+            for _ in range(limit - 1):
+                first = interval.start_of(first - 1, offset)
+        else:
+            first = last - (limit - 1) * interval.length_ms
     return KlineQuery(request.symbol, interval, first, interval.next_start(last, offset) - 1, limit, offset)
 
 
 def decimal_text(value: Decimal) -> str:
     """``value`` as Binance writes it: eight decimals, or every decimal it has if it has more."""
-    eight = f"{value:.{_DECIMALS}f}"
-    return eight if Decimal(eight) == value else f"{value.normalize():f}"
+    text = str(value)  # positional for nearly every value, and cheaper than format()
+    if "E" in text:
+        text = f"{value:f}"
+    whole, _, fraction = text.partition(".")
+    return f"{whole}.{fraction.rstrip('0').ljust(_DECIMALS, '0')}"
 
 
 def row(bar: Candle) -> list[Any]:

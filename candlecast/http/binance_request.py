@@ -7,7 +7,7 @@ API's error-code list; an ``ApiError`` leaves as HTTP 4xx/5xx with ``{"code": <n
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Container, Mapping
 from typing import Any
 
 import falcon
@@ -65,6 +65,10 @@ def parameter_not_valid(param: str) -> ApiError:
     return ApiError(-1130, f"Data sent for parameter '{param}' is not valid.")
 
 
+def json_not_valid(param: str) -> ApiError:
+    return ApiError(-1135, f"JSON sent for parameter '{param}' is not valid")
+
+
 def single(params: Params, name: str) -> str | None:
     """The value of ``name``; None when it is absent or empty. Sent twice: -1101."""
     value = params.get(name)
@@ -73,7 +77,7 @@ def single(params: Params, name: str) -> str | None:
     return value or None
 
 
-def optional_symbol(raw: str | None, listed: Collection[str]) -> str | None:
+def optional_symbol(raw: str | None, listed: Container[str]) -> str | None:
     """``raw`` if it is a symbol of ``listed``; None if not sent; -1100 or -1121 otherwise."""
     if not raw:
         return None
@@ -84,7 +88,7 @@ def optional_symbol(raw: str | None, listed: Collection[str]) -> str | None:
     return raw
 
 
-def symbol(raw: str | None, listed: Collection[str]) -> str:
+def symbol(raw: str | None, listed: Container[str]) -> str:
     """``optional_symbol``, and mandatory."""
     found = optional_symbol(raw, listed)
     if found is None:
