@@ -20,6 +20,8 @@ from candlecast.settings import Settings
 from candlecast.sim import Simulator, SimulatorConfig
 from candlecast.system import RunningSystem, start_system
 
+pytest_plugins = ["tests.postgres"]
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "binance"
 
 
