@@ -31,7 +31,7 @@ def _binaries() -> Path | None:
     on_path = shutil.which("initdb")
     if on_path is not None and shutil.which("pg_ctl") is not None:
         return Path(on_path).resolve().parent
-    installed = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda path: int(path.split("/")[4]))
+    installed = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda path: float(path.split("/")[4]))
     return Path(installed[-1]).parent if installed else None
 
 
@@ -50,10 +50,13 @@ class Cluster:
         command = [str(self.binaries / program), *args]
         if self.owner is not None:
             command = ["runuser", "-u", self.owner, "--", *command]
-        subprocess.run(command, check=True, capture_output=True, text=True)
+        done = subprocess.run(command, check=False, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{program} failed ({done.returncode}): {done.stderr.strip()}")
 
     def start(self) -> None:
         self.run("initdb", "--pgdata", str(self.data), "--username", SUPERUSER, "--auth", "trust", "--no-sync")
+        log = self.root / "log"
         for attempt in range(START_ATTEMPTS):
             self.port = closed_port()
             # A throwaway cluster: nothing needs to survive a crash, so nothing is flushed.
@@ -61,20 +64,12 @@ class Cluster:
             options += " -c synchronous_commit=off -c full_page_writes=off"
             try:
                 self.run(
-                    "pg_ctl",
-                    "start",
-                    "--wait",
-                    "--pgdata",
-                    str(self.data),
-                    "--log",
-                    str(self.root / "log"),
-                    "--options",
-                    options,
+                    "pg_ctl", "start", "--wait", "--pgdata", str(self.data), "--log", str(log), "--options", options
                 )
                 return
-            except subprocess.CalledProcessError:
+            except RuntimeError as failure:
                 if attempt == START_ATTEMPTS - 1:
-                    raise
+                    raise RuntimeError(f"{failure}\n{log.read_text()}") from None
 
     def stop(self) -> None:
         self.run("pg_ctl", "stop", "--wait", "--mode", "fast", "--pgdata", str(self.data))

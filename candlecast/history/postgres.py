@@ -51,7 +51,10 @@ SCHEMA: tuple[LiteralString, ...] = (
         last_trade_id bigint NOT NULL,
         revision bigint NOT NULL,
         complete boolean NOT NULL,
-        PRIMARY KEY (symbol_id, open_time)
+        PRIMARY KEY (symbol_id, open_time) INCLUDE (
+            close_time, open, high, low, close, volume, quote_volume, trades,
+            taker_buy_volume, taker_buy_quote_volume, first_trade_id, last_trade_id, revision, complete
+        )
     ) PARTITION BY RANGE (open_time)""",
 )
 
@@ -122,6 +125,10 @@ ROLL_UP_MONTHS = _roll_up(
 )
 
 PARTITION_PREFIX = "candles_"
+# Reads answer from the primary key alone, which holds every column in (symbol, open time) order,
+# where the table holds one symbol's seconds scattered among every other symbol's; that works for
+# pages vacuum has marked all-visible, so vacuum runs every 100,000 new rows, not at 20 % growth.
+PARTITION_STORAGE = sql.SQL("autovacuum_vacuum_insert_threshold = 100000, autovacuum_vacuum_insert_scale_factor = 0")
 # Partitions are named by their day, YYYYMMDD, which every open time in these years has.
 FIRST_DAY_MS = int(datetime.datetime(1, 1, 1, tzinfo=datetime.UTC).timestamp()) * 1000
 END_DAY_MS = int(datetime.datetime(9999, 12, 31, tzinfo=datetime.UTC).timestamp()) * 1000 + DAY_MS
@@ -171,9 +178,9 @@ class PostgresStore:
         connection = self._connection()
         for day in sorted(set(days) - self._partitions):
             connection.execute(
-                sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF candles FOR VALUES FROM ({}) TO ({})").format(
-                    sql.Identifier(_partition_name(day)), day, day + DAY_MS
-                )
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} PARTITION OF candles FOR VALUES FROM ({}) TO ({}) WITH ({})"
+                ).format(sql.Identifier(_partition_name(day)), day, day + DAY_MS, PARTITION_STORAGE)
             )
             self._partitions.add(day)
 
