@@ -3,7 +3,8 @@ and volume exactly, so nothing is scaled and every roll-up sums in SQL.
 
 Candles live in daily range partitions of open time, created as writes reach a new day, so
 retention drops whole old days instead of deleting row by row. Every thread gets its own
-connection in autocommit mode: a read never holds a transaction open that would block a write.
+connection in autocommit mode: a read never holds a transaction open that would hold up creating
+or dropping a partition.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ SCHEMA: tuple[LiteralString, ...] = (
         name text NOT NULL UNIQUE,
         active boolean NOT NULL DEFAULT false
     )""",
+    # The primary key holds every column, so a read is an index-only scan over one symbol's seconds
+    # side by side; the table has them scattered among every other symbol's.
     """CREATE TABLE IF NOT EXISTS candles (
         symbol_id integer NOT NULL REFERENCES symbols (id),
         open_time bigint NOT NULL,
@@ -125,9 +128,8 @@ ROLL_UP_MONTHS = _roll_up(
 )
 
 PARTITION_PREFIX = "candles_"
-# Reads answer from the primary key alone, which holds every column in (symbol, open time) order,
-# where the table holds one symbol's seconds scattered among every other symbol's; that works for
-# pages vacuum has marked all-visible, so vacuum runs every 100,000 new rows, not at 20 % growth.
+# Index-only scans skip the table only on pages vacuum has marked all-visible: vacuum every
+# 100,000 new rows rather than when a partition has grown by a fifth.
 PARTITION_STORAGE = sql.SQL("autovacuum_vacuum_insert_threshold = 100000, autovacuum_vacuum_insert_scale_factor = 0")
 # Partitions are named by their day, YYYYMMDD, which every open time in these years has.
 FIRST_DAY_MS = int(datetime.datetime(1, 1, 1, tzinfo=datetime.UTC).timestamp()) * 1000
