@@ -266,8 +266,9 @@ class SqliteStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        # Each freed page is one row of the result; only stepping through them all frees them all.
-        db.execute("PRAGMA incremental_vacuum").fetchall()
+        # The pragma frees one page per step and returns no rows, so execute() would stop after the
+        # first; executescript steps every statement to its end.
+        db.executescript("PRAGMA incremental_vacuum")
         return deleted
 
     def symbols(self) -> tuple[str, ...]:
