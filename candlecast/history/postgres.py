@@ -20,7 +20,7 @@ from psycopg import sql
 
 from candlecast.candles.series import NO_TRADE_ID
 from candlecast.history.intervals import DAY_MS
-from candlecast.history.store import KlineQuery
+from candlecast.history.store import SOURCE_ORDER, KlineQuery
 from candlecast.market_data import Candle
 
 BIGINT_MIN = -(2**63)
@@ -54,23 +54,24 @@ SCHEMA: tuple[LiteralString, ...] = (
         last_trade_id bigint NOT NULL,
         revision bigint NOT NULL,
         complete boolean NOT NULL,
+        source smallint NOT NULL,
         PRIMARY KEY (symbol_id, open_time) INCLUDE (
             close_time, open, high, low, close, volume, quote_volume, trades,
-            taker_buy_volume, taker_buy_quote_volume, first_trade_id, last_trade_id, revision, complete
+            taker_buy_volume, taker_buy_quote_volume, first_trade_id, last_trade_id, revision, complete, source
         )
     ) PARTITION BY RANGE (open_time)""",
 )
 
 COLUMNS: LiteralString = (
     "open_time, close_time, open, high, low, close, volume, quote_volume, trades,"
-    " taker_buy_volume, taker_buy_quote_volume, first_trade_id, last_trade_id, revision, complete"
+    " taker_buy_volume, taker_buy_quote_volume, first_trade_id, last_trade_id, revision, complete, source"
 )
 SYMBOL_ID: LiteralString = "(SELECT id FROM symbols WHERE name = %(symbol)s)"
 
 # A batch is copied into a temporary table, then upserted from it in one statement: faster per
 # candle than one INSERT per candle, even pipelined.
 INCOMING: LiteralString = "CREATE TEMPORARY TABLE incoming (LIKE candles) ON COMMIT DELETE ROWS"
-COPY_TYPES = ["int4", "int8", "int8", *["numeric"] * 6, "int8", "numeric", "numeric", "int8", "int8", "int8", "bool"]
+COPY_TYPES = ["int4", "int8", "int8", *["numeric"] * 6, "int8", *["numeric"] * 2, *["int8"] * 3, "bool", "int2"]
 UPSERT: LiteralString = (
     f"INSERT INTO candles (symbol_id, {COLUMNS}) SELECT symbol_id, {COLUMNS} FROM incoming"
     " ON CONFLICT (symbol_id, open_time) DO UPDATE SET "
@@ -112,7 +113,8 @@ def _roll_up(bar: LiteralString) -> LiteralString:
             {FIRST_TRADE_ID},
             {LAST_TRADE_ID},
             max(revision),
-            bool_and(complete)
+            bool_and(complete),
+            min(source)
         FROM seconds GROUP BY bar ORDER BY bar LIMIT %(limit)s"""
 
 
@@ -233,14 +235,14 @@ class PostgresStore:
             " AND open_time BETWEEN %(start)s AND %(end)s ORDER BY open_time LIMIT %(limit)s",
             {"symbol": symbol, "start": start_ms, "end": end_ms, "limit": limit},
         )
-        return [Candle(symbol, *row) for row in rows]
+        return [_candle(symbol, *row) for row in rows]
 
     def newest(self, symbol: str, limit: int) -> list[Candle]:
         rows = self._connection().execute(
             f"SELECT {COLUMNS} FROM candles WHERE symbol_id = {SYMBOL_ID} ORDER BY open_time DESC LIMIT %(limit)s",
             {"symbol": symbol, "limit": limit},
         )
-        return [Candle(symbol, *row) for row in reversed(rows.fetchall())]
+        return [_candle(symbol, *row) for row in reversed(rows.fetchall())]
 
     def klines(self, query: KlineQuery) -> list[Candle]:
         interval = query.interval
@@ -272,7 +274,7 @@ class PostgresStore:
             for first_open_time, *values in rows:
                 open_time = interval.start_of(first_open_time, query.offset_ms)
                 close_time = interval.next_start(open_time, query.offset_ms) - 1
-                bars.append(Candle(query.symbol, open_time, close_time, *values))
+                bars.append(_candle(query.symbol, open_time, close_time, *values))
             start_ms = end_ms + 1
             widening *= 2
         return bars
@@ -348,6 +350,12 @@ def _partition_day(name: str) -> int:
     return int(day.timestamp()) * 1000
 
 
+def _candle(symbol: str, *columns: Any) -> Candle:
+    """A candle or bar from its columns in ``COLUMNS`` order, the source stored as its index in
+    ``SOURCE_ORDER`` (a bar's the least exact, the smallest)."""
+    return Candle(symbol, *(*columns[:-1], SOURCE_ORDER[columns[-1]]))
+
+
 def _values(candle: Candle) -> tuple[object, ...]:
     return (
         candle.open_time,
@@ -365,6 +373,7 @@ def _values(candle: Candle) -> tuple[object, ...]:
         candle.last_trade_id,
         candle.revision,
         candle.complete,
+        SOURCE_ORDER.index(candle.source),
     )
 
 

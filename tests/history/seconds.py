@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from candlecast.market_data import Candle
+from candlecast.market_data import Candle, CandleSource
 
 # 2026-12-31 23:58:00 UTC, two minutes before a new year.
 NEAR_NEW_YEAR_MS = 1_798_761_480_000
@@ -22,6 +22,7 @@ def second(
     trade_ids: tuple[int, int] = (1, 1),
     revision: int = 0,
     complete: bool = True,
+    source: CandleSource = "live",
 ) -> Candle:
     o, h, lo, c = (Decimal(price) for price in prices)
     return Candle(
@@ -41,4 +42,5 @@ def second(
         trade_ids[1],
         revision,
         complete,
+        source,
     )

@@ -1,6 +1,7 @@
-"""The contract every candle store engine keeps: exact round trips, the newest revision wins in
-any write order, ranges and limits, retention in batches, the saved symbol set, and klines equal
-to the reference roll-up and to a brute force over the candles written, for every interval."""
+"""The contract every candle store engine keeps: exact round trips (each candle's source too), the
+newest revision wins in any write order, ranges and limits, retention in batches, the saved symbol
+set, and klines equal to the reference roll-up and to a brute force over the candles written, for
+every interval (a bar's source its least exact second's)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 
 from candlecast.history.intervals import INTERVALS, MAX_OFFSET_MS, MIN_OFFSET_MS, Interval
 from candlecast.history.rollup import roll_up
-from candlecast.history.store import CandleStore, KlineQuery
+from candlecast.history.store import SOURCE_ORDER, CandleStore, KlineQuery
 from candlecast.market_data import Candle
 from tests.history.seconds import NEAR_NEW_YEAR_MS, second
 
@@ -42,6 +43,7 @@ def test_candles_come_back_exactly_as_written(store: CandleStore) -> None:
             taker=("0", "0"),
             revision=3,
             complete=False,
+            source="trades",
         ),
         second(  # PEPE-like: 2e11 units in a second at a price of 1e-5
             T0 + 2000,
@@ -59,6 +61,7 @@ def test_candles_come_back_exactly_as_written(store: CandleStore) -> None:
             trades=0,
             taker=("0", "0"),
             trade_ids=(-1, -1),
+            source="klines",
         ),
     ]
     assert store.write(written) == []
@@ -82,6 +85,17 @@ def test_the_newest_revision_wins_whatever_order_writes_arrive_in(store: CandleS
         (4, 4),
         (5, 5),
     ]
+
+
+def test_a_second_rebuilt_from_trades_replaces_its_klines_version_and_a_bar_says_the_least_exact(
+    store: CandleStore,
+) -> None:
+    store.write([second(T0, source="live"), second(T0 + 1000, source="klines"), second(T0 + 2000, source="klines")])
+    store.write([second(T0 + 1000, revision=1, source="trades")])
+    stored = store.candles("BTCUSDT", T0, T0 + 2000, 10)
+    assert [(c.source, c.revision) for c in stored] == [("live", 0), ("trades", 1), ("klines", 0)]
+    query = KlineQuery("BTCUSDT", INTERVALS["1m"], T0, T0 + 1999, 10)
+    assert [bar.source for bar in store.klines(query)] == ["trades"]
 
 
 def test_candles_in_a_range_oldest_first_up_to_the_limit(store: CandleStore) -> None:
@@ -235,6 +249,7 @@ def revisions_of(draw: st.DrawFn, symbol: str, open_time: int) -> list[Candle]:
                 draw(trade_id),
                 revision,
                 draw(st.booleans()),
+                draw(st.sampled_from(SOURCE_ORDER)),
             )
         )
     return out
@@ -297,6 +312,7 @@ def brute_force(truth: dict[int, Candle], query: KlineQuery) -> list[Candle]:
                 traded_last[-1] if traded_last else -1,
                 max(c.revision for c in seconds),
                 all(c.complete for c in seconds),
+                SOURCE_ORDER[min(SOURCE_ORDER.index(c.source) for c in seconds)],
             )
         )
     return bars
