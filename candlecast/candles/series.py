@@ -504,7 +504,7 @@ class CandleSeries:
         if self._open is not None:
             candle = self._open.build()
             second = candle.open_time // 1000
-            if price is None and self._first_second is not None:
+            if price is None and self.fill_empty and self._first_second is not None:
                 self.unpriced_seconds += second - self._first_second
             self._publish(candle, out)
             first_empty = second + 1
