@@ -1,6 +1,7 @@
 """The backfill actor repairs gaps: aggregators tell it which trade ids they miss, and a
 worker thread of its own fetches them over REST, one request at a time (one queue keeps the
-whole process inside one weight budget), telling each page back to the aggregator.
+whole process inside one weight budget), telling each page back to the aggregator. The same
+queue fetches a newly subscribed symbol's newest trade, the price before its first second.
 
 The worker reports its counters to the actor after every request, so /health reads them from
 the actor without sharing anything with the thread.
@@ -19,7 +20,9 @@ from candlecast.messages.backfill import (
     BackfillSource,
     BackfillStats,
     GetBackfillStats,
+    PriceSeeded,
     RequestBackfill,
+    RequestSeed,
 )
 from candlecast.messages.base import Message
 from candlecast.messages.supervision import ThreadEnded
@@ -32,7 +35,10 @@ from candlecast.upstream.trade_fetch import (
     WeightBudget,
     aggregate_pages,
     historical_pages,
+    newest_trade,
 )
+
+Job = RequestBackfill | RequestSeed
 
 
 class BackfillProgress(Message, frozen=True):
@@ -57,7 +63,7 @@ class BackfillWorker(StoppableThread):
         rest_url: str,
         weight_budget: int,
         owner: Any,
-        jobs: queue.SimpleQueue[RequestBackfill | None],
+        jobs: queue.SimpleQueue[Job | None],
         progress: BackfillProgress,
     ) -> None:
         super().__init__("backfill", on_ended=lambda ended: tell_if_alive(owner, ended))
@@ -81,19 +87,41 @@ class BackfillWorker(StoppableThread):
     def loop(self) -> None:
         while (job := self.jobs.get()) is not None and not self.stopped.is_set():
             try:
-                self._serve(job)
+                if isinstance(job, RequestSeed):
+                    self._seed(job)
+                else:
+                    self._backfill(job)
             except Stopped:
                 return
-            except Exception as exc:
-                # Whatever went wrong, the gap is given up on, not left waiting for ever.
-                self._failed += 1
-                if isinstance(exc, UpstreamUnavailable):
-                    self._log.warning("backfill failed", symbol=job.symbol, first_id=job.first_id, error=str(exc))
-                else:
-                    self._log.exception("backfill failed", symbol=job.symbol, first_id=job.first_id)
-                self._reply(job, BackfillFailed(job.symbol, job.first_id, str(exc)[:200]))
-            self._served += 1
             self._report()
+
+    def _backfill(self, job: RequestBackfill) -> None:
+        try:
+            self._serve(job)
+        except Stopped:
+            raise
+        except Exception as exc:
+            # Whatever went wrong, the gap is given up on, not left waiting for ever.
+            self._failed += 1
+            if isinstance(exc, UpstreamUnavailable):
+                self._log.warning("backfill failed", symbol=job.symbol, first_id=job.first_id, error=str(exc))
+            else:
+                self._log.exception("backfill failed", symbol=job.symbol, first_id=job.first_id)
+            self._reply(job, BackfillFailed(job.symbol, job.first_id, str(exc)[:200]))
+        self._served += 1
+
+    def _seed(self, job: RequestSeed) -> None:
+        """The aggregator logs a seed that failed; only a fault of ours is logged here."""
+        try:
+            trade = newest_trade(self._fetcher, job.symbol)
+            answer = PriceSeeded(job.symbol, trade, "" if trade is not None else "the symbol has no trades")
+        except Stopped:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, UpstreamUnavailable):
+                self._log.exception("fetching the newest trade failed", symbol=job.symbol)
+            answer = PriceSeeded(job.symbol, None, str(exc)[:200])
+        self._reply(job, answer)
 
     def _serve(self, job: RequestBackfill) -> None:
         if self._source == "historicalTrades":
@@ -112,7 +140,7 @@ class BackfillWorker(StoppableThread):
             self._reply(job, page)
 
     @staticmethod
-    def _reply(job: RequestBackfill, message: Message) -> None:
+    def _reply(job: Job, message: Message) -> None:
         # The series leaves ``reply_to`` to its aggregator, which names itself before telling.
         if job.reply_to is not None:
             tell_if_alive(job.reply_to, message)
@@ -141,7 +169,7 @@ class BackfillActor(Actor):
         self._rest_url = rest_url
         self._weight_budget = weight_budget
         self.supervisor = Supervisor()
-        self._jobs: queue.SimpleQueue[RequestBackfill | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._requested = 0
         self._progress = BackfillProgress(0, 0, 0, 0, 0, 0, 0, "historicalTrades")
         self._worker = self._new_worker()
@@ -165,6 +193,8 @@ class BackfillActor(Actor):
         match message:
             case RequestBackfill():
                 self._requested += 1
+                self._jobs.put(message)
+            case RequestSeed():
                 self._jobs.put(message)
             case BackfillProgress():
                 self._progress = message

@@ -3,7 +3,7 @@ server's subscriptions equal to them with live SUBSCRIBE/UNSUBSCRIBE, never by r
 
 The socket belongs to an ``UpstreamReader`` thread; this actor sends requests within Binance's
 message rate and reconciles them, rotates the socket make-before-break, tells its aggregators
-when their stream is interrupted or resumed, and replaces a reader whose loop ended.
+when their stream is confirmed, interrupted or resumed, and replaces a reader whose loop ended.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import itertools
 import random
 import threading
 import time
+from collections.abc import Iterable
 from types import MappingProxyType
 from typing import Any
 
@@ -24,12 +25,14 @@ from candlecast.messages.upstream import (
     ConnectionState,
     ConnectionStateChanged,
     ConnectionStatus,
+    ControlReplied,
     FlushRequests,
     FrameRejected,
     FramesArriving,
     RotationDue,
     StreamInterrupted,
     StreamResumed,
+    SubscriptionConfirmed,
     Unwatch,
     UpstreamConnected,
     UpstreamDisconnected,
@@ -126,8 +129,8 @@ class ConnectionActor(Actor):
             case FlushRequests():
                 self._flush_timer = None
                 self._flush()
-            case binance.ControlReply():
-                self._replied(message)
+            case ControlReplied(reply=reply, read_at_ms=read_at_ms):
+                self._replied(reply, read_at_ms)
             case FrameRejected(reason=reason, trade=trade):
                 self._rejected_frames += 1
                 self._rejected_trades += trade
@@ -253,6 +256,7 @@ class ConnectionActor(Actor):
         resumed, self._interrupted = self._interrupted & self._routes.keys(), set()
         for symbol in sorted(resumed):
             self._tell_aggregator(symbol, StreamResumed(symbol=symbol))
+        self._confirm(connected.symbols, connected.opened_at_ms)
         self._report("connected", "")
         self._flush()
 
@@ -282,6 +286,11 @@ class ConnectionActor(Actor):
             silent_since_ms = int((time.time() - (time.monotonic() - self._last_frame_at)) * 1000)
         for symbol in sorted(self._interrupted):
             self._tell_aggregator(symbol, StreamInterrupted(symbol=symbol, silent_since_ms=silent_since_ms))
+
+    def _confirm(self, symbols: Iterable[str], confirmed_at_ms: int) -> None:
+        for symbol in sorted(symbols):
+            if symbol in self._routes:
+                self._tell_aggregator(symbol, SubscriptionConfirmed(symbol=symbol, confirmed_at_ms=confirmed_at_ms))
 
     def _tell_aggregator(self, symbol: str, message: Any) -> None:
         tell_if_alive(self._routes[symbol], message)  # a symbol being removed: its Unwatch is on the way
@@ -315,7 +324,7 @@ class ConnectionActor(Actor):
             return
         self._control_requests += 1
 
-    def _replied(self, reply: binance.ControlReply) -> None:
+    def _replied(self, reply: binance.ControlReply, read_at_ms: int) -> None:
         if not isinstance(reply.request_id, int):
             return
         if reply.error is not None:
@@ -324,6 +333,7 @@ class ConnectionActor(Actor):
             )
             self._sync.failed(reply.request_id)
         else:
+            self._confirm(self._sync.subscribed(reply.request_id), read_at_ms)
             lost = self._sync.listed(reply.request_id, reply.result)
             if lost:
                 self._resubscribed += lost

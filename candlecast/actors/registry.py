@@ -193,6 +193,7 @@ class RegistryActor(Actor):
             broadcaster=self._broadcaster,
             store=self._store,
             backfill=self._backfill,
+            exchange_time=self._exchange_time,
         )
         self._aggregators[symbol] = aggregator
         self._clock.tell(AggregatorsChanged(aggregators=tuple(self._aggregators.items())))

@@ -11,14 +11,14 @@ from __future__ import annotations
 import decimal
 from collections.abc import Container, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
 from candlecast.candles.gaps import OPENED, RECOVERED, UNRECOVERABLE, Gap, GapBook
 from candlecast.candles.trade_ids import Hole, TradeIds
 from candlecast.market_data import Candle, Trade
-from candlecast.messages.backfill import RequestBackfill, TradesRecovered
+from candlecast.messages.backfill import RequestBackfill, RequestSeed, TradesRecovered
 from candlecast.upstream.binance import MAX_ADJUSTED_EXPONENT, MAX_SIGNIFICANT_DIGITS
 
 ZERO = Decimal(0)
@@ -33,6 +33,11 @@ EXACT_DIGITS = 2 * (2 * MAX_ADJUSTED_EXPONENT + MAX_SIGNIFICANT_DIGITS) + 40
 decimal.DefaultContext.prec = EXACT_DIGITS
 decimal.getcontext().prec = EXACT_DIGITS
 NO_TRADE_ID = -1
+
+# What became of a price seed: the price before the first second, or why it is not.
+SeedOutcome = Literal[
+    "used", "not asked for", "failed", "after the first second", "older than the stream's", "too late"
+]
 
 
 def second_of(time_ms: int) -> int:
@@ -205,8 +210,11 @@ def second_candles(
 class CandleSeries:
     """The candles of one symbol: which second is open, which are due, which need revising.
 
-    The first second a stream is seen in may have started before the subscription, so it only
-    supplies the last price; publishing starts with the first second observed whole. Each later
+    Publishing starts with the first second that began after the subscription took effect
+    (``start``); earlier seconds may miss trades, so their trades only give the price before
+    it, as does a trade fetched over REST (``seed``): the newest of them by trade id prices the
+    flat candles up to the first trade. Until ``start`` is told, the first second a trade is
+    seen in is taken to have begun before the subscription. Each later
     second is published promptly: early when a trade of a later second arrives, otherwise when
     the clock says the second (plus grace) has passed. Published candles are kept for
     ``window_s`` so a late or recovered trade revises its candle (and the flat empty candles
@@ -227,8 +235,11 @@ class CandleSeries:
         self.gaps = GapBook()
         self._open: CandleBuilder | None = None
         self._next_second: int | None = None
-        self._warmup_second: int | None = None
-        self._warmup_id = -1
+        self._first_second: int | None = None  # the first published; earlier ones give the price before it
+        self._price_before_id = NO_TRADE_ID  # the trade that gave the price before the first second
+        self._started = False
+        self._stream_seen = False  # a trade was refused before the first second was fixed
+        self._seed_asked = False
         self._last_price: Decimal | None = None
         self._published: dict[int, Candle] = {}  # ascending seconds
         # Published candles that late or recovered trades are changing, until re-published.
@@ -238,10 +249,16 @@ class CandleSeries:
         self.late_applied = 0
         self.beyond_window = 0
         self.too_far_ahead = 0
+        self.unpriced_seconds = 0  # seconds before the first trade not published: no price for them
 
     @property
     def last_price(self) -> Decimal | None:
         return self._last_price
+
+    @property
+    def started(self) -> bool:
+        """Whether ``start`` was told."""
+        return self._started
 
     def add_batch(self, trades: Sequence[Trade], out: list[Any]) -> None:
         """Fold in live trades in id order. Candles they change are re-published once, after
@@ -282,6 +299,41 @@ class CandleSeries:
             self._bound_open_ended(trade)
         self._place(trade, out)
 
+    def start(self, confirmed_ms: int, out: list[Any]) -> int | None:
+        """The subscription took effect by ``confirmed_ms`` (exchange time): every second that
+        began after it is complete, and publishing starts with the first of them, asking for
+        the price before it (a ``RequestSeed``). A trade seen already means the stream ran
+        through the rest of its second, so the second after it stays first. Only the first
+        confirmation counts; returns the first second published (None: the next trade's)."""
+        if not self._started:
+            self._started = True
+            if self._next_second is None and not self._stream_seen:
+                self._first_second = self._next_second = confirmed_ms // 1000 + 1
+                if self.fill_empty:
+                    self._seed_asked = True
+                    out.append(RequestSeed(symbol=self.symbol))
+        return self._first_second
+
+    def seed(self, trade: Trade | None, out: list[Any]) -> SeedOutcome:
+        """The newest trade when the seed was asked for, after the subscription took effect, so
+        every trade after it streams: it prices the seconds from the first on if it is older
+        than they are and newer than the stream's trades before them. It joins the trade ids,
+        so a trade missed between it and the stream shows as a gap."""
+        if not self._seed_asked or self._first_second is None:
+            return "not asked for"
+        self._seed_asked = False
+        if trade is None:
+            return "failed"
+        if trade.time // 1000 >= self._first_second:
+            return "after the first second"
+        if trade.trade_id <= self._price_before_id:
+            return "older than the stream's"
+        if self.unpriced_seconds:
+            return "too late"
+        self.ids.add(trade.trade_id, trade.last_trade_id, trade.time)
+        self._note_price_before(trade, out)
+        return "used"
+
     def settle(self, out: list[Any]) -> None:
         """Close every gap whose trades have all arrived."""
         for gap in list(self.gaps.open):
@@ -313,22 +365,26 @@ class CandleSeries:
     def reject(self, trade_id: int, reason: str, out: list[Any]) -> None:
         """Trade ``trade_id`` was refused (``reason``): it is missing, so a gap opens for it at
         once, flagging the candles it may belong to, and the backfill fetches the true trade.
-        Its own time is not trusted: it lies after the newest trade seen before it, and before
-        the next live one, which bounds the gap. Before any candle is published there is
-        nothing it could change."""
+        Its own time is not trusted: it lies after the newest trade seen before it (or, with none,
+        after the subscription took effect), and before the next live one, which bounds the gap.
+        Before a trade or a confirmation fixes the first second there is nothing it could
+        change, and a confirmation after it keeps to what the trades will show."""
         if self.ids.covers(trade_id, trade_id) or self.gaps.knows(trade_id, trade_id):
             return  # it arrived after all (the other socket of a rotation), or is known missing
-        newest = self.ids.newest
-        if newest is None or self._next_second is None:
+        first = self._first_second
+        if first is None:
+            self._stream_seen = True
             return
-        if trade_id > newest[0]:
+        newest = self.ids.newest
+        if newest is None or trade_id > newest[0]:
+            after_time = (first - 1) * 1000 if newest is None else newest[1]
             self._open_gap(
                 Gap(
                     first_id=trade_id,
                     last_id=trade_id,
-                    from_second=newest[1] // 1000,
+                    from_second=after_time // 1000,
                     to_second=None,
-                    after_time=newest[1],
+                    after_time=after_time,
                 ),
                 out,
                 reason,
@@ -398,15 +454,14 @@ class CandleSeries:
         if open_candle is not None and second == open_candle.second:
             open_candle.add(trade)
         elif self._next_second is None:
-            self._warmup_second = second
-            self._next_second = second + 1
-            self._note_warmup(trade, out)
+            self._first_second = self._next_second = second + 1
+            self._note_price_before(trade, out)
         elif second >= self._next_second:
             self._close_through(second - 1, out)
             self._open = CandleBuilder(trade)
             self._next_second = second + 1
-        elif second == self._warmup_second:
-            self._note_warmup(trade, out)
+        elif self._first_second is not None and second < self._first_second:
+            self._note_price_before(trade, out)
         elif second in revised:
             revised[second].add(trade)
             self.late_applied += 1
@@ -422,12 +477,20 @@ class CandleSeries:
         else:
             self.beyond_window += 1
 
-    def _note_warmup(self, trade: Trade, out: list[Any]) -> None:
-        """The first second's newest trade gives the price of the flat candles after it, also
-        when it arrives after some of them were published."""
-        if trade.trade_id > self._warmup_id:
-            self._warmup_id = trade.trade_id
-            self._reprice_flats_after(trade.time // 1000, trade.price, out)
+    def _note_price_before(self, trade: Trade, out: list[Any]) -> None:
+        """The newest trade before the first second gives the price of the flat candles from it
+        on, also when it arrives after some of them were published; before any price was
+        known, the seconds closed without one get their flat candles now."""
+        first = self._first_second
+        if trade.trade_id <= self._price_before_id or first is None or self._next_second is None:
+            return
+        self._price_before_id = trade.trade_id
+        if self._last_price is None:
+            self._last_price = trade.price
+            end = self._open.second if self._open is not None else self._next_second
+            self._publish_flats(first, end, trade.price, out)
+        else:
+            self._reprice_flats_after(first - 1, trade.price, out)
 
     def _too_far_ahead(self, trade: Trade) -> bool:
         return self._next_second is not None and trade.time // 1000 >= self._next_second + self.window_s
@@ -464,16 +527,24 @@ class CandleSeries:
         price = self._last_price
         if self._open is not None:
             candle = self._open.build()
+            second = candle.open_time // 1000
+            if price is None and self.fill_empty and self._first_second is not None:
+                self.unpriced_seconds += second - self._first_second
             self._publish(candle, out)
-            first_empty = candle.open_time // 1000 + 1
+            first_empty = second + 1
             price = candle.close
             self._open = None
-        if self.fill_empty and price is not None and first_empty is not None:
+        if price is not None and first_empty is not None:
+            self._publish_flats(first_empty, last_second + 1, price, out)
+        self._last_price = price
+
+    def _publish_flats(self, first: int, end: int, price: Decimal, out: list[Any]) -> None:
+        """Publish seconds ``first`` up to ``end`` as flat empty candles at ``price``, if wanted."""
+        if self.fill_empty:
             # Seconds before the window would be forgotten at once: a clock far ahead must not
             # have them built one by one.
-            for empty_second in range(max(first_empty, last_second - self.window_s + 1), last_second + 1):
+            for empty_second in range(max(first, end - self.window_s), end):
                 self._publish(empty_candle(self.symbol, empty_second, price), out)
-        self._last_price = price
 
     def _revise(self, out: list[Any]) -> None:
         """Re-publish changed candles and the flat empty candles that follow each of them."""

@@ -1,4 +1,5 @@
-"""Requests for trades missing from the stream, the backfill actor's answers, and its counters."""
+"""Requests for trades missing from the stream or for a symbol's price before it, the backfill
+actor's answers, and its counters."""
 
 from __future__ import annotations
 
@@ -42,6 +43,22 @@ class BackfillFailed(Message, frozen=True):
     symbol: str
     first_id: int
     reason: str
+
+
+class RequestSeed(Message, frozen=True):
+    """Fetch the newest trade of ``symbol``, whose subscription has just taken effect, for the
+    price of the seconds before its first streamed trade. The answer goes to ``reply_to``."""
+
+    symbol: str
+    reply_to: pykka.ActorRef[Any] | None = None
+
+
+class PriceSeeded(Message, frozen=True):
+    """The answer to ``RequestSeed``: the newest trade when it was asked for, or None and why."""
+
+    symbol: str
+    trade: Trade | None
+    failure: str = ""
 
 
 class BackfillStats(msgspec.Struct, frozen=True):

@@ -13,6 +13,7 @@ import pykka
 import websocket
 
 from candlecast.messages.base import Message, Query
+from candlecast.upstream import binance
 
 ConnectionState = Literal["idle", "connecting", "connected", "reconnecting", "failed"]
 RotationReason = Literal["lifetime reached", "serverShutdown"]
@@ -30,11 +31,30 @@ class Unwatch(Message, frozen=True):
 
 
 class UpstreamConnected(Message, frozen=True):
-    """Reader ``reader_id`` opened ``socket`` streaming exactly ``symbols``."""
+    """Reader ``reader_id`` opened ``socket`` streaming exactly ``symbols``, at ``opened_at_ms``
+    (``ExchangeTime.monotonic_ms``)."""
 
     socket: websocket.WebSocket
     symbols: frozenset[str]
     reader_id: int = 0
+    opened_at_ms: int = 0
+
+
+class ControlReplied(Message, frozen=True):
+    """A reader read ``reply`` at ``read_at_ms`` (``ExchangeTime.monotonic_ms``)."""
+
+    reply: binance.ControlReply
+    read_at_ms: int
+
+
+class SubscriptionConfirmed(Message, frozen=True):
+    """The server streams ``symbol`` since ``confirmed_at_ms`` at the latest: the reply to its
+    SUBSCRIBE was read, or a socket naming it in its URL opened, then. Monotonic
+    (``ExchangeTime.monotonic_ms``), so the exchange second it falls in is reckoned once the
+    exchange's clock is known. Told to its aggregator on every confirmation; the first counts."""
+
+    symbol: str
+    confirmed_at_ms: int
 
 
 class UpstreamDisconnected(Message, frozen=True):

@@ -2,7 +2,8 @@
 
 ``believed`` is what the server should have; every change is followed by a LIST_SUBSCRIPTIONS
 whose reply is compared with it, and any stream the server lost or kept is requested again.
-Pure: the connection actor sends what ``next_request`` returns, as its budget allows.
+A SUBSCRIBE's reply confirms its streams (``subscribed``). Pure: the connection actor sends
+what ``next_request`` returns, as its budget allows.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ class SubscriptionSync:
         self.believed: set[str] = set()
         self._list_due = False
         self._listing: tuple[int, frozenset[str]] | None = None
+        self._subscribing: dict[int, tuple[str, ...]] = {}  # request id -> its symbols, until replied
 
     def connected(self, symbols: Iterable[str]) -> None:
         self.believed = set(symbols)
         self._list_due = True
         self._listing = None
+        self._subscribing.clear()
 
     def next_request(self, wanted: frozenset[str], request_id: int) -> tuple[str, list[str]] | None:
         """The next request to send (method, symbols), or None when nothing is due."""
@@ -33,6 +36,7 @@ class SubscriptionSync:
                 batch = sorted(symbols)[:MAX_STREAMS_PER_REQUEST]
                 if method == "SUBSCRIBE":
                     self.believed.update(batch)
+                    self._subscribing[request_id] = tuple(batch)
                 else:
                     self.believed.difference_update(batch)
                 self._list_due = True
@@ -60,8 +64,13 @@ class SubscriptionSync:
         self.believed |= listed - expected
         return len(missing)
 
+    def subscribed(self, request_id: int) -> tuple[str, ...]:
+        """A success reply: the symbols it confirms streaming, if it answered a SUBSCRIBE."""
+        return self._subscribing.pop(request_id, ())
+
     def failed(self, request_id: int) -> None:
         """An error reply; if it answered the pending LIST, ask again."""
+        self._subscribing.pop(request_id, None)
         if self._listing is not None and self._listing[0] == request_id:
             self._listing = None
             self._list_due = True

@@ -1,5 +1,5 @@
-"""Fetching the trades of a gap over REST: paged, inside Binance's request-weight budget,
-waiting out 429/418 for as long as ``Retry-After`` says, within bounds.
+"""Fetching trades over REST, a gap's or a symbol's newest: paged, inside Binance's
+request-weight budget, waiting out 429/418 for as long as ``Retry-After`` says, within bounds.
 
 ``historicalTrades?fromId=`` returns trades by id, exactly what a gap names; where it is refused,
 ``aggTrades`` serves instead. A malformed answer, or one that does not move the paging on,
@@ -23,6 +23,7 @@ from candlecast.upstream.rest_client import MAX_RETRY_AFTER_S, UNDECODABLE, Rate
 T = TypeVar("T")
 
 HISTORICAL_TRADES_WEIGHT = 25
+RECENT_TRADES_WEIGHT = 25
 AGG_TRADES_WEIGHT = 4
 PAGE_SIZE = 1000
 MAX_ATTEMPTS = 5
@@ -34,6 +35,10 @@ log = structlog.get_logger(__name__)
 
 class Stopped(Exception):
     """The owner is stopping; abandon the request in hand."""
+
+
+class BudgetExhausted(UpstreamUnavailable):
+    """The weight budget has no room now for a request that must not wait for it."""
 
 
 class WeightBudget:
@@ -71,10 +76,12 @@ class Fetcher:
         self.requests = 0
         self.rate_limited = 0
 
-    def get(self, path: str, params: dict[str, object], weight: int) -> bytes:
+    def get(self, path: str, params: dict[str, object], weight: int, *, wait_for_budget: bool = True) -> bytes:
         failures = 0
         while True:
             delay = self.budget.delay_for(weight)
+            if delay and not wait_for_budget:
+                raise BudgetExhausted(f"GET {path}: REST weight budget reached ({self.budget.used} used this minute)")
             if delay:
                 log.info("REST weight budget reached; waiting", used=self.budget.used, wait_s=round(delay, 1))
                 self._sleep(delay)
@@ -100,6 +107,16 @@ class Fetcher:
     def _sleep(self, seconds: float) -> None:
         if self._wait(min(MAX_RETRY_AFTER_S, max(MIN_WAIT_S, seconds))):
             raise Stopped()
+
+
+def newest_trade(fetcher: Fetcher, symbol: str) -> Trade | None:
+    """The newest trade of ``symbol`` (None: it never traded). Asked only while the budget has
+    room: it prices the seconds before a new stream's first trade, which a minute's wait would
+    mostly have passed, and the budget is better left to repairing gaps."""
+    params = {"symbol": symbol, "limit": 1}
+    body = fetcher.get("/api/v3/trades", params, RECENT_TRADES_WEIGHT, wait_for_budget=False)
+    trades = _parsed(binance.parse_rest_trades, symbol, body)
+    return trades[-1] if trades else None
 
 
 def historical_pages(fetcher: Fetcher, job: RequestBackfill) -> Iterator[TradesRecovered]:

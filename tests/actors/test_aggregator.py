@@ -1,5 +1,6 @@
 """The aggregator actor on a pool thread: trades and closed seconds in, candles out to both
-receivers, a late trade re-published as a revision, a refused trade sent to the backfill, and a
+receivers, a late trade re-published as a revision, a refused trade sent to the backfill, a
+confirmed subscription publishing from the next second at the price the backfill seeds, and a
 message that fails its handler logged without silencing the symbol."""
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import pytest
 from structlog.testing import capture_logs
 
 from candlecast.actors.aggregator import AggregatorActor
+from candlecast.clock.exchange_time import ExchangeTime
 from candlecast.market_data import Candle, Trade, TradeBatch
-from candlecast.messages.backfill import RequestBackfill
+from candlecast.messages.backfill import PriceSeeded, RequestBackfill, RequestSeed
 from candlecast.messages.clock import SecondElapsed
 from candlecast.messages.store import Barrier
-from candlecast.messages.upstream import TradeRejected
+from candlecast.messages.upstream import SubscriptionConfirmed, TradeRejected
 from candlecast.runtime.actor_pool import ActorPool
 from tests.recorder import Recorder
 
@@ -48,6 +50,11 @@ class Aggregating:
     broadcaster: pykka.ActorRef[Any]
     store: pykka.ActorRef[Any]
     backfill: pykka.ActorRef[Any]
+    exchange_time: ExchangeTime
+
+    def confirmed(self, confirmed_ms: int) -> SubscriptionConfirmed:
+        """The confirmation a reader reading at exchange time ``confirmed_ms`` stamps."""
+        return SubscriptionConfirmed(symbol=SYMBOL, confirmed_at_ms=confirmed_ms - self.exchange_time.offset_ms)
 
     def candles(self) -> list[Candle]:
         """Every candle the aggregator has told so far: the store and the broadcaster alike."""
@@ -69,11 +76,20 @@ def aggregating(logs: list[dict[str, Any]]) -> Iterator[Aggregating]:
     pool = ActorPool("aggregators", 1)
     pool.start()
     broadcaster, store = Recorder.start(Candle), Recorder.start(Candle)
-    backfill = Recorder.start(RequestBackfill)
+    backfill = Recorder.start((RequestBackfill, RequestSeed))
+    exchange_time = ExchangeTime()
+    exchange_time.known.set()
     aggregator = AggregatorActor.start(
-        pool, symbol=SYMBOL, fill_empty=True, window_s=60, broadcaster=broadcaster, store=store, backfill=backfill
+        pool,
+        symbol=SYMBOL,
+        fill_empty=True,
+        window_s=60,
+        broadcaster=broadcaster,
+        store=store,
+        backfill=backfill,
+        exchange_time=exchange_time,
     )
-    yield Aggregating(aggregator, broadcaster, store, backfill)
+    yield Aggregating(aggregator, broadcaster, store, backfill, exchange_time)
     aggregator.stop()
     pool.stop()
     for ref in (broadcaster, store, backfill):
@@ -81,7 +97,9 @@ def aggregating(logs: list[dict[str, Any]]) -> Iterator[Aggregating]:
 
 
 def warmed_up(aggregating: Aggregating) -> None:
-    """The first second seen only gives the price: publishing starts with the next."""
+    """The subscription takes effect inside SECOND, so its trades only give the price:
+    publishing starts with the next."""
+    aggregating.aggregator.tell(aggregating.confirmed(SECOND * 1000))
     aggregating.aggregator.tell(batch(trade(1, SECOND)))
 
 
@@ -133,9 +151,56 @@ def test_a_refused_trade_asks_the_backfill_for_it_and_the_reply_comes_to_the_agg
     aggregating.candles()
     aggregating.aggregator.tell(TradeRejected(symbol=SYMBOL, trade_id=3, reason="price is not a number"))
     aggregating.aggregator.ask(Barrier(), timeout=ASK_TIMEOUT_S)
-    (request,) = aggregating.backfill.ask("kept", timeout=ASK_TIMEOUT_S)
+    kept = aggregating.backfill.ask("kept", timeout=ASK_TIMEOUT_S)
+    (request,) = [r for r in kept if isinstance(r, RequestBackfill)]
     assert (request.symbol, request.first_id) == (SYMBOL, 3)
     assert request.reply_to == aggregating.aggregator
+
+
+def test_a_confirmed_subscription_publishes_from_the_next_second_at_the_seeded_price(
+    aggregating: Aggregating, logs: list[dict[str, Any]]
+) -> None:
+    aggregating.aggregator.tell(aggregating.confirmed(SECOND * 1000 + 300))
+    aggregating.aggregator.tell(aggregating.confirmed((SECOND + 1) * 1000))  # a reconnect
+    aggregating.aggregator.ask(Barrier(), timeout=ASK_TIMEOUT_S)
+    (request,) = aggregating.backfill.ask("kept", timeout=ASK_TIMEOUT_S)
+    assert request == RequestSeed(SYMBOL, reply_to=aggregating.aggregator)
+    aggregating.aggregator.tell(PriceSeeded(SYMBOL, trade(1, SECOND - 2, "42000.00")))
+    aggregating.aggregator.tell(batch(trade(2, SECOND + 2, "43001.00")))
+    aggregating.aggregator.tell(SecondElapsed(second=SECOND + 2))
+    assert [(c.open_time // 1000, c.close, c.trades) for c in aggregating.candles()] == [
+        (SECOND + 1, Decimal("42000.00"), 0),
+        (SECOND + 2, Decimal("43001.00"), 1),
+    ]
+    assert [(e["event"], e.get("first_second", e.get("outcome"))) for e in logs if e.get("symbol") == SYMBOL] == [
+        ("subscription confirmed", SECOND + 1),
+        ("price seed", "used"),
+    ]
+
+
+def test_a_confirmation_waits_for_the_exchanges_clock_to_be_known(aggregating: Aggregating) -> None:
+    aggregating.exchange_time.known.clear()
+    aggregating.aggregator.tell(aggregating.confirmed(SECOND * 1000 + 300))
+    aggregating.aggregator.ask(Barrier(), timeout=ASK_TIMEOUT_S)
+    assert aggregating.backfill.ask("kept", timeout=ASK_TIMEOUT_S) == []
+    aggregating.exchange_time.offset_ms += 2000  # read 2 s later on the exchange's clock than thought
+    aggregating.exchange_time.known.set()
+    aggregating.aggregator.tell(SecondElapsed(second=SECOND + 1))
+    aggregating.aggregator.tell(PriceSeeded(SYMBOL, trade(1, SECOND - 2, "42000.00")))
+    aggregating.aggregator.tell(SecondElapsed(second=SECOND + 3))
+    assert [c.open_time // 1000 for c in aggregating.candles()] == [SECOND + 3]
+
+
+def test_a_failed_seed_is_logged_and_the_first_trading_second_still_published(
+    aggregating: Aggregating, logs: list[dict[str, Any]]
+) -> None:
+    aggregating.aggregator.tell(aggregating.confirmed(SECOND * 1000 + 300))
+    aggregating.aggregator.tell(PriceSeeded(SYMBOL, None, "GET /api/v3/trades: REST weight budget reached"))
+    aggregating.aggregator.tell(batch(trade(2, SECOND + 2, "43001.00")))
+    aggregating.aggregator.tell(SecondElapsed(second=SECOND + 2))
+    assert [(c.open_time // 1000, c.trades) for c in aggregating.candles()] == [(SECOND + 2, 1)]
+    (warning,) = [e for e in logs if e["log_level"] == "warning"]
+    assert (warning["outcome"], warning["error"]) == ("failed", "GET /api/v3/trades: REST weight budget reached")
 
 
 def test_a_message_that_fails_is_logged_and_the_symbol_goes_on(

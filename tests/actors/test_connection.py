@@ -2,7 +2,8 @@
 watched symbol streams to its aggregator and the registry hears the state; symbols watched or
 unwatched on a live socket are subscribed and unsubscribed without reconnecting; the last one
 unwatched leaves it idle; a lost socket interrupts the streams until they resume; and the
-server's shutdown notice rotates the socket make-before-break, interrupting nothing."""
+server's shutdown notice rotates the socket make-before-break, interrupting nothing. Every
+stream is confirmed to its aggregator with the exchange time after which it misses nothing."""
 
 from __future__ import annotations
 
@@ -19,7 +20,14 @@ from candlecast.clock.exchange_time import ExchangeTime
 from candlecast.market_data import TradeBatch
 from candlecast.messages.clock import ReaderBehind
 from candlecast.messages.store import Barrier
-from candlecast.messages.upstream import ConnectionStateChanged, StreamInterrupted, StreamResumed, Unwatch, Watch
+from candlecast.messages.upstream import (
+    ConnectionStateChanged,
+    StreamInterrupted,
+    StreamResumed,
+    SubscriptionConfirmed,
+    Unwatch,
+    Watch,
+)
 from candlecast.sim import Simulator
 from candlecast.upstream.connect_attempts import ConnectAttempts
 from tests.clients import wait_for
@@ -27,6 +35,7 @@ from tests.conftest import make_simulator, settings_for
 from tests.recorder import Recorder
 
 ASK_TIMEOUT_S = 2.0
+EXCHANGE_TIME = ExchangeTime()
 
 
 @pytest.fixture
@@ -44,7 +53,7 @@ class Connection:
     aggregators: dict[str, pykka.ActorRef[Any]]
 
     def watch(self, symbol: str) -> None:
-        self.aggregators[symbol] = Recorder.start((TradeBatch, StreamInterrupted, StreamResumed))
+        self.aggregators[symbol] = Recorder.start((TradeBatch, StreamInterrupted, StreamResumed, SubscriptionConfirmed))
         self.ref.tell(Watch(symbol=symbol, aggregator=self.aggregators[symbol]))
 
     def told(self, symbol: str, kind: type) -> list[Any]:
@@ -80,7 +89,7 @@ def connection(sim: Simulator) -> Iterator[Connection]:
         registry=registry,
         trade_listeners=(),
         clock=clock,
-        exchange_time=ExchangeTime(),
+        exchange_time=EXCHANGE_TIME,
     )
     started = Connection(ref, registry, {})
     yield started
@@ -162,3 +171,27 @@ def test_the_servers_shutdown_notice_rotates_the_socket_interrupting_nothing(
     assert connection.told("BTCUSDT", StreamInterrupted) == []
     state = connection.state()
     assert (state.status.state, state.status.reconnects) == ("connected", 0)
+
+
+def test_a_stream_is_confirmed_by_the_sockets_opening_or_its_subscribe_reply_and_misses_nothing_after(
+    sim: Simulator, connection: Connection
+) -> None:
+    before = EXCHANGE_TIME.monotonic_ms()
+    connection.watch("BTCUSDT")
+    (opened,) = wait_for(lambda: connection.told("BTCUSDT", SubscriptionConfirmed))
+    connection.until_state(lambda s: s.status.state == "connected")
+    between = EXCHANGE_TIME.monotonic_ms()
+    connection.watch("ETHUSDT")
+    (replied,) = wait_for(lambda: connection.told("ETHUSDT", SubscriptionConfirmed))
+    assert before <= opened.confirmed_at_ms <= between <= replied.confirmed_at_ms <= EXCHANGE_TIME.monotonic_ms()
+    assert connection.state().status.reconnects == 0
+    for symbol, confirmed in (("BTCUSDT", opened), ("ETHUSDT", replied)):
+        for _ in range(3):
+            connection.streaming(symbol)
+        delivered = [t.trade_id for batch in connection.told(symbol, TradeBatch) for t in batch.trades]
+        confirmed_ms = confirmed.confirmed_at_ms + EXCHANGE_TIME.offset_ms
+        since = [t.trade_id for t in sim.trades(symbol) if confirmed_ms <= t.time]
+        assert set(since[: since.index(delivered[-1]) + 1]) <= set(delivered)
+    assert sim.drop_connections() == 1
+    connection.until_state(lambda s: s.status.state == "connected" and s.status.reconnects == 1)
+    wait_for(lambda: len(connection.told("ETHUSDT", SubscriptionConfirmed)) == 2)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from candlecast.candles.series import CandleBuilder, CandleSeries
 from candlecast.market_data import Candle, GapEvent, Trade
-from candlecast.messages.backfill import RequestBackfill, TradesRecovered
+from candlecast.messages.backfill import RequestBackfill, RequestSeed, TradesRecovered
 from tests.reference import reference_candles
 
 BASE_SECOND = 1_700_000_000
@@ -453,3 +453,202 @@ def test_large_quote_volumes_are_exact_on_any_thread() -> None:
     worker.start()
     worker.join()
     assert results == [exact] and len(exact.as_tuple().digits) > 100
+
+
+# --- the first second after a subscription took effect -------------------------------------
+
+
+def started(confirmed_ms: int, window_s: int = 3600) -> tuple[CandleSeries, list[Any]]:
+    series = CandleSeries("ETHUSDT", window_s=window_s)
+    out: list[Any] = []
+    assert series.start(confirmed_ms, out) == confirmed_ms // 1000 + 1
+    assert out == [RequestSeed("ETHUSDT")]
+    out.clear()
+    return series, out
+
+
+def candles(out: list[Any]) -> list[tuple[int, Decimal, int, int, int]]:
+    """(second, close, trades, first trade id, revision) of each candle published."""
+    return [
+        (c.open_time // 1000, c.close, c.trades, c.first_trade_id, c.revision) for c in out if isinstance(c, Candle)
+    ]
+
+
+def test_from_the_confirmation_every_second_is_published_flat_at_the_seed_until_the_first_trade() -> None:
+    series, out = started(43_300)
+    assert series.seed(trade(10, 41_000, "7"), out) == "used"
+    series.elapse(43, out)
+    series.elapse(44, out)
+    series.add_batch((trade(11, 45_700, "8"), trade(12, 45_800, "9")), out)
+    series.elapse(45, out)
+    assert candles(out) == [(44, 7, 0, -1, 0), (45, 9, 2, 11, 0)]
+
+
+def test_without_a_seed_the_first_trading_second_is_published_but_not_the_seconds_before_it() -> None:
+    series, out = started(43_300)
+    assert series.seed(None, out) == "failed"
+    series.elapse(44, out)
+    series.add_batch((trade(11, 45_700, "8"),), out)
+    series.elapse(46, out)
+    assert candles(out) == [(45, 8, 1, 11, 0), (46, 8, 0, -1, 0)]
+    assert series.unpriced_seconds == 1
+
+
+def test_the_second_straddling_the_confirmation_is_not_published_and_prices_the_next() -> None:
+    series, out = started(43_300)
+    series.add_batch((trade(11, 43_500, "6"),), out)
+    series.elapse(43, out)
+    series.elapse(44, out)
+    assert candles(out) == [(44, 6, 0, -1, 0)]
+
+
+def test_the_newest_trade_before_the_first_second_prices_it_whichever_arrives_first() -> None:
+    """The seed is fetched after the confirmation, so a trade streamed before the first second
+    can be older (the seed wins) or newer (the stream's wins) than it, and arrive either side."""
+    for seed_id, stream_id, seed_first in ((12, 11, True), (12, 11, False), (11, 12, True), (11, 12, False)):
+        series, out = started(43_300)
+        seed, streamed = trade(seed_id, 43_900, "7"), trade(stream_id, 43_600, "6")
+        newest = seed if seed_id > stream_id else streamed
+        if seed_first:
+            series.seed(seed, out)
+            series.elapse(44, out)
+            series.add_batch((streamed,), out)
+        else:
+            series.add_batch((streamed,), out)
+            series.elapse(44, out)
+            assert series.seed(seed, out) == ("used" if seed is newest else "older than the stream's")
+        series.elapse(45, out)
+        final = latest([c for c in out if isinstance(c, Candle)])
+        assert [(c.open_time, c.close) for c in final.values()] == [(44_000, newest.price), (45_000, newest.price)]
+
+
+def test_a_seed_inside_the_first_second_is_not_a_price_before_it() -> None:
+    series, out = started(43_300)
+    assert series.seed(trade(11, 44_100, "7"), out) == "after the first second"
+    series.add_batch((trade(11, 44_100, "7"), trade(12, 45_200, "8")), out)
+    series.elapse(45, out)
+    assert candles(out) == [(44, 7, 1, 11, 0), (45, 8, 1, 12, 0)]
+
+
+def test_a_seed_arriving_after_quiet_seconds_closed_publishes_them_in_order() -> None:
+    series, out = started(43_300)
+    series.elapse(44, out)
+    series.elapse(45, out)
+    assert out == []
+    series.seed(trade(10, 41_000, "7"), out)
+    series.elapse(46, out)
+    assert candles(out) == [(44, 7, 0, -1, 0), (45, 7, 0, -1, 0), (46, 7, 0, -1, 0)]
+
+
+def test_a_seed_arriving_after_the_first_trading_second_was_published_is_too_late() -> None:
+    series, out = started(43_300)
+    series.add_batch((trade(11, 45_700, "8"),), out)
+    series.elapse(45, out)
+    assert series.seed(trade(10, 41_000, "7"), out) == "too late"
+    series.elapse(46, out)
+    assert candles(out) == [(45, 8, 1, 11, 0), (46, 8, 0, -1, 0)]
+    assert series.unpriced_seconds == 1
+
+
+def test_trades_missed_between_the_seed_and_the_stream_are_a_gap() -> None:
+    series, out = started(43_300)
+    series.seed(trade(10, 41_000, "7"), out)
+    series.add_batch((trade(13, 45_700, "8"),), out)
+    series.elapse(45, out)
+    assert [(r.first_id, r.last_id) for r in out if isinstance(r, RequestBackfill)] == [(11, 12)]
+    assert [c.complete for c in out if isinstance(c, Candle)][-2:] == [False, False]
+
+
+def test_a_stream_interrupted_before_its_first_trade_is_backfilled_from_the_seed() -> None:
+    series, out = started(43_300)
+    series.seed(trade(10, 41_000, "7"), out)
+    series.elapse(44, out)
+    series.interrupt(out)
+    series.resume(out)
+    assert out[-1] == RequestBackfill("ETHUSDT", first_id=11, last_id=None, after_time=41_000)
+
+
+def test_a_trade_refused_before_any_arrived_after_the_confirmation_is_a_gap_from_the_first_second() -> None:
+    series, out = started(43_300)
+    series.reject(11, "trade time too far ahead", out)
+    assert [(r.first_id, r.last_id, r.after_time) for r in out if isinstance(r, RequestBackfill)] == [(11, 11, 43_000)]
+    series.add_batch((trade(12, 45_700, "8"),), out)
+    series.elapse(45, out)
+    assert [(c.open_time // 1000, c.complete) for c in out if isinstance(c, Candle)] == [(45, False)]
+    out.clear()
+    series.recover(TradesRecovered("ETHUSDT", 11, (trade(11, 45_100, "7"),), through_id=11, finished=True), out)
+    *_, final = (c for c in out if isinstance(c, Candle))
+    assert (final.open_time // 1000, final.close, final.trades, final.first_trade_id, final.complete) == (
+        45,
+        8,
+        2,
+        11,
+        True,
+    )
+
+
+def test_a_confirmation_after_a_refused_trade_keeps_to_what_the_trades_show() -> None:
+    series = CandleSeries("ETHUSDT")
+    out: list[Any] = []
+    series.reject(11, "trade time too far ahead", out)
+    assert series.start(43_300, out) is None
+    series.add_batch((trade(12, 45_700, "8"),), out)
+    series.elapse(46, out)
+    assert candles(out) == [(46, 8, 0, -1, 0)]
+
+
+def test_a_confirmation_after_trades_keeps_the_second_after_the_first_one_seen_first() -> None:
+    series = CandleSeries("ETHUSDT")
+    out: list[Any] = []
+    series.add_batch((trade(11, 43_500, "6"),), out)
+    assert series.start(42_000, out) == 44
+    assert series.start(41_000, out) == 44
+    assert out == []
+    assert series.seed(trade(12, 43_600, "7"), out) == "not asked for"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    trades=trade_lists(),
+    confirmed_after=st.integers(0, 60_000),
+    lead_ms=st.integers(0, 500),
+    fetch_after=st.integers(0, 3000),
+    seed_at=st.integers(0, 100),
+    cuts=st.lists(st.integers(0, 100), max_size=8),
+)
+def test_from_the_confirmation_the_published_seconds_are_the_reference(
+    *, trades: list[Trade], confirmed_after: int, lead_ms: int, fetch_after: int, seed_at: int, cuts: list[int]
+) -> None:
+    """The server streams the trades from a little before the confirmation; the seed is the
+    newest trade when it was fetched, after the confirmation, and arrives between any two
+    batches. Every second from the first after the confirmation is published and ends as the
+    reference, but for the flat seconds before the first trade when nothing priced them."""
+    confirmed_ms = min(trades[0].time + confirmed_after, trades[-1].time)
+    first_second, last_second = confirmed_ms // 1000 + 1, trades[-1].time // 1000
+    streamed = [t for t in trades if t.time >= confirmed_ms - lead_ms]
+    fetched = [t for t in trades if t.time <= confirmed_ms + fetch_after]
+    seed = fetched[-1] if fetched else None
+    series = CandleSeries("BTCUSDT")
+    out: list[Any] = []
+    series.start(confirmed_ms, out)
+    bounds = sorted({c % (len(streamed) + 1) for c in cuts} | {0, len(streamed)})
+    seed_bound = bounds[seed_at % len(bounds)]
+    outcome = None
+    for begin, end in itertools.pairwise(bounds):
+        if begin == seed_bound:
+            outcome = series.seed(seed, out)
+        series.elapse(streamed[begin].time // 1000 - 1, out)
+        series.add_batch(streamed[begin:end], out)
+        series.settle(out)
+    if outcome is None:
+        outcome = series.seed(seed, out)
+    series.elapse(last_second, out)
+    final = latest([c for c in out if isinstance(c, Candle)])
+    expected = {c.open_time: c for c in reference_candles(trades, first_second, last_second)}
+    priced = outcome == "used" or any(t.time // 1000 < first_second for t in streamed)
+    if not priced:
+        first_trading = min((t.time // 1000 for t in streamed if t.time // 1000 >= first_second), default=None)
+        unpriced = range(first_second, last_second + 1 if first_trading is None else first_trading)
+        expected = {open_time: c for open_time, c in expected.items() if open_time // 1000 not in unpriced}
+    assert all(c.complete for c in final.values())
+    assert {t: as_first_publication(c) for t, c in final.items()} == expected

@@ -34,6 +34,20 @@ def test_a_failed_list_is_asked_again() -> None:
     assert sync.next_request(frozenset(), 2) == ("LIST_SUBSCRIPTIONS", [])
 
 
+def test_a_subscribes_success_reply_confirms_its_symbols_once_and_an_error_confirms_none() -> None:
+    sync = SubscriptionSync()
+    sync.connected({"BTCUSDT"})
+    assert sync.next_request(frozenset({"BTCUSDT", "ETHUSDT"}), 1) == ("SUBSCRIBE", ["ETHUSDT"])
+    assert sync.next_request(frozenset({"BTCUSDT", "ETHUSDT", "SOLUSDT"}), 2) == ("SUBSCRIBE", ["SOLUSDT"])
+    assert sync.subscribed(1) == ("ETHUSDT",)
+    assert sync.subscribed(1) == ()
+    sync.failed(2)
+    assert sync.subscribed(2) == ()
+    assert sync.next_request(frozenset({"XRPUSDT"}), 3) == ("SUBSCRIBE", ["XRPUSDT"])
+    sync.connected({"XRPUSDT"})  # a new socket: its URL confirms what it streams
+    assert sync.subscribed(3) == ()
+
+
 @pytest.mark.parametrize(("per_second", "limit", "window_s"), [(4.0, 4, 1.0), (0.5, 1, 2.0)])
 def test_request_budget(per_second: float, limit: int, window_s: float) -> None:
     budget = RequestBudget(per_second)

@@ -19,10 +19,13 @@ from candlecast.upstream.rest_client import MAX_RETRY_AFTER_S, UpstreamUnavailab
 from candlecast.upstream.trade_fetch import (
     MIN_WAIT_S,
     PAGE_SIZE,
+    RECENT_TRADES_WEIGHT,
+    BudgetExhausted,
     Fetcher,
     WeightBudget,
     aggregate_pages,
     historical_pages,
+    newest_trade,
 )
 from tests.rest_stub import Canned, RestStub
 
@@ -63,6 +66,24 @@ def test_historical_and_aggregate_pages_return_every_trade_of_the_gap(simulator:
         assert ids == list(range(first.trade_id, last.trade_id + 1))
         recovered = sum((t.quantity for page in got for t in page.trades), Decimal(0))
         assert recovered == sum((t.quantity for t in trades[5:25]), Decimal(0))
+
+
+def test_the_newest_trade_is_the_simulators_newest_and_is_not_fetched_while_the_budget_is_full(
+    simulator: Simulator,
+) -> None:
+    stopped = threading.Event()
+    while not simulator.trades("ETHUSDT"):
+        stopped.wait(0.2)
+    fetcher = Fetcher(simulator.rest_url, WeightBudget(6000), stopped.wait)
+    before = simulator.trades("ETHUSDT")[-1].trade_id
+    newest = newest_trade(fetcher, "ETHUSDT")
+    assert newest is not None and before <= newest.trade_id <= simulator.trades("ETHUSDT")[-1].trade_id
+    assert newest == next(t for t in simulator.trades("ETHUSDT") if t.trade_id == newest.trade_id)
+    once_a_minute = Fetcher(simulator.rest_url, WeightBudget(RECENT_TRADES_WEIGHT, Wall(6_000.0)), Waits())
+    assert newest_trade(once_a_minute, "ETHUSDT") is not None
+    with pytest.raises(BudgetExhausted):
+        newest_trade(once_a_minute, "ETHUSDT")
+    assert once_a_minute.requests == 1
 
 
 def test_a_request_heavier_than_the_whole_budget_goes_alone_at_the_start_of_a_minute() -> None:
