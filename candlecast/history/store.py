@@ -1,8 +1,9 @@
 """What every candle store engine does: the embedded SQLite file and PostgreSQL answer the same
 calls, and one contract test suite runs against both.
 
-A store is written by one thread (the history writer) and read by many (REST, replays), so each
-engine keeps one connection per thread. Every value crosses as ``Candle`` with exact Decimals.
+A store is written by the history writer (and, after a restart, the catch-up) and read by many
+threads (REST, replays), so each engine keeps one connection per thread. Every value crosses as
+``Candle`` with exact Decimals.
 """
 
 from __future__ import annotations
