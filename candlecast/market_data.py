@@ -12,6 +12,9 @@ from typing import Literal
 from candlecast.messages.base import Message
 
 GapKind = Literal["gap", "recovered", "unrecoverable"]
+# What a candle was built from: the live trade stream, the exchange's trade history over REST
+# (a restart's catch-up), or the exchange's own 1 s klines (no trade ids in them).
+CandleSource = Literal["live", "trades", "klines"]
 
 
 class MarketData(Message, frozen=True, gc=False):
@@ -56,7 +59,8 @@ class Candle(MarketData, frozen=True):
     """A closed 1-second kline, field for field as Binance publishes it.
 
     ``revision`` counts re-publications (0 first) after late or recovered trades changed it;
-    ``complete`` is false while a gap in the symbol's trade ids may cover its second.
+    ``complete`` is false while a gap in the symbol's trade ids may cover its second; ``source``
+    is last, so JSON can leave out the usual ``live`` (``encoding``).
     """
 
     symbol: str
@@ -75,6 +79,7 @@ class Candle(MarketData, frozen=True):
     last_trade_id: int
     revision: int = 0
     complete: bool = True
+    source: CandleSource = "live"
 
 
 class GapEvent(MarketData, frozen=True):

@@ -77,6 +77,7 @@ class Settings:
     data_dir: str = "./data"
     db: str = ""
     retention: str = "7d"
+    catchup_window: str = "24h"
     history_queue: int = 200_000
     history_flush_ms: int = 250
     thread_switch_ms: float = 50.0
@@ -461,6 +462,12 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--data-dir", "data_dir", str, "where the embedded candle store keeps its file"),
     ("--db", "db", _db_url, "a postgresql:// URL to keep candles in PostgreSQL instead (empty: the embedded store)"),
     ("--retention", "retention", _duration, "how long candles are kept on disk (0: for ever; e.g. 90s, 12h, 30d)"),
+    (
+        "--catchup-window",
+        "catchup_window",
+        _duration,
+        "after a restart, how far back missing seconds are filled from the exchange (0: not at all; e.g. 90s, 12h)",
+    ),
     (
         "--history-queue",
         "history_queue",

@@ -1,7 +1,7 @@
 """Wiring: start the actors in dependency order, stop them in reverse.
 
-history (on disk) <- store, history reader <- broadcaster <- backfill <- clock <- registry (connections, aggregators)
-<- http (REST + WebSocket)
+history (on disk) <- store, history reader <- broadcaster <- backfill <- clock <- catch-up <- registry
+(connections, aggregators) <- http (REST + WebSocket)
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import structlog
 
 from candlecast.actors.backfill import BackfillActor
 from candlecast.actors.broadcaster import BroadcasterActor, ClientLimits
+from candlecast.actors.catchup import CatchUpActor
 from candlecast.actors.clock import ClockActor
 from candlecast.actors.history_reader import HistoryReaderActor
 from candlecast.actors.http_server import ConnectionLimits, HttpServerActor
@@ -85,6 +86,7 @@ class Core:
     actors: Actors
     latest: Latest
     history: CandleStore
+    exchange_time: ExchangeTime
 
 
 def start_core(settings: Settings, started: list[pykka.ActorRef[Any]]) -> Core:
@@ -141,6 +143,17 @@ def _start_core_actors(settings: Settings, history: CandleStore, started: list[p
         broadcaster=broadcaster,
     )
     started.append(clock)
+    # Before the registry: it notes each symbol's last stored second before live candles follow it.
+    catchup = CatchUpActor.start(
+        history=history,
+        symbols=settings.symbols,
+        rest_url=settings.rest_url,
+        weight_budget=settings.rest_weight_budget,
+        window_s=duration_s(settings.catchup_window),
+        trades_window_s=settings.backfill_window_s,
+        now_ms=exchange_time.now_ms,
+    )
+    started.append(catchup)
     registry = RegistryActor.start(
         settings=settings,
         clock=clock,
@@ -158,8 +171,9 @@ def _start_core_actors(settings: Settings, history: CandleStore, started: list[p
         backfill=backfill,
         clock=clock,
         timeout_s=settings.ask_timeout_s,
+        catchup=catchup,
     )
-    return Core(actors=actors, latest=latest, history=history)
+    return Core(actors=actors, latest=latest, history=history, exchange_time=exchange_time)
 
 
 def client_reader(
@@ -189,6 +203,7 @@ def app_for(
         rate_limit=settings.rate_limit,
         max_body_bytes=settings.max_body_bytes,
         candle_store=core.history,
+        exchange_now_ms=core.exchange_time.now_ms,
     )
 
 

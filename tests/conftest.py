@@ -24,6 +24,8 @@ from candlecast.system import RunningSystem, start_system
 from tests.daemon import Daemon
 from tests.data_dirs import DATA_ROOT, fresh_data_dir
 
+pytest_plugins = ["tests.postgres"]
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "binance"
 
 

@@ -13,6 +13,7 @@ import msgspec
 from candlecast.actors.base import tell_if_alive
 from candlecast.candles.gaps import RECOVERED
 from candlecast.candles.series import CandleSeries
+from candlecast.clock.exchange_time import ExchangeTime
 from candlecast.market_data import GapEvent, Trade, TradeBatch
 from candlecast.messages.backfill import BackfillFailed, PriceSeeded, RequestBackfill, RequestSeed, TradesRecovered
 from candlecast.messages.clock import SecondElapsed
@@ -34,6 +35,7 @@ class AggregatorActor(PooledActor):
         store: Any,
         backfill: Any,
         history: Any,
+        exchange_time: ExchangeTime,
     ) -> None:
         super().__init__(pool, actor="aggregator", symbol=symbol)
         self._series = CandleSeries(symbol, fill_empty, window_s, memory_s)
@@ -41,9 +43,14 @@ class AggregatorActor(PooledActor):
         self._store = store
         self._backfill = backfill
         self._history = history
+        self._exchange_time = exchange_time
+        self._confirmed_at_ms: int | None = None  # a confirmation waiting for the exchange's clock
 
-    def handle(self, message: Any) -> None:
+    def handle(self, message: Any) -> None:  # noqa: PLR0912 (one case per message type)
         out: list[Any] = []
+        waiting = self._confirmed_at_ms
+        if waiting is not None and self._exchange_time.known.is_set():
+            self._start(waiting, out)
         match message:
             case TradeBatch(trades=trades):
                 self._series.add_batch(trades, out)
@@ -64,16 +71,22 @@ class AggregatorActor(PooledActor):
                 if error:
                     self.log.warning("stored candles unavailable: late trades for them are dropped", error=error)
                 self._series.load(message, out)
-            case SubscriptionConfirmed(confirmed_ms=confirmed_ms):
-                self._confirmed(confirmed_ms, out)
+            case SubscriptionConfirmed(confirmed_at_ms=confirmed_at_ms):
+                if not self._series.started and self._confirmed_at_ms is None:  # reconnects confirm it again
+                    self._confirmed_at_ms = confirmed_at_ms
+                    if self._exchange_time.known.is_set():
+                        self._start(confirmed_at_ms, out)
             case PriceSeeded(trade=trade, failure=failure):
                 self._seeded(trade, failure, out)
         self._emit(out)
 
-    def _confirmed(self, confirmed_ms: int, out: list[Any]) -> None:
-        if not self._series.started:  # reconnects confirm it again
-            first_second = self._series.start(confirmed_ms, out)
-            self.log.info("subscription confirmed", confirmed_ms=confirmed_ms, first_second=first_second)
+    def _start(self, confirmed_at_ms: int, out: list[Any]) -> None:
+        """The exchange second the confirmation fell in is reckoned on the exchange's clock once
+        it is known: on a wrong clock the first second could be one that misses trades."""
+        confirmed_ms = confirmed_at_ms + self._exchange_time.offset_ms
+        self._confirmed_at_ms = None
+        first_second = self._series.start(confirmed_ms, out)
+        self.log.info("subscription confirmed", confirmed_ms=confirmed_ms, first_second=first_second)
 
     def _seeded(self, trade: Trade | None, failure: str, out: list[Any]) -> None:
         outcome = self._series.seed(trade, out)

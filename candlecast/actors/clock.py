@@ -8,7 +8,6 @@ upstream reader of it is behind its socket (``ReaderBehind``). docs/seconds.md t
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -75,7 +74,7 @@ class ClockActor(Actor):
         # reader -> (the first second it may still add to, the symbols it reads, when it said so)
         self._behind: dict[str, tuple[int, frozenset[str], float]] = {}
         self._schedule = SyncSchedule(TIME_SYNC_INTERVAL_S)
-        self._trusted = threading.Event()
+        self._trusted = self._exchange_time.known
         self._timer = self._new_timer()
         self._sync = self._new_sync()
 

@@ -129,8 +129,8 @@ class ConnectionActor(Actor):
             case FlushRequests():
                 self._flush_timer = None
                 self._flush()
-            case ControlReplied(reply=reply, read_ms=read_ms):
-                self._replied(reply, read_ms)
+            case ControlReplied(reply=reply, read_at_ms=read_at_ms):
+                self._replied(reply, read_at_ms)
             case FrameRejected(reason=reason, trade=trade):
                 self._rejected_frames += 1
                 self._rejected_trades += trade
@@ -256,7 +256,7 @@ class ConnectionActor(Actor):
         resumed, self._interrupted = self._interrupted & self._routes.keys(), set()
         for symbol in sorted(resumed):
             self._tell_aggregator(symbol, StreamResumed(symbol=symbol))
-        self._confirm(connected.symbols, connected.opened_ms)
+        self._confirm(connected.symbols, connected.opened_at_ms)
         self._report("connected", "")
         self._flush()
 
@@ -287,10 +287,10 @@ class ConnectionActor(Actor):
         for symbol in sorted(self._interrupted):
             self._tell_aggregator(symbol, StreamInterrupted(symbol=symbol, silent_since_ms=silent_since_ms))
 
-    def _confirm(self, symbols: Iterable[str], confirmed_ms: int) -> None:
+    def _confirm(self, symbols: Iterable[str], confirmed_at_ms: int) -> None:
         for symbol in sorted(symbols):
             if symbol in self._routes:
-                self._tell_aggregator(symbol, SubscriptionConfirmed(symbol=symbol, confirmed_ms=confirmed_ms))
+                self._tell_aggregator(symbol, SubscriptionConfirmed(symbol=symbol, confirmed_at_ms=confirmed_at_ms))
 
     def _tell_aggregator(self, symbol: str, message: Any) -> None:
         tell_if_alive(self._routes[symbol], message)  # a symbol being removed: its Unwatch is on the way
@@ -324,7 +324,7 @@ class ConnectionActor(Actor):
             return
         self._control_requests += 1
 
-    def _replied(self, reply: binance.ControlReply, read_ms: int) -> None:
+    def _replied(self, reply: binance.ControlReply, read_at_ms: int) -> None:
         if not isinstance(reply.request_id, int):
             return
         if reply.error is not None:
@@ -333,7 +333,7 @@ class ConnectionActor(Actor):
             )
             self._sync.failed(reply.request_id)
         else:
-            self._confirm(self._sync.subscribed(reply.request_id), read_ms)
+            self._confirm(self._sync.subscribed(reply.request_id), read_at_ms)
             lost = self._sync.listed(reply.request_id, reply.result)
             if lost:
                 self._resubscribed += lost

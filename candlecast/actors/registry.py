@@ -24,6 +24,7 @@ from candlecast.messages.supervision import ThreadEnded
 from candlecast.messages.symbols import (
     AddSymbol,
     ExchangeInfoLoaded,
+    GetSymbolEntries,
     ListAvailable,
     ListHalted,
     ListSymbols,
@@ -44,7 +45,7 @@ from candlecast.runtime.poller import Poller
 from candlecast.runtime.supervision import Supervisor
 from candlecast.settings import Settings
 from candlecast.upstream.connect_attempts import ConnectAttempts
-from candlecast.upstream.exchange_info import fetch_trading_symbols
+from candlecast.upstream.exchange_info import fetch_trading_entries
 
 
 class _Connection:
@@ -83,6 +84,7 @@ class RegistryActor(Actor):
         self._broadcaster = broadcaster
         self._store = store
         self._trading: frozenset[str] | None = None
+        self._entries: dict[str, Any] = {}
         self._aggregators: dict[str, pykka.ActorRef[Any]] = {}
         self._aggregator_pool = ActorPool("aggregators", settings.aggregator_threads)
         self._connections: dict[int, _Connection] = {}
@@ -91,11 +93,13 @@ class RegistryActor(Actor):
         self._monotonic = monotonic
         self._exchange_info = self._new_exchange_info()
 
-    def _new_exchange_info(self) -> Poller[frozenset[str]]:
+    def _new_exchange_info(self) -> Poller[dict[str, Any]]:
         return Poller(
             name="exchange-info",
-            fetch=lambda: fetch_trading_symbols(self._settings.rest_url),
-            deliver=lambda trading: self.actor_ref.tell(ExchangeInfoLoaded(trading=trading)),
+            fetch=lambda: fetch_trading_entries(self._settings.rest_url),
+            deliver=lambda entries: self.actor_ref.tell(
+                ExchangeInfoLoaded(trading=frozenset(entries), entries=entries)
+            ),
             interval_s=self._settings.exchange_info_interval_s,
             retry_cap_s=self._settings.reconnect_max_s,
             on_ended=lambda ended: tell_if_alive(self.actor_ref, ended),
@@ -116,7 +120,7 @@ class RegistryActor(Actor):
         pykka.get_all([aggregator.stop(block=False) for aggregator in self._aggregators.values()])
         self._aggregator_pool.stop()
 
-    def handle(self, message: Any) -> Any:  # noqa: PLR0911 (one case per message type)
+    def handle(self, message: Any) -> Any:  # noqa: PLR0911, PLR0912 (one case per message type)
         match message:
             case AddSymbol(symbol=symbol):
                 self._check_can_add(symbol)
@@ -137,8 +141,12 @@ class RegistryActor(Actor):
                 return tuple(sorted(self._trading))
             case GetUpstreamStatus():
                 return self._status()
-            case ExchangeInfoLoaded(trading=trading):
+            case ExchangeInfoLoaded(trading=trading, entries=entries):
                 self._apply_exchange_info(trading)
+                self._entries = entries
+            case GetSymbolEntries():
+                entries = self._entries
+                return {symbol: entries[symbol] for symbol in sorted(self._aggregators) if symbol in entries}
             case ThreadEnded():
                 self._exchange_info = self.supervisor.restart(message, self._exchange_info, self._new_exchange_info)
             case ConnectionStateChanged(status=ConnectionStatus(connection_id=connection_id)):
@@ -189,6 +197,7 @@ class RegistryActor(Actor):
             store=self._store,
             backfill=self._backfill,
             history=self._history,
+            exchange_time=self._exchange_time,
         )
         self._aggregators[symbol] = aggregator
         self._clock.tell(AggregatorsChanged(aggregators=tuple(self._aggregators.items())))

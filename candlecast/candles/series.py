@@ -184,6 +184,30 @@ def empty_candle(symbol: str, second: int, last_price: Decimal) -> Candle:
     )
 
 
+def second_candles(
+    symbol: str, trades: Sequence[Trade], *, previous_close: Decimal | None, first_s: int, last_s: int
+) -> list[Candle]:
+    """The candles of seconds ``first_s``..``last_s`` from all the ``trades`` in them (time order,
+    none outside them), after a last price of ``previous_close`` (None: no trade before them, so
+    no candle until the first): what a series publishes for them once every trade is in."""
+    candles: list[Candle] = []
+    close = previous_close
+    index = 0
+    for second in range(first_s, last_s + 1):
+        if index < len(trades) and second_of(trades[index].time) == second:
+            builder = CandleBuilder(trades[index])
+            index += 1
+            while index < len(trades) and second_of(trades[index].time) == second:
+                builder.add(trades[index])
+                index += 1
+            candle = builder.build()
+            close = candle.close
+            candles.append(candle)
+        elif close is not None:
+            candles.append(empty_candle(symbol, second, close))
+    return candles
+
+
 class CandleSeries:
     """The candles of one symbol: which second is open, which are due, which need revising.
 
@@ -221,6 +245,7 @@ class CandleSeries:
         self._first_second: int | None = None  # the first published; earlier ones give the price before it
         self._price_before_id = NO_TRADE_ID  # the trade that gave the price before the first second
         self._started = False
+        self._stream_seen = False  # a trade was refused before the first second was fixed
         self._seed_asked = False
         self._last_price: Decimal | None = None
         self._published: dict[int, Candle] = {}  # ascending seconds
@@ -292,10 +317,10 @@ class CandleSeries:
         began after it is complete, and publishing starts with the first of them, asking for
         the price before it (a ``RequestSeed``). A trade seen already means the stream ran
         through the rest of its second, so the second after it stays first. Only the first
-        confirmation counts; returns the first second published."""
+        confirmation counts; returns the first second published (None: the next trade's)."""
         if not self._started:
             self._started = True
-            if self._next_second is None:
+            if self._next_second is None and not self._stream_seen:
                 self._first_second = self._next_second = confirmed_ms // 1000 + 1
                 if self.fill_empty:
                     self._seed_asked = True
@@ -353,22 +378,26 @@ class CandleSeries:
     def reject(self, trade_id: int, reason: str, out: list[Any]) -> None:
         """Trade ``trade_id`` was refused (``reason``): it is missing, so a gap opens for it at
         once, flagging the candles it may belong to, and the backfill fetches the true trade.
-        Its own time is not trusted: it lies after the newest trade seen before it, and before
-        the next live one, which bounds the gap. Before any candle is published there is
-        nothing it could change."""
+        Its own time is not trusted: it lies after the newest trade seen before it (or, with none,
+        after the subscription took effect), and before the next live one, which bounds the gap.
+        Before a trade or a confirmation fixes the first second there is nothing it could
+        change, and a confirmation after it keeps to what the trades will show."""
         if self.ids.covers(trade_id, trade_id) or self.gaps.knows(trade_id, trade_id):
             return  # it arrived after all (the other socket of a rotation), or is known missing
-        newest = self.ids.newest
-        if newest is None or self._next_second is None:
+        first = self._first_second
+        if first is None:
+            self._stream_seen = True
             return
-        if trade_id > newest[0]:
+        newest = self.ids.newest
+        if newest is None or trade_id > newest[0]:
+            after_time = (first - 1) * 1000 if newest is None else newest[1]
             self._open_gap(
                 Gap(
                     first_id=trade_id,
                     last_id=trade_id,
-                    from_second=newest[1] // 1000,
+                    from_second=after_time // 1000,
                     to_second=None,
-                    after_time=newest[1],
+                    after_time=after_time,
                 ),
                 out,
                 reason,
@@ -548,7 +577,7 @@ class CandleSeries:
         if self._open is not None:
             candle = self._open.build()
             second = candle.open_time // 1000
-            if price is None and self._first_second is not None:
+            if price is None and self.fill_empty and self._first_second is not None:
                 self.unpriced_seconds += second - self._first_second
             self._publish(candle, out)
             first_empty = second + 1

@@ -3,11 +3,12 @@
 Built on the monotonic clock, so a step of the machine's wall clock moves nothing; the offset
 starts as the wall clock's and is then measured against ``/api/v3/time``. Any thread may read
 it; only the clock actor replaces ``offset_ms`` (an int, replaced whole, never mutated), and
-only with a reading ``refusal`` finds believable.
+only with a reading ``refusal`` finds believable, and sets ``known`` once it is.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -28,6 +29,9 @@ class ExchangeTime:
         self._monotonic_ns = monotonic_ns
         self._wall_ns = wall_ns
         self.offset_ms = self.wall_offset_ms()
+        # Set once the offset is known (a reading used, or the trades agreeing with the one in
+        # use): what is decided on this clock and cannot be taken back waits for it.
+        self.known = threading.Event()
 
     def now_ms(self) -> int:
         """The exchange's current time, epoch milliseconds."""

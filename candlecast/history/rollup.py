@@ -9,6 +9,7 @@ import msgspec
 
 from candlecast.candles.series import NO_TRADE_ID
 from candlecast.history.intervals import Interval
+from candlecast.history.store import SOURCE_ORDER
 from candlecast.market_data import Candle
 
 
@@ -16,7 +17,8 @@ def roll_up(candles: Iterable[Candle], interval: Interval, offset_ms: int = 0) -
     """Fold 1 s ``candles`` of one symbol, in ascending open time, into bars of ``interval``
     (boundaries at UTC + ``offset_ms``): open of the first second, close of the last, highest
     high, lowest low, exact sums, the first and last trade id of the seconds that had trades
-    (-1 if none did), the highest revision, and complete only if every second is."""
+    (-1 if none did), the highest revision, complete only if every second is, and the least
+    exact source of any second (``SOURCE_ORDER``)."""
     bars: list[Candle] = []
     bar: Candle | None = None
     for candle in candles:
@@ -41,6 +43,7 @@ def roll_up(candles: Iterable[Candle], interval: Interval, offset_ms: int = 0) -
             last_trade_id=candle.last_trade_id if candle.last_trade_id != NO_TRADE_ID else bar.last_trade_id,
             revision=max(bar.revision, candle.revision),
             complete=bar.complete and candle.complete,
+            source=min(bar.source, candle.source, key=SOURCE_ORDER.index),
         )
     if bar is not None:
         bars.append(bar)

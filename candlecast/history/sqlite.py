@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from candlecast.candles.series import NO_TRADE_ID
-from candlecast.history.store import KlineQuery
+from candlecast.history.store import SOURCE_ORDER, KlineQuery
 from candlecast.market_data import Candle
 
 INT64_MIN = -(2**63)
@@ -42,13 +42,13 @@ _SCHEMA = (
     "taker_buy_volume INTEGER NOT NULL, taker_buy_volume_frac INTEGER NOT NULL, "
     "taker_buy_quote_volume INTEGER NOT NULL, taker_buy_quote_volume_frac INTEGER NOT NULL, "
     "first_trade_id INTEGER NOT NULL, last_trade_id INTEGER NOT NULL, revision INTEGER NOT NULL, "
-    "complete INTEGER NOT NULL, PRIMARY KEY (sid, open_time)) WITHOUT ROWID",
+    "complete INTEGER NOT NULL, source INTEGER NOT NULL, PRIMARY KEY (sid, open_time)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS active_symbols (symbol TEXT PRIMARY KEY) WITHOUT ROWID",
 )
 _COLUMNS = (
     "open_time, open, high, low, close, volume, volume_frac, quote_volume, quote_volume_frac, trades, "
     "taker_buy_volume, taker_buy_volume_frac, taker_buy_quote_volume, taker_buy_quote_volume_frac, "
-    "first_trade_id, last_trade_id, revision, complete"
+    "first_trade_id, last_trade_id, revision, complete, source"
 )
 _UPSERT = (
     f"INSERT INTO candles (sid, {_COLUMNS}) VALUES ({', '.join('?' * (_COLUMNS.count(',') + 2))}) "
@@ -76,6 +76,7 @@ _SUMS = [
     *_split_sums("taker_buy_quote_volume", QUOTE_DIGITS),
     "MAX(revision)",
     "MIN(complete)",
+    "MIN(source)",  # the least exact (SOURCE_ORDER)
 ]
 # Bars of [lo, hi] grouped by ``open_time - floormod(open_time + shift, length)``: a fixed-length
 # interval's open time, or one calendar month when the range is that month alone. Open, close and
@@ -265,8 +266,9 @@ class SqliteStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        # Each freed page is one row of the result; only stepping through them all frees them all.
-        db.execute("PRAGMA incremental_vacuum").fetchall()
+        # The pragma frees one page per step and returns no rows, so execute() would stop after the
+        # first; executescript steps every statement to its end.
+        db.executescript("PRAGMA incremental_vacuum")
         return deleted
 
     def symbols(self) -> tuple[str, ...]:
@@ -336,6 +338,7 @@ def _encode(candle: Candle) -> tuple[Any, ...] | None:
         candle.last_trade_id,
         candle.revision,
         candle.complete,
+        SOURCE_ORDER.index(candle.source),
     )
 
 
@@ -344,7 +347,7 @@ def _unscaled(value: int, digits: int) -> Decimal:
 
 
 def _decode(symbol: str, row: tuple[Any, ...]) -> Candle:
-    open_time, o, h, lo, c, v, vf, q, qf, trades, tv, tvf, tq, tqf, first, last, revision, complete = row
+    open_time, o, h, lo, c, v, vf, q, qf, trades, tv, tvf, tq, tqf, first, last, revision, complete, source = row
     return Candle(
         symbol,
         open_time,
@@ -362,6 +365,7 @@ def _decode(symbol: str, row: tuple[Any, ...]) -> Candle:
         last,
         revision,
         bool(complete),
+        SOURCE_ORDER[source],
     )
 
 
@@ -376,7 +380,7 @@ def _joined16(high: int, low: int, fraction_high: int, fraction_low: int) -> Dec
 
 def _decode_bar(query: KlineQuery, row: tuple[Any, ...]) -> Candle:
     (bar, o, h, lo, c, vh, vl, vf, qh, ql, qfh, qfl, trades) = row[:13]
-    (tvh, tvl, tvf, tqh, tql, tqfh, tqfl, revision, complete, first_trade_id, last_trade_id) = row[13:]
+    (tvh, tvl, tvf, tqh, tql, tqfh, tqfl, revision, complete, source, first_trade_id, last_trade_id) = row[13:]
     return Candle(
         query.symbol,
         bar,
@@ -394,4 +398,5 @@ def _decode_bar(query: KlineQuery, row: tuple[Any, ...]) -> Candle:
         NO_TRADE_ID if last_trade_id is None else last_trade_id,
         revision,
         bool(complete),
+        SOURCE_ORDER[source],
     )

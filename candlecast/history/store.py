@@ -1,8 +1,9 @@
 """What every candle store engine does: the embedded SQLite file and PostgreSQL answer the same
 calls, and one contract test suite runs against both.
 
-A store is written by one thread (the history writer) and read by many (REST, replays), so each
-engine keeps one connection per thread. Every value crosses as ``Candle`` with exact Decimals.
+A store is written by the history writer (and, after a restart, the catch-up) and read by many
+threads (REST, replays), so each engine keeps one connection per thread. Every value crosses as
+``Candle`` with exact Decimals.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from typing import Protocol
 import msgspec
 
 from candlecast.history.intervals import Interval
-from candlecast.market_data import Candle
+from candlecast.market_data import Candle, CandleSource
+
+# Candle sources, least exact first: a bar takes the first of them any of its seconds has, so
+# a bar with one second from klines (no trade ids) says so. Engines store a source as its index.
+SOURCE_ORDER: tuple[CandleSource, ...] = ("klines", "trades", "live")
 
 
 class KlineQuery(msgspec.Struct, frozen=True):

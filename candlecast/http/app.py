@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import falcon
 
 from candlecast.history.store import CandleStore
-from candlecast.http import errors, health, history, resources
+from candlecast.http import binance_api, errors, health, history, resources
 from candlecast.http.client_reader import ClientReader
 from candlecast.http.middleware import BodyLimit, RateLimit
 from candlecast.http.websocket import WebSocketUpgrade
+from candlecast.messages.symbols import GetSymbolEntries, ListSymbols
 from candlecast.store.latest import Latest
 
 
@@ -22,6 +25,7 @@ def create_app(
     rate_limit: str,
     max_body_bytes: int,
     candle_store: CandleStore,
+    exchange_now_ms: Callable[[], int],
 ) -> falcon.App[falcon.Request, falcon.Response]:
     middleware: list[RateLimit | BodyLimit | WebSocketUpgrade] = [RateLimit(rate_limit)] if rate_limit else []
     middleware += [
@@ -42,4 +46,11 @@ def create_app(
     app.add_route("/tick/{symbol}", resources.TickResource(actors, latest))
     app.add_route("/ohlc/{symbol}", resources.OhlcResource(actors, latest))
     app.add_route("/candles/{symbol}", history.HistoryResource(actors=actors, store=candle_store))
+    binance_api.add_routes(
+        app,
+        store=candle_store,
+        subscribed=lambda: actors.ask(actors.registry, ListSymbols()),
+        entries=lambda: actors.ask(actors.registry, GetSymbolEntries()),
+        now_ms=exchange_now_ms,
+    )
     return app

@@ -13,12 +13,14 @@ import msgspec
 
 from candlecast.http.resources import Actors, Resource, connection_gaps, respond, upstream_summary
 from candlecast.messages.backfill import BackfillStats, GetBackfillStats
+from candlecast.messages.catchup import GetCatchUpProgress
 from candlecast.messages.clock import ClockStats, GetClockStats
 from candlecast.messages.fanout import BroadcastStats, GetBroadcastStats
 from candlecast.messages.store import GapCounts, GetGapStats, GetHistoryStats, HistoryStats
 from candlecast.messages.supervision import ComponentHealth, GetComponents
 from candlecast.messages.upstream import GetUpstreamStatus, UpstreamStatus
 from candlecast.runtime.process_stats import process_stats
+from candlecast.runtime.progress import ProgressReport
 
 OK, DEGRADED = "ok", "degraded"
 # The problem line names this many halted symbols; the upstream section lists them all.
@@ -33,6 +35,7 @@ def _components(actors: Actors) -> dict[str, dict[str, Any]]:
         "broadcaster": actors.broadcaster,
         "http": actors.http,
         "store": actors.store,
+        "catchup": actors.catchup,
     }
     components: dict[str, dict[str, Any]] = {}
     for owner, ref in owners.items():
@@ -101,6 +104,9 @@ class HealthResource(Resource):
         history: HistoryStats = actors.ask(actors.store, GetHistoryStats())
         problems = _problems(status, gaps, clock_stats, components, history=history)
         websocket: BroadcastStats = actors.ask(actors.broadcaster, GetBroadcastStats())
+        catchup: ProgressReport | None = (
+            None if actors.catchup is None else actors.ask(actors.catchup, GetCatchUpProgress())
+        )
         upstream = upstream_summary(status, gaps)
         upstream.update(halted=list(status.halted), backfill=backfill, clock=clock_stats)
         respond(
@@ -112,6 +118,7 @@ class HealthResource(Resource):
                 "components": components,
                 "websocket": websocket,
                 "history": history,
+                "catchup": catchup,
                 "process": process_stats(),
             },
         )

@@ -32,6 +32,7 @@ class Actors:
     clock: pykka.ActorRef[Any]
     timeout_s: float
     http: pykka.ActorRef[Any] | None = None  # the HTTP actor, which owns the listeners and the WebSocket reader
+    catchup: pykka.ActorRef[Any] | None = None  # fills what a restart missed; None when not started
 
     def ask(self, actor: pykka.ActorRef[Any], query: Query) -> Any:
         return actor.ask(query, timeout=self.timeout_s)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
+
 from candlecast.messages.base import Message, Query
 
 
@@ -30,9 +34,16 @@ class ListHalted(Query, frozen=True):
 
 
 class ExchangeInfoLoaded(Message, frozen=True):
-    """The exchange's TRADING symbols, fetched by the registry's loader thread."""
+    """The exchange's TRADING symbols, and their exchangeInfo entries as the exchange wrote them
+    (never changed once told), fetched by the registry's loader thread."""
 
     trading: frozenset[str]
+    entries: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class GetSymbolEntries(Query, frozen=True):
+    """Answered with the exchangeInfo entry of every subscribed symbol the exchange lists as
+    TRADING, by symbol: what candlecast's own /api/v3/exchangeInfo serves."""
 
 
 class SymbolActivated(Message, frozen=True):

@@ -31,29 +31,30 @@ class Unwatch(Message, frozen=True):
 
 
 class UpstreamConnected(Message, frozen=True):
-    """Reader ``reader_id`` opened ``socket`` streaming exactly ``symbols``, at ``opened_ms``
-    (exchange time, epoch ms)."""
+    """Reader ``reader_id`` opened ``socket`` streaming exactly ``symbols``, at ``opened_at_ms``
+    (``ExchangeTime.monotonic_ms``)."""
 
     socket: websocket.WebSocket
     symbols: frozenset[str]
     reader_id: int = 0
-    opened_ms: int = 0
+    opened_at_ms: int = 0
 
 
 class ControlReplied(Message, frozen=True):
-    """A reader read ``reply`` at ``read_ms`` (exchange time, epoch ms)."""
+    """A reader read ``reply`` at ``read_at_ms`` (``ExchangeTime.monotonic_ms``)."""
 
     reply: binance.ControlReply
-    read_ms: int
+    read_at_ms: int
 
 
 class SubscriptionConfirmed(Message, frozen=True):
-    """The server streams ``symbol`` since ``confirmed_ms`` at the latest (exchange time, epoch
-    ms): the reply to its SUBSCRIBE arrived, or a socket naming it in its URL opened. Told to its
-    aggregator on every confirmation; only the first matters there."""
+    """The server streams ``symbol`` since ``confirmed_at_ms`` at the latest: the reply to its
+    SUBSCRIBE was read, or a socket naming it in its URL opened, then. Monotonic
+    (``ExchangeTime.monotonic_ms``), so the exchange second it falls in is reckoned once the
+    exchange's clock is known. Told to its aggregator on every confirmation; the first counts."""
 
     symbol: str
-    confirmed_ms: int
+    confirmed_at_ms: int
 
 
 class UpstreamDisconnected(Message, frozen=True):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections import deque
 
+from candlecast.history.klines import KLINES, UI_KLINES
+from candlecast.history.klines import WEIGHT as KLINE_WEIGHT
 from candlecast.sim.hostile import SERVER_TIME
 from candlecast.sim.messages import GateVerdict
 
@@ -20,6 +22,8 @@ WEIGHTS = {
     "/api/v3/trades": 25,
     "/api/v3/historicalTrades": 25,
     "/api/v3/aggTrades": 4,
+    KLINES: KLINE_WEIGHT,
+    UI_KLINES: KLINE_WEIGHT,
 }
 TRADE_PATHS = frozenset({"/api/v3/trades", "/api/v3/historicalTrades", "/api/v3/aggTrades"})
 HISTORICAL_TRADES = "/api/v3/historicalTrades"

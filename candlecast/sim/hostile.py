@@ -9,9 +9,12 @@ REST resources apply them.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 import msgspec
+
+from candlecast.history.klines import KLINES, UI_KLINES
 
 # "<field>:<value>": price and quantity go out as the string given; symbol as given; time
 # shifted by a signed amount of seconds, minutes, hours, days or (365-day) years.
@@ -22,11 +25,15 @@ _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "y": 365 *
 
 SERVER_TIME = "/api/v3/time"
 EXCHANGE_INFO = "/api/v3/exchangeInfo"
+_KLINE_FAULTS = ("not_json", "cut", "short_rows", "bad_price", "numbers")
 # Per path, the answer faults it knows; those ending in ":" take an argument (ms or a symbol).
 ANSWER_FAULTS = {
     SERVER_TIME: ("not_json", "cut", "offset:", "no_server_time", "string", "nan"),
     EXCHANGE_INFO: ("not_json", "cut", "symbols_not_list", "break:", "without:"),
+    KLINES: _KLINE_FAULTS,
+    UI_KLINES: _KLINE_FAULTS,
 }
+_DECIMALS_AS_NUMBERS = msgspec.json.Encoder(decimal_format="number")
 NOT_JSON = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 
 
@@ -66,7 +73,7 @@ def check_answer_fault(path: str, kind: str) -> str:
     return kind
 
 
-def malformed_answer(body: dict[str, Any], kind: str | None) -> bytes:  # noqa: PLR0911 (one case per fault)
+def malformed_answer(body: Any, kind: str | None) -> bytes:  # noqa: PLR0911, PLR0912 (one case per fault)
     """The answer sent instead of ``body``: as is for None, else malformed as ``kind`` says."""
     name, _, argument = (kind or "").partition(":")
     true = msgspec.json.encode(body)
@@ -92,4 +99,10 @@ def malformed_answer(body: dict[str, Any], kind: str | None) -> bytes:  # noqa: 
             return msgspec.json.encode({**body, "symbols": symbols})
         case "without":
             return msgspec.json.encode({**body, "symbols": [s for s in body["symbols"] if s["symbol"] != argument]})
+        case "short_rows":
+            return msgspec.json.encode([row[:-1] for row in body])
+        case "bad_price":
+            return msgspec.json.encode([[row[0], "not-a-price", *row[2:]] for row in body])
+        case "numbers":
+            return _DECIMALS_AS_NUMBERS.encode([[Decimal(v) if isinstance(v, str) else v for v in row] for row in body])
     raise ValueError(f"unknown answer fault {kind!r}")

@@ -38,6 +38,7 @@ from candlecast.sim.messages import (
     GetRecentTrades,
     GetStats,
     GetTrades,
+    GetTradesBetween,
     IgnoreSubscribes,
     MalformRest,
     SendMalformed,
@@ -148,6 +149,8 @@ class ExchangeHub(Actor):
                 return record.recent(limit) if from_id is None else record.from_id(from_id, limit)
             case GetAggTrades(symbol=symbol, limit=limit, from_id=from_id, start_time=start, end_time=end):
                 return self._read(symbol).aggregates(limit, from_id, start, end)
+            case GetTradesBetween(symbol=symbol, start_ms=start, end_ms=end):
+                return self._read(symbol).between(start, end)
             case _:
                 return self._fault(message)
         return None

@@ -75,6 +75,15 @@ class GetAggTrades(Query, frozen=True):
     end_time: int | None
 
 
+class GetTradesBetween(Query, frozen=True):
+    """Answered with ``TradeRecord.between``: the last price before ``start_ms`` and the trades
+    from ``start_ms`` to ``end_ms``, in id order."""
+
+    symbol: str
+    start_ms: int
+    end_ms: int
+
+
 class FrameReceived(Message, frozen=True):
     """A client sent a frame (text, binary, ping, pong or close), at ``at`` (monotonic s)."""
 

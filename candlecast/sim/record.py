@@ -9,6 +9,7 @@ stable however often they are asked for. The oldest trades are dropped past ``li
 from __future__ import annotations
 
 import bisect
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -55,6 +56,13 @@ class TradeRecord:
     def from_id(self, from_id: int, limit: int) -> list[dict[str, Any]]:
         start = bisect.bisect_left(self._trades, from_id, key=lambda t: t.trade_id)
         return [rest_trade(t) for t in self._trades[start : start + limit]]
+
+    def between(self, start_ms: int, end_ms: int) -> tuple[Decimal | None, tuple[Trade, ...]]:
+        """The price of the last trade before ``start_ms`` (None if none is kept) and the trades
+        from ``start_ms`` to ``end_ms``: what the exchange's klines of that range are made of."""
+        low = bisect.bisect_left(self._trades, start_ms, key=lambda t: t.time)
+        high = bisect.bisect_right(self._trades, end_ms, key=lambda t: t.time)
+        return (self._trades[low - 1].price if low else None), tuple(self._trades[low:high])
 
     def aggregates(
         self, limit: int, from_id: int | None = None, start_time: int | None = None, end_time: int | None = None

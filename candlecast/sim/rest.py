@@ -8,22 +8,31 @@ minute's used weight.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import falcon
 import msgspec
 
+from candlecast.history import klines
+from candlecast.http import binance_request
 from candlecast.sim import errors
 from candlecast.sim.gate import WEIGHTS
 from candlecast.sim.hostile import malformed_answer
+from candlecast.sim.klines import bars
 from candlecast.sim.listing import SymbolSpec, exchange_info
-from candlecast.sim.messages import AdmitRequest, GateVerdict, GetAggTrades, GetHistoricalTrades, GetRecentTrades
-from candlecast.upstream.binance import SYMBOL_PATTERN
+from candlecast.sim.messages import (
+    AdmitRequest,
+    GateVerdict,
+    GetAggTrades,
+    GetHistoricalTrades,
+    GetRecentTrades,
+    GetTradesBetween,
+)
 
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000
-_UNSIGNED = "^[0-9]{1,20}$"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,34 +44,23 @@ class Exchange:
     hub: Any
     timeout_s: float
 
+    @functools.cached_property
+    def specs(self) -> dict[str, SymbolSpec]:
+        return {spec.symbol: spec for spec in self.listing}
+
     def ask(self, query: Any) -> Any:
         return self.hub.ask(query, timeout=self.timeout_s)
 
     def symbol(self, req: falcon.Request) -> SymbolSpec:
-        spec = self.optional_symbol(req)
-        if spec is None:
-            raise errors.mandatory_missing("symbol")
-        return spec
+        return self.specs[binance_request.symbol(req.get_param("symbol"), self.specs)]
 
     def optional_symbol(self, req: falcon.Request) -> SymbolSpec | None:
-        raw = req.get_param("symbol")
-        if not raw:
-            return None
-        if not SYMBOL_PATTERN.match(raw):
-            raise errors.illegal_characters("symbol", SYMBOL_PATTERN.pattern)
-        for spec in self.listing:
-            if spec.symbol == raw:
-                return spec
-        raise errors.invalid_symbol()
+        found = binance_request.optional_symbol(req.get_param("symbol"), self.specs)
+        return None if found is None else self.specs[found]
 
 
 def _unsigned(req: falcon.Request, name: str) -> int | None:
-    raw = req.get_param(name)
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or len(raw) > 20:
-        raise errors.illegal_characters(name, _UNSIGNED)
-    return int(raw)
+    return binance_request.unsigned(req.get_param(name), name)
 
 
 def _limit(req: falcon.Request) -> int:
@@ -71,7 +69,7 @@ def _limit(req: falcon.Request) -> int:
     if limit is None:
         return DEFAULT_LIMIT
     if limit < 1:
-        raise errors.invalid_parameter()
+        raise binance_request.invalid_parameter()
     return min(limit, MAX_LIMIT)
 
 
@@ -80,7 +78,7 @@ def _respond(resp: falcon.Response, body: Any) -> None:
     resp.data = msgspec.json.encode(body)
 
 
-def _respond_malformed(req: falcon.Request, resp: falcon.Response, body: dict[str, Any]) -> None:
+def _respond_malformed(req: falcon.Request, resp: falcon.Response, body: Any) -> None:
     """``body``, or what the gate's fault for this request makes of it."""
     resp.content_type = falcon.MEDIA_JSON
     resp.data = malformed_answer(body, req.context.get("fault"))
@@ -128,9 +126,23 @@ class AggTrades(_Resource):
         start_time = _unsigned(req, "startTime")
         end_time = _unsigned(req, "endTime")
         if from_id is not None and (start_time is not None or end_time is not None):
-            raise errors.bad_combination()
+            raise binance_request.bad_combination()
         query = GetAggTrades(spec.symbol, _limit(req), from_id, start_time, end_time)
         _respond(resp, self.exchange.ask(query))
+
+
+class Klines(_Resource):
+    """``klines`` and ``uiKlines`` (the same bars): computed from the exchange's trade record."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        request = klines.parse_request(req.params, self.exchange.specs)
+        now_ms = self.exchange.now_ms()
+        query = klines.select(request, now_ms)
+        selected = []
+        if query is not None:
+            previous_close, trades = self.exchange.ask(GetTradesBetween(query.symbol, query.start_ms, query.end_ms))
+            selected = bars(query, previous_close, trades, now_ms)
+        _respond_malformed(req, resp, [klines.row(bar) for bar in selected])
 
 
 class Gate:
@@ -164,4 +176,6 @@ def create_rest_app(exchange: Exchange) -> falcon.App[falcon.Request, falcon.Res
     app.add_route("/api/v3/trades", RecentTrades(exchange))
     app.add_route("/api/v3/historicalTrades", HistoricalTrades(exchange))
     app.add_route("/api/v3/aggTrades", AggTrades(exchange))
+    app.add_route(klines.KLINES, Klines(exchange))
+    app.add_route(klines.UI_KLINES, Klines(exchange))
     return app

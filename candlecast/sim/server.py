@@ -168,8 +168,8 @@ class Simulator:
         self._ask(FailRest(status, str(retry_after_s), count, frozenset(paths)))
 
     def malform_rest(self, path: str, kind: str, count: int = 1) -> None:
-        """The next ``count`` answers of ``path`` (``/api/v3/time`` or ``/api/v3/exchangeInfo``) are
-        malformed as ``kind`` says: ``not_json``, ``cut``, ``break:BTCUSDT``... (see ``hostile``)."""
+        """The next ``count`` answers of ``path`` (``/api/v3/time``, ``exchangeInfo``, ``klines`` or
+        ``uiKlines``) are malformed as ``kind`` says: ``not_json``, ``cut``, ``break:BTCUSDT``... (see ``hostile``)."""
         self._ask(MalformRest(path, check_answer_fault(path, kind), count))
 
     def skew_server_time(self, offset_ms: int) -> None:

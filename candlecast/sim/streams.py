@@ -16,6 +16,7 @@ import falcon
 import pykka
 
 from candlecast.actors.base import tell_if_alive
+from candlecast.http.binance_request import ApiError
 from candlecast.sim import errors, protocol
 from candlecast.sim.messages import ClientClosed, ClientOpened, ClientRequest, FrameReceived
 from candlecast.sim.ws_session import ClientFrame, HandshakeRejected, WebSocketSession
@@ -42,9 +43,9 @@ class StreamEndpoint:
         try:
             names = protocol.connection_streams(named, self._known)
         except protocol.InvalidStreams as exc:
-            raise errors.ApiError(-1100, str(exc)) from exc
+            raise ApiError(-1100, str(exc)) from exc
         if (req.get_header("Upgrade") or "").lower() != "websocket":
-            raise errors.ApiError(-1100, "Invalid request: expected a WebSocket upgrade")
+            raise ApiError(-1100, "Invalid request: expected a WebSocket upgrade")
         connection_id = next(_connection_ids)
         hub = self._hub
 
@@ -63,7 +64,7 @@ class StreamEndpoint:
                 on_frame=report,
             )
         except HandshakeRejected as exc:
-            raise errors.ApiError(-1100, f"Invalid request: {exc}") from exc
+            raise ApiError(-1100, f"Invalid request: {exc}") from exc
         self._serve(connection_id, session, names)
 
     def _serve(self, connection_id: int, session: WebSocketSession, streams: tuple[str, ...]) -> None:

@@ -7,7 +7,7 @@ is a failed request to retry, never a reason to drop subscriptions.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -29,7 +29,12 @@ class ExchangeInfo(msgspec.Struct, frozen=True):
     symbols: list[SymbolEntry]
 
 
+class _Entries(msgspec.Struct, frozen=True):
+    symbols: list[dict[str, Any]]
+
+
 _decoder = msgspec.json.Decoder(ExchangeInfo)
+_entries_decoder = msgspec.json.Decoder(_Entries)
 
 
 def trading_symbols(body: bytes) -> frozenset[str]:
@@ -40,5 +45,14 @@ def trading_symbols(body: bytes) -> frozenset[str]:
     return frozenset(entry.symbol for entry in info.symbols if entry.status == TRADING)
 
 
-def fetch_trading_symbols(rest_url: str) -> frozenset[str]:
-    return trading_symbols(fetch(rest_url, PATH).body)
+def trading_entries(body: bytes) -> dict[str, dict[str, Any]]:
+    """The ``symbols`` entries of the TRADING symbols in the answer ``body``, by symbol, as the
+    exchange wrote them (what candlecast's own ``exchangeInfo`` passes on); checked as ``trading_symbols``."""
+    trading = trading_symbols(body)
+    return {
+        entry["symbol"]: entry for entry in decode(PATH, body, _entries_decoder).symbols if entry["symbol"] in trading
+    }
+
+
+def fetch_trading_entries(rest_url: str) -> dict[str, dict[str, Any]]:
+    return trading_entries(fetch(rest_url, PATH).body)

@@ -132,7 +132,7 @@ class UpstreamReader(StoppableThread):
                 self._wait_to_retry(failures, f"connect failed: {exc}")
                 failures += 1
                 continue
-            opened_ms = self._options.exchange_time.now_ms()
+            opened_at_ms = self._options.exchange_time.monotonic_ms()
             self._socket = sock
             sock.settimeout(min(MAX_POLL_S, self._options.stale_after_s / 4))
             connected_at = time.monotonic()
@@ -140,7 +140,7 @@ class UpstreamReader(StoppableThread):
             self._log.info("upstream connected", url=url[:200], streams=len(symbols))
             try:
                 self._connection.tell(
-                    UpstreamConnected(socket=sock, symbols=symbols, reader_id=self.reader_id, opened_ms=opened_ms)
+                    UpstreamConnected(socket=sock, symbols=symbols, reader_id=self.reader_id, opened_at_ms=opened_at_ms)
                 )
                 reason = self._read(sock, connected_at)
             finally:
@@ -274,7 +274,7 @@ class UpstreamReader(StoppableThread):
                     if not window.admit(now) and too_many is None:
                         too_many = f"more rejected frames than {window.limit}"
             elif isinstance(item, binance.ControlReply):
-                self._connection.tell(ControlReplied(reply=item, read_ms=exchange_now_ms))
+                self._connection.tell(ControlReplied(reply=item, read_at_ms=read_at_ms))
             elif isinstance(item, binance.ShutdownNotice):
                 self._log.info("server announced shutdown")
                 self._ask_rotation("serverShutdown")

@@ -18,6 +18,7 @@ from structlog.testing import capture_logs
 
 from candlecast.actors.aggregator import AggregatorActor
 from candlecast.actors.history_reader import HistoryReaderActor
+from candlecast.clock.exchange_time import ExchangeTime
 from candlecast.history.sqlite import SqliteStore
 from candlecast.market_data import Candle, Trade, TradeBatch
 from candlecast.messages.backfill import PriceSeeded, RequestBackfill, RequestSeed
@@ -54,6 +55,11 @@ class Aggregating:
     broadcaster: pykka.ActorRef[Any]
     store: pykka.ActorRef[Any]
     backfill: pykka.ActorRef[Any]
+    exchange_time: ExchangeTime
+
+    def confirmed(self, confirmed_ms: int) -> SubscriptionConfirmed:
+        """The confirmation a reader reading at exchange time ``confirmed_ms`` stamps."""
+        return SubscriptionConfirmed(symbol=SYMBOL, confirmed_at_ms=confirmed_ms - self.exchange_time.offset_ms)
 
     def candles(self) -> list[Candle]:
         """Every candle the aggregator has told so far: the store and the broadcaster alike."""
@@ -90,6 +96,8 @@ def aggregating(logs: list[dict[str, Any]], stored: SqliteStore, memory_s: int) 
     broadcaster, store = Recorder.start(Candle), Recorder.start(Candle)
     backfill = Recorder.start((RequestBackfill, RequestSeed))
     history = HistoryReaderActor.start(store=stored)
+    exchange_time = ExchangeTime()
+    exchange_time.known.set()
     aggregator = AggregatorActor.start(
         pool,
         symbol=SYMBOL,
@@ -100,8 +108,9 @@ def aggregating(logs: list[dict[str, Any]], stored: SqliteStore, memory_s: int) 
         store=store,
         backfill=backfill,
         history=history,
+        exchange_time=exchange_time,
     )
-    yield Aggregating(aggregator, broadcaster, store, backfill)
+    yield Aggregating(aggregator, broadcaster, store, backfill, exchange_time)
     aggregator.stop()
     pool.stop()
     for ref in (broadcaster, store, backfill, history):
@@ -111,7 +120,7 @@ def aggregating(logs: list[dict[str, Any]], stored: SqliteStore, memory_s: int) 
 def warmed_up(aggregating: Aggregating) -> None:
     """The subscription takes effect inside SECOND, so its trades only give the price:
     publishing starts with the next."""
-    aggregating.aggregator.tell(SubscriptionConfirmed(symbol=SYMBOL, confirmed_ms=SECOND * 1000))
+    aggregating.aggregator.tell(aggregating.confirmed(SECOND * 1000))
     aggregating.aggregator.tell(batch(trade(1, SECOND)))
 
 
@@ -192,8 +201,8 @@ def test_a_refused_trade_asks_the_backfill_for_it_and_the_reply_comes_to_the_agg
 def test_a_confirmed_subscription_publishes_from_the_next_second_at_the_seeded_price(
     aggregating: Aggregating, logs: list[dict[str, Any]]
 ) -> None:
-    aggregating.aggregator.tell(SubscriptionConfirmed(symbol=SYMBOL, confirmed_ms=SECOND * 1000 + 300))
-    aggregating.aggregator.tell(SubscriptionConfirmed(symbol=SYMBOL, confirmed_ms=(SECOND + 1) * 1000))  # a reconnect
+    aggregating.aggregator.tell(aggregating.confirmed(SECOND * 1000 + 300))
+    aggregating.aggregator.tell(aggregating.confirmed((SECOND + 1) * 1000))  # a reconnect
     aggregating.aggregator.ask(Barrier(), timeout=ASK_TIMEOUT_S)
     (request,) = aggregating.backfill.ask("kept", timeout=ASK_TIMEOUT_S)
     assert request == RequestSeed(SYMBOL, reply_to=aggregating.aggregator)
@@ -210,10 +219,23 @@ def test_a_confirmed_subscription_publishes_from_the_next_second_at_the_seeded_p
     ]
 
 
+def test_a_confirmation_waits_for_the_exchanges_clock_to_be_known(aggregating: Aggregating) -> None:
+    aggregating.exchange_time.known.clear()
+    aggregating.aggregator.tell(aggregating.confirmed(SECOND * 1000 + 300))
+    aggregating.aggregator.ask(Barrier(), timeout=ASK_TIMEOUT_S)
+    assert aggregating.backfill.ask("kept", timeout=ASK_TIMEOUT_S) == []
+    aggregating.exchange_time.offset_ms += 2000  # read 2 s later on the exchange's clock than thought
+    aggregating.exchange_time.known.set()
+    aggregating.aggregator.tell(SecondElapsed(second=SECOND + 1))
+    aggregating.aggregator.tell(PriceSeeded(SYMBOL, trade(1, SECOND - 2, "42000.00")))
+    aggregating.aggregator.tell(SecondElapsed(second=SECOND + 3))
+    assert [c.open_time // 1000 for c in aggregating.candles()] == [SECOND + 3]
+
+
 def test_a_failed_seed_is_logged_and_the_first_trading_second_still_published(
     aggregating: Aggregating, logs: list[dict[str, Any]]
 ) -> None:
-    aggregating.aggregator.tell(SubscriptionConfirmed(symbol=SYMBOL, confirmed_ms=SECOND * 1000 + 300))
+    aggregating.aggregator.tell(aggregating.confirmed(SECOND * 1000 + 300))
     aggregating.aggregator.tell(PriceSeeded(SYMBOL, None, "GET /api/v3/trades: REST weight budget reached"))
     aggregating.aggregator.tell(batch(trade(2, SECOND + 2, "43001.00")))
     aggregating.aggregator.tell(SecondElapsed(second=SECOND + 2))

@@ -726,6 +726,35 @@ def test_a_stream_interrupted_before_its_first_trade_is_backfilled_from_the_seed
     assert out[-1] == RequestBackfill("ETHUSDT", first_id=11, last_id=None, after_time=41_000)
 
 
+def test_a_trade_refused_before_any_arrived_after_the_confirmation_is_a_gap_from_the_first_second() -> None:
+    series, out = started(43_300)
+    series.reject(11, "trade time too far ahead", out)
+    assert [(r.first_id, r.last_id, r.after_time) for r in out if isinstance(r, RequestBackfill)] == [(11, 11, 43_000)]
+    series.add_batch((trade(12, 45_700, "8"),), out)
+    series.elapse(45, out)
+    assert [(c.open_time // 1000, c.complete) for c in out if isinstance(c, Candle)] == [(45, False)]
+    out.clear()
+    series.recover(TradesRecovered("ETHUSDT", 11, (trade(11, 45_100, "7"),), through_id=11, finished=True), out)
+    *_, final = (c for c in out if isinstance(c, Candle))
+    assert (final.open_time // 1000, final.close, final.trades, final.first_trade_id, final.complete) == (
+        45,
+        8,
+        2,
+        11,
+        True,
+    )
+
+
+def test_a_confirmation_after_a_refused_trade_keeps_to_what_the_trades_show() -> None:
+    series = CandleSeries("ETHUSDT")
+    out: list[Any] = []
+    series.reject(11, "trade time too far ahead", out)
+    assert series.start(43_300, out) is None
+    series.add_batch((trade(12, 45_700, "8"),), out)
+    series.elapse(46, out)
+    assert candles(out) == [(46, 8, 0, -1, 0)]
+
+
 def test_a_confirmation_after_trades_keeps_the_second_after_the_first_one_seen_first() -> None:
     series = CandleSeries("ETHUSDT")
     out: list[Any] = []

@@ -57,3 +57,12 @@ def test_candles_embed_as_they_are() -> None:
 def test_timestamps_keep_their_milliseconds() -> None:
     assert encoding.iso_timestamp(1_795_836_601_007) == "2026-11-28T03:30:01.007Z"
     assert encoding.iso_timestamp(0) == "1970-01-01T00:00:00.000Z"
+
+
+def test_a_candle_not_from_the_live_stream_names_its_source_and_a_live_one_stays_as_it_was() -> None:
+    """The usual source is left out, so live candles keep the README's shape."""
+    assert b'"source"' not in encoding.candle_json(CANDLE)
+    for source in ("trades", "klines"):
+        body = json.loads(encoding.candle_event(msgspec.structs.replace(CANDLE, source=source)))
+        assert body["source"] == source
+        assert list(body)[-2:] == ["source", "timestamp"]

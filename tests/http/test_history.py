@@ -329,8 +329,11 @@ def test_csv_by_format_or_accept_has_a_header_and_the_exact_values(
 
 
 def csv_of(candle: Candle) -> list[str]:
-    """What a CSV row holds: the JSON members' values, decimals written out in full."""
+    """What a CSV row holds: the JSON members' values, decimals written out in full, and the
+    source, which JSON leaves out when it is ``live``."""
     members = json.loads(encoding.candle_json(candle), parse_float=Decimal)
+    timestamp = members.pop("timestamp")
+    members.update(source=candle.source, timestamp=timestamp)
     assert list(members) == list(CSV_COLUMNS)
     cells = []
     for value in members.values():

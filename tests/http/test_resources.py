@@ -253,7 +253,8 @@ def test_health_livez_and_readyz(rest: Rest) -> None:
     assert health["upstream"]["exchange_info_loaded"] is True and health["upstream"]["connections"] == []
     history = health["history"]
     assert (history["engine"], history["queued"], history["dropped"], history["failing"]) == ("sqlite", 0, 0, "")
-    assert {"status", "problems", "upstream", "components", "websocket", "history", "process"} == set(health)
+    assert health["catchup"] is None  # a first start: nothing stored to catch up from
+    assert {"status", "problems", "upstream", "components", "websocket", "history", "catchup", "process"} == set(health)
     assert add(rest, '{"symbol": "SOLUSDT"}').status_code == 200
     ready = wait_for(lambda: (r := rest.client.simulate_get("/readyz")).status_code == 200 and r, timeout=15)
     assert ready.json == {"status": "ready"}
