@@ -182,6 +182,5 @@ class HistoryWriter(StoppableThread):
             if deleted < RETENTION_BATCH:
                 break
             self._flush()  # new candles keep going in while a long deletion runs
-        if progress.report.done:
-            progress.finish()
-            self._pending.retention = progress.report
+        progress.finish()
+        self._pending.retention = progress.report
