@@ -25,6 +25,8 @@ import argparse
 import dataclasses
 import json
 import multiprocessing
+import shutil
+import tempfile
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -94,6 +96,7 @@ def main() -> None:
     configure_logging("console", "warning")
     generator = loadgen.start(args.symbols)
     symbols = tuple(loadgen.symbols_for(args.symbols))
+    data_dir = tempfile.mkdtemp(prefix="bench-")  # the candle store, removed at the end
     settings = dataclasses.replace(
         Settings(),
         host="127.0.0.1",
@@ -108,6 +111,7 @@ def main() -> None:
         thread_switch_ms=args.thread_switch_ms,
         ws_candle_linger_ms=args.ws_candle_linger_ms,
         cpus=args.cpus,
+        data_dir=data_dir,
     )
     system = start_system(settings)
     counter, requests = multiprocessing.Pipe()
@@ -154,6 +158,7 @@ def main() -> None:
         consumer.join()
         system.stop()
         generator.process.terminate()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

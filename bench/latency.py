@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
+import tempfile
 import time
 
 import websocket
@@ -38,6 +40,7 @@ def main() -> None:
         SimulatorConfig(host="127.0.0.1", rest_port=0, ws_port=0, seed=3, trades_per_second=args.trades_per_second)
     )
     sim.start()
+    data_dir = tempfile.mkdtemp(prefix="bench-")  # the candle store, removed at the end
     settings = dataclasses.replace(
         Settings(),
         host="127.0.0.1",
@@ -48,6 +51,7 @@ def main() -> None:
         stream_url=sim.stream_url,
         rest_url=sim.rest_url,
         log_level="warning",
+        data_dir=data_dir,
     )
     system = start_system(settings)
     busy: list[float] = []
@@ -65,6 +69,7 @@ def main() -> None:
         client.close()
         system.stop()
         sim.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
     print(
         f"candle delivery after the end of its second; {len(symbols)} symbols, "
         f"~{args.trades_per_second:g} trades/s each, grace {args.grace_ms} ms, {args.seconds:g} s"

@@ -52,6 +52,7 @@ class WriteQueue:
         self.failing = ""
         self.last_write_at: float | None = None
         self.retention: ProgressReport | None = None
+        self.cpu_s = 0.0  # CPU time of every writer thread so far
 
     def offer(self, candle: Candle) -> None:
         try:
@@ -89,6 +90,7 @@ class WriteQueue:
             failing=self.failing,
             last_write_age_s=None if self.last_write_at is None else round(self._monotonic() - self.last_write_at, 3),
             retention=self.retention,
+            cpu_s=round(self.cpu_s, 3),
         )
 
 
@@ -115,9 +117,11 @@ class HistoryWriter(StoppableThread):
         self._next_retention = monotonic()
 
     def loop(self) -> None:
+        cpu_before = self._pending.cpu_s
         while not self.stopped.wait(self._flush_interval_s):
             self._flush()
             self._delete_expired()
+            self._pending.cpu_s = cpu_before + time.thread_time()
         self._flush()  # what was queued before the stop
 
     def _flush(self) -> None:
@@ -178,6 +182,5 @@ class HistoryWriter(StoppableThread):
             if deleted < RETENTION_BATCH:
                 break
             self._flush()  # new candles keep going in while a long deletion runs
-        if progress.report.done:
-            progress.finish()
-            self._pending.retention = progress.report
+        progress.finish()
+        self._pending.retention = progress.report

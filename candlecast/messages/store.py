@@ -55,7 +55,8 @@ class GetGapStats(Query, frozen=True):
 class HistoryStats(msgspec.Struct, frozen=True):
     """The history writer: candles ``queued`` (of ``queue_limit``) and the age of the oldest
     (``lag_ms``), ``written``, ``refused`` (values the engine cannot hold exactly), ``dropped``
-    (queue full), the error while writes are ``failing``, and the last retention pass."""
+    (queue full), the error while writes are ``failing``, the last retention pass, and the
+    CPU seconds the writer has used."""
 
     engine: str
     queued: int
@@ -68,6 +69,7 @@ class HistoryStats(msgspec.Struct, frozen=True):
     failing: str
     last_write_age_s: float | None
     retention: ProgressReport | None
+    cpu_s: float
 
 
 class GetHistoryStats(Query, frozen=True):

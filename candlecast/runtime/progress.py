@@ -53,8 +53,10 @@ class Progress:
             self._log.info("progress", **msgspec.structs.asdict(self.report))
 
     def finish(self) -> None:
+        """The job ended; logged only if it did anything, as a job finding nothing to do is routine."""
         self.report = self._report(self._monotonic(), running=False)
-        self._log.info("finished", **msgspec.structs.asdict(self.report))
+        if self._done:
+            self._log.info("finished", **msgspec.structs.asdict(self.report))
 
     def _report(self, now: float, *, running: bool) -> ProgressReport:
         elapsed = now - self._started

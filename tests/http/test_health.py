@@ -134,6 +134,7 @@ def test_every_problem_is_named_from_the_typed_answers() -> None:
         failing="OperationalError: disk I/O error",
         last_write_age_s=30.0,
         retention=None,
+        cpu_s=1.5,
     )
     assert _problems(STATUS, GAPS, CLOCK, components, history=history) == [
         "exchangeInfo not loaded",
