@@ -82,6 +82,18 @@ def test_a_committed_write_survives_the_process_being_killed(path: Path) -> None
     store.close()
 
 
+def test_the_minutes_table_follows_every_write_revision_and_retention(path: Path) -> None:
+    store = SqliteStore(path)
+    store.write([second(T0 + i * 1000, trades=i) for i in range(150)])  # minutes T0, +1 and +2, the last half full
+    store.write([second(T0 + 130_000, trades=1000, revision=1), second(T0 + 131_000, trades=1000, revision=-1)])
+    store.delete_before(T0 + 70_000, 1000)  # all of minute T0 and 10 s of the next
+    db = sqlite3.connect(path)
+    minutes = db.execute("SELECT open_time, trades, revision FROM minutes ORDER BY open_time").fetchall()
+    db.close()
+    assert minutes == [(T0 + 60_000, sum(range(70, 120)), 0), (T0 + 120_000, sum(range(120, 150)) - 130 + 1000, 1)]
+    store.close()
+
+
 def pages(path: Path) -> tuple[int, int]:
     """The file's page count and how many of them are free, read over a connection of its own."""
     db = sqlite3.connect(path)

@@ -12,7 +12,7 @@ from decimal import Decimal
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, given, settings
 
-from candlecast.history.intervals import INTERVALS, MAX_OFFSET_MS, MIN_OFFSET_MS, Interval
+from candlecast.history.intervals import HOUR_MS, INTERVALS, MAX_OFFSET_MS, MIN_OFFSET_MS, MINUTE_MS, Interval
 from candlecast.history.rollup import roll_up
 from candlecast.history.store import CandleStore, KlineQuery
 from candlecast.market_data import Candle
@@ -137,7 +137,7 @@ def test_the_saved_symbol_set_is_replaced_whole(store: CandleStore) -> None:
 def test_retention_deletes_the_oldest_in_batches(store: CandleStore) -> None:
     symbols = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
     store.write([second(T0 + i * 1000, symbol=symbol) for symbol in symbols for i in range(10)])
-    cutoff = T0 + 6000  # seconds 0-5 of each symbol go: 18 candles
+    cutoff = T0 + 6000  # seconds 0-5 of each symbol go, 18 candles, leaving the rest of their minute
     batches = []
     for _ in range(10):
         batches.append(store.delete_before(cutoff, 5))
@@ -149,6 +149,9 @@ def test_retention_deletes_the_oldest_in_batches(store: CandleStore) -> None:
             T0 + i * 1000 for i in range(6, 10)
         ]
     assert store.delete_before(T0, 100) == 0
+    for name in ("1m", "1h", "1M"):
+        query = KlineQuery("ETHUSDT", INTERVALS[name], 0, FAR_FUTURE_MS, 10)
+        assert store.klines(query) == roll_up(store.candles("ETHUSDT", 0, FAR_FUTURE_MS, 20), INTERVALS[name])
 
 
 def test_values_the_engine_cannot_hold_come_back_unkept_and_nothing_is_rounded(store: CandleStore) -> None:
@@ -193,11 +196,38 @@ def test_a_reader_thread_sees_every_committed_write(store: CandleStore) -> None:
     assert seen == [[], [second(T0), second(T0 + 1000)]]
 
 
+def test_klines_of_ranges_starting_and_ending_inside_a_bar(store: CandleStore) -> None:
+    seconds = [
+        second(T0 + i * 7000, volume=str(i), trade_ids=(-1, i) if i % 3 else (i, -1), revision=i % 2)
+        for i in range(200)  # every 7 s from 23:58:00 into the new year, for 23 minutes
+    ]
+    scrambled = [seconds[i * 37 % 200] for i in range(200)]  # every minute's seconds out of order
+    for batch in range(0, 200, 40):
+        assert store.write(scrambled[batch : batch + 40]) == []
+    bounds = [T0 - 5000, T0, T0 + 3000, T0 + 61_000, T0 + 125_999, T0 + 600_000, T0 + 1_393_000]
+    for start in bounds:
+        for end in (b for b in bounds if b >= start):
+            stored = store.candles("BTCUSDT", start, end, 1000)
+            for interval in INTERVALS.values():
+                for offset in (0, -HOUR_MS, 5 * HOUR_MS + 45 * MINUTE_MS, 37_000):
+                    query = KlineQuery("BTCUSDT", interval, start, end, 7, offset)
+                    assert store.klines(query) == roll_up(stored, interval, offset)[:7], (start, end, query)
+
+
+def test_a_candle_off_the_whole_second_rolls_into_the_bar_it_falls_in(store: CandleStore) -> None:
+    seconds = [second(T0 + 500, volume="1"), second(T0 + 1000, volume="2"), second(T0 + 1500, volume="3")]
+    assert store.write(seconds) == []
+    for name in ("1s", "1m"):
+        query = KlineQuery("BTCUSDT", INTERVALS[name], T0, T0 + 2000, 10)
+        assert store.klines(query) == roll_up(seconds, INTERVALS[name]), name
+    assert [bar.volume for bar in store.klines(KlineQuery("BTCUSDT", INTERVALS["1s"], T0, T0 + 2000, 10))] == [1, 5]
+
+
 # Klines: random seconds, dense in the first minutes and sparse across two months (a year end
 # included), written as several revisions in random order.
 BASE_MS = T0 - 20 * 86_400_000
 SPAN_S = 70 * 86_400
-DENSE_S = 240
+DENSE_S = 150
 units = st.one_of(st.integers(0, 10**4), st.integers(0, 2**63 - 1))
 scaled = st.builds(
     lambda whole, fraction, digits: Decimal(f"{whole}.{fraction:0{digits}d}"),
@@ -243,9 +273,8 @@ def revisions_of(draw: st.DrawFn, symbol: str, open_time: int) -> list[Candle]:
 @st.composite
 def histories(draw: st.DrawFn) -> tuple[list[list[Candle]], dict[int, Candle]]:
     """Batches to write, and the newest revision of every second written."""
-    seconds = draw(
-        st.lists(st.one_of(st.integers(0, DENSE_S), st.integers(0, SPAN_S)), min_size=1, max_size=30, unique=True)
-    )
+    dense = st.integers(0, DENSE_S)
+    seconds = draw(st.lists(st.one_of(dense, dense, st.integers(0, SPAN_S)), min_size=1, max_size=40, unique=True))
     candles = [c for s in seconds for c in draw(revisions_of("KLINEUSDT", BASE_MS + s * 1000))]
     shuffled = draw(st.permutations(candles))
     cuts = sorted(draw(st.lists(st.integers(0, len(shuffled)), max_size=3)))
@@ -306,7 +335,7 @@ def brute_force(truth: dict[int, Candle], query: KlineQuery) -> list[Candle]:
 @given(
     history=histories(),
     window=st.tuples(
-        st.one_of(st.integers(-120, DENSE_S), st.integers(-86_400, SPAN_S)),
+        st.one_of(st.integers(-30, DENSE_S), st.integers(-86_400, SPAN_S)),
         st.one_of(st.integers(0, DENSE_S), st.integers(0, SPAN_S + 86_400)),
     ),
     shape=st.tuples(st.integers(1, 40), st.one_of(st.just(0), st.integers(MIN_OFFSET_MS, MAX_OFFSET_MS))),
