@@ -1,9 +1,9 @@
 """The embedded candle store: one SQLite file, exact without a decimal type.
 
-Prices are INTEGERs x 1e8 and every volume is two INTEGERs, whole units and fraction (x 1e8, quote
-volumes x 1e16), since one scaled INTEGER overflows 2^63 on real volumes. Roll-ups sum the parts in
-SQL, split again so no SUM can overflow, and join them in Python Decimal. A value these columns
-cannot hold exactly is refused, never rounded. Each thread gets its own connection.
+Prices are INTEGERs x 1e8 and every volume two INTEGERs, whole units and fraction (x 1e8, quote
+volumes x 1e16), since one scaled INTEGER overflows 2^63 on real volumes; a value these columns
+cannot hold is refused, never rounded. Roll-ups sum the parts in SQL, split so no SUM overflows,
+and join them in Decimal; a minutes table kept by triggers spares longer bars most of the seconds.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ INT64_MAX = 2**63 - 1
 PRICE_DIGITS = 8
 VOLUME_DIGITS = 8
 QUOTE_DIGITS = 16
+# Sums of trades and bar arithmetic on open times stay within int64 (SQLite's + would turn to float).
+MAX_TRADES = 10**12
+MAX_TIME_MS = 2**53
 LARGEST_ADJUSTED = 40  # any value above 1e40 is far beyond int64 once scaled; checked before scaling
 SECOND_LENGTH_MS = 999  # close_time - open_time of a 1 s candle, the only close_time kept
 BUSY_TIMEOUT_MS = 10_000
@@ -36,24 +39,30 @@ WAL_LIMIT_BYTES = 64 * 1024 * 1024  # the WAL is truncated back to this after a 
 _EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 _SPLIT = 10**9  # sums of whole units and of 1e16 fractions are split by this in SQL, so none overflows
 
-# The additive parts of a bar, summed in SQL and joined in ``_decode_bar``: each volume's whole
-# units split again by 1e9 and its fraction (a 1e16 fraction split by 1e9 too), so no sum overflows.
-# ``{row}`` is where a column's table goes ("" or "NEW.").
-_PARTS: list[tuple[str, str]] = [("trades", "{row}trades")]
-for _volume, _digits in (
-    ("volume", VOLUME_DIGITS),
-    ("quote_volume", QUOTE_DIGITS),
-    ("taker_buy_volume", VOLUME_DIGITS),
-    ("taker_buy_quote_volume", QUOTE_DIGITS),
-):
-    _PARTS += [(f"{_volume}_hi", f"{{row}}{_volume} / {_SPLIT}"), (f"{_volume}_lo", f"{{row}}{_volume} % {_SPLIT}")]
-    if _digits == VOLUME_DIGITS:
-        _PARTS.append((f"{_volume}_frac", f"{{row}}{_volume}_frac"))
-    else:
-        _PARTS += [
-            (f"{_volume}_frac_hi", f"{{row}}{_volume}_frac / {_SPLIT}"),
-            (f"{_volume}_frac_lo", f"{{row}}{_volume}_frac % {_SPLIT}"),
-        ]
+
+def _sum_parts() -> list[tuple[str, str]]:
+    """The additive parts of a bar as (name, expression), summed in SQL and joined in
+    ``_decode_bar``: trades, and each volume's whole units split again by 1e9 and its fraction (a
+    1e16 fraction split by 1e9 too), so no sum overflows. ``{row}`` is where a column's table goes."""
+    parts = [("trades", "{row}trades")]
+    for volume, digits in (
+        ("volume", VOLUME_DIGITS),
+        ("quote_volume", QUOTE_DIGITS),
+        ("taker_buy_volume", VOLUME_DIGITS),
+        ("taker_buy_quote_volume", QUOTE_DIGITS),
+    ):
+        parts += [(f"{volume}_hi", f"{{row}}{volume} / {_SPLIT}"), (f"{volume}_lo", f"{{row}}{volume} % {_SPLIT}")]
+        if digits == VOLUME_DIGITS:
+            parts.append((f"{volume}_frac", f"{{row}}{volume}_frac"))
+        else:
+            parts += [
+                (f"{volume}_frac_hi", f"{{row}}{volume}_frac / {_SPLIT}"),
+                (f"{volume}_frac_lo", f"{{row}}{volume}_frac % {_SPLIT}"),
+            ]
+    return parts
+
+
+_PARTS = _sum_parts()
 # A bar: its open time and prices, the parts, the trade ids, revision and complete, and the open
 # times of its first and last second and of the first and last second that traded.
 _BAR_COLUMNS = [
@@ -412,22 +421,25 @@ class SqliteStore:
             raise
 
 
-def _scaled(value: Decimal, digits: int) -> int | None:
-    """``value`` x 10^``digits`` if that is a whole number within int64, else None."""
+def _whole(value: Decimal, digits: int) -> int | None:
+    """``value`` x 10^``digits`` if that is a whole number, else None."""
     if not value.is_finite() or value.adjusted() > LARGEST_ADJUSTED:
         return None
     scaled = value.scaleb(digits, _EXACT)
     whole = int(scaled)
-    return whole if whole == scaled and INT64_MIN <= whole <= INT64_MAX else None
+    return whole if whole == scaled else None
+
+
+def _scaled(value: Decimal, digits: int) -> int | None:
+    """``value`` x 10^``digits`` if that is a whole number within int64, else None."""
+    whole = _whole(value, digits)
+    return whole if whole is not None and INT64_MIN <= whole <= INT64_MAX else None
 
 
 def _split(value: Decimal, digits: int) -> tuple[int, int] | None:
     """``value`` as whole units (within int64) and fraction x 10^``digits``, if exact."""
-    if not value.is_finite() or value.adjusted() > LARGEST_ADJUSTED:
-        return None
-    scaled = value.scaleb(digits, _EXACT)
-    whole = int(scaled)
-    if whole != scaled:
+    whole = _whole(value, digits)
+    if whole is None:
         return None
     units, fraction = divmod(whole, 10**digits)
     return (units, fraction) if INT64_MIN <= units <= INT64_MAX else None
@@ -440,7 +452,6 @@ def _encode(candle: Candle) -> tuple[Any, ...] | None:
     quote = _split(candle.quote_volume, QUOTE_DIGITS)
     taker = _split(candle.taker_buy_volume, VOLUME_DIGITS)
     taker_quote = _split(candle.taker_buy_quote_volume, QUOTE_DIGITS)
-    integers = (candle.open_time, candle.trades, candle.first_trade_id, candle.last_trade_id, candle.revision)
     if (
         None in prices
         or volume is None
@@ -448,7 +459,9 @@ def _encode(candle: Candle) -> tuple[Any, ...] | None:
         or taker is None
         or taker_quote is None
         or candle.close_time != candle.open_time + SECOND_LENGTH_MS
-        or not all(INT64_MIN <= value <= INT64_MAX for value in integers)
+        or not -MAX_TIME_MS <= candle.open_time <= MAX_TIME_MS
+        or not -MAX_TRADES <= candle.trades <= MAX_TRADES
+        or not all(INT64_MIN <= n <= INT64_MAX for n in (candle.first_trade_id, candle.last_trade_id, candle.revision))
     ):
         return None
     return (
