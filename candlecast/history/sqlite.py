@@ -8,10 +8,11 @@ and join them in Decimal; a minutes table kept by triggers spares longer bars mo
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -202,6 +203,18 @@ _DROP_MINUTES = "DELETE FROM minutes WHERE sid = :sid AND open_time <= :minute"
 _ADD_MINUTE = _minute_sql(sid=":sid", minute=":minute")
 
 
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection, kind: Literal["DEFERRED", "IMMEDIATE"]) -> Iterator[None]:
+    """One transaction: IMMEDIATE takes the write lock at once, DEFERRED reads one snapshot."""
+    db.execute(f"BEGIN {kind}")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
 class SqliteStore:
     """A ``CandleStore`` in the SQLite file at ``path``, created with its tables if absent."""
 
@@ -267,20 +280,17 @@ class SqliteStore:
         rows: list[tuple[Any, ...]] = []
         refused: list[Candle] = []
         db = self._db()
-        db.execute("BEGIN IMMEDIATE")
         try:
-            for candle in candles:
-                row = _encode(candle)
-                if row is None:
-                    refused.append(candle)
-                else:
-                    rows.append((self._sid_for_writing(db, candle.symbol), *row))
-            db.executemany(_UPSERT, rows)
-            db.execute("COMMIT")
+            with _transaction(db, "IMMEDIATE"):
+                for candle in candles:
+                    row = _encode(candle)
+                    if row is None:
+                        refused.append(candle)
+                    else:
+                        rows.append((self._sid_for_writing(db, candle.symbol), *row))
+                db.executemany(_UPSERT, rows)
         except BaseException:
-            db.execute("ROLLBACK")
-            # A rolled-back symbol id may be handed out again to another symbol.
-            self._sids.clear()
+            self._sids.clear()  # a rolled-back symbol id may be handed out again to another symbol
             raise
         return refused
 
@@ -309,19 +319,23 @@ class SqliteStore:
 
     def klines(self, query: KlineQuery) -> list[Candle]:
         sid = self._sid(query.symbol)
-        interval, offset = query.interval, query.offset_ms
-        bars: list[Candle] = []
         if sid is None or query.limit <= 0:
-            return bars
-        if interval.length_ms == SECOND_MS and offset % SECOND_MS == 0:
+            return []
+        if query.interval.length_ms == SECOND_MS and query.offset_ms % SECOND_MS == 0:
             seconds = self.candles(query.symbol, query.start_ms, query.end_ms, query.limit)
             if all(candle.open_time % SECOND_MS == 0 for candle in seconds):
                 return seconds  # a candle of a whole second is its own 1 s bar
         db = self._db()
+        with _transaction(db, "DEFERRED"):  # every round and piece from one snapshot
+            return self._klines(db, sid, query)
+
+    def _klines(self, db: sqlite3.Connection, sid: int, query: KlineQuery) -> list[Candle]:
+        interval, offset = query.interval, query.offset_ms
         # Boundaries on whole minutes let whole minutes come from the minutes table.
         by_minute = offset % MINUTE_MS == 0 and (
             interval.months > 0 or (interval.length_ms - interval.anchor_ms) % MINUTE_MS == 0
         )
+        bars: list[Candle] = []
         lo = query.start_ms
         # Each round reads from the first stored second on: as many fixed-length bars as are still
         # wanted, or one calendar month, so no more rows are grouped than the limit can use.
@@ -377,8 +391,7 @@ class SqliteStore:
     def delete_before(self, cutoff_ms: int, most: int) -> int:
         db = self._db()
         deleted = 0
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(db, "IMMEDIATE"):
             # Symbol by symbol, so each delete walks the oldest rows of one key range.
             for (sid,) in db.execute("SELECT sid FROM symbols ORDER BY sid").fetchall():
                 if deleted >= most:
@@ -396,10 +409,6 @@ class SqliteStore:
                 minute = {"sid": sid, "minute": _minute_of(newest_deleted)}
                 db.execute(_DROP_MINUTES, minute)
                 db.execute(_ADD_MINUTE, minute)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         # The pragma frees one page per step and returns no rows, so execute() would stop after the
         # first; executescript steps every statement to its end.
         db.executescript("PRAGMA incremental_vacuum")
@@ -411,14 +420,9 @@ class SqliteStore:
 
     def save_symbols(self, symbols: Iterable[str]) -> None:
         db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(db, "IMMEDIATE"):
             db.execute("DELETE FROM active_symbols")
             db.executemany("INSERT OR IGNORE INTO active_symbols (symbol) VALUES (?)", [(s,) for s in symbols])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
 
 def _whole(value: Decimal, digits: int) -> int | None:
