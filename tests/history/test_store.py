@@ -198,6 +198,41 @@ def test_a_reader_thread_sees_every_committed_write(store: CandleStore) -> None:
     assert seen == [[], [second(T0), second(T0 + 1000)]]
 
 
+def test_readers_on_other_threads_see_whole_writes_while_one_thread_writes(store: CandleStore) -> None:
+    seconds = 150
+    finished = threading.Event()
+    errors: list[BaseException] = []
+    reads = threading.Semaphore(0)  # released after each read, so every write is followed by reads
+
+    def read() -> None:
+        try:
+            while not finished.is_set():
+                stored = store.candles("BTCUSDT", T0, T0 + seconds * 1000, seconds)
+                assert [c.open_time for c in stored] == [T0 + i * 1000 for i in range(len(stored))]
+                for interval in (INTERVALS["1m"], INTERVALS["1h"]):
+                    for bar in store.klines(KlineQuery("BTCUSDT", interval, T0, T0 + seconds * 1000, 5)):
+                        assert bar.volume == bar.trades == bar.last_trade_id - bar.first_trade_id + 1, bar
+                reads.release()
+        except BaseException as error:  # reported by the test's thread
+            errors.append(error)
+            reads.release()
+
+    readers = [threading.Thread(target=read, name=f"reader-{n}") for n in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        for i in range(seconds):  # one transaction per second, each second one trade of volume 1
+            store.write([second(T0 + i * 1000, volume="1", trades=1, trade_ids=(i, i))])
+            assert reads.acquire(timeout=30)
+    finally:
+        finished.set()
+        for reader in readers:
+            reader.join(timeout=30)
+    assert errors == []
+    (bar,) = store.klines(KlineQuery("BTCUSDT", INTERVALS["1h"], T0 + 120_000, T0 + seconds * 1000, 5))
+    assert (bar.volume, bar.first_trade_id, bar.last_trade_id) == (seconds - 120, 120, seconds - 1)
+
+
 def test_klines_of_ranges_starting_and_ending_inside_a_bar(store: CandleStore) -> None:
     seconds = [
         second(T0 + i * 7000, volume=str(i), trade_ids=(-1, i) if i % 3 else (i, -1), revision=i % 2)
