@@ -30,6 +30,7 @@ PRICE_DIGITS = 8
 VOLUME_DIGITS = 8
 QUOTE_DIGITS = 16
 # Sums of trades and bar arithmetic on open times stay within int64 (SQLite's + would turn to float).
+# Trade counts are never negative, so a piece of a bar traded exactly when its sum is above 0.
 MAX_TRADES = 10**12
 MAX_TIME_MS = 2**53
 LARGEST_ADJUSTED = 40  # any value above 1e40 is far beyond int64 once scaled; checked before scaling
@@ -64,8 +65,9 @@ def _sum_parts() -> list[tuple[str, str]]:
 
 
 _PARTS = _sum_parts()
-# A bar: its open time and prices, the parts, the trade ids, revision and complete, and the open
-# times of its first and last second and of the first and last second that traded.
+# A bar: its open time and prices, the parts, the trade ids, revision, complete and source, and the
+# open times of its first and last second, of the first and last second with trade ids, and of the
+# first second with trades (NULL if none: the bar is flat at its first second's open).
 _BAR_COLUMNS = [
     "open_time",
     "open",
@@ -80,8 +82,9 @@ _BAR_COLUMNS = [
     "source",
     "first_second",
     "last_second",
+    "first_with_ids",
+    "last_with_ids",
     "first_traded",
-    "last_traded",
 ]
 _COLUMNS = (
     "open_time, open, high, low, close, volume, volume_frac, quote_volume, quote_volume_frac, trades, "
@@ -103,29 +106,37 @@ def _bars_sql(
     """Bars of ``table``'s rows of one symbol in [lo, hi] as ``_BAR_COLUMNS``, grouped by
     ``open_time - floormod(open_time + shift, length)``: a fixed-length interval's open time, or one
     calendar month when the range is that month alone. Open, close and the trade ids come from the
-    rows MIN/MAX find, looked up by key. A subquery rather than WITH, which triggers cannot use."""
+    rows MIN/MAX find, looked up by key; open, high and low only from rows with trades, as Binance
+    makes a kline of its trades, else the first row's open. A subquery rather than WITH, which
+    triggers cannot use."""
     parts = [(name, part.format(row="") if table == "candles" else name) for name, part in _PARTS]
-    traded_first = f"CASE WHEN first_trade_id != {NO_TRADE_ID} THEN open_time END"
-    traded_last = f"CASE WHEN last_trade_id != {NO_TRADE_ID} THEN open_time END"
+    ids_first = f"CASE WHEN first_trade_id != {NO_TRADE_ID} THEN open_time END"
+    ids_last = f"CASE WHEN last_trade_id != {NO_TRADE_ID} THEN open_time END"
+    # A second traded if it had trades; a minute if one of its seconds did.
+    traded = "trades > 0" if table == "candles" else "first_traded IS NOT NULL"
     spans = (
-        ("open_time", "open_time", traded_first, traded_last)
+        ("open_time", "open_time", ids_first, ids_last, f"CASE WHEN {traded} THEN open_time END")
         if table == "candles"
-        else ("first_second", "last_second", "first_traded", "last_traded")
+        else ("first_second", "last_second", "first_with_ids", "last_with_ids", "first_traded")
     )
-    return f"""SELECT bars.bar, o.open, bars.high, bars.low, c.close, {"".join(f"bars.{name}, " for name, _ in parts)}
+    return f"""SELECT bars.bar, o.open, COALESCE(bars.high, o.open), COALESCE(bars.low, o.open), c.close,
+    {"".join(f"bars.{name}, " for name, _ in parts)}
     COALESCE(f.first_trade_id, {NO_TRADE_ID}), COALESCE(l.last_trade_id, {NO_TRADE_ID}), bars.revision,
-    bars.complete, bars.source, bars.first_second, bars.last_second, bars.first_traded, bars.last_traded
+    bars.complete, bars.source, bars.first_second, bars.last_second, bars.first_with_ids, bars.last_with_ids,
+    bars.first_traded
 FROM (
     SELECT open_time - (((open_time + {shift}) % {length}) + {length}) % {length} AS bar,
-        MIN(open_time) AS first, MAX(open_time) AS last, MIN({traded_first}) AS first_at, MAX({traded_last}) AS last_at,
+        MIN(open_time) AS first, MAX(open_time) AS last, MIN(CASE WHEN {traded} THEN open_time END) AS open_at,
+        MIN({ids_first}) AS first_at, MAX({ids_last}) AS last_at,
         MIN({spans[0]}) AS first_second, MAX({spans[1]}) AS last_second,
-        MIN({spans[2]}) AS first_traded, MAX({spans[3]}) AS last_traded,
-        MAX(high) AS high, MIN(low) AS low, {"".join(f"SUM({part}) AS {name}, " for name, part in parts)}
+        MIN({spans[2]}) AS first_with_ids, MAX({spans[3]}) AS last_with_ids, MIN({spans[4]}) AS first_traded,
+        MAX(CASE WHEN {traded} THEN high END) AS high, MIN(CASE WHEN {traded} THEN low END) AS low,
+        {"".join(f"SUM({part}) AS {name}, " for name, part in parts)}
         MAX(revision) AS revision, MIN(complete) AS complete, MIN(source) AS source
     FROM {table} WHERE sid = {sid} AND open_time BETWEEN {lo} AND {hi}
     GROUP BY bar ORDER BY bar LIMIT {limit}
 ) AS bars
-JOIN {table} o ON o.sid = {sid} AND o.open_time = bars.first
+JOIN {table} o ON o.sid = {sid} AND o.open_time = COALESCE(bars.open_at, bars.first)
 JOIN {table} c ON c.sid = {sid} AND c.open_time = bars.last
 LEFT JOIN {table} f ON f.sid = {sid} AND f.open_time = bars.first_at
 LEFT JOIN {table} l ON l.sid = {sid} AND l.open_time = bars.last_at
@@ -141,9 +152,20 @@ def _minute_sql(*, sid: str, minute: str) -> str:
 
 
 _NEW_MINUTE = f"(NEW.open_time - (NEW.open_time % {MINUTE_MS} + {MINUTE_MS}) % {MINUTE_MS})"
-_NEW_TRADED_FIRST = f"CASE WHEN NEW.first_trade_id != {NO_TRADE_ID} THEN NEW.open_time END"
-_NEW_TRADED_LAST = f"CASE WHEN NEW.last_trade_id != {NO_TRADE_ID} THEN NEW.open_time END"
-# Later of two open times where either may be NULL (no second that traded), and the earlier.
+_NEW_IDS_FIRST = f"CASE WHEN NEW.first_trade_id != {NO_TRADE_ID} THEN NEW.open_time END"
+_NEW_IDS_LAST = f"CASE WHEN NEW.last_trade_id != {NO_TRADE_ID} THEN NEW.open_time END"
+# A flat second (no trades) adds no price but its close; alone in its minute it gives the open.
+_NEW_HIGH = "CASE WHEN NEW.trades > 0 THEN NEW.high ELSE NEW.open END"
+_NEW_LOW = "CASE WHEN NEW.trades > 0 THEN NEW.low ELSE NEW.open END"
+_NEW_TRADED = "CASE WHEN NEW.trades > 0 THEN NEW.open_time END"
+# Whether the new second's open (and flat high and low) replaces the minute's: it traded and the
+# minute had not, or it is earlier and both or neither traded.
+_NEW_OPENS = (
+    "CASE WHEN (excluded.first_traded IS NULL) != (first_traded IS NULL) THEN excluded.first_traded IS NOT NULL "
+    "ELSE COALESCE(excluded.first_traded < first_traded, excluded.first_second < first_second) END"
+)
+_BOTH_TRADED = "excluded.first_traded IS NOT NULL AND first_traded IS NOT NULL"
+# Later of two open times where either may be NULL (no such second), and the earlier.
 _LATEST = "MAX(COALESCE({0}, excluded.{0}), COALESCE(excluded.{0}, {0}))"
 _EARLIEST = "MIN(COALESCE({0}, excluded.{0}), COALESCE(excluded.{0}, {0}))"
 
@@ -165,26 +187,29 @@ _SCHEMA = (
     + "PRIMARY KEY (sid, open_time)) WITHOUT ROWID",
     f"""CREATE TRIGGER IF NOT EXISTS second_added AFTER INSERT ON candles BEGIN
     INSERT INTO minutes (sid, {", ".join(_BAR_COLUMNS)}) VALUES (NEW.sid, {_NEW_MINUTE},
-        NEW.open, NEW.high, NEW.low, NEW.close, {"".join(f"{part.format(row='NEW.')}, " for _, part in _PARTS)}
+        NEW.open, {_NEW_HIGH}, {_NEW_LOW}, NEW.close, {"".join(f"{part.format(row='NEW.')}, " for _, part in _PARTS)}
         NEW.first_trade_id, NEW.last_trade_id, NEW.revision, NEW.complete, NEW.source, NEW.open_time, NEW.open_time,
-        {_NEW_TRADED_FIRST}, {_NEW_TRADED_LAST})
+        {_NEW_IDS_FIRST}, {_NEW_IDS_LAST}, {_NEW_TRADED})
     ON CONFLICT (sid, open_time) DO UPDATE SET
-        open = CASE WHEN excluded.first_second < first_second THEN excluded.open ELSE open END,
-        high = MAX(high, excluded.high),
-        low = MIN(low, excluded.low),
+        open = CASE WHEN {_NEW_OPENS} THEN excluded.open ELSE open END,
+        high = CASE WHEN {_BOTH_TRADED} THEN MAX(high, excluded.high)
+            WHEN {_NEW_OPENS} THEN excluded.high ELSE high END,
+        low = CASE WHEN {_BOTH_TRADED} THEN MIN(low, excluded.low)
+            WHEN {_NEW_OPENS} THEN excluded.low ELSE low END,
         close = CASE WHEN excluded.last_second > last_second THEN excluded.close ELSE close END,
         {"".join(f"{name} = {name} + excluded.{name}, " for name, _ in _PARTS)}
-        first_trade_id = CASE WHEN excluded.first_traded < COALESCE(first_traded, excluded.first_traded + 1)
+        first_trade_id = CASE WHEN excluded.first_with_ids < COALESCE(first_with_ids, excluded.first_with_ids + 1)
             THEN excluded.first_trade_id ELSE first_trade_id END,
-        last_trade_id = CASE WHEN excluded.last_traded > COALESCE(last_traded, excluded.last_traded - 1)
+        last_trade_id = CASE WHEN excluded.last_with_ids > COALESCE(last_with_ids, excluded.last_with_ids - 1)
             THEN excluded.last_trade_id ELSE last_trade_id END,
         revision = MAX(revision, excluded.revision),
         complete = MIN(complete, excluded.complete),
         source = MIN(source, excluded.source),
         first_second = MIN(first_second, excluded.first_second),
         last_second = MAX(last_second, excluded.last_second),
-        first_traded = {_EARLIEST.format("first_traded")},
-        last_traded = {_LATEST.format("last_traded")};
+        first_with_ids = {_EARLIEST.format("first_with_ids")},
+        last_with_ids = {_LATEST.format("last_with_ids")},
+        first_traded = {_EARLIEST.format("first_traded")};
 END""",
     f"""CREATE TRIGGER IF NOT EXISTS second_revised AFTER UPDATE ON candles BEGIN
     DELETE FROM minutes WHERE sid = NEW.sid AND open_time = {_NEW_MINUTE};
@@ -466,7 +491,7 @@ def _encode(candle: Candle) -> tuple[Any, ...] | None:
         or taker_quote is None
         or candle.close_time != candle.open_time + SECOND_LENGTH_MS
         or not -MAX_TIME_MS <= candle.open_time <= MAX_TIME_MS
-        or not -MAX_TRADES <= candle.trades <= MAX_TRADES
+        or not 0 <= candle.trades <= MAX_TRADES
         or not all(INT64_MIN <= n <= INT64_MAX for n in (candle.first_trade_id, candle.last_trade_id, candle.revision))
     ):
         return None

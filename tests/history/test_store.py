@@ -1,7 +1,8 @@
 """The contract every candle store engine keeps: exact round trips (each candle's source too), the
 newest revision wins in any write order, ranges and limits, retention in batches, the saved symbol
 set, and klines equal to the reference roll-up and to a brute force over the candles written, for
-every interval (a bar's source its least exact second's)."""
+every interval (a bar's source its least exact second's, its open, high and low those of its seconds
+with trades, as Binance's)."""
 
 from __future__ import annotations
 
@@ -292,7 +293,9 @@ def revisions_of(draw: st.DrawFn, symbol: str, open_time: int) -> list[Candle]:
     revisions = draw(st.lists(st.integers(0, 9), min_size=count, max_size=count, unique=True))
     out = []
     for revision in revisions:
-        prices = sorted(draw(st.lists(price, min_size=1, max_size=4)))
+        trades = draw(st.one_of(st.just(0), st.integers(0, 10**6)))
+        # A second without trades is flat: one price, at which its bar may neither open nor peak.
+        prices = sorted(draw(st.lists(price, min_size=1, max_size=4 if trades else 1)))
         out.append(
             Candle(
                 symbol,
@@ -304,7 +307,7 @@ def revisions_of(draw: st.DrawFn, symbol: str, open_time: int) -> list[Candle]:
                 draw(st.sampled_from(prices)),
                 draw(volume),
                 draw(quote),
-                draw(st.integers(0, 10**6)),
+                trades,
                 draw(volume),
                 draw(quote),
                 draw(trade_id),
@@ -360,6 +363,13 @@ def brute_force(truth: dict[int, Candle], query: KlineQuery) -> list[Candle]:
             buckets[bar_bounds(query.interval, open_time, query.offset_ms)].append(truth[open_time])
     bars = []
     for (start, end), seconds in sorted(buckets.items())[: query.limit]:
+        # Binance's rule: open, high and low from the seconds with trades; flat at the first
+        # second's open if there were none.
+        traded = [c for c in seconds if c.trades > 0]
+        if traded:
+            opened, high, low = traded[0].open, max(c.high for c in traded), min(c.low for c in traded)
+        else:
+            opened = high = low = seconds[0].open
         traded_first = [c.first_trade_id for c in seconds if c.first_trade_id != -1]
         traded_last = [c.last_trade_id for c in seconds if c.last_trade_id != -1]
         bars.append(
@@ -367,9 +377,9 @@ def brute_force(truth: dict[int, Candle], query: KlineQuery) -> list[Candle]:
                 query.symbol,
                 start,
                 end,
-                seconds[0].open,
-                max(c.high for c in seconds),
-                min(c.low for c in seconds),
+                opened,
+                high,
+                low,
                 seconds[-1].close,
                 sum((c.volume for c in seconds), Decimal(0)),
                 sum((c.quote_volume for c in seconds), Decimal(0)),
