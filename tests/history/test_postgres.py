@@ -89,12 +89,11 @@ def test_retention_drops_whole_old_days_and_deletes_within_the_cutoff_day(
     assert store.candles("BTCUSDT", 0, FAR_FUTURE_MS, 10) == [second(DAY - DAY_MS)]
 
 
-def test_an_old_day_holding_more_than_asked_goes_in_batches_then_its_partition(
-    store: PostgresStore, postgres_url: str
-) -> None:
-    store.write([second(DAY - DAY_MS + i * 1000) for i in range(5)] + [second(DAY)])
-    assert [store.delete_before(DAY, 2) for _ in range(4)] == [2, 2, 1, 0]
+def test_a_whole_old_day_goes_at_once_however_many_it_holds(store: PostgresStore, postgres_url: str) -> None:
+    store.write([second(DAY - 2 * DAY_MS), *(second(DAY - DAY_MS + i * 1000) for i in range(5)), second(DAY)])
+    assert store.delete_before(DAY, 2) == 1 + 5, "the day that reached the batch size still went whole"
     assert partitions(postgres_url) == ["candles_20261231"]
+    assert store.delete_before(DAY, 2) == 0
     assert store.candles("BTCUSDT", 0, FAR_FUTURE_MS, 10) == [second(DAY)]
 
 
