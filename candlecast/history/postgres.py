@@ -116,7 +116,7 @@ def _roll_up(bar: LiteralString) -> LiteralString:
         FROM seconds GROUP BY bar ORDER BY bar LIMIT %(limit)s"""
 
 
-# Local time in ms, and a floored modulo (% truncates towards zero, like the division).
+# Local time in ms from the interval's anchor, and a floored modulo (mod() truncates towards zero).
 LOCAL: LiteralString = "(open_time + %(offset)s - %(anchor)s)"
 ROLL_UP_FIXED = _roll_up(f"{LOCAL} - mod(mod({LOCAL}, %(length)s) + %(length)s, %(length)s)")
 # Whole seconds are exact as a double, so to_timestamp() places every second in its month.
