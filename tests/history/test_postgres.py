@@ -9,14 +9,18 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import hypothesis.strategies as st
 import msgspec
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from candlecast.history.engines import open_store
-from candlecast.history.intervals import DAY_MS, INTERVALS
-from candlecast.history.postgres import PostgresStore
+from candlecast.history.intervals import DAY_MS, INTERVALS, MINUTE_MS
+from candlecast.history.postgres import PIECE_COLUMNS, PostgresStore
+from candlecast.history.rollup import roll_up
 from candlecast.history.store import KlineQuery
+from candlecast.market_data import Candle
 from tests.clients import wait_for
 from tests.history.seconds import NEAR_NEW_YEAR_MS, second
 
@@ -100,6 +104,59 @@ def test_a_whole_old_day_goes_at_once_however_many_it_holds(postgres_store: Post
     assert partitions(postgres_url) == ["candles_20261231"]
     assert postgres_store.delete_before(DAY, 2) == 0
     assert postgres_store.candles("BTCUSDT", 0, FAR_FUTURE_MS, 10) == [second(DAY)]
+
+
+def stored_minutes(postgres_url: str, symbol: str) -> list[Candle]:
+    with psycopg.connect(postgres_url) as connection:
+        rows = connection.execute(
+            f"SELECT {PIECE_COLUMNS} FROM minutes JOIN symbols ON symbols.id = symbol_id"
+            " WHERE name = %s ORDER BY open_time",
+            [symbol],
+        )
+        return [Candle(symbol, open_time, open_time + MINUTE_MS - 1, *values) for open_time, *values in rows]
+
+
+@st.composite
+def seconds_around_midnight(draw: st.DrawFn) -> list[Candle]:
+    """Revisions of seconds in the three minutes around a midnight, in the order they are written."""
+    candles = []
+    for offset in draw(st.lists(st.integers(-90, 89), min_size=1, max_size=25, unique=True)):
+        revisions = draw(st.lists(st.integers(0, 5), min_size=1, max_size=3, unique=True))
+        for revision in revisions:
+            low, high = sorted(
+                draw(st.lists(st.sampled_from(["1", "2.5", "3", "0.001"]), min_size=2, max_size=2)), key=Decimal
+            )
+            traded = draw(st.one_of(st.just((-1, -1)), st.tuples(st.integers(0, 99), st.integers(100, 199))))
+            candles.append(
+                second(
+                    DAY + offset * 1000,
+                    prices=(low, high, low, high),
+                    volume=draw(st.sampled_from(["0", "1.5", "0.00000001"])),
+                    trade_ids=traded,
+                    revision=revision,
+                    complete=draw(st.booleans()),
+                )
+            )
+    return draw(st.permutations(candles))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    written=seconds_around_midnight(),
+    shape=st.tuples(st.integers(1, 10), st.integers(-100, 100), st.integers(1, 10)),
+)
+def test_the_minutes_table_is_the_roll_up_of_the_stored_seconds_whatever_the_order(
+    postgres_store: PostgresStore, postgres_url: str, written: list[Candle], shape: tuple[int, int, int]
+) -> None:
+    batch, cutoff, most = shape
+    postgres_store.delete_before(FAR_FUTURE_MS, 10**9)  # the store outlives each example
+    for start in range(0, len(written), batch):
+        postgres_store.write(written[start : start + batch])
+    seconds = postgres_store.candles("BTCUSDT", 0, FAR_FUTURE_MS, 1000)
+    assert stored_minutes(postgres_url, "BTCUSDT") == roll_up(seconds, INTERVALS["1m"])
+    postgres_store.delete_before(DAY + cutoff * 1000, most)
+    seconds = postgres_store.candles("BTCUSDT", 0, FAR_FUTURE_MS, 1000)
+    assert stored_minutes(postgres_url, "BTCUSDT") == roll_up(seconds, INTERVALS["1m"]), "after retention"
 
 
 def test_values_beyond_numeric_or_bigint_come_back_unkept(postgres_store: PostgresStore) -> None:
