@@ -1,7 +1,8 @@
 """The candle store on PostgreSQL, for ``--db postgresql://...``: NUMERIC columns hold every price
 and volume exactly, so nothing is scaled and every roll-up sums in SQL.
 
-Candles live in daily range partitions of open time, created as writes reach a new day, so
+Candles, and every minute of them rolled up as they are written (longer bars read 60 times fewer
+rows), live in daily range partitions of open time, created as writes reach a new day, so
 retention drops whole old days instead of deleting row by row. Every thread gets its own
 connection in autocommit mode: a read never holds a transaction open that would hold up creating
 or dropping a partition.
