@@ -16,11 +16,12 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, LiteralString
 
+import msgspec
 import psycopg
 from psycopg import sql
 
 from candlecast.candles.series import NO_TRADE_ID
-from candlecast.history.intervals import DAY_MS, MINUTE_MS
+from candlecast.history.intervals import DAY_MS, MINUTE_MS, SECOND_MS
 from candlecast.history.store import KlineQuery
 from candlecast.market_data import Candle
 
@@ -371,6 +372,13 @@ class PostgresStore:
 
     def klines(self, query: KlineQuery) -> list[Candle]:
         interval = query.interval
+        if interval.length_ms == SECOND_MS and query.offset_ms % SECOND_MS == 0:
+            seconds = self.candles(query.symbol, query.start_ms, query.end_ms, query.limit)
+            # Seconds stored on whole seconds are each a bar of their own, as they are.
+            if all(second.open_time % SECOND_MS == 0 for second in seconds):
+                return [
+                    msgspec.structs.replace(second, close_time=second.open_time + SECOND_MS - 1) for second in seconds
+                ]
         # Bars of whole minutes, at local times on whole minutes, roll up from the minutes table.
         by_minute = interval.length_ms % MINUTE_MS == 0 and query.offset_ms % MINUTE_MS == 0
         bars: list[Candle] = []

@@ -182,6 +182,15 @@ def test_a_small_limit_over_a_long_sparse_range_finds_every_bar(postgres_store: 
     assert postgres_store.klines(msgspec.structs.replace(query, limit=10)) == seconds
 
 
+def test_seconds_stored_off_whole_seconds_share_their_1s_bar(postgres_store: PostgresStore) -> None:
+    seconds = [second(DAY + 200, volume="1"), second(DAY + 700, volume="2"), second(DAY + 1000, volume="4")]
+    postgres_store.write(seconds)
+    for offset_ms, volumes in ((0, [3, 4]), (300, [1, 6])):
+        query = KlineQuery("BTCUSDT", INTERVALS["1s"], 0, FAR_FUTURE_MS, 10, offset_ms)
+        assert postgres_store.klines(query) == roll_up(seconds, INTERVALS["1s"], offset_ms)
+        assert [bar.volume for bar in postgres_store.klines(query)] == volumes
+
+
 def test_a_store_opened_again_finds_its_candles_symbols_and_partitions(postgres_url: str) -> None:
     first = PostgresStore(postgres_url)
     first.write([second(DAY - DAY_MS), second(DAY)])
