@@ -152,14 +152,15 @@ AGGREGATES: LiteralString = f"""
     max(revision),
     bool_and(complete)"""
 MINUTE_COLUMNS: LiteralString = f"symbol_id, {PIECE_COLUMNS}, first_second, last_second, first_traded, last_traded"
-# The minutes of the seconds ``FROM ...`` that follows, as rows of minutes.
-MINUTES_OF_SECONDS: LiteralString = f"""
-    SELECT symbol_id, {MINUTE_OF}, {AGGREGATES}, min(open_time), max(open_time),
-        min(open_time) FILTER (WHERE first_trade_id <> {NO_TRADE_ID}),
-        max(open_time) FILTER (WHERE last_trade_id <> {NO_TRADE_ID})"""
+# A minute from its seconds, after its open time.
+MINUTE_AGGREGATES: LiteralString = f"""{AGGREGATES},
+    min(open_time) AS first_second,
+    max(open_time),
+    min(open_time) FILTER (WHERE first_trade_id <> {NO_TRADE_ID}),
+    max(open_time) FILTER (WHERE last_trade_id <> {NO_TRADE_ID})"""
 FOLD_NEW: LiteralString = f"""
     INSERT INTO minutes AS held ({MINUTE_COLUMNS})
-    {MINUTES_OF_SECONDS}
+    SELECT symbol_id, {MINUTE_OF}, {MINUTE_AGGREGATES}
     FROM incoming WHERE held_revision IS NULL GROUP BY symbol_id, {MINUTE_OF}
     ON CONFLICT (symbol_id, open_time) DO UPDATE SET
         open = CASE WHEN excluded.first_second < held.first_second THEN excluded.open ELSE held.open END,
@@ -182,20 +183,17 @@ FOLD_NEW: LiteralString = f"""
         first_traded = least(held.first_traded, excluded.first_traded),
         last_traded = greatest(held.last_traded, excluded.last_traded)"""
 TOUCHED_MINUTES: LiteralString = f"SELECT DISTINCT symbol_id AS touched_symbol, {MINUTE_OF} AS minute FROM touched"
-REFOLD_TOUCHED: LiteralString = f"""
-    INSERT INTO minutes ({MINUTE_COLUMNS})
-    {MINUTES_OF_SECONDS}
-    FROM ({TOUCHED_MINUTES}) AS touched JOIN candles ON symbol_id = touched_symbol
-        AND open_time >= minute AND open_time < minute + {MINUTE_MS}
-    GROUP BY symbol_id, {MINUTE_OF}
-    ON CONFLICT (symbol_id, open_time) DO UPDATE SET """ + ", ".join(
-    f"{column} = excluded.{column}" for column in MINUTE_COLUMNS.split(", ")[2:]
+# Minutes whose seconds were replaced or deleted are rolled up again from what is left. LATERAL
+# reads each minute's seconds by key: a join would be planned as a scan of whole partitions.
+REFOLD_TOUCHED: tuple[LiteralString, ...] = (
+    f"""DELETE FROM minutes USING ({TOUCHED_MINUTES}) AS touched
+    WHERE minutes.symbol_id = touched_symbol AND minutes.open_time = minute""",
+    f"""INSERT INTO minutes ({MINUTE_COLUMNS})
+    SELECT touched_symbol, minute, rolled.* FROM ({TOUCHED_MINUTES}) AS touched CROSS JOIN LATERAL (
+        SELECT {MINUTE_AGGREGATES} FROM candles
+        WHERE symbol_id = touched_symbol AND open_time >= minute AND open_time < minute + {MINUTE_MS}
+    ) AS rolled WHERE rolled.first_second IS NOT NULL""",
 )
-DROP_EMPTY_MINUTES: LiteralString = f"""
-    DELETE FROM minutes USING ({TOUCHED_MINUTES}) AS touched
-    WHERE minutes.symbol_id = touched_symbol AND minutes.open_time = minute AND NOT EXISTS (
-        SELECT FROM candles WHERE candles.symbol_id = touched_symbol
-        AND candles.open_time >= minute AND candles.open_time < minute + {MINUTE_MS})"""
 
 SECONDS: LiteralString = (
     f"SELECT {PIECE_COLUMNS} FROM candles WHERE symbol_id = {SYMBOL_ID} AND open_time BETWEEN %(start)s AND %(end)s"
@@ -352,7 +350,8 @@ class PostgresStore:
                 for statement in (MARK_HELD, UPSERT, FOLD_NEW):
                     cursor.execute(statement)
                 if cursor.execute(TOUCH_REPLACED).rowcount:
-                    cursor.execute(REFOLD_TOUCHED)
+                    for statement in REFOLD_TOUCHED:
+                        cursor.execute(statement)
         return rejected
 
     def candles(self, symbol: str, start_ms: int, end_ms: int, limit: int) -> list[Candle]:
@@ -454,8 +453,8 @@ class PostgresStore:
                         ).format(seconds, cutoff_ms, most - deleted)
                     )
                     deleted += cursor.rowcount
-                    cursor.execute(REFOLD_TOUCHED)
-                    cursor.execute(DROP_EMPTY_MINUTES)
+                    for statement in REFOLD_TOUCHED:
+                        cursor.execute(statement)
         return deleted
 
     def symbols(self) -> tuple[str, ...]:
