@@ -64,8 +64,8 @@ SCHEMA: tuple[LiteralString, ...] = (
     ) PARTITION BY RANGE (open_time)""",
     # Every UTC minute holding a stored second, rolled up from its seconds, so bars of a minute or
     # longer read 60 times fewer rows. Writes fold new seconds in and roll up again a minute whose
-    # second was replaced; the times of its first and last second, and of its first and last
-    # second with a trade, let seconds fold in whatever order they come.
+    # second was replaced; the times of its first and last second, of its first and last second
+    # with a trade id, and of its first second with trades let seconds fold in whatever order.
     """CREATE TABLE IF NOT EXISTS minutes (
         symbol_id integer NOT NULL REFERENCES symbols (id),
         open_time bigint NOT NULL,
@@ -85,8 +85,9 @@ SCHEMA: tuple[LiteralString, ...] = (
         source smallint NOT NULL,
         first_second bigint NOT NULL,
         last_second bigint NOT NULL,
+        first_with_ids bigint,
+        last_with_ids bigint,
         first_traded bigint,
-        last_traded bigint,
         PRIMARY KEY (symbol_id, open_time)
     ) PARTITION BY RANGE (open_time)""",
 )
@@ -138,11 +139,16 @@ LAST_TRADE_ID: LiteralString = (
 )
 
 
+# Open, high and low come from the pieces with trades, as Binance makes a kline of its trades;
+# without any, the bar is flat at its first piece's open (the previous close). A piece traded if
+# its trades are above 0: trade counts are never negative, so a minute did if one of its seconds did.
+FIRST_OPEN: LiteralString = "(array_agg(open ORDER BY open_time))[1]"
+TRADED: LiteralString = "FILTER (WHERE trades > 0)"
 # A bar (or minute) from its pieces, after its first open time.
 AGGREGATES: LiteralString = f"""
-    (array_agg(open ORDER BY open_time))[1],
-    max(high),
-    min(low),
+    coalesce((array_agg(open ORDER BY open_time) {TRADED})[1], {FIRST_OPEN}),
+    coalesce(max(high) {TRADED}, {FIRST_OPEN}),
+    coalesce(min(low) {TRADED}, {FIRST_OPEN}),
     (array_agg(close ORDER BY open_time DESC))[1],
     sum(volume),
     sum(quote_volume),
@@ -154,38 +160,50 @@ AGGREGATES: LiteralString = f"""
     max(revision),
     bool_and(complete),
     min(source)"""
-MINUTE_COLUMNS: LiteralString = f"symbol_id, {PIECE_COLUMNS}, first_second, last_second, first_traded, last_traded"
+MINUTE_COLUMNS: LiteralString = (
+    f"symbol_id, {PIECE_COLUMNS}, first_second, last_second, first_with_ids, last_with_ids, first_traded"
+)
 # A minute from its seconds, after its open time.
 MINUTE_AGGREGATES: LiteralString = f"""{AGGREGATES},
     min(open_time) AS first_second,
     max(open_time),
     min(open_time) FILTER (WHERE first_trade_id <> {NO_TRADE_ID}),
-    max(open_time) FILTER (WHERE last_trade_id <> {NO_TRADE_ID})"""
+    max(open_time) FILTER (WHERE last_trade_id <> {NO_TRADE_ID}),
+    min(open_time) {TRADED}"""
+# Whether the new seconds' open (and flat high and low) replaces the held minute's: they traded and
+# it had not, or they are earlier and both or neither traded.
+NEW_OPENS: LiteralString = """CASE WHEN (excluded.first_traded IS NULL) <> (held.first_traded IS NULL)
+        THEN excluded.first_traded IS NOT NULL
+        ELSE coalesce(excluded.first_traded < held.first_traded, excluded.first_second < held.first_second) END"""
+BOTH_TRADED: LiteralString = "excluded.first_traded IS NOT NULL AND held.first_traded IS NOT NULL"
 FOLD_NEW: LiteralString = f"""
     INSERT INTO minutes AS held ({MINUTE_COLUMNS})
     SELECT symbol_id, {MINUTE_OF}, {MINUTE_AGGREGATES}
     FROM incoming WHERE held_revision IS NULL GROUP BY symbol_id, {MINUTE_OF}
     ON CONFLICT (symbol_id, open_time) DO UPDATE SET
-        open = CASE WHEN excluded.first_second < held.first_second THEN excluded.open ELSE held.open END,
+        open = CASE WHEN {NEW_OPENS} THEN excluded.open ELSE held.open END,
         close = CASE WHEN excluded.last_second > held.last_second THEN excluded.close ELSE held.close END,
-        high = greatest(held.high, excluded.high),
-        low = least(held.low, excluded.low),
+        high = CASE WHEN {BOTH_TRADED} THEN greatest(held.high, excluded.high)
+            WHEN {NEW_OPENS} THEN excluded.high ELSE held.high END,
+        low = CASE WHEN {BOTH_TRADED} THEN least(held.low, excluded.low)
+            WHEN {NEW_OPENS} THEN excluded.low ELSE held.low END,
         volume = held.volume + excluded.volume,
         quote_volume = held.quote_volume + excluded.quote_volume,
         trades = held.trades + excluded.trades,
         taker_buy_volume = held.taker_buy_volume + excluded.taker_buy_volume,
         taker_buy_quote_volume = held.taker_buy_quote_volume + excluded.taker_buy_quote_volume,
-        first_trade_id = CASE WHEN held.first_traded IS NULL OR excluded.first_traded < held.first_traded
+        first_trade_id = CASE WHEN held.first_with_ids IS NULL OR excluded.first_with_ids < held.first_with_ids
             THEN excluded.first_trade_id ELSE held.first_trade_id END,
-        last_trade_id = CASE WHEN held.last_traded IS NULL OR excluded.last_traded > held.last_traded
+        last_trade_id = CASE WHEN held.last_with_ids IS NULL OR excluded.last_with_ids > held.last_with_ids
             THEN excluded.last_trade_id ELSE held.last_trade_id END,
         revision = greatest(held.revision, excluded.revision),
         complete = held.complete AND excluded.complete,
         source = least(held.source, excluded.source),
         first_second = least(held.first_second, excluded.first_second),
         last_second = greatest(held.last_second, excluded.last_second),
-        first_traded = least(held.first_traded, excluded.first_traded),
-        last_traded = greatest(held.last_traded, excluded.last_traded)"""
+        first_with_ids = least(held.first_with_ids, excluded.first_with_ids),
+        last_with_ids = greatest(held.last_with_ids, excluded.last_with_ids),
+        first_traded = least(held.first_traded, excluded.first_traded)"""
 TOUCHED_MINUTES: LiteralString = f"SELECT DISTINCT symbol_id AS touched_symbol, {MINUTE_OF} AS minute FROM touched"
 # Minutes whose seconds were replaced or deleted are rolled up again from what is left. LATERAL
 # reads each minute's seconds by key: a join would be planned as a scan of whole partitions.
@@ -526,7 +544,8 @@ def _values(candle: Candle) -> tuple[object, ...]:
 
 
 def _holdable(candle: Candle) -> bool:
-    """Whether every value fits its column exactly, and the open time a daily partition's name."""
+    """Whether every value fits its column exactly, the trade count is not negative (bars tell
+    pieces that traded by it), and the open time a daily partition's name."""
     for value in _values(candle):
         if isinstance(value, Decimal):
             if not value.is_finite():
@@ -537,4 +556,4 @@ def _holdable(candle: Candle) -> bool:
                 return False
         elif isinstance(value, int) and not isinstance(value, bool) and not BIGINT_MIN <= value <= BIGINT_MAX:
             return False
-    return FIRST_DAY_MS <= candle.open_time < END_DAY_MS
+    return candle.trades >= 0 and FIRST_DAY_MS <= candle.open_time < END_DAY_MS

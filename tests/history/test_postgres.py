@@ -130,10 +130,12 @@ def seconds_around_midnight(draw: st.DrawFn) -> list[Candle]:
                 draw(st.lists(st.sampled_from(["1", "2.5", "3", "0.001"]), min_size=2, max_size=2)), key=Decimal
             )
             traded = draw(st.one_of(st.just((-1, -1)), st.tuples(st.integers(0, 99), st.integers(100, 199))))
+            trades = draw(st.integers(0, 2))  # a quiet second (no trades) is flat at one price
             candles.append(
                 second(
                     DAY + offset * 1000,
-                    prices=(low, high, low, high),
+                    prices=(low, high, low, high) if trades else (low,) * 4,
+                    trades=trades,
                     volume=draw(st.sampled_from(["0", "1.5", "0.00000001"])),
                     trade_ids=traded,
                     revision=revision,
