@@ -48,8 +48,9 @@ class CandleStore(Protocol):
 
     def klines(self, query: KlineQuery) -> list[Candle]:
         """The bars ``query`` asks for, oldest first, rolled up exactly from the stored 1 s candles
-        opening in [start_ms, end_ms]: equal to ``rollup.roll_up`` of those candles. ``close_time``
-        is the bar's end less 1 ms, as Binance gives it; bars without a stored second are absent."""
+        opening in [start_ms, end_ms]: equal to ``rollup.roll_up`` of those candles, so open, high
+        and low come from the seconds with trades, as Binance's klines. ``close_time`` is the bar's
+        end less 1 ms, as Binance gives it; bars without a stored second are absent."""
 
     def last_open_time(self, symbol: str) -> int | None:
         """Open time of the newest stored candle of ``symbol``, None if there is none."""

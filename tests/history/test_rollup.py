@@ -1,19 +1,38 @@
-"""The reference roll-up on hand-built seconds: open of the first, close of the last, extremes,
-exact sums, trade ids only from seconds that traded, the highest revision, complete only if all
-are, and bars closing 1 ms before the next opens."""
+"""The reference roll-up on hand-built seconds: Binance's rule that a bar is made of its trades
+(open, high and low from the seconds with trades, flat at the previous close without any, close
+of the last second), exact sums, trade ids only from seconds that traded, the highest revision,
+complete only if all are, bars closing 1 ms before the next opens, and Binance's recorded minutes."""
 
 from __future__ import annotations
 
+import itertools
+import json
 from decimal import Decimal
 
 import msgspec
 
 from candlecast.history.intervals import HOUR_MS, INTERVALS
 from candlecast.history.rollup import roll_up
+from candlecast.market_data import Candle
 from tests.history.seconds import NEAR_NEW_YEAR_MS, second
+from tests.sim.conftest import DATA_DIR
 
 T0 = NEAR_NEW_YEAR_MS  # 23:58:00 on the last day of 2026
 MINUTE = INTERVALS["1m"]
+RECORDED_MINUTES = DATA_DIR / "rest" / "nautilus_spot_klines_1m_btcusdt_2021-10-22.json"
+
+
+def flat(open_time: int, price: str) -> Candle:
+    """A second without trades, as the aggregator publishes it: at the previous close, empty."""
+    return second(
+        open_time,
+        prices=(price, price, price, price),
+        volume="0",
+        quote_volume="0",
+        trades=0,
+        taker=("0", "0"),
+        trade_ids=(-1, -1),
+    )
 
 
 def test_no_seconds_no_bars() -> None:
@@ -86,3 +105,66 @@ def test_weeks_open_on_monday() -> None:
     sunday_night = 1_799_020_799_000  # 2027-01-03 23:59:59 UTC, a Sunday
     bars = roll_up([second(sunday_night), second(sunday_night + 1000)], INTERVALS["1w"])
     assert [bar.open_time for bar in bars] == [1_798_416_000_000, 1_799_020_800_000]  # Mondays 28 Dec and 4 Jan
+
+
+def test_a_bar_whose_first_seconds_are_flat_opens_at_its_first_trade() -> None:
+    seconds = [
+        flat(T0, "10"),
+        flat(T0 + 1000, "10"),
+        second(T0 + 2000, prices=("11", "12", "11", "12"), trade_ids=(7, 8), trades=2),
+        flat(T0 + 3000, "12"),
+    ]
+    (bar,) = roll_up(seconds, MINUTE)
+    assert (bar.open, bar.high, bar.low, bar.close) == (11, 12, 11, 12), "not 10, the previous close"
+    assert (bar.trades, bar.first_trade_id, bar.last_trade_id, bar.volume) == (2, 7, 8, 1)
+
+
+def test_a_flat_second_below_the_low_or_above_the_high_of_the_trades_is_no_extreme() -> None:
+    seconds = [
+        flat(T0, "5"),  # the previous close, far below the minute's trades
+        second(T0 + 1000, prices=("20", "21", "19", "20")),
+        flat(T0 + 2000, "20"),
+        second(T0 + 3000, prices=("20", "22", "20", "21")),
+    ]
+    (bar,) = roll_up(seconds, MINUTE)
+    assert (bar.open, bar.high, bar.low, bar.close) == (20, 22, 19, 21)
+    above = [flat(T0, "30"), *seconds[1:]]
+    (bar,) = roll_up(above, MINUTE)
+    assert (bar.open, bar.high, bar.low, bar.close) == (20, 22, 19, 21)
+
+
+def test_a_bar_without_trades_is_flat_at_the_previous_close() -> None:
+    seconds = [flat(T0 + i * 1000, "10.5") for i in range(60)]
+    (bar,) = roll_up(seconds, MINUTE)
+    assert (bar.open, bar.high, bar.low, bar.close) == (Decimal("10.5"),) * 4
+    assert (bar.trades, bar.volume, bar.first_trade_id, bar.last_trade_id) == (0, 0, -1, -1)
+
+
+def test_bars_fold_into_longer_bars_as_their_seconds_do() -> None:
+    seconds = [
+        flat(T0, "10"),
+        second(T0 + 1000, prices=("11", "14", "11", "12")),
+        flat(T0 + 60_000, "12"),  # a minute without trades, beyond the high of the trades
+        second(T0 + 125_000, prices=("9", "13", "8", "13")),
+        flat(T0 + 126_000, "13"),
+    ]
+    hour = INTERVALS["1h"]
+    assert roll_up(roll_up(seconds, MINUTE), hour) == roll_up(seconds, hour)
+    (bar,) = roll_up(seconds[2:3], hour)
+    assert (bar.open, bar.high, bar.low, bar.close) == (12, 12, 12, 12)
+
+
+def test_binances_recorded_minutes_open_at_their_first_trade_and_exclude_the_previous_close() -> None:
+    """Binance's minutes open where the previous closed only when the first trade is at that
+    price; one's high is even below the previous close. Each, rebuilt as a quiet first second at
+    the previous close and then its trades, rolls up to the recorded prices."""
+    recorded = [[Decimal(price) for price in row[1:5]] for row in json.loads(RECORDED_MINUTES.read_text())]
+    assert sum(bar[0] != previous[3] for previous, bar in itertools.pairwise(recorded)) >= 5
+    assert any(previous[3] > bar[1] for previous, bar in itertools.pairwise(recorded))
+    for previous, (o, h, lo, c) in itertools.pairwise(recorded):
+        seconds = [
+            flat(T0, str(previous[3])),
+            *(second(T0 + i * 1000, prices=(str(p),) * 4) for i, p in enumerate((o, h, lo, c), start=1)),
+        ]
+        (bar,) = roll_up(seconds, MINUTE)
+        assert [bar.open, bar.high, bar.low, bar.close] == [o, h, lo, c]

@@ -32,6 +32,7 @@ def test_more_decimals_or_whole_units_than_the_columns_hold_are_refused(path: Pa
         second(T0, prices=("0.00000001", "92233720368.54775807", "0.00000001", "1")),
         second(T0 + 1000, volume="9223372036854775807.99999999", quote_volume="9223372036854775807.9999999999999999"),
         second(T0 + 2000, volume="1.10000000000000000000", quote_volume="2.00000000000000000000"),
+        second(T0 + 2500, trades=10**12, trade_ids=(2**63 - 1, 2**63 - 1), revision=2**63 - 1),
     ]
     unholdable = [
         second(T0 + 3000, prices=("100.123456789", "101", "99", "100")),
@@ -44,6 +45,8 @@ def test_more_decimals_or_whole_units_than_the_columns_hold_are_refused(path: Pa
         second(T0 + 10_000, prices=("NaN", "1", "1", "1")),
         second(T0 + 11_000, quote_volume="Infinity"),
         second(T0 + 12_000, trade_ids=(1, 2**63)),
+        second(T0 + 12_500, trades=10**12 + 1),  # a month of such seconds would overflow a sum
+        second(2**53 + 1000),
         msgspec.structs.replace(second(T0 + 13_000), close_time=T0 + 13_000 + 59_999),  # not a 1 s candle
     ]
     assert store.write(holdable + unholdable) == unholdable
@@ -79,6 +82,18 @@ def test_a_committed_write_survives_the_process_being_killed(path: Path) -> None
     assert done.returncode == -9
     store = SqliteStore(path)
     assert store.newest("BTCUSDT", 5) == [second(T0), second(T0 + 1000, revision=1)]
+    store.close()
+
+
+def test_the_minutes_table_follows_every_write_revision_and_retention(path: Path) -> None:
+    store = SqliteStore(path)
+    store.write([second(T0 + i * 1000, trades=i) for i in range(150)])  # minutes T0, +1 and +2, the last half full
+    store.write([second(T0 + 130_000, trades=1000, revision=1), second(T0 + 131_000, trades=1000, revision=-1)])
+    store.delete_before(T0 + 70_000, 1000)  # all of minute T0 and 10 s of the next
+    db = sqlite3.connect(path)
+    minutes = db.execute("SELECT open_time, trades, revision FROM minutes ORDER BY open_time").fetchall()
+    db.close()
+    assert minutes == [(T0 + 60_000, sum(range(70, 120)), 0), (T0 + 120_000, sum(range(120, 150)) - 130 + 1000, 1)]
     store.close()
 
 

@@ -1,7 +1,8 @@
 """The contract every candle store engine keeps: exact round trips (each candle's source too), the
 newest revision wins in any write order, ranges and limits, retention in batches, the saved symbol
 set, and klines equal to the reference roll-up and to a brute force over the candles written, for
-every interval (a bar's source its least exact second's)."""
+every interval (a bar's source its least exact second's, its open, high and low those of its seconds
+with trades, as Binance's)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from decimal import Decimal
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, given, settings
 
-from candlecast.history.intervals import INTERVALS, MAX_OFFSET_MS, MIN_OFFSET_MS, Interval
+from candlecast.history.intervals import HOUR_MS, INTERVALS, MAX_OFFSET_MS, MIN_OFFSET_MS, MINUTE_MS, Interval
 from candlecast.history.rollup import roll_up
 from candlecast.history.store import SOURCE_ORDER, CandleStore, KlineQuery
 from candlecast.market_data import Candle
@@ -151,18 +152,23 @@ def test_the_saved_symbol_set_is_replaced_whole(store: CandleStore) -> None:
 def test_retention_deletes_the_oldest_in_batches(store: CandleStore) -> None:
     symbols = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
     store.write([second(T0 + i * 1000, symbol=symbol) for symbol in symbols for i in range(10)])
-    cutoff = T0 + 6000  # seconds 0-5 of each symbol go: 18 candles
+    cutoff = T0 + 6000  # seconds 0-5 of each symbol go, 18 candles, leaving the rest of their minute
     batches = []
-    for _ in range(10):
+    for _ in range(40):
         batches.append(store.delete_before(cutoff, 5))
         if batches[-1] == 0:
             break
-    assert batches == [5, 5, 5, 3, 0]
+    assert batches[-1] == 0, "until nothing is left before the cutoff"
+    assert all(0 < count <= 5 for count in batches[:-1]), batches
+    assert sum(batches) == 18
     for symbol in symbols:
         assert [c.open_time for c in store.candles(symbol, 0, FAR_FUTURE_MS, 20)] == [
             T0 + i * 1000 for i in range(6, 10)
         ]
     assert store.delete_before(T0, 100) == 0
+    for name in ("1m", "1h", "1M"):
+        query = KlineQuery("ETHUSDT", INTERVALS[name], 0, FAR_FUTURE_MS, 10)
+        assert store.klines(query) == roll_up(store.candles("ETHUSDT", 0, FAR_FUTURE_MS, 20), INTERVALS[name])
 
 
 def test_values_the_engine_cannot_hold_come_back_unkept_and_nothing_is_rounded(store: CandleStore) -> None:
@@ -207,18 +213,75 @@ def test_a_reader_thread_sees_every_committed_write(store: CandleStore) -> None:
     assert seen == [[], [second(T0), second(T0 + 1000)]]
 
 
+def test_readers_on_other_threads_see_whole_writes_while_one_thread_writes(store: CandleStore) -> None:
+    seconds = 150
+    finished = threading.Event()
+    errors: list[BaseException] = []
+    reads = threading.Semaphore(0)  # released after each read, so every write is followed by reads
+
+    def read() -> None:
+        try:
+            while not finished.is_set():
+                stored = store.candles("BTCUSDT", T0, T0 + seconds * 1000, seconds)
+                assert [c.open_time for c in stored] == [T0 + i * 1000 for i in range(len(stored))]
+                for interval in (INTERVALS["1m"], INTERVALS["1h"]):
+                    for bar in store.klines(KlineQuery("BTCUSDT", interval, T0, T0 + seconds * 1000, 5)):
+                        assert bar.volume == bar.trades == bar.last_trade_id - bar.first_trade_id + 1, bar
+                reads.release()
+        except BaseException as error:  # reported by the test's thread
+            errors.append(error)
+            reads.release()
+
+    readers = [threading.Thread(target=read, name=f"reader-{n}") for n in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        for i in range(seconds):  # one transaction per second, each second one trade of volume 1
+            store.write([second(T0 + i * 1000, volume="1", trades=1, trade_ids=(i, i))])
+            assert reads.acquire(timeout=30)
+    finally:
+        finished.set()
+        for reader in readers:
+            reader.join(timeout=30)
+    assert errors == []
+    (bar,) = store.klines(KlineQuery("BTCUSDT", INTERVALS["1h"], T0 + 120_000, T0 + seconds * 1000, 5))
+    assert (bar.volume, bar.first_trade_id, bar.last_trade_id) == (seconds - 120, 120, seconds - 1)
+
+
+def test_klines_of_ranges_starting_and_ending_inside_a_bar(store: CandleStore) -> None:
+    seconds = [
+        second(T0 + i * 7000, volume=str(i), trade_ids=(-1, i) if i % 3 else (i, -1), revision=i % 2)
+        for i in range(200)  # every 7 s from 23:58:00 into the new year, for 23 minutes
+    ]
+    scrambled = [seconds[i * 37 % 200] for i in range(200)]  # every minute's seconds out of order
+    for batch in range(0, 200, 40):
+        assert store.write(scrambled[batch : batch + 40]) == []
+    bounds = [T0 - 5000, T0, T0 + 3000, T0 + 61_000, T0 + 125_999, T0 + 600_000, T0 + 1_393_000]
+    for start in bounds:
+        for end in (b for b in bounds if b >= start):
+            stored = store.candles("BTCUSDT", start, end, 1000)
+            for interval in INTERVALS.values():
+                for offset in (0, -HOUR_MS, 5 * HOUR_MS + 45 * MINUTE_MS, 37_000):
+                    query = KlineQuery("BTCUSDT", interval, start, end, 7, offset)
+                    assert store.klines(query) == roll_up(stored, interval, offset)[:7], (start, end, query)
+
+
+def test_a_candle_off_the_whole_second_rolls_into_the_bar_it_falls_in(store: CandleStore) -> None:
+    seconds = [second(T0 + 500, volume="1"), second(T0 + 1000, volume="2"), second(T0 + 1500, volume="3")]
+    assert store.write(seconds) == []
+    for name in ("1s", "1m"):
+        query = KlineQuery("BTCUSDT", INTERVALS[name], T0, T0 + 2000, 10)
+        assert store.klines(query) == roll_up(seconds, INTERVALS[name]), name
+    assert [bar.volume for bar in store.klines(KlineQuery("BTCUSDT", INTERVALS["1s"], T0, T0 + 2000, 10))] == [1, 5]
+
+
 # Klines: random seconds, dense in the first minutes and sparse across two months (a year end
 # included), written as several revisions in random order.
 BASE_MS = T0 - 20 * 86_400_000
 SPAN_S = 70 * 86_400
-DENSE_S = 240
+DENSE_S = 150
 units = st.one_of(st.integers(0, 10**4), st.integers(0, 2**63 - 1))
-scaled = st.builds(
-    lambda whole, fraction, digits: Decimal(f"{whole}.{fraction:0{digits}d}"),
-    units,
-    st.integers(0, 10**8 - 1),
-    st.just(8),
-)
+volume = st.builds(lambda whole, fraction: Decimal(f"{whole}.{fraction:08d}"), units, st.integers(0, 10**8 - 1))
 quote = st.builds(lambda whole, fraction: Decimal(f"{whole}.{fraction:016d}"), units, st.integers(0, 10**16 - 1))
 price = st.integers(1, 10**13).map(lambda n: Decimal(n).scaleb(-8))
 trade_id = st.one_of(st.just(-1), st.integers(0, 2**62))
@@ -230,7 +293,9 @@ def revisions_of(draw: st.DrawFn, symbol: str, open_time: int) -> list[Candle]:
     revisions = draw(st.lists(st.integers(0, 9), min_size=count, max_size=count, unique=True))
     out = []
     for revision in revisions:
-        prices = sorted(draw(st.lists(price, min_size=1, max_size=4)))
+        trades = draw(st.one_of(st.just(0), st.integers(0, 10**6)))
+        # A second without trades is flat: one price, at which its bar may neither open nor peak.
+        prices = sorted(draw(st.lists(price, min_size=1, max_size=4 if trades else 1)))
         out.append(
             Candle(
                 symbol,
@@ -240,10 +305,10 @@ def revisions_of(draw: st.DrawFn, symbol: str, open_time: int) -> list[Candle]:
                 prices[-1],
                 prices[0],
                 draw(st.sampled_from(prices)),
-                draw(scaled),
+                draw(volume),
                 draw(quote),
-                draw(st.integers(0, 10**6)),
-                draw(scaled),
+                trades,
+                draw(volume),
                 draw(quote),
                 draw(trade_id),
                 draw(trade_id),
@@ -258,9 +323,8 @@ def revisions_of(draw: st.DrawFn, symbol: str, open_time: int) -> list[Candle]:
 @st.composite
 def histories(draw: st.DrawFn) -> tuple[list[list[Candle]], dict[int, Candle]]:
     """Batches to write, and the newest revision of every second written."""
-    seconds = draw(
-        st.lists(st.one_of(st.integers(0, DENSE_S), st.integers(0, SPAN_S)), min_size=1, max_size=30, unique=True)
-    )
+    dense = st.integers(0, DENSE_S)
+    seconds = draw(st.lists(st.one_of(dense, dense, st.integers(0, SPAN_S)), min_size=1, max_size=40, unique=True))
     candles = [c for s in seconds for c in draw(revisions_of("KLINEUSDT", BASE_MS + s * 1000))]
     shuffled = draw(st.permutations(candles))
     cuts = sorted(draw(st.lists(st.integers(0, len(shuffled)), max_size=3)))
@@ -272,36 +336,50 @@ def histories(draw: st.DrawFn) -> tuple[list[list[Candle]], dict[int, Candle]]:
     return batches, truth
 
 
-def bar_open(interval: Interval, time_ms: int, offset_ms: int) -> int:
-    """The bar's open time worked out on the calendar, independently of ``Interval``."""
-    local = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(milliseconds=time_ms + offset_ms)
+def bar_bounds(interval: Interval, time_ms: int, offset_ms: int) -> tuple[int, int]:
+    """Open and close time of the bar holding ``time_ms``, worked out on the calendar in local
+    time, independently of ``Interval``."""
+    epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+    local = epoch + datetime.timedelta(milliseconds=time_ms + offset_ms)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     if interval.name == "1M":
-        start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        start = midnight.replace(day=1)
+        end = (start + datetime.timedelta(days=32)).replace(day=1)
     elif interval.name == "1w":
-        start = (local - datetime.timedelta(days=local.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = midnight - datetime.timedelta(days=local.weekday())
+        end = start + datetime.timedelta(days=7)
     else:
-        since_epoch = (local - datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)) // datetime.timedelta(milliseconds=1)
-        return since_epoch // interval.length_ms * interval.length_ms - offset_ms
-    return int(start.timestamp() * 1000) - offset_ms
+        local_ms = (local - epoch) // datetime.timedelta(milliseconds=1)
+        start = epoch + datetime.timedelta(milliseconds=local_ms // interval.length_ms * interval.length_ms)
+        end = start + datetime.timedelta(milliseconds=interval.length_ms)
+    ms = datetime.timedelta(milliseconds=1)
+    return (start - epoch) // ms - offset_ms, (end - epoch) // ms - offset_ms - 1
 
 
 def brute_force(truth: dict[int, Candle], query: KlineQuery) -> list[Candle]:
-    buckets: dict[int, list[Candle]] = defaultdict(list)
+    buckets: dict[tuple[int, int], list[Candle]] = defaultdict(list)
     for open_time in sorted(truth):
         if query.start_ms <= open_time <= query.end_ms:
-            buckets[bar_open(query.interval, open_time, query.offset_ms)].append(truth[open_time])
+            buckets[bar_bounds(query.interval, open_time, query.offset_ms)].append(truth[open_time])
     bars = []
-    for start, seconds in sorted(buckets.items())[: query.limit]:
+    for (start, end), seconds in sorted(buckets.items())[: query.limit]:
+        # Binance's rule: open, high and low from the seconds with trades; flat at the first
+        # second's open if there were none.
+        traded = [c for c in seconds if c.trades > 0]
+        if traded:
+            opened, high, low = traded[0].open, max(c.high for c in traded), min(c.low for c in traded)
+        else:
+            opened = high = low = seconds[0].open
         traded_first = [c.first_trade_id for c in seconds if c.first_trade_id != -1]
         traded_last = [c.last_trade_id for c in seconds if c.last_trade_id != -1]
         bars.append(
             Candle(
                 query.symbol,
                 start,
-                query.interval.next_start(start, query.offset_ms) - 1,
-                seconds[0].open,
-                max(c.high for c in seconds),
-                min(c.low for c in seconds),
+                end,
+                opened,
+                high,
+                low,
                 seconds[-1].close,
                 sum((c.volume for c in seconds), Decimal(0)),
                 sum((c.quote_volume for c in seconds), Decimal(0)),
@@ -322,7 +400,7 @@ def brute_force(truth: dict[int, Candle], query: KlineQuery) -> list[Candle]:
 @given(
     history=histories(),
     window=st.tuples(
-        st.one_of(st.integers(-120, DENSE_S), st.integers(-86_400, SPAN_S)),
+        st.one_of(st.integers(-30, DENSE_S), st.integers(-86_400, SPAN_S)),
         st.one_of(st.integers(0, DENSE_S), st.integers(0, SPAN_S + 86_400)),
     ),
     shape=st.tuples(st.integers(1, 40), st.one_of(st.just(0), st.integers(MIN_OFFSET_MS, MAX_OFFSET_MS))),

@@ -75,8 +75,8 @@ def bar_bounds(name: str, time_ms: int, offset_ms: int) -> tuple[int, int]:
 
 def brute_force_bars(trades: tuple[Trade, ...], name: str, offset_ms: int, end_ms: int) -> list[Bar]:
     """Every ``name`` bar opening up to ``end_ms`` from the first trade's second on, straight from
-    the trades: a bar whose first second has no trade opens flat at the previous close, which
-    then counts towards its high and low, as 1 s candles rolled up make it."""
+    the trades as Binance makes a kline: open, high, low and close of the trades inside, and flat
+    at the previous close when there are none."""
     first_s = trades[0].time // 1000
     bars: list[Bar] = []
     second = first_s
@@ -84,16 +84,15 @@ def brute_force_bars(trades: tuple[Trade, ...], name: str, offset_ms: int, end_m
         start_ms, after_ms = bar_bounds(name, second * 1000, offset_ms)
         inside = [t for t in trades if second * 1000 <= t.time < after_ms]
         before = [t.price for t in trades if t.time < second * 1000][-1:]
-        flat_start = not inside or inside[0].time // 1000 != second
-        prices = [t.price for t in inside] + (before if flat_start else [])
+        prices = [t.price for t in inside] or before
         buys = [t for t in inside if not t.buyer_is_maker]
         bars.append(
             (
                 start_ms,
-                before[0] if flat_start else inside[0].price,
+                prices[0],
                 max(prices),
                 min(prices),
-                inside[-1].price if inside else before[0],
+                prices[-1],
                 sum((t.quantity for t in inside), Decimal(0)),
                 after_ms - 1,
                 sum((t.price * t.quantity for t in inside), Decimal(0)),
@@ -131,8 +130,10 @@ def test_every_interval_and_time_zone_equals_a_brute_force_of_the_trade_record(
             assert get(sim, UI_KLINES + query) == rows
     seconds = get(sim, f"{KLINES}?symbol=XRPETH&interval=1s&startTime=0&endTime={end_ms}")
     assert any(row[8] == 0 for row in seconds), "the replay keeps quiet seconds, served flat"
-    december, january = brute_force_bars(trades, "1M", 0, end_ms)
-    assert january[0] == NEW_YEAR_MS and january[1] == december[4], "the year opens on a quiet second"
+    _, january = brute_force_bars(trades, "1M", 0, end_ms)
+    first_of_january = next(trade for trade in trades if trade.time >= NEW_YEAR_MS)
+    assert first_of_january.time >= NEW_YEAR_MS + 1_000, "the year opens on a quiet second"
+    assert january[0] == NEW_YEAR_MS and january[1] == first_of_january.price, "and at its first trade"
 
 
 def zone_ms(zone: str) -> int:
