@@ -339,7 +339,7 @@ class CandleSeries:
             return "failed"
         if trade.time // 1000 >= self._first_second:
             return "after the first second"
-        if trade.trade_id <= self._price_before_id:
+        if trade.last_trade_id <= self._price_before_id:
             return "older than the stream's"
         if self.unpriced_seconds:
             return "too late"
@@ -526,9 +526,9 @@ class CandleSeries:
         on, also when it arrives after some of them were published; before any price was
         known, the seconds closed without one get their flat candles now."""
         first = self._first_second
-        if trade.trade_id <= self._price_before_id or first is None or self._next_second is None:
+        if trade.last_trade_id <= self._price_before_id or first is None or self._next_second is None:
             return
-        self._price_before_id = trade.trade_id
+        self._price_before_id = trade.last_trade_id
         if self._last_price is None:
             self._last_price = trade.price
             end = self._open.second if self._open is not None else self._next_second

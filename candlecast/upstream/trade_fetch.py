@@ -23,7 +23,6 @@ from candlecast.upstream.rest_client import MAX_RETRY_AFTER_S, UNDECODABLE, Rate
 T = TypeVar("T")
 
 HISTORICAL_TRADES_WEIGHT = 25
-RECENT_TRADES_WEIGHT = 25
 AGG_TRADES_WEIGHT = 4
 PAGE_SIZE = 1000
 MAX_ATTEMPTS = 5
@@ -113,10 +112,11 @@ def newest_trade(fetcher: Fetcher, symbol: str) -> Trade | None:
     """The newest trade of ``symbol`` (None: it never traded). Asked only while the budget has
     room: it prices the seconds before a new stream's first trade, which a minute's wait would
     mostly have passed, and the budget is better left to repairing gaps."""
+    # The newest aggregate trade: its price and its last trade id, at a sixth of /api/v3/trades' weight.
     params = {"symbol": symbol, "limit": 1}
-    body = fetcher.get("/api/v3/trades", params, RECENT_TRADES_WEIGHT, wait_for_budget=False)
-    trades = _parsed(binance.parse_rest_trades, symbol, body)
-    return trades[-1] if trades else None
+    body = fetcher.get("/api/v3/aggTrades", params, AGG_TRADES_WEIGHT, wait_for_budget=False)
+    rows = _parsed(binance.parse_agg_trades, symbol, body)
+    return rows[-1][1] if rows else None
 
 
 def historical_pages(fetcher: Fetcher, job: RequestBackfill) -> Iterator[TradesRecovered]:

@@ -17,9 +17,9 @@ from candlecast.sim import Simulator
 from candlecast.upstream import binance
 from candlecast.upstream.rest_client import MAX_RETRY_AFTER_S, UpstreamUnavailable
 from candlecast.upstream.trade_fetch import (
+    AGG_TRADES_WEIGHT,
     MIN_WAIT_S,
     PAGE_SIZE,
-    RECENT_TRADES_WEIGHT,
     BudgetExhausted,
     Fetcher,
     WeightBudget,
@@ -76,10 +76,11 @@ def test_the_newest_trade_is_the_simulators_newest_and_is_not_fetched_while_the_
         stopped.wait(0.2)
     fetcher = Fetcher(simulator.rest_url, WeightBudget(6000), stopped.wait)
     before = simulator.trades("ETHUSDT")[-1].trade_id
-    newest = newest_trade(fetcher, "ETHUSDT")
-    assert newest is not None and before <= newest.trade_id <= simulator.trades("ETHUSDT")[-1].trade_id
-    assert newest == next(t for t in simulator.trades("ETHUSDT") if t.trade_id == newest.trade_id)
-    once_a_minute = Fetcher(simulator.rest_url, WeightBudget(RECENT_TRADES_WEIGHT, Wall(6_000.0)), Waits())
+    newest = newest_trade(fetcher, "ETHUSDT")  # an aggregate: trades of one price, side and millisecond
+    assert newest is not None and before <= newest.last_trade_id <= simulator.trades("ETHUSDT")[-1].trade_id
+    last = next(t for t in simulator.trades("ETHUSDT") if t.trade_id == newest.last_trade_id)
+    assert (newest.price, newest.time, newest.buyer_is_maker) == (last.price, last.time, last.buyer_is_maker)
+    once_a_minute = Fetcher(simulator.rest_url, WeightBudget(AGG_TRADES_WEIGHT, Wall(6_000.0)), Waits())
     assert newest_trade(once_a_minute, "ETHUSDT") is not None
     with pytest.raises(BudgetExhausted):
         newest_trade(once_a_minute, "ETHUSDT")
