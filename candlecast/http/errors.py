@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sqlite3
 from http import HTTPStatus
 from typing import Any
 
 import falcon
+import psycopg
 import pykka
 
 from candlecast.errors import (
@@ -80,8 +82,18 @@ def actor_unavailable(req: falcon.Request, resp: falcon.Response, exc: Exception
     )
 
 
+def history_unavailable(req: falcon.Request, resp: falcon.Response, exc: Exception, params: Any) -> None:
+    """The candle store could not be read (a locked or failing file, a database down): the
+    history is there but unreachable for now, which is the server's trouble, not the request's."""
+    raise falcon.HTTPServiceUnavailable(
+        title="Service unavailable", description=f"the candle history cannot be read: {type(exc).__name__}"
+    )
+
+
 def install(app: falcon.App[falcon.Request, falcon.Response]) -> None:
     app.set_error_serializer(serialize_error)
+    app.add_error_handler(sqlite3.Error, history_unavailable)
+    app.add_error_handler(psycopg.Error, history_unavailable)
     app.add_error_handler(CandlecastError, domain_error)
     app.add_error_handler(pykka.Timeout, actor_unavailable)
     app.add_error_handler(pykka.ActorDeadError, actor_unavailable)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import datetime
 import json
+import sqlite3
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +17,14 @@ import falcon.testing
 import pytest
 from binance.spot import Spot
 
+from candlecast.candles.series import empty_candle
 from candlecast.history.engines import open_store
 from candlecast.history.intervals import INTERVALS
 from candlecast.history.klines import KLINES, UI_KLINES, row
 from candlecast.history.rollup import roll_up
+from candlecast.history.sqlite import SqliteStore
 from candlecast.history.store import CandleStore
-from candlecast.http import binance_api
+from candlecast.http import binance_api, errors
 from candlecast.http.waitress_thread import WaitressThread
 from candlecast.market_data import Candle
 from candlecast.sim import ReplaySource
@@ -175,3 +179,21 @@ def test_a_binance_client_reads_from_candlecast_what_the_exchange_serves(replaye
                 assert all([type(value) for value in r] == shape for r in served)
     finally:
         server.stop()
+
+
+def test_a_store_that_cannot_be_read_is_503_not_500(tmp_path: Path) -> None:
+    broken = SqliteStore(tmp_path / "candles.sqlite3")
+    broken.write([empty_candle("BTCUSDT", 1_795_836_600, Decimal("43000"))])
+    with sqlite3.connect(tmp_path / "candles.sqlite3") as other:
+        other.execute("DROP TABLE candles")  # another process broke the file
+    app = falcon.App()
+    errors.install(app)
+    binance_api.add_routes(app, store=broken, subscribed=lambda: ("BTCUSDT",), entries=dict, now_ms=lambda: 0)
+    try:
+        result = falcon.testing.TestClient(app).simulate_get(
+            "/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m"}
+        )
+    finally:
+        broken.close()
+    assert result.status_code == 503, result.text
+    assert result.json["detail"] == "the candle history cannot be read: OperationalError"
